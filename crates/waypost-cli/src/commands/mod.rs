@@ -1,0 +1,3 @@
+//! One module per `waypost` subcommand.
+
+pub(crate) mod routes;

@@ -1,0 +1,31 @@
+//! `waypost`: the command-line companion of a Waypost app.
+//!
+//! Each subcommand lives in its own module under `commands/`; `main` only parses the command
+//! line and hands over.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod app_crate;
+mod commands;
+
+/// Work on a Waypost app.
+#[derive(Debug, Parser)]
+#[command(name = "waypost", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the app's routes with their methods, files and settings, without compiling.
+    Routes(commands::routes::Args),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Routes(args) => commands::routes::run(&args),
+    }
+}

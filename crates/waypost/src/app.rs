@@ -1,0 +1,197 @@
+//! Building and serving an app: the generated router, wrapped in the front layer, on a hyper
+//! server with header limits, read timeouts and graceful shutdown.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    io,
+    net::SocketAddr,
+    sync::Arc,
+};
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request},
+    response::Response,
+    Router,
+};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+};
+use tokio::net::TcpListener;
+use tower::{Layer, ServiceExt};
+
+use crate::{
+    config::{ConfigError, Env, ServerConfig},
+    layers::{Front, FrontLayer},
+};
+
+/// An app ready to serve: its router and its server settings.
+///
+/// # Example
+/// ```no_run
+/// use waypost::{axum::Router, App};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let router = Router::new(); // normally `routes::router(state)`
+/// App::new(router).serve().await
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct App {
+    router: Router,
+    server: ServerConfig,
+}
+
+impl App {
+    /// An app with the default server settings (127.0.0.1:3000).
+    pub fn new(router: Router) -> Self {
+        Self {
+            router,
+            server: ServerConfig::default(),
+        }
+    }
+
+    /// An app whose server settings come from the environment (`HOST`, `PORT`, …).
+    ///
+    /// # Errors
+    /// A variable that is set to something unreadable.
+    pub fn from_env(router: Router) -> Result<Self, ConfigError> {
+        Ok(Self {
+            router,
+            server: ServerConfig::from_env(&Env::process())?,
+        })
+    }
+
+    /// Replaces the server settings.
+    pub fn with_server_config(mut self, server: ServerConfig) -> Self {
+        self.server = server;
+        self
+    }
+
+    /// The server settings in force.
+    pub fn server_config(&self) -> &ServerConfig {
+        &self.server
+    }
+
+    /// The whole app as one tower service, front layer included (for in-process tests and
+    /// custom servers).
+    pub fn into_service(self) -> Front<Router> {
+        FrontLayer::new(Some(self.server.body_read_timeout)).layer(self.router)
+    }
+
+    /// Binds `HOST:PORT` and serves until SIGINT or SIGTERM.
+    ///
+    /// # Errors
+    /// The address cannot be bound.
+    pub async fn serve(self) -> io::Result<()> {
+        let address = SocketAddr::new(self.server.host, self.server.port);
+        let listener = TcpListener::bind(address).await?;
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        self.serve_with_shutdown(listener, shutdown_signal()).await
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
+    /// requests finish and returns — at the latest after the configured shutdown timeout.
+    ///
+    /// # Errors
+    /// Never at present; the signature leaves room for listener failures that end serving.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> io::Result<()> {
+        let server = self.server.clone();
+        let service = self.into_service();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(server.header_read_timeout)
+            .max_buf_size(server.max_header_bytes);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX));
+        let builder = Arc::new(builder);
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Running out of file descriptors must not end the server: back off.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = service.clone();
+            let hyper_service =
+                hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    service.clone().oneshot(request.map(Body::new))
+                });
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let connection =
+                    builder.serve_connection_with_upgrades(TokioIo::new(stream), hyper_service);
+                if let Err(error) = watcher.watch(connection).await {
+                    tracing::debug!(%error, %peer, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: waiting for in-flight requests");
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = tokio::time::sleep(server.shutdown_timeout) => {
+                tracing::warn!(timeout = ?server.shutdown_timeout, "shutdown deadline passed; dropping open connections");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Installs a `tracing` subscriber that prints to stderr, filtered by `RUST_LOG` (default
+/// `info`). Safe to call more than once.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+/// Makes `Response` the only response type a service in Waypost needs to speak.
+pub type ServiceResult = Result<Response, Infallible>;

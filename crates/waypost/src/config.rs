@@ -1,0 +1,225 @@
+//! Reading settings from the environment: a bad value stops start-up with a message naming the
+//! variable, never a surprise at the first request.
+
+use std::{net::IpAddr, str::FromStr, time::Duration};
+
+/// A setting that could not be read. Start-up stops with this message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The variable is set but its value does not parse.
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid {
+        /// The variable's name.
+        name: String,
+        /// What it was set to.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// A required variable is not set.
+    #[error("{name} must be set")]
+    Missing {
+        /// The variable's name.
+        name: String,
+    },
+}
+
+impl ConfigError {
+    /// An invalid value of `name`.
+    pub fn invalid(name: &str, value: &str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Where settings come from: the process environment, or a map in tests.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    overrides: Option<std::collections::HashMap<String, String>>,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self { overrides: None }
+    }
+
+    /// A fixed set of variables (the process environment is not consulted).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            overrides: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The raw value of `name`, if set and not empty.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let value = match &self.overrides {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        value.filter(|v| !v.trim().is_empty())
+    }
+
+    /// `name` parsed as `T`, or `default` when unset.
+    pub fn parse_or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.parse(name).map(|v| v.unwrap_or(default))
+    }
+
+    /// `name` parsed as `T`, or `None` when unset.
+    pub fn parse<T>(&self, name: &str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(None),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|e: T::Err| ConfigError::invalid(name, &raw, e.to_string())),
+        }
+    }
+
+    /// `name` as a boolean: `1/true/yes/on` or `0/false/no/off`.
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError::invalid(name, &raw, "expected 1/0, true/false")),
+            },
+        }
+    }
+
+    /// `name` as a comma-separated list (empty when unset).
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|raw| {
+                raw.split(',')
+                    .map(|item| item.trim().to_owned())
+                    .filter(|item| !item.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `name` as a duration: `30s`, `500ms`, `2m`, or plain seconds.
+    pub fn duration(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => parse_duration(&raw).ok_or_else(|| {
+                ConfigError::invalid(name, &raw, "expected a duration like 30s, 500ms or 2m")
+            }),
+        }
+    }
+}
+
+/// Parses `30s`, `500ms`, `2m`, `1h` or plain seconds.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    match unit.trim() {
+        "" | "s" => Some(Duration::from_secs(number)),
+        "ms" => Some(Duration::from_millis(number)),
+        "m" | "min" => Some(Duration::from_secs(number.checked_mul(60)?)),
+        "h" => Some(Duration::from_secs(number.checked_mul(3600)?)),
+        _ => None,
+    }
+}
+
+/// The HTTP server's own settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `HOST` (127.0.0.1).
+    pub host: IpAddr,
+    /// `PORT` (3000).
+    pub port: u16,
+    /// `WAYPOST_HEADER_READ_TIMEOUT` (10s): the whole header section must arrive within this.
+    pub header_read_timeout: Duration,
+    /// `WAYPOST_BODY_READ_TIMEOUT` (30s): the longest pause between two body chunks.
+    pub body_read_timeout: Duration,
+    /// `WAYPOST_MAX_HEADER_BYTES` (16384): a larger header section is answered 431.
+    pub max_header_bytes: usize,
+    /// `WAYPOST_SHUTDOWN_TIMEOUT` (10s): how long in-flight requests get after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 3000,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads the server settings from `env`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let max_header_bytes = env.parse_or("WAYPOST_MAX_HEADER_BYTES", defaults.max_header_bytes)?;
+        if max_header_bytes < 8192 {
+            return Err(ConfigError::invalid(
+                "WAYPOST_MAX_HEADER_BYTES",
+                &max_header_bytes.to_string(),
+                "must be at least 8192",
+            ));
+        }
+        Ok(Self {
+            host: env.parse_or("HOST", defaults.host)?,
+            port: env.parse_or("PORT", defaults.port)?,
+            header_read_timeout: env
+                .duration("WAYPOST_HEADER_READ_TIMEOUT", defaults.header_read_timeout)?,
+            body_read_timeout: env.duration("WAYPOST_BODY_READ_TIMEOUT", defaults.body_read_timeout)?,
+            max_header_bytes,
+            shutdown_timeout: env.duration("WAYPOST_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("5 weeks"), None);
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable() {
+        let env = Env::from_pairs([("PORT", "eighty")]);
+        let error = ServerConfig::from_env(&env).unwrap_err().to_string();
+        assert!(error.starts_with("PORT=\"eighty\" is not valid"), "{error}");
+    }
+}

@@ -1,0 +1,148 @@
+//! Connecting to the app's SQL database through sqlx's `Any` driver, so the same app code runs on
+//! SQLite (one machine, WAL mode) and on Postgres: only `DATABASE_URL` changes.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    any::{AnyConnectOptions, AnyPoolOptions},
+    AnyPool, ConnectOptions, Executor,
+};
+
+/// A pool of connections to the app's database.
+pub type Database = AnyPool;
+
+/// Which SQL engine a URL points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// `sqlite://path` (embedded, WAL).
+    Sqlite,
+    /// `postgres://…`.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine of `url`, if Waypost knows it.
+    pub fn of(url: &str) -> Option<Engine> {
+        if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Engine::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DatabaseError {
+    /// `DATABASE_URL` names an engine Waypost does not drive.
+    #[error("DATABASE_URL must start with sqlite:// or postgres://, got {0:?}")]
+    UnknownEngine(String),
+    /// The SQLite file's folder could not be created.
+    #[error("could not create the folder for {path}: {source}")]
+    CreateFolder {
+        /// The folder.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Connecting or configuring failed.
+    #[error("could not open the database: {0}")]
+    Connect(#[from] sqlx::Error),
+}
+
+/// Opens a pool on `url`. For SQLite the file and its folder are created when missing, the
+/// journal is switched to WAL (readers never block the writer) and every connection waits up
+/// to 5 s on a lock instead of failing.
+pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
+    sqlx::any::install_default_drivers();
+    let engine = Engine::of(url).ok_or_else(|| DatabaseError::UnknownEngine(url.to_owned()))?;
+    let url = match engine {
+        Engine::Sqlite => prepare_sqlite_url(url)?,
+        Engine::Postgres => url.to_owned(),
+    };
+    let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+    let pool = AnyPoolOptions::new()
+        .max_connections(match engine {
+            Engine::Sqlite => 8,
+            Engine::Postgres => 16,
+        })
+        .acquire_timeout(Duration::from_secs(5))
+        .after_connect(move |connection, _meta| {
+            Box::pin(async move {
+                if engine == Engine::Sqlite {
+                    connection
+                        .execute(
+                            "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    if engine == Engine::Sqlite {
+        pool.execute("PRAGMA journal_mode = WAL;").await?;
+    }
+    Ok(pool)
+}
+
+/// Creates the folder of a file-backed SQLite URL and asks sqlx to create the file.
+fn prepare_sqlite_url(url: &str) -> Result<String, DatabaseError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+        return Ok(url.to_owned());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|source| DatabaseError::CreateFolder {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    if query.contains("mode=") {
+        Ok(url.to_owned())
+    } else if query.is_empty() {
+        Ok(format!("sqlite://{path}?mode=rwc"))
+    } else {
+        Ok(format!("sqlite://{path}?{query}&mode=rwc"))
+    }
+}
+
+/// Whether the database answers a trivial query (for health checks).
+pub async fn ping(database: &Database) -> bool {
+    sqlx::query("SELECT 1").execute(database).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_are_told_apart_by_scheme() {
+        assert_eq!(Engine::of("sqlite://data/x.db"), Some(Engine::Sqlite));
+        assert_eq!(Engine::of("postgres://localhost/test"), Some(Engine::Postgres));
+        assert_eq!(Engine::of("mysql://x"), None);
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_file_is_created_in_wal_mode() {
+        let dir = std::env::temp_dir().join(format!("waypost-db-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}/nested/app.db", dir.display());
+        let pool = connect(&url).await.unwrap();
+        let mode: (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(mode.0.to_lowercase(), "wal");
+        assert!(dir.join("nested/app.db").exists());
+        pool.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

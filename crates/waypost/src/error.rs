@@ -1,0 +1,375 @@
+//! The one error type: everything that goes wrong leaves as `{"error", "code", "requestId", "details"?}`.
+//!
+//! Handlers return `Result<T, ApiError>` and use `?`. The message is a sentence meant for the
+//! client; the optional `source` is logged with the request id and never sent.
+
+use std::{borrow::Cow, fmt};
+
+use axum::{
+    http::{header, HeaderName, HeaderValue, Method, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::request_id;
+
+/// An error answered as the one JSON error shape with the right status.
+///
+/// # Example
+/// ```
+/// use waypost::ApiError;
+/// use waypost::axum::http::StatusCode;
+///
+/// let error = ApiError::conflict("a post with this title exists");
+/// assert_eq!(error.status(), StatusCode::CONFLICT);
+/// assert_eq!(error.code(), "conflict");
+/// ```
+#[must_use]
+pub struct ApiError {
+    status: StatusCode,
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+    details: Option<serde_json::Value>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ApiError {
+    /// An error with any status, `snake_case` code and client-facing message.
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+            details: None,
+            headers: Vec::new(),
+            extra: None,
+            source: None,
+        }
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 400 `invalid_json`: the body is not JSON, or not JSON of the expected shape.
+    pub fn invalid_json(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_json", message)
+    }
+
+    /// 400 `invalid_query`: a query parameter is missing or malformed.
+    pub fn invalid_query(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+    }
+
+    /// 400 `validation_failed` with `details` = `{"field": ["message", …]}`.
+    pub fn validation(details: impl Serialize) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "The request did not pass validation.",
+        )
+        .with_details(details)
+    }
+
+    /// 400 `validation_failed` for a single field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        let mut details = serde_json::Map::new();
+        details.insert(field.to_owned(), serde_json::json!([message.into()]));
+        Self::validation(details)
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 405 `method_not_allowed`.
+    pub fn method_not_allowed(method: &Method) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("This route does not answer {method}."),
+        )
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 413 `payload_too_large`.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The request body is larger than this route accepts.",
+        )
+    }
+
+    /// 415 `unsupported_media_type`.
+    pub fn unsupported_media_type(expected: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Expected a request body with Content-Type: {expected}."),
+        )
+    }
+
+    /// 429 `rate_limited`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests; try again later.",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))
+    }
+
+    /// 500 `internal_error`. The source is logged, never sent.
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side.",
+        )
+        .with_source(source)
+    }
+
+    /// 502 `upstream_failed`: a backend this server called failed or timed out.
+    pub fn upstream_failed(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_failed",
+            "An upstream service failed to answer.",
+        )
+        .with_source(source)
+    }
+
+    /// 503 `service_unavailable` with a code of the caller's choosing.
+    pub fn unavailable(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    /// 504 `timeout`: the handler ran past the route's `max_duration`.
+    pub fn timeout() -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "The request took longer than this route allows.",
+        )
+    }
+
+    /// Attach machine-readable `details`.
+    pub fn with_details(mut self, details: impl Serialize) -> Self {
+        self.details = serde_json::to_value(details).ok();
+        self
+    }
+
+    /// Add a response header (e.g. `Retry-After`).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Add top-level fields to the body beside `error`/`code` (kept for contracts that ask for
+    /// them, like a quota's `limit` and `used`).
+    pub fn with_fields(mut self, fields: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.extra = Some(fields);
+        self
+    }
+
+    /// Keep the underlying cause for the log.
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The `snake_case` code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The client-facing message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The `details`, if any.
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.details.as_ref()
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiError")
+            .field("status", &self.status)
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("details", &self.details)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    code: &'a str,
+    #[serde(rename = "requestId")]
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Marks a response as one of ours, so the front layer leaves its body alone.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RenderedError;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = request_id::current();
+        if self.status.is_server_error() {
+            match &self.source {
+                Some(source) => tracing::error!(
+                    request_id = %request_id, status = self.status.as_u16(), code = %self.code,
+                    error = %source, "request failed"
+                ),
+                None => tracing::error!(
+                    request_id = %request_id, status = self.status.as_u16(), code = %self.code,
+                    "request failed"
+                ),
+            }
+        } else {
+            tracing::debug!(request_id = %request_id, status = self.status.as_u16(), code = %self.code, "request rejected");
+        }
+        let body = ErrorBody {
+            error: &self.message,
+            code: &self.code,
+            request_id: &request_id,
+            details: self.details.as_ref(),
+            extra: self.extra.as_ref(),
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
+            br#"{"error":"Something went wrong on our side.","code":"internal_error"}"#.to_vec()
+        });
+        let mut response = (
+            self.status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().append(name, value);
+        }
+        response.extensions_mut().insert(RenderedError);
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    /// Maps database errors by kind: no row → 404, a unique or foreign-key violation → 409,
+    /// anything else → 500 with the SQL error kept for the log only.
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => ApiError::not_found("Not found."),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                ApiError::conflict("A record with these values already exists.").with_source(error)
+            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                ApiError::conflict("The record refers to something that does not exist.")
+                    .with_source(error)
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                ApiError::unavailable("database_unavailable", "The database is unavailable.")
+                    .with_source(error)
+            }
+            _ => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<axum::Error> for ApiError {
+    /// A body read failed: too large → 413, otherwise the client sent a broken body → 400.
+    fn from(error: axum::Error) -> Self {
+        if crate::extract::body_limit_exceeded(&error) {
+            return ApiError::payload_too_large();
+        }
+        ApiError::bad_request("The request body could not be read.").with_source(error)
+    }
+}
+
+/// A generic error for a status the framework did not render itself (an axum rejection used
+/// directly, a layer's plain-text answer): same shape, a safe message, no original text.
+pub(crate) fn from_status(status: StatusCode) -> ApiError {
+    let (code, message) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "The request is malformed."),
+        StatusCode::UNAUTHORIZED => ("unauthorized", "Authentication is required."),
+        StatusCode::FORBIDDEN => ("forbidden", "You are not allowed to do this."),
+        StatusCode::NOT_FOUND => ("not_found", "Not found."),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed."),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "Unsupported content type.")
+        }
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_json", "The request body has the wrong shape."),
+        StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "Too many requests; try again later."),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long to arrive."),
+        StatusCode::GATEWAY_TIMEOUT => ("timeout", "The request took too long."),
+        s if s.is_server_error() => ("internal_error", "Something went wrong on our side."),
+        _ => ("error", "The request failed."),
+    };
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    ApiError::new(status, code, message)
+}

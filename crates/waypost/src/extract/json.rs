@@ -1,0 +1,76 @@
+//! `Json<T>`: a JSON body in, a JSON body out; rejections are 415, 413 or 400 `invalid_json`.
+
+use axum::{
+    extract::{FromRequest, Request},
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::ApiError;
+
+/// A JSON request body (checked `Content-Type`, bounded by the route's body limit) or a JSON
+/// response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !super::has_json_content_type(request.headers()) {
+            return Err(ApiError::unsupported_media_type("application/json"));
+        }
+        let bytes = super::read_body(request, state).await?;
+        Self::from_bytes(&bytes)
+    }
+}
+
+impl<T: DeserializeOwned> Json<T> {
+    /// Parses `bytes` as `T`, answering 400 `invalid_json` with where it went wrong.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let value = T::deserialize(&mut deserializer)
+            .and_then(|value| deserializer.end().map(|()| value))
+            .map_err(|error| {
+                let message = match error.classify() {
+                    serde_json::error::Category::Data => {
+                        format!("The JSON body has the wrong shape: {error}.")
+                    }
+                    serde_json::error::Category::Eof => {
+                        "The request body is not valid JSON: it ends too early.".to_owned()
+                    }
+                    _ => format!("The request body is not valid JSON: {error}."),
+                };
+                ApiError::invalid_json(message)
+            })?;
+        Ok(Json(value))
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(bytes) => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                bytes,
+            )
+                .into_response(),
+            Err(error) => ApiError::internal(error).into_response(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

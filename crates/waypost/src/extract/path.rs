@@ -1,0 +1,55 @@
+//! `Path<T>` and the generated routes' `Params`: path parameters with a JSON 400 on a bad value.
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// Path parameters deserialized into `T` (a tuple, a struct, or a single value).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "Invalid path parameter: {}.",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Path<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// What a generated `Params` type calls to fill itself from the matched path.
+///
+/// An optional catch-all mounted without its tail has no parameters at all; the struct's
+/// `Option` fields then deserialize as `None`.
+pub async fn path_params<T: DeserializeOwned + Send>(parts: &mut Parts) -> Result<T, ApiError> {
+    let raw = axum::extract::RawPathParams::from_request_parts(parts, &())
+        .await
+        .ok();
+    let pairs: Vec<(&str, &str)> = raw
+        .as_ref()
+        .map(|params| params.iter().collect())
+        .unwrap_or_default();
+    let object: serde_json::Map<String, serde_json::Value> = pairs
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), serde_json::Value::String(value.to_owned())))
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|error| ApiError::bad_request(format!("Invalid path parameter: {error}.")))
+}

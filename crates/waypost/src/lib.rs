@@ -1,0 +1,55 @@
+//! Waypost: a folder of `route.rs` files is the API — typed, fast, and secure by default.
+//!
+//! An app keeps its routes under `src/app/`; its `build.rs` calls `waypost_build`, which writes
+//! the route table and a `router(state)` function; `main` serves it with [`App`]. Every
+//! handler is an ordinary axum handler, so axum extractors and tower layers work as usual, and
+//! everything that goes wrong leaves as one JSON error shape ([`ApiError`]).
+//!
+//! ```ignore
+//! // src/app/api/hello/route.rs
+//! use waypost::extract::Json;
+//!
+//! pub async fn get() -> Json<serde_json::Value> {
+//!     Json(serde_json::json!({ "message": "Hello" }))
+//! }
+//! ```
+
+pub mod app;
+pub mod config;
+pub mod database;
+pub mod error;
+pub mod extract;
+pub mod layers;
+pub mod request_id;
+pub mod response;
+mod route_config;
+pub mod routing;
+pub mod testing;
+
+pub use app::{init_tracing, App};
+pub use axum;
+pub use error::ApiError;
+pub use request_id::RequestId;
+pub use route_config::{RateLimit, RateLimitSetting, RouteConfig, DEFAULT_BODY_LIMIT};
+
+/// What handlers return: a value, or the one error shape.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Includes the route table and router that `waypost_build` generated for this crate.
+///
+/// ```ignore
+/// mod routes {
+///     waypost::include_routes!();
+/// }
+/// ```
+#[macro_export]
+macro_rules! include_routes {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/waypost_routes.rs"));
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}

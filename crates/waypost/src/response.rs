@@ -1,0 +1,97 @@
+//! Response helpers: JSON with a status, a true empty 204, redirects, and cookies with secure
+//! defaults.
+
+use axum::{
+    body::Body,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::Serialize;
+
+use crate::extract::Json;
+
+/// JSON `value` with `status`.
+pub fn json<T: Serialize>(status: StatusCode, value: T) -> Response {
+    (status, Json(value)).into_response()
+}
+
+/// 201 Created with JSON `value`.
+pub fn created<T: Serialize>(value: T) -> Response {
+    json(StatusCode::CREATED, value)
+}
+
+/// 204 No Content with no body and no `Content-Type`.
+pub fn no_content() -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// A redirect: 303 See Other (after a form POST) to `location`.
+pub fn see_other(location: &str) -> Response {
+    redirect(StatusCode::SEE_OTHER, location)
+}
+
+/// A redirect with `status` (301, 302, 303, 307, 308) to `location`.
+///
+/// # Panics
+/// When `status` is not a redirection status.
+pub fn redirect(status: StatusCode, location: &str) -> Response {
+    assert!(status.is_redirection(), "{status} is not a redirect status");
+    match HeaderValue::from_str(location) {
+        Ok(value) => (status, [(header::LOCATION, value)]).into_response(),
+        Err(error) => crate::ApiError::internal(error).into_response(),
+    }
+}
+
+/// A cookie with the defaults a session-like cookie should have: `HttpOnly`, `SameSite=Lax`,
+/// `Path=/`, and `Secure` when `secure` is set (behind HTTPS; `WAYPOST_SECURE_COOKIES=1`).
+pub fn secure_cookie(
+    name: impl Into<String>,
+    value: impl Into<String>,
+    secure: bool,
+) -> Cookie<'static> {
+    Cookie::build((name.into(), value.into()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(secure)
+        .build()
+}
+
+/// A cookie that tells the browser to drop `name` (same attributes, expired).
+pub fn removal_cookie(name: impl Into<String>, secure: bool) -> Cookie<'static> {
+    let mut cookie = secure_cookie(name, "", secure);
+    cookie.make_removal();
+    cookie
+}
+
+/// Adds `Set-Cookie` for `cookie` to `response`.
+pub fn set_cookie(response: &mut Response, cookie: &Cookie<'_>) {
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_content_has_no_body_headers() {
+        let response = no_content();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert!(response.headers().get(header::CONTENT_TYPE).is_none());
+    }
+
+    #[test]
+    fn secure_cookie_has_safe_defaults() {
+        let text = secure_cookie("session", "abc", true).to_string();
+        assert!(text.contains("HttpOnly"), "{text}");
+        assert!(text.contains("SameSite=Lax"), "{text}");
+        assert!(text.contains("Path=/"), "{text}");
+        assert!(text.contains("Secure"), "{text}");
+        assert!(!secure_cookie("s", "v", false).to_string().contains("Secure"));
+    }
+}

@@ -1,0 +1,130 @@
+//! Per-route settings a `route.rs` declares with `pub const CONFIG: RouteConfig = …;`.
+//!
+//! Every method is `const`, so the generated route table can hold the configs in a `static` and
+//! `waypost routes` can show them without running the app.
+
+use std::time::Duration;
+
+/// The default request body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A per-route request budget: `requests` per `window`, counted per user (or client IP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// How many requests pass within one window.
+    pub requests: u32,
+    /// The window length.
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// `requests` per `window`.
+    pub const fn new(requests: u32, window: Duration) -> Self {
+        Self { requests, window }
+    }
+
+    /// `requests` per minute.
+    pub const fn per_minute(requests: u32) -> Self {
+        Self::new(requests, Duration::from_secs(60))
+    }
+
+    /// `requests` per second.
+    pub const fn per_second(requests: u32) -> Self {
+        Self::new(requests, Duration::from_secs(1))
+    }
+}
+
+/// How a route's rate limit is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitSetting {
+    /// The app-wide default (`RATE_LIMIT_DEFAULT`).
+    Default,
+    /// A limit of the route's own.
+    Custom(RateLimit),
+    /// No limit on this route.
+    Disabled,
+}
+
+/// Settings of one route. Start from [`RouteConfig::new`] and chain what differs.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use waypost::{RateLimit, RouteConfig};
+///
+/// pub const CONFIG: RouteConfig = RouteConfig::new()
+///     .body_limit(8 * 1024 * 1024)
+///     .max_duration(Duration::from_secs(30))
+///     .rate_limit(RateLimit::per_minute(10));
+/// assert_eq!(CONFIG.body_limit, 8 * 1024 * 1024);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RouteConfig {
+    /// Largest accepted request body in bytes, streamed bodies included.
+    pub body_limit: usize,
+    /// Longest time the handler may run before the client gets 504 `timeout`.
+    pub max_duration: Option<Duration>,
+    /// Whether unsafe methods carrying cookies must present a CSRF token.
+    pub csrf: bool,
+    /// The rate limit of this route.
+    pub rate_limit: RateLimitSetting,
+    /// Whether signed-in callers are counted by user id (else every caller by client IP).
+    pub rate_limit_by_user: bool,
+}
+
+impl RouteConfig {
+    /// The defaults: 1 MiB body limit, no max duration beyond the server's, CSRF on, the
+    /// app-wide rate limit.
+    pub const fn new() -> Self {
+        Self {
+            body_limit: DEFAULT_BODY_LIMIT,
+            max_duration: None,
+            csrf: true,
+            rate_limit: RateLimitSetting::Default,
+            rate_limit_by_user: true,
+        }
+    }
+
+    /// Accept request bodies up to `bytes`.
+    pub const fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Answer 504 `timeout` when the handler runs longer than `duration`.
+    pub const fn max_duration(mut self, duration: Duration) -> Self {
+        self.max_duration = Some(duration);
+        self
+    }
+
+    /// Turn the CSRF check off for this route (webhooks, server-to-server endpoints).
+    pub const fn skip_csrf(mut self) -> Self {
+        self.csrf = false;
+        self
+    }
+
+    /// Give this route a rate limit of its own.
+    pub const fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = RateLimitSetting::Custom(limit);
+        self
+    }
+
+    /// Count this route's rate limit per client IP even for signed-in users.
+    pub const fn rate_limit_per_ip(mut self) -> Self {
+        self.rate_limit_by_user = false;
+        self
+    }
+
+    /// Take this route out of rate limiting.
+    pub const fn no_rate_limit(mut self) -> Self {
+        self.rate_limit = RateLimitSetting::Disabled;
+        self
+    }
+}
+
+impl Default for RouteConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}

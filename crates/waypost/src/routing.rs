@@ -1,0 +1,183 @@
+//! The route table the build step generates, and how each entry is mounted on an axum router.
+//!
+//! `waypost-build` writes a `static ROUTES: &[RouteInfo]` and a `router(state)` function that, for
+//! each route, builds an axum `MethodRouter` from the exported handlers and hands it to
+//! [`complete_methods`] and [`mount`]. Everything the framework adds per route (OPTIONS, 405 with
+//! `Allow`, body limit, max duration, CSRF, rate limit) is decided here, in one place.
+
+use std::{convert::Infallible, fmt};
+
+use axum::{
+    extract::Request,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::MethodRouter,
+    Router,
+};
+
+use crate::{error::ApiError, layers::RouteLayer, RouteConfig};
+
+/// An HTTP method a `route.rs` can export a handler for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    /// `pub async fn get`
+    Get,
+    /// `pub async fn post`
+    Post,
+    /// `pub async fn put`
+    Put,
+    /// `pub async fn patch`
+    Patch,
+    /// `pub async fn delete`
+    Delete,
+    /// `pub async fn head`
+    Head,
+    /// `pub async fn options`
+    Options,
+}
+
+impl Method {
+    /// The method's name as it stands on the wire (`"GET"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a path parameter was declared by its folder name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// `[id]`: exactly one segment.
+    Single,
+    /// `[...slug]`: one or more segments.
+    CatchAll,
+    /// `[[...path]]`: zero or more segments.
+    OptionalCatchAll,
+}
+
+/// One path parameter of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// The name between the brackets.
+    pub name: &'static str,
+    /// How many segments it takes.
+    pub kind: ParamKind,
+}
+
+/// One exported handler, as the scanner read its signature (for docs and the OpenAPI document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandlerInfo {
+    /// The method it answers.
+    pub method: Method,
+    /// The argument types as written, e.g. `["State<AppState>", "Json<NewPost>"]`.
+    pub arguments: &'static [&'static str],
+    /// The return type as written, e.g. `"Result<Json<Post>, ApiError>"`.
+    pub returns: &'static str,
+    /// The handler's doc comment, trimmed.
+    pub docs: &'static str,
+}
+
+/// One `route.rs`: where it lives, the URL it serves, its handlers and settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteInfo {
+    /// The URL pattern as shown to people: `/api/posts/{id}`, `/api/docs/{*slug}`,
+    /// `/api/files/{*path}` (for an optional catch-all, also served without the tail).
+    pub pattern: &'static str,
+    /// The axum paths this route is mounted at (two for an optional catch-all).
+    pub paths: &'static [&'static str],
+    /// The file, relative to the app crate's root: `src/app/api/posts/[id]/route.rs`.
+    pub file: &'static str,
+    /// The path parameters, in URL order.
+    pub params: &'static [ParamInfo],
+    /// The exported handlers, in the order GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS.
+    pub handlers: &'static [HandlerInfo],
+    /// The `middleware.rs` files that wrap this route, outermost first.
+    pub middleware: &'static [&'static str],
+    /// The route's `CONFIG`, or [`RouteConfig::new()`] when it declares none.
+    pub config: RouteConfig,
+}
+
+impl RouteInfo {
+    /// Whether the route exports a handler for `method`.
+    pub fn has(&self, method: Method) -> bool {
+        self.handlers.iter().any(|handler| handler.method == method)
+    }
+
+    /// The value of the `Allow` header: the exported methods, HEAD with GET, OPTIONS always.
+    pub fn allow_header(&self) -> String {
+        let mut methods: Vec<Method> = self.handlers.iter().map(|h| h.method).collect();
+        if self.has(Method::Get) && !methods.contains(&Method::Head) {
+            methods.push(Method::Head);
+        }
+        if !methods.contains(&Method::Options) {
+            methods.push(Method::Options);
+        }
+        methods.sort();
+        methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Adds what the framework answers on the handler's behalf: `OPTIONS` (204 with `Allow`) when
+/// the route exports none, and 405 `method_not_allowed` with `Allow` for every other method.
+pub fn complete_methods<S>(methods: MethodRouter<S>, route: &'static RouteInfo) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let allow = HeaderValue::from_str(&route.allow_header()).expect("method names are ASCII");
+    let methods = if route.has(Method::Options) {
+        methods
+    } else {
+        let allow = allow.clone();
+        methods.options(move || {
+            let allow = allow.clone();
+            async move { (StatusCode::NO_CONTENT, [(header::ALLOW, allow)]).into_response() }
+        })
+    };
+    methods.fallback(move |request: Request| {
+        let allow = allow.clone();
+        async move {
+            let mut response = ApiError::method_not_allowed(request.method()).into_response();
+            response.headers_mut().insert(header::ALLOW, allow);
+            response
+        }
+    })
+}
+
+/// Mounts one route's methods at its paths, wrapped in the layers its [`RouteConfig`] asks for.
+pub fn mount<S>(router: Router<S>, route: &'static RouteInfo, methods: MethodRouter<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    // The route layer wraps every body in a limit of its own, so axum's default (2 MiB) must not
+    // cut in first on routes that allow more.
+    let methods: MethodRouter<S> = methods
+        .layer::<_, Infallible>(RouteLayer::new(route))
+        .layer::<_, Infallible>(axum::extract::DefaultBodyLimit::disable());
+    route
+        .paths
+        .iter()
+        .fold(router, |router, path| router.route(path, methods.clone()))
+}
+
+/// Finds the route whose pattern is `pattern` (used by tools and tests).
+pub fn find<'a>(routes: &'a [RouteInfo], pattern: &str) -> Option<&'a RouteInfo> {
+    routes.iter().find(|route| route.pattern == pattern)
+}
+
+#[doc(hidden)]
+pub async fn not_found_fallback() -> Response {
+    ApiError::not_found("no route matches this path").into_response()
+}

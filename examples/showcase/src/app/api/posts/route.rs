@@ -1,0 +1,55 @@
+//! `GET /api/posts` (a page of posts) and `POST /api/posts` (write one).
+
+use garde::Validate;
+use serde::Deserialize;
+use waypost::{
+    axum::response::Response,
+    extract::{Json, Query, State, Valid},
+    response, ApiError,
+};
+
+use crate::{
+    posts::{self, ListQuery, Page, PostInput, Sort},
+    AppState,
+};
+
+/// `?page&limit&sort&category`.
+#[derive(Debug, Deserialize, Validate)]
+pub struct ListParams {
+    /// 1-based, default 1.
+    #[garde(range(min = 1))]
+    pub page: Option<u32>,
+    /// 1–100, default 10.
+    #[garde(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// `createdAt` (newest first, the default) or `title` (A→Z).
+    #[garde(skip)]
+    pub sort: Option<Sort>,
+    /// Only posts of this category.
+    #[garde(length(chars, min = 1, max = 100))]
+    pub category: Option<String>,
+}
+
+/// Published posts, page by page.
+pub async fn get(
+    State(state): State<AppState>,
+    Valid(Query(params)): Valid<Query<ListParams>>,
+) -> Result<Json<Page>, ApiError> {
+    let query = ListQuery {
+        page: params.page.unwrap_or(1),
+        limit: params.limit.unwrap_or(10),
+        sort: params.sort.unwrap_or_default(),
+        category: params.category.as_deref(),
+        viewer: None,
+    };
+    Ok(Json(posts::list(state.db(), &query).await?))
+}
+
+/// Creates a post; 201 with the post, 409 when the title is taken.
+pub async fn post(
+    State(state): State<AppState>,
+    Valid(Json(input)): Valid<Json<PostInput>>,
+) -> Result<Response, ApiError> {
+    let post = posts::create(state.db(), input, None).await?;
+    Ok(response::created(post))
+}

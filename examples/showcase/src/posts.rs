@@ -1,0 +1,318 @@
+//! Posts: the model, its validation rules, and the SQL that stores it.
+//!
+//! Writes are single statements; a duplicate title is caught by the `UNIQUE` constraint (→ 409),
+//! never by a read-then-write check that two requests could both pass.
+
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+use sqlx::{any::AnyRow, Row};
+use waypost::{database::Database, ApiError};
+
+use crate::timestamp;
+
+/// A post as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Post {
+    /// Opaque id.
+    pub id: String,
+    /// 5–200 characters, unique.
+    pub title: String,
+    /// 1–50 000 characters.
+    pub content: String,
+    /// Free-form category.
+    pub category: Option<String>,
+    /// Whether everyone can see it.
+    pub published: bool,
+    /// The author's user id (null for posts written before authentication existed).
+    pub author_id: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+/// The body of `POST` and `PUT`: everything a client may set. Server-owned fields (`id`,
+/// `authorId`, times) are not here, so a body that carries them cannot override them.
+#[derive(Clone, Debug, Deserialize, Validate)]
+pub struct PostInput {
+    /// Required, 5–200 characters.
+    #[garde(required, length(chars, min = 5, max = 200))]
+    pub title: Option<String>,
+    /// Required, 1–50 000 characters.
+    #[garde(required, length(chars, min = 1, max = 50_000))]
+    pub content: Option<String>,
+    /// Optional, at most 100 characters.
+    #[garde(length(chars, max = 100))]
+    pub category: Option<String>,
+    /// Defaults to false.
+    #[garde(skip)]
+    pub published: Option<bool>,
+}
+
+/// The body of `PATCH`: any subset; each present field follows the same rules.
+#[derive(Clone, Debug, Deserialize, Validate)]
+pub struct PostPatch {
+    /// 5–200 characters.
+    #[garde(length(chars, min = 5, max = 200))]
+    pub title: Option<String>,
+    /// 1–50 000 characters.
+    #[garde(length(chars, min = 1, max = 50_000))]
+    pub content: Option<String>,
+    /// `null` clears it.
+    #[garde(inner(length(chars, max = 100)))]
+    #[serde(default, deserialize_with = "present_or_null")]
+    pub category: Option<Option<String>>,
+    /// New visibility.
+    #[garde(skip)]
+    pub published: Option<bool>,
+}
+
+/// Tells "absent" (`None`) from "explicitly null" (`Some(None)`).
+fn present_or_null<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// The order of a listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    #[serde(rename = "createdAt")]
+    CreatedAt,
+    /// A → Z.
+    #[serde(rename = "title")]
+    Title,
+}
+
+/// A page of posts and where it stands.
+#[derive(Clone, Debug, Serialize)]
+pub struct Page {
+    /// The posts on this page.
+    pub posts: Vec<Post>,
+    /// Page, limit, total and page count.
+    pub pagination: Pagination,
+}
+
+/// Where a page stands in the whole listing.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Pagination {
+    /// 1-based page number.
+    pub page: u32,
+    /// Posts per page.
+    pub limit: u32,
+    /// Posts in the whole listing.
+    pub total: u64,
+    /// Pages in the whole listing.
+    pub total_pages: u64,
+}
+
+/// What a listing shows.
+#[derive(Clone, Debug)]
+pub struct ListQuery<'a> {
+    /// 1-based page.
+    pub page: u32,
+    /// Page size, 1–100.
+    pub limit: u32,
+    /// Order.
+    pub sort: Sort,
+    /// Only this category.
+    pub category: Option<&'a str>,
+    /// Also show this user's drafts.
+    pub viewer: Option<&'a str>,
+}
+
+const COLUMNS: &str =
+    "id, title, content, category, published, author_id, created_at, updated_at";
+
+fn from_row(row: &AnyRow) -> Result<Post, sqlx::Error> {
+    Ok(Post {
+        id: row.try_get("id")?,
+        title: row.try_get("title")?,
+        content: row.try_get("content")?,
+        category: row.try_get("category")?,
+        published: row.try_get::<i64, _>("published")? != 0,
+        author_id: row.try_get("author_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn title_taken(error: sqlx::Error) -> ApiError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            ApiError::conflict("A post with this title already exists.")
+        }
+        _ => ApiError::from(error),
+    }
+}
+
+/// Stores a new post written by `author`. The input must have passed validation.
+///
+/// # Errors
+/// 409 when the title is taken; 500/503 when the database fails.
+pub async fn create(
+    db: &Database,
+    input: PostInput,
+    author: Option<&str>,
+) -> Result<Post, ApiError> {
+    let now = timestamp::now();
+    let post = Post {
+        id: uuid::Uuid::now_v7().simple().to_string(),
+        title: input.title.unwrap_or_default(),
+        content: input.content.unwrap_or_default(),
+        category: input.category,
+        published: input.published.unwrap_or(false),
+        author_id: author.map(str::to_owned),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    sqlx::query(&format!(
+        "INSERT INTO posts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(&post.id)
+    .bind(&post.title)
+    .bind(&post.content)
+    .bind(&post.category)
+    .bind(i64::from(post.published))
+    .bind(&post.author_id)
+    .bind(&post.created_at)
+    .bind(&post.updated_at)
+    .execute(db)
+    .await
+    .map_err(title_taken)?;
+    Ok(post)
+}
+
+/// The post with `id`, whatever its visibility.
+///
+/// # Errors
+/// 500/503 when the database fails.
+pub async fn find(db: &Database, id: &str) -> Result<Option<Post>, ApiError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM posts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// Whether `viewer` may see `post`: published, or their own draft.
+pub fn visible_to(post: &Post, viewer: Option<&str>) -> bool {
+    post.published || (viewer.is_some() && post.author_id.as_deref() == viewer)
+}
+
+/// A page of the posts `query.viewer` may see.
+///
+/// # Errors
+/// 500/503 when the database fails.
+pub async fn list(db: &Database, query: &ListQuery<'_>) -> Result<Page, ApiError> {
+    // Placeholders are numbered in the order they are bound.
+    let mut filter = String::from("(published = 1 OR author_id = $1)");
+    if query.category.is_some() {
+        filter.push_str(" AND category = $2");
+    }
+    let order = match query.sort {
+        Sort::CreatedAt => "created_at DESC, id DESC",
+        Sort::Title => "title ASC, id ASC",
+    };
+    let next = if query.category.is_some() { 3 } else { 2 };
+    let select = format!(
+        "SELECT {COLUMNS} FROM posts WHERE {filter} ORDER BY {order} LIMIT ${next} OFFSET ${}",
+        next + 1
+    );
+    let count = format!("SELECT COUNT(*) FROM posts WHERE {filter}");
+    let viewer = query.viewer.unwrap_or("");
+
+    let mut rows = sqlx::query(&select).bind(viewer);
+    let mut total = sqlx::query_scalar::<_, i64>(&count).bind(viewer);
+    if let Some(category) = query.category {
+        rows = rows.bind(category);
+        total = total.bind(category);
+    }
+    let offset = i64::from(query.page - 1) * i64::from(query.limit);
+    let rows = rows
+        .bind(i64::from(query.limit))
+        .bind(offset)
+        .fetch_all(db)
+        .await?;
+    let total = u64::try_from(total.fetch_one(db).await?).unwrap_or(0);
+    let posts = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page {
+        posts,
+        pagination: Pagination {
+            page: query.page,
+            limit: query.limit,
+            total,
+            total_pages: total.div_ceil(u64::from(query.limit)),
+        },
+    })
+}
+
+/// Writes `post`'s fields back (after a PUT or PATCH changed them), stamping `updatedAt`.
+///
+/// # Errors
+/// 404 when the post is gone; 409 when the new title is taken.
+pub async fn save(db: &Database, mut post: Post) -> Result<Post, ApiError> {
+    post.updated_at = timestamp::now();
+    let result = sqlx::query(
+        "UPDATE posts SET title = $1, content = $2, category = $3, published = $4, \
+         updated_at = $5 WHERE id = $6",
+    )
+    .bind(&post.title)
+    .bind(&post.content)
+    .bind(&post.category)
+    .bind(i64::from(post.published))
+    .bind(&post.updated_at)
+    .bind(&post.id)
+    .execute(db)
+    .await
+    .map_err(title_taken)?;
+    if result.rows_affected() == 0 {
+        return Err(ApiError::not_found("No post with this id."));
+    }
+    Ok(post)
+}
+
+/// Deletes the post with `id`; whether one was deleted.
+///
+/// # Errors
+/// 500/503 when the database fails.
+pub async fn delete(db: &Database, id: &str) -> Result<bool, ApiError> {
+    let result = sqlx::query("DELETE FROM posts WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+impl PostInput {
+    /// Replaces every client-settable field of `post` (PUT semantics: absent optional fields
+    /// are reset).
+    pub fn replace(self, post: &mut Post) {
+        post.title = self.title.unwrap_or_default();
+        post.content = self.content.unwrap_or_default();
+        post.category = self.category;
+        post.published = self.published.unwrap_or(false);
+    }
+}
+
+impl PostPatch {
+    /// Changes only the fields present in the patch.
+    pub fn apply(self, post: &mut Post) {
+        if let Some(title) = self.title {
+            post.title = title;
+        }
+        if let Some(content) = self.content {
+            post.content = content;
+        }
+        if let Some(category) = self.category {
+            post.category = category;
+        }
+        if let Some(published) = self.published {
+            post.published = published;
+        }
+    }
+}
