@@ -143,7 +143,10 @@ impl Builder {
         // Leaving an unchanged file alone keeps its timestamp, so nothing downstream rebuilds.
         if fs::read_to_string(&target).ok().as_deref() != Some(code.as_str()) {
             if let Err(error) = fs::write(&target, code) {
-                fail(&format!("error: cannot write `{}`: {error}", target.display()));
+                fail(&format!(
+                    "error: cannot write `{}`: {error}",
+                    target.display()
+                ));
             }
         }
     }

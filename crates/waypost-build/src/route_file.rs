@@ -19,7 +19,11 @@ pub(crate) struct RouteFile {
 }
 
 /// Reads a `route.rs`, pushing every mistake found; `None` when there was any.
-pub(crate) fn read_route(path: &Path, file: &str, errors: &mut Vec<ScanError>) -> Option<RouteFile> {
+pub(crate) fn read_route(
+    path: &Path,
+    file: &str,
+    errors: &mut Vec<ScanError>,
+) -> Option<RouteFile> {
     let syntax = parse(path, file).map_err(|error| errors.push(error)).ok()?;
     let errors_before = errors.len();
     let mut handlers = Vec::new();
@@ -234,7 +238,7 @@ mod tests {
 
     #[test]
     fn expressions_print_as_written() {
-        let expr: Expr = syn::parse_quote!(8*1024  *1024);
+        let expr: Expr = syn::parse_quote!(8 * 1024 * 1024);
         assert_eq!(expr_text(&expr), "8 * 1024 * 1024");
         let expr: Expr = syn::parse_quote!(Duration::from_secs(30));
         assert_eq!(expr_text(&expr), "Duration::from_secs(30)");
@@ -276,6 +280,9 @@ mod tests {
             ///   Indented.
             pub async fn get() {}
         };
-        assert_eq!(doc_comment(&function.attrs), "Fetch one post.\n\n  Indented.");
+        assert_eq!(
+            doc_comment(&function.attrs),
+            "Fetch one post.\n\n  Indented."
+        );
     }
 }

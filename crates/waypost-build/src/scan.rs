@@ -177,6 +177,10 @@ impl Scanner<'_> {
         }
 
         for entry in entries.iter().filter(|entry| entry.is_dir) {
+            // Folders of assets or helpers are not part of the tree, whatever their names.
+            if !holds_route_files(&entry.path) {
+                continue;
+            }
             let folder_path = self.relative(&entry.path);
             let segment = match Segment::parse(&entry.name) {
                 Ok(Segment::Private) => continue,
@@ -209,7 +213,13 @@ impl Scanner<'_> {
     }
 
     /// What `segment` adds to the folder it sits in.
-    fn enter(&mut self, parent: &Folder, segment: &Segment, module: String, path: String) -> Folder {
+    fn enter(
+        &mut self,
+        parent: &Folder,
+        segment: &Segment,
+        module: String,
+        path: String,
+    ) -> Folder {
         let mut child = parent.clone();
         child.module_path.push(module);
         if let Some(part) = segment.url_part() {
@@ -279,7 +289,11 @@ impl Scanner<'_> {
             paths,
             file,
             module_path: folder.module_path.clone(),
-            params: folder.params.iter().map(|(param, _)| param.clone()).collect(),
+            params: folder
+                .params
+                .iter()
+                .map(|(param, _)| param.clone())
+                .collect(),
             handlers: contents.handlers,
             middleware: folder.middleware.clone(),
             config: contents.config,
@@ -330,6 +344,21 @@ impl Scanner<'_> {
 
 fn url_of(parts: &[String]) -> String {
     format!("/{}", parts.join("/"))
+}
+
+/// Whether a `route.rs` or `middleware.rs` lies somewhere below `dir`, outside private folders.
+fn holds_route_files(dir: &Path) -> bool {
+    let Ok(entries) = read_dir_sorted(dir) else {
+        // Unreadable: let the visit report it.
+        return true;
+    };
+    entries.iter().any(|entry| {
+        if entry.is_dir {
+            !entry.name.starts_with('_') && holds_route_files(&entry.path)
+        } else {
+            entry.name == "route.rs" || entry.name == "middleware.rs"
+        }
+    })
 }
 
 struct Entry {

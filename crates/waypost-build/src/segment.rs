@@ -94,7 +94,10 @@ impl Segment {
         if folder.starts_with('_') {
             return Ok(Segment::Private);
         }
-        if let Some(name) = folder.strip_prefix('(').and_then(|rest| rest.strip_suffix(')')) {
+        if let Some(name) = folder
+            .strip_prefix('(')
+            .and_then(|rest| rest.strip_suffix(')'))
+        {
             check_static_name(name)?;
             return Ok(Segment::Group(name.to_owned()));
         }
@@ -285,7 +288,10 @@ mod tests {
 
     #[test]
     fn parentheses_make_a_group_and_underscore_a_private_folder() {
-        assert_eq!(Segment::parse("(admin)"), Ok(Segment::Group("admin".into())));
+        assert_eq!(
+            Segment::parse("(admin)"),
+            Ok(Segment::Group("admin".into()))
+        );
         assert_eq!(Segment::parse("_internal"), Ok(Segment::Private));
         assert_eq!(Segment::parse("_[id]"), Ok(Segment::Private));
     }

@@ -238,7 +238,10 @@ mod tests {
     fn other_arguments_are_kept_as_written() {
         let settings = chain(
             "RouteConfig::new()",
-            &[("body_limit", &["MAX_UPLOAD"]), ("max_duration", &["TIMEOUT"])],
+            &[
+                ("body_limit", &["MAX_UPLOAD"]),
+                ("max_duration", &["TIMEOUT"]),
+            ],
         )
         .settings()
         .unwrap();

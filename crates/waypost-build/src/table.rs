@@ -89,7 +89,9 @@ impl Method {
 
     /// The method whose handler function is called `name` (`"get"`).
     pub fn from_fn_name(name: &str) -> Option<Method> {
-        Method::ALL.into_iter().find(|method| method.fn_name() == name)
+        Method::ALL
+            .into_iter()
+            .find(|method| method.fn_name() == name)
     }
 
     /// The handler function's name, which is also the axum `MethodRouter` method: `"get"`.

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn errors_of(case: &str) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/errors").join(case);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/errors")
+        .join(case);
     match waypost_build::scan(&root, Path::new("src/app")) {
         Ok(table) => panic!("`{case}` scanned without errors: {table:#?}"),
         Err(errors) => errors.to_string(),

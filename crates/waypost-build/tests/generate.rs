@@ -39,7 +39,11 @@ fn route_table_lists_routes_sorted_with_signatures_and_config() {
 #[test]
 fn route_table_sorts_static_before_param_before_catch_all() {
     let table = Builder::new().crate_root(sample_root()).scan().unwrap();
-    let patterns: Vec<&str> = table.routes.iter().map(|route| route.pattern.as_str()).collect();
+    let patterns: Vec<&str> = table
+        .routes
+        .iter()
+        .map(|route| route.pattern.as_str())
+        .collect();
     assert_eq!(
         patterns,
         [
@@ -61,7 +65,11 @@ fn route_table_sorts_static_before_param_before_catch_all() {
 #[test]
 fn handlers_are_listed_in_method_order_whatever_the_file_order() {
     let table = Builder::new().crate_root(sample_root()).scan().unwrap();
-    let post = &table.routes.iter().find(|r| r.pattern == "/api/posts/{id}").unwrap();
+    let post = &table
+        .routes
+        .iter()
+        .find(|r| r.pattern == "/api/posts/{id}")
+        .unwrap();
     let methods: Vec<Method> = post.handlers.iter().map(|handler| handler.method).collect();
     assert_eq!(methods, [Method::Get, Method::Put, Method::Delete]);
 }
@@ -87,5 +95,21 @@ fn middleware_wraps_routes_below_its_folder_outermost_first() {
 #[test]
 fn private_folders_are_not_scanned() {
     let table = Builder::new().crate_root(sample_root()).scan().unwrap();
-    assert!(table.routes.iter().all(|route| !route.file.contains("_internal")));
+    assert!(table
+        .routes
+        .iter()
+        .all(|route| !route.file.contains("_internal")));
+}
+
+#[test]
+fn state_type_that_is_not_a_type_is_an_error() {
+    let errors = Builder::new()
+        .crate_root(sample_root())
+        .state_type("crate::")
+        .generate()
+        .unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "error: state type `crate::` is not a Rust type: unexpected end of input, expected identifier"
+    );
 }

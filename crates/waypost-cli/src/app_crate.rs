@@ -17,6 +17,9 @@ impl AppCrate {
     /// # Errors
     /// A message when `dir` is neither.
     pub(crate) fn locate(dir: &Path) -> Result<AppCrate, String> {
+        // Absolute, so the scanner does not read a relative app folder as below the root twice.
+        let dir =
+            &std::path::absolute(dir).map_err(|error| format!("`{}`: {error}", dir.display()))?;
         if dir.join("src").join("app").is_dir() || dir.join("Cargo.toml").is_file() {
             // A crate without `src/app` still goes to the scanner, which says what is missing.
             return Ok(AppCrate {
@@ -27,12 +30,8 @@ impl AppCrate {
         let is_named = |path: &Path, name: &str| path.file_name().is_some_and(|n| n == name);
         if dir.is_dir() && is_named(dir, "app") {
             if let Some(src) = dir.parent().filter(|src| is_named(src, "src")) {
-                let root = match src.parent() {
-                    Some(root) if !root.as_os_str().is_empty() => root.to_owned(),
-                    _ => PathBuf::from("."),
-                };
                 return Ok(AppCrate {
-                    root,
+                    root: src.parent().unwrap_or(src).to_owned(),
                     app_dir: dir.to_owned(),
                 });
             }

@@ -27,9 +27,13 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn build(config: Config) -> Result<waypost::App, StartError> {
     let database = waypost::database::connect(&config.database_url).await?;
     MIGRATOR.run(&database).await?;
-    let server = config.server.clone();
-    let state = AppState::new(config, database);
-    Ok(waypost::App::new(routes::router(state)).with_server_config(server))
+    Ok(app(AppState::new(config, database)))
+}
+
+/// The app over ready state: the generated router with the server settings of its config.
+pub fn app(state: AppState) -> waypost::App {
+    let server = state.config().server.clone();
+    waypost::App::new(routes::router(state)).with_server_config(server)
 }
 
 /// Why the showcase could not start.

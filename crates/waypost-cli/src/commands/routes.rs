@@ -79,7 +79,11 @@ fn settings_cell(route: &Route) -> String {
         // Only the compiler knows what a shared constant or a function call holds.
         None => vec![format!(
             "config {}",
-            route.config.as_ref().map(ToString::to_string).unwrap_or_default()
+            route
+                .config
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
         )],
     };
     let files: Vec<&str> = route.middleware.iter().map(|m| m.file.as_str()).collect();

@@ -47,10 +47,18 @@ pub fn check<T: Validate<Context = ()>>(value: &T) -> Result<(), ApiError> {
             details
                 .entry(field)
                 .or_default()
-                .push(error.message().to_owned());
+                .push(friendly(error.message()));
         }
         ApiError::validation(details)
     })
+}
+
+/// garde's wording, made to read as a sentence about the field.
+fn friendly(message: &str) -> String {
+    match message {
+        "not set" => "is required".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 /// Types that can be validated in place, so handlers can also call `Validated::validated`.

@@ -1,0 +1,474 @@
+//! The contract's framework table, row by row, over a real socket: every error leaves as the one
+//! JSON shape with the right status, and the server keeps serving.
+
+use std::time::Duration;
+
+use reqwest::{header, Client, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use waypost::{
+    axum::{
+        body::Body,
+        http::HeaderMap,
+        routing::{get, MethodRouter},
+        Router,
+    },
+    extract::{Json, Query, Valid},
+    routing::{self, HandlerInfo, Method, RouteInfo},
+    testing::TestServer,
+    ApiError, App, RouteConfig,
+};
+
+const fn handler(method: Method) -> HandlerInfo {
+    HandlerInfo {
+        method,
+        arguments: &[],
+        returns: "",
+        docs: "",
+    }
+}
+
+static ECHO: RouteInfo = RouteInfo {
+    pattern: "/echo",
+    paths: &["/echo"],
+    file: "src/app/echo/route.rs",
+    params: &[],
+    handlers: &[handler(Method::Get), handler(Method::Post)],
+    middleware: &[],
+    config: RouteConfig::new(),
+};
+
+static SMALL: RouteInfo = RouteInfo {
+    pattern: "/small",
+    paths: &["/small"],
+    file: "src/app/small/route.rs",
+    params: &[],
+    handlers: &[handler(Method::Post)],
+    middleware: &[],
+    config: RouteConfig::new().body_limit(16),
+};
+
+static SLOW: RouteInfo = RouteInfo {
+    pattern: "/slow",
+    paths: &["/slow"],
+    file: "src/app/slow/route.rs",
+    params: &[],
+    handlers: &[handler(Method::Get)],
+    middleware: &[],
+    config: RouteConfig::new().max_duration(Duration::from_millis(100)),
+};
+
+static PANIC: RouteInfo = RouteInfo {
+    pattern: "/panic",
+    paths: &["/panic"],
+    file: "src/app/panic/route.rs",
+    params: &[],
+    handlers: &[handler(Method::Get)],
+    middleware: &[],
+    config: RouteConfig::new(),
+};
+
+static HEADERS: RouteInfo = RouteInfo {
+    pattern: "/headers",
+    paths: &["/headers"],
+    file: "src/app/headers/route.rs",
+    params: &[],
+    handlers: &[handler(Method::Get)],
+    middleware: &[],
+    config: RouteConfig::new(),
+};
+
+static STREAM_BODY: RouteInfo = RouteInfo {
+    pattern: "/count",
+    paths: &["/count"],
+    file: "src/app/count/route.rs",
+    params: &[],
+    handlers: &[handler(Method::Post)],
+    middleware: &[],
+    config: RouteConfig::new().body_limit(1024),
+};
+
+#[derive(Deserialize, garde::Validate)]
+struct Note {
+    #[garde(length(chars, min = 3))]
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    page: u32,
+}
+
+fn app() -> App {
+    let mount = |router: Router, route: &'static RouteInfo, methods: MethodRouter| {
+        routing::mount(router, route, routing::complete_methods(methods, route))
+    };
+    let router = Router::new();
+    let router = mount(
+        router,
+        &ECHO,
+        get(|Query(page): Query<Page>| async move { Json(json!({ "page": page.page })) })
+            .post(|Valid(Json(note)): Valid<Json<Note>>| async move {
+                Json(json!({ "text": note.text }))
+            }),
+    );
+    let router = mount(
+        router,
+        &SMALL,
+        MethodRouter::new().post(|Json(value): Json<Value>| async move { Json(value) }),
+    );
+    let router = mount(
+        router,
+        &SLOW,
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "too late"
+        }),
+    );
+    let router = mount(
+        router,
+        &PANIC,
+        get(|| async {
+            if std::hint::black_box(true) {
+                panic!("secret panic text /srv/app/src/main.rs");
+            }
+            "unreachable"
+        }),
+    );
+    let router = mount(
+        router,
+        &HEADERS,
+        get(|headers: HeaderMap| async move {
+            let internal: Vec<String> = headers
+                .keys()
+                .map(|k| k.as_str().to_owned())
+                .filter(|k| k.starts_with("x-waypost-"))
+                .collect();
+            Json(json!({ "internal": internal }))
+        }),
+    );
+    let router = mount(
+        router,
+        &STREAM_BODY,
+        MethodRouter::new().post(|body: Body| async move {
+            use futures_util::StreamExt;
+            let mut stream = body.into_data_stream();
+            let mut total = 0usize;
+            while let Some(chunk) = stream.next().await {
+                total += chunk.map_err(ApiError::from)?.len();
+            }
+            Ok::<_, ApiError>(Json(json!({ "bytes": total })))
+        }),
+    );
+    App::new(router.fallback(routing::not_found_fallback))
+}
+
+async fn error_of(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("every response carries X-Request-Id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/json",
+        "errors are JSON"
+    );
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert_eq!(body["requestId"], request_id.as_str(), "{body}");
+    body
+}
+
+#[tokio::test]
+async fn unknown_path_is_404_json() {
+    let server = TestServer::start(app()).await;
+    let response = Client::new().get(server.url("/nope")).send().await.unwrap();
+    error_of(response, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn unexported_method_is_405_with_allow() {
+    let server = TestServer::start(app()).await;
+    let response = Client::new()
+        .delete(server.url("/echo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[header::ALLOW], "GET, POST, HEAD, OPTIONS");
+    error_of(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn options_answers_204_with_allow_and_no_body() {
+    let server = TestServer::start(app()).await;
+    let response = Client::new()
+        .request(reqwest::Method::OPTIONS, server.url("/small"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(response.headers()[header::ALLOW], "POST, OPTIONS");
+    assert!(response.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn head_on_a_get_route_answers_like_get_without_body() {
+    let server = TestServer::start(app()).await;
+    let response = Client::new()
+        .head(server.url("/echo?page=2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    assert!(response.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn broken_and_misshapen_json_is_400_invalid_json() {
+    let server = TestServer::start(app()).await;
+    let client = Client::new();
+    for body in ["{not json", r#"{"text": 5}"#, "[]", ""] {
+        let response = client
+            .post(server.url("/echo"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        error_of(response, StatusCode::BAD_REQUEST, "invalid_json").await;
+    }
+}
+
+#[tokio::test]
+async fn non_json_content_type_is_415() {
+    let server = TestServer::start(app()).await;
+    let response = Client::new()
+        .post(server.url("/echo"))
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(r#"{"text":"hello"}"#)
+        .send()
+        .await
+        .unwrap();
+    error_of(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn validation_failure_is_400_with_field_details() {
+    let server = TestServer::start(app()).await;
+    let response = Client::new()
+        .post(server.url("/echo"))
+        .json(&json!({ "text": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert!(body["details"]["text"][0].is_string(), "{body}");
+
+    let response = Client::new()
+        .post(server.url("/echo"))
+        .json(&json!({ "text": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["text"], "hello");
+}
+
+#[tokio::test]
+async fn a_bad_query_value_is_400() {
+    let server = TestServer::start(app()).await;
+    let response = Client::new()
+        .get(server.url("/echo?page=minus-one"))
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::BAD_REQUEST, "invalid_query").await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_route_limit_is_413_declared_or_streamed() {
+    let server = TestServer::start(app()).await;
+    let client = Client::new();
+    // Declared by Content-Length.
+    let response = client
+        .post(server.url("/small"))
+        .json(&json!({ "text": "this is longer than sixteen bytes" }))
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+
+    // Streamed with chunked encoding: no Content-Length to check up front.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..8).map(|_| Ok(vec![b'x'; 512])).collect();
+    let response = client
+        .post(server.url("/count"))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+
+    // Under the limit, the same streamed route answers.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..2).map(|_| Ok(vec![b'x'; 100])).collect();
+    let response = client
+        .post(server.url("/count"))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["bytes"], 200);
+}
+
+#[tokio::test]
+async fn the_default_body_limit_is_one_mebibyte() {
+    let server = TestServer::start(app()).await;
+    let text = "x".repeat(1024 * 1024 + 1);
+    let response = Client::new()
+        .post(server.url("/echo"))
+        .json(&json!({ "text": text }))
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let text = "x".repeat(1000 * 1000);
+    let response = Client::new()
+        .post(server.url("/echo"))
+        .json(&json!({ "text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_oversized_header_section_is_431() {
+    let server = TestServer::start(app()).await;
+    let mut stream = tokio::net::TcpStream::connect(server.address()).await.unwrap();
+    let request = format!(
+        "GET /echo?page=1 HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    // The server is still serving.
+    let response = Client::new().get(server.url("/echo?page=1")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_panic_is_500_without_its_message_and_the_server_keeps_serving() {
+    let server = TestServer::start(app()).await;
+    let client = Client::new();
+    for _ in 0..3 {
+        let response = client.get(server.url("/panic")).send().await.unwrap();
+        let body = error_of(response, StatusCode::INTERNAL_SERVER_ERROR, "internal_error").await;
+        let text = body.to_string();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(!text.contains("main.rs"), "{text}");
+    }
+    let response = client.get(server.url("/echo?page=3")).send().await.unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["page"], 3);
+}
+
+#[tokio::test]
+async fn a_handler_past_max_duration_is_504() {
+    let server = TestServer::start(app()).await;
+    let started = std::time::Instant::now();
+    let response = Client::new().get(server.url("/slow")).send().await.unwrap();
+    error_of(response, StatusCode::GATEWAY_TIMEOUT, "timeout").await;
+    assert!(started.elapsed() < Duration::from_secs(5), "the handler was cut off");
+}
+
+#[tokio::test]
+async fn client_internal_headers_never_reach_handlers() {
+    let server = TestServer::start(app()).await;
+    let response = Client::new()
+        .get(server.url("/headers"))
+        .header("x-waypost-user", "admin")
+        .header("X-Waypost-Internal", "1")
+        .header("x-other", "kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["internal"], json!([]));
+}
+
+#[tokio::test]
+async fn a_sane_request_id_is_echoed_and_a_bad_one_replaced() {
+    let server = TestServer::start(app()).await;
+    let client = Client::new();
+    let response = client
+        .get(server.url("/nope"))
+        .header("x-request-id", "trace-abc.123_x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-abc.123_x");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["requestId"], "trace-abc.123_x");
+
+    let response = client
+        .get(server.url("/echo?page=1"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(id, "bad id with spaces");
+    assert_eq!(id.len(), 32);
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    static WAIT: RouteInfo = RouteInfo {
+        pattern: "/wait",
+        paths: &["/wait"],
+        file: "src/app/wait/route.rs",
+        params: &[],
+        handlers: &[handler(Method::Get)],
+        middleware: &[],
+        config: RouteConfig::new(),
+    };
+    let router = routing::mount(
+        Router::new(),
+        &WAIT,
+        routing::complete_methods(
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "finished"
+            }),
+            &WAIT,
+        ),
+    );
+    let server = TestServer::start(App::new(router)).await;
+    let url = server.url("/wait");
+    let in_flight = tokio::spawn(async move { Client::new().get(url).send().await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let address = server.address();
+    server.stop().await;
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "finished");
+    // No longer accepting.
+    assert!(tokio::net::TcpStream::connect(address).await.is_err());
+}

@@ -1,0 +1,172 @@
+//! The contract's "Basics": hello, health, stream, docs, contact — status, body and state.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{expect_error, Showcase};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn hello_says_hello() {
+    let app = Showcase::start().await;
+    let response = app.get("/api/hello").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({ "message": "Hello" }));
+}
+
+#[tokio::test]
+async fn health_reports_the_database() {
+    let app = Showcase::start().await;
+    let response = app.get("/api/health").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "status": "ok", "database": "ok" })
+    );
+}
+
+#[tokio::test]
+async fn health_is_503_when_the_database_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/showcase.db", dir.path().display());
+    let config =
+        showcase::Config::from(&waypost::config::Env::from_pairs([("DATABASE_URL", url.clone())]))
+            .unwrap();
+    let pool = waypost::database::connect(&url).await.unwrap();
+    showcase::MIGRATOR.run(&pool).await.unwrap();
+    let state = showcase::AppState::new(config, pool.clone());
+    let server = waypost::testing::TestServer::start(showcase::app(state)).await;
+    pool.close().await;
+
+    let response = reqwest::get(server.url("/api/health")).await.unwrap();
+    let body = expect_error(response, 503, "database_unavailable").await;
+    assert_eq!(body["database"], "down");
+    // The server itself still answers.
+    let response = reqwest::get(server.url("/api/hello")).await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn stream_sends_hello_before_world_is_produced() {
+    let app = Showcase::start().await;
+    let started = Instant::now();
+    let response = app.get("/api/stream").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let mut stream = response.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    let first_at = started.elapsed();
+    assert_eq!(&first[..], b"Hello");
+    let mut rest = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    let all_at = started.elapsed();
+    assert_eq!(rest, b" World");
+    // The whole stream takes two 100 ms pauses; the first chunk arrived before them.
+    assert!(all_at >= Duration::from_millis(200), "{all_at:?}");
+    assert!(all_at - first_at >= Duration::from_millis(150), "first {first_at:?}, all {all_at:?}");
+}
+
+#[tokio::test]
+async fn docs_catch_all_serves_known_pages_and_404s_the_rest() {
+    let app = Showcase::start().await;
+    let response = app.get("/api/docs/api/users").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "docs": "User API documentation" })
+    );
+    let response = app.get("/api/docs/api/posts").await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "docs": "Post API documentation" })
+    );
+    expect_error(app.get("/api/docs/api/nothing").await, 404, "not_found").await;
+    expect_error(app.get("/api/docs/x").await, 404, "not_found").await;
+    // A catch-all needs at least one segment.
+    expect_error(app.get("/api/docs").await, 404, "not_found").await;
+}
+
+async fn contact_count(app: &Showcase) -> i64 {
+    let pool = waypost::database::connect(&app.database_url).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contact_messages")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    count
+}
+
+#[tokio::test]
+async fn contact_stores_a_valid_message() {
+    let app = Showcase::start().await;
+    let response = app
+        .post_json(
+            "/api/contact",
+            json!({ "name": "Ada", "email": "ada@example.com", "message": "Hi there" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    let id = body["id"].as_str().unwrap().to_owned();
+    let pool = waypost::database::connect(&app.database_url).await.unwrap();
+    let stored: (String, String) =
+        sqlx::query_as("SELECT name, email FROM contact_messages WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, ("Ada".to_owned(), "ada@example.com".to_owned()));
+}
+
+#[tokio::test]
+async fn contact_names_every_missing_field_at_once() {
+    let app = Showcase::start().await;
+    let body = expect_error(
+        app.post_json("/api/contact", json!({})).await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    for field in ["name", "email", "message"] {
+        assert!(body["details"][field].is_array(), "{field} missing from {body}");
+    }
+    let body = expect_error(
+        app.post_json("/api/contact", json!({ "name": "Ada", "message": "x" }))
+            .await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        body["details"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["email"]
+    );
+    assert_eq!(contact_count(&app).await, 0, "nothing stored");
+}
+
+#[tokio::test]
+async fn contact_rejects_a_bad_email() {
+    let app = Showcase::start().await;
+    let body = expect_error(
+        app.post_json(
+            "/api/contact",
+            json!({ "name": "Ada", "email": "not-an-email", "message": "Hi" }),
+        )
+        .await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    assert!(body["details"]["email"].is_array(), "{body}");
+    assert_eq!(contact_count(&app).await, 0, "nothing stored");
+}
