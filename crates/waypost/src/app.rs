@@ -26,6 +26,7 @@ use tower::{Layer, ServiceExt};
 use crate::{
     config::{ConfigError, Env, ServerConfig},
     layers::{Front, FrontLayer},
+    security::{Security, SecurityLayer, SecurityService, SecuritySettings},
 };
 
 /// An app ready to serve: its router and its server settings.
@@ -43,6 +44,7 @@ use crate::{
 pub struct App {
     router: Router,
     server: ServerConfig,
+    security: Arc<Security>,
 }
 
 impl App {
@@ -51,6 +53,9 @@ impl App {
         Self {
             router,
             server: ServerConfig::default(),
+            security: Arc::new(
+                Security::new(SecuritySettings::default()).expect("the defaults are valid"),
+            ),
         }
     }
 
@@ -59,10 +64,19 @@ impl App {
     /// # Errors
     /// A variable that is set to something unreadable.
     pub fn from_env(router: Router) -> Result<Self, ConfigError> {
+        let env = Env::process();
         Ok(Self {
             router,
-            server: ServerConfig::from_env(&Env::process())?,
+            server: ServerConfig::from_env(&env)?,
+            security: Arc::new(Security::from_env(&env)?),
         })
+    }
+
+    /// Replaces the security settings and stores (share the same `Arc` with the handlers'
+    /// state, so logins and the layers see the same sessions and keys).
+    pub fn with_security(mut self, security: Arc<Security>) -> Self {
+        self.security = security;
+        self
     }
 
     /// Replaces the server settings.
@@ -78,8 +92,9 @@ impl App {
 
     /// The whole app as one tower service, front layer included (for in-process tests and
     /// custom servers).
-    pub fn into_service(self) -> Front<Router> {
-        FrontLayer::new(Some(self.server.body_read_timeout)).layer(self.router)
+    pub fn into_service(self) -> Front<SecurityService<Router>> {
+        let secured = SecurityLayer::new(self.security).layer(self.router);
+        FrontLayer::new(Some(self.server.body_read_timeout)).layer(secured)
     }
 
     /// Binds `HOST:PORT` and serves until SIGINT or SIGTERM.

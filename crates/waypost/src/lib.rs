@@ -24,6 +24,8 @@ pub mod request_id;
 pub mod response;
 mod route_config;
 pub mod routing;
+pub mod security;
+pub mod store;
 pub mod testing;
 
 pub use app::{init_tracing, App};

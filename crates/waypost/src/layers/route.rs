@@ -1,23 +1,33 @@
 //! The per-route layer: what a route's [`RouteConfig`](crate::RouteConfig) asks for, enforced
-//! before the handler runs — the body limit (declared and streamed) and the max duration.
+//! before the handler runs, in this order — the rate limit (429 with `Retry-After`), the CSRF
+//! check on unsafe methods (403 `csrf_invalid`), the body limit, declared and streamed (413),
+//! and the max duration (504).
 
 use std::{
     convert::Infallible,
     future::Future,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
 use axum::{
     body::Body,
-    extract::Request,
+    extract::{ConnectInfo, Request},
     http::header,
     response::{IntoResponse, Response},
 };
 use http_body::Body as _;
+use http_body_util::BodyExt;
 use tower::{Layer, Service};
 
-use crate::{routing::RouteInfo, ApiError};
+use crate::{
+    routing::RouteInfo,
+    security::{csrf, rate_limit, Identity, Security},
+    store::Decision,
+    ApiError, RateLimit, RateLimitSetting, RouteConfig,
+};
 
 /// Enforces one route's settings. [`crate::routing::mount`] applies it.
 #[derive(Clone, Copy, Debug)]
@@ -64,31 +74,175 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let config = &self.route.config;
-        let limit = config.body_limit;
+        let route = self.route;
+        let limit = route.config.body_limit;
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > limit as u64) {
-            return Box::pin(async { Ok(ApiError::payload_too_large().into_response()) });
-        }
-        if !request.body().is_end_stream() {
+        let too_large = declared.is_some_and(|length| length > limit as u64);
+        if !too_large && !request.body().is_end_stream() {
             // Streamed (chunked) bodies are cut off at the limit as they arrive.
-            request =
-                request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+            request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
         }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        match config.max_duration {
-            None => Box::pin(inner.call(request)),
-            Some(max) => Box::pin(async move {
-                match tokio::time::timeout(max, inner.call(request)).await {
-                    Ok(result) => result,
-                    Err(_elapsed) => Ok(ApiError::timeout().into_response()),
+        Box::pin(async move {
+            let security = request.extensions().get::<Arc<Security>>().cloned();
+            let mut rate = None;
+            if let Some(security) = &security {
+                if let Some((limit, key)) = rate_limit_key(security, route, &request) {
+                    match check_rate_limit(security, limit, &key).await {
+                        Ok(decision) => rate = Some((limit, decision)),
+                        Err(refused) => return Ok(refused),
+                    }
                 }
-            }),
+            }
+            let mut response = match admit(security.as_deref(), &route.config, request, too_large)
+                .await
+            {
+                Err(error) => error.into_response(),
+                Ok(request) => match route.config.max_duration {
+                    None => inner.call(request).await?,
+                    Some(max) => match tokio::time::timeout(max, inner.call(request)).await {
+                        Ok(result) => result?,
+                        Err(_elapsed) => ApiError::timeout().into_response(),
+                    },
+                },
+            };
+            if let Some((limit, decision)) = rate {
+                response
+                    .headers_mut()
+                    .extend(rate_limit::headers_for(limit, &decision).map(|(n, v)| (
+                        header::HeaderName::from_static(n),
+                        v,
+                    )));
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// The limit in force on `config`'s route.
+fn effective_limit(security: &Security, config: &RouteConfig) -> Option<RateLimit> {
+    match config.rate_limit {
+        RateLimitSetting::Default => security.settings().default_rate_limit,
+        RateLimitSetting::Custom(limit) => Some(limit),
+        RateLimitSetting::Disabled => None,
+    }
+}
+
+/// The limit and the counter key for this request, when the route is limited: the user id
+/// for signed-in callers (unless the route counts per IP), else the client IP.
+fn rate_limit_key(
+    security: &Security,
+    route: &'static RouteInfo,
+    request: &Request,
+) -> Option<(RateLimit, String)> {
+    let limit = effective_limit(security, &route.config)?;
+    let user = route
+        .config
+        .rate_limit_by_user
+        .then(|| request.extensions().get::<Identity>())
+        .flatten();
+    let key = match user {
+        Some(identity) => format!("{}|u:{}", route.pattern, identity.user_id),
+        None => {
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+            let ip = rate_limit::client_ip(
+                peer,
+                request.headers(),
+                &security.settings().trusted_proxies,
+            );
+            format!("{}|ip:{ip}", route.pattern)
         }
+    };
+    Some((limit, key))
+}
+
+/// Counts the request; `Err` is the 429 to send.
+async fn check_rate_limit(
+    security: &Security,
+    limit: RateLimit,
+    key: &str,
+) -> Result<Decision, Response> {
+    let decision = security
+        .rate_limits()
+        .check(key, limit)
+        .await
+        .map_err(|error| ApiError::from(error).into_response())?;
+    if decision.allowed {
+        return Ok(decision);
+    }
+    let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut refused = ApiError::rate_limited(retry_after).into_response();
+    refused
+        .headers_mut()
+        .extend(rate_limit::headers_for(limit, &decision).map(|(n, v)| {
+            (header::HeaderName::from_static(n), v)
+        }));
+    Err(refused)
+}
+
+/// The CSRF and body-size checks; hands back the request (its body re-assembled when a form
+/// field had to be read for the token).
+async fn admit(
+    security: Option<&Security>,
+    config: &RouteConfig,
+    request: Request,
+    too_large: bool,
+) -> Result<Request, ApiError> {
+    let needs_csrf = config.csrf && csrf::is_unsafe(request.method());
+    let request = match security {
+        Some(security) if needs_csrf => check_csrf(security, request, too_large).await?,
+        _ => request,
+    };
+    if too_large {
+        return Err(ApiError::payload_too_large());
+    }
+    Ok(request)
+}
+
+async fn check_csrf(
+    security: &Security,
+    request: Request,
+    too_large: bool,
+) -> Result<Request, ApiError> {
+    csrf::check_provenance(request.headers(), security.cors())?;
+    if !request.headers().contains_key(header::COOKIE) {
+        return Ok(request);
+    }
+    let cookie = csrf::cookie_value(request.headers())
+        .ok_or_else(|| csrf::rejected("no csrf cookie"))?;
+    let (parts, body) = request.into_parts();
+    if let Some(token) = csrf::token_from_parts(&parts) {
+        return if security.csrf().verify(&token, &cookie) {
+            Ok(Request::from_parts(parts, body))
+        } else {
+            Err(csrf::rejected("token does not match the cookie"))
+        };
+    }
+    if !csrf::is_urlencoded_form(&parts.headers) {
+        return Err(csrf::rejected("no token"));
+    }
+    if too_large {
+        return Err(ApiError::payload_too_large());
+    }
+    // The token can only be in the form body: read it (within the route's limit, already
+    // applied to the body) and put it back for the handler.
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|error| ApiError::from(axum::Error::new(error)))?
+        .to_bytes();
+    match csrf::form_field(&bytes, csrf::CSRF_FORM_FIELD) {
+        Some(token) if security.csrf().verify(&token, &cookie) => {
+            Ok(Request::from_parts(parts, Body::from(bytes)))
+        }
+        _ => Err(csrf::rejected("no valid form token")),
     }
 }

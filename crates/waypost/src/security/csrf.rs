@@ -1,0 +1,213 @@
+//! CSRF protection: signed double-submit tokens, plus Fetch Metadata and Origin checks.
+//!
+//! The client holds a random `csrf` cookie. A token is `salt.HMAC(key, salt | cookie)`, so it is
+//! valid only together with the cookie it was made for: a token lifted from another client fails
+//! against the victim's cookie, and an attacker cannot mint one without the server's key. Tokens
+//! are salted per issue, so no two responses carry the same bytes.
+//!
+//! An unsafe request (POST, PUT, PATCH, DELETE) is refused with 403 `csrf_invalid` when:
+//! - it says `Sec-Fetch-Site: cross-site`;
+//! - its `Origin` is neither the server's own (same host as `Host`) nor allow-listed for CORS;
+//! - it carries a `Cookie` header but no valid token in `X-CSRF-Token`, the `token` query
+//!   parameter, or the `_csrf` field of a URL-encoded form.
+//!
+//! Requests without any `Cookie` (API clients with bearer tokens) cannot be forged by a browser
+//! and need no token. Caveat: a proxy that rewrites `Host` without setting it back makes every
+//! browser request look cross-origin; configure the proxy to preserve `Host`.
+
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, Method};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use super::cors::{normalize_origin, CorsPolicy};
+use crate::ApiError;
+
+/// The cookie that carries the client's CSRF secret.
+pub const CSRF_COOKIE: &str = "csrf";
+/// The header that carries the token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// The query parameter that carries the token.
+pub const CSRF_QUERY_PARAM: &str = "token";
+/// The form field that carries the token.
+pub const CSRF_FORM_FIELD: &str = "_csrf";
+
+/// Issues and checks tokens with a server key.
+#[derive(Clone)]
+pub struct CsrfKeys {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for CsrfKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CsrfKeys(..)")
+    }
+}
+
+impl CsrfKeys {
+    /// Keys derived from `secret`.
+    pub fn new(secret: &[u8]) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"waypost csrf key").expect("any key size");
+        mac.update(secret);
+        Self {
+            key: mac.finalize().into_bytes().into(),
+        }
+    }
+
+    /// A fresh random value for the `csrf` cookie.
+    pub fn new_cookie_value() -> String {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn mac(&self, salt: &[u8], cookie: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key size");
+        mac.update(salt);
+        mac.update(b"|");
+        mac.update(cookie.as_bytes());
+        mac
+    }
+
+    /// A token bound to `cookie`.
+    pub fn token_for(&self, cookie: &str) -> String {
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let tag = self.mac(&salt, cookie).finalize().into_bytes();
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(salt), URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// Whether `token` was issued for `cookie` (constant-time comparison).
+    pub fn verify(&self, token: &str, cookie: &str) -> bool {
+        let Some((salt, tag)) = token.split_once('.') else {
+            return false;
+        };
+        let (Ok(salt), Ok(tag)) = (URL_SAFE_NO_PAD.decode(salt), URL_SAFE_NO_PAD.decode(tag)) else {
+            return false;
+        };
+        self.mac(&salt, cookie).verify_slice(&tag).is_ok()
+    }
+}
+
+/// Whether `method` changes state and so needs protection.
+pub fn is_unsafe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+pub(crate) fn rejected(reason: &'static str) -> ApiError {
+    tracing::debug!(reason, "csrf check failed");
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "csrf_invalid",
+        "The request failed its CSRF check.",
+    )
+}
+
+/// The request-header part of the check: Fetch Metadata and Origin.
+pub(crate) fn check_provenance(headers: &HeaderMap, cors: &CorsPolicy) -> Result<(), ApiError> {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return Err(rejected("sec-fetch-site is cross-site"));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        if !is_same_origin(origin, headers.get(header::HOST)) && !cors.allows(origin) {
+            return Err(rejected("foreign origin"));
+        }
+    }
+    Ok(())
+}
+
+fn is_same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(|h| h.to_str())) else {
+        return false;
+    };
+    let Some(origin) = normalize_origin(origin) else {
+        return false;
+    };
+    let authority = origin.split_once("://").map_or("", |(_, authority)| authority);
+    let host = host.to_ascii_lowercase();
+    authority == host
+        || authority == host.strip_suffix(":80").unwrap_or(&host)
+        || authority == host.strip_suffix(":443").unwrap_or(&host)
+}
+
+/// The value of the request's `csrf` cookie, if any.
+pub(crate) fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    cookie_named(headers, CSRF_COOKIE)
+}
+
+/// The value of the cookie `name` in the request's `Cookie` headers.
+pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+/// The token from the header or the query string.
+pub(crate) fn token_from_parts(parts: &Parts) -> Option<String> {
+    if let Some(token) = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        return Some(token.to_owned());
+    }
+    let query = parts.uri.query()?;
+    form_field(query.as_bytes(), CSRF_QUERY_PARAM)
+}
+
+/// The value of `field` in a URL-encoded form.
+pub(crate) fn form_field(form: &[u8], field: &str) -> Option<String> {
+    url::form_urlencoded::parse(form)
+        .find(|(key, _)| key == field)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// Whether the request body is a URL-encoded form (where `_csrf` may be).
+pub(crate) fn is_urlencoded_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_bound_to_its_cookie() {
+        let keys = CsrfKeys::new(b"secret");
+        let cookie = CsrfKeys::new_cookie_value();
+        let token = keys.token_for(&cookie);
+        assert!(keys.verify(&token, &cookie));
+        assert!(!keys.verify(&token, &CsrfKeys::new_cookie_value()));
+        assert!(!CsrfKeys::new(b"other").verify(&token, &cookie));
+        assert!(!keys.verify("garbage", &cookie));
+        assert!(!keys.verify("", &cookie));
+        assert_ne!(token, keys.token_for(&cookie), "tokens are salted");
+    }
+
+    #[test]
+    fn origins_compare_with_the_host() {
+        let host = HeaderValue::from_static("127.0.0.1:3000");
+        let same = |o: &'static str| is_same_origin(&HeaderValue::from_static(o), Some(&host));
+        assert!(same("http://127.0.0.1:3000"));
+        assert!(same("https://127.0.0.1:3000"));
+        assert!(!same("http://127.0.0.1:3001"));
+        assert!(!same("http://evil.example"));
+        assert!(!same("null"));
+    }
+}

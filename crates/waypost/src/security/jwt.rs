@@ -1,0 +1,177 @@
+//! Bearer tokens: HS256 JWTs with the algorithm pinned, `exp` required and `nbf` checked.
+//!
+//! Only HS256 is accepted, so `alg: none`, an RS256 header or any other algorithm fails before a
+//! signature is even considered; claims of the wrong type (an `exp` that is a string) fail to
+//! decode. Every failure is the same 401 to the client.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::ApiError;
+
+/// The claims Waypost issues and requires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at.
+    pub iat: u64,
+    /// Not before.
+    pub nbf: u64,
+}
+
+/// The HS256 key pair for issuing and verifying tokens.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys").field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Keys from a shared secret; tokens live `ttl`.
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = 0;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl,
+        }
+    }
+
+    /// How long issued tokens live.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A token for `user_id`, valid from now for the configured lifetime.
+    ///
+    /// # Errors
+    /// 500 when signing fails.
+    pub fn issue(&self, user_id: &str) -> Result<String, ApiError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            exp: now + self.ttl.as_secs(),
+            iat: now,
+            nbf: now,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)
+    }
+
+    /// The claims of a valid token.
+    ///
+    /// # Errors
+    /// 401 `unauthorized` for any invalid, expired, or foreign token.
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|error| {
+                tracing::debug!(%error, "bearer token rejected");
+                ApiError::unauthorized("The bearer token is invalid or expired.")
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    use super::*;
+
+    const SECRET: &[u8] = b"test-secret-that-is-long-enough-for-hs256";
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(SECRET, Duration::from_secs(3600))
+    }
+
+    fn sign(header: &str, payload: &str, secret: &[u8]) -> String {
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(signing_input.as_bytes());
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    fn now() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn an_issued_token_verifies() {
+        let token = keys().issue("user-1").unwrap();
+        let claims = keys().verify(&token).unwrap();
+        assert_eq!(claims.sub, "user-1");
+        assert_eq!(claims.exp, claims.iat + 3600);
+    }
+
+    #[test]
+    fn forged_tokens_are_refused() {
+        let exp = now() + 600;
+        let hs = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let good = format!(r#"{{"sub":"u","exp":{exp},"iat":0,"nbf":0}}"#);
+        assert!(keys().verify(&sign(hs, &good, SECRET)).is_ok(), "control");
+
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(&good)
+        );
+        let cases = [
+            ("alg none", none),
+            ("wrong secret", sign(hs, &good, b"another-secret")),
+            ("rs256 header", sign(r#"{"alg":"RS256","typ":"JWT"}"#, &good, SECRET)),
+            (
+                "expired",
+                sign(hs, &format!(r#"{{"sub":"u","exp":{},"iat":0,"nbf":0}}"#, now() - 10), SECRET),
+            ),
+            (
+                "exp as string",
+                sign(hs, &format!(r#"{{"sub":"u","exp":"{exp}","iat":0,"nbf":0}}"#), SECRET),
+            ),
+            ("missing exp", sign(hs, r#"{"sub":"u","iat":0,"nbf":0}"#, SECRET)),
+            (
+                "not yet valid",
+                sign(hs, &format!(r#"{{"sub":"u","exp":{exp},"iat":0,"nbf":{}}}"#, now() + 300), SECRET),
+            ),
+        ];
+        for (name, token) in cases {
+            let error = keys().verify(&token).expect_err(name);
+            assert_eq!(error.status(), 401, "{name}");
+        }
+        // A tampered payload keeps the old signature.
+        let token = keys().issue("user-1").unwrap();
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"admin","exp":{exp},"iat":0,"nbf":0}}"#));
+        assert!(keys().verify(&parts.join(".")).is_err(), "tampered");
+    }
+}

@@ -1,0 +1,149 @@
+//! Rate limiting per route: who is counted (user id, else client IP), under which key, and the
+//! `RateLimit` / `RateLimit-Policy` / `Retry-After` headers.
+//!
+//! The client IP is the socket's peer address. `X-Forwarded-For` is read only when that peer is a
+//! trusted proxy, and then from the right: the first address that is not itself a trusted proxy
+//! is the client. Anything a client writes further left is ignored, so spoofing the header from
+//! an untrusted peer changes nothing.
+
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, HeaderValue};
+use ipnet::IpNet;
+
+use crate::{config::ConfigError, store::Decision, RateLimit};
+
+/// The client's address, honouring `X-Forwarded-For` only from `trusted` proxies.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        let Ok(ip) = hop.parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// Parses `TRUSTED_PROXIES`: IPs or CIDR ranges, comma-separated.
+///
+/// # Errors
+/// An entry that is neither; the message names the variable.
+pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+    entries
+        .iter()
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    ConfigError::invalid(
+                        "TRUSTED_PROXIES",
+                        entry,
+                        "expected IP addresses or CIDR ranges",
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Parses a limit such as `300/60s`, `10/1m` or `5/s`.
+///
+/// # Errors
+/// Anything else; the message names `variable`.
+pub fn parse_rate_limit(variable: &str, raw: &str) -> Result<RateLimit, ConfigError> {
+    let invalid = || ConfigError::invalid(variable, raw, "expected <requests>/<window>, like 300/60s");
+    let (requests, window) = raw.trim().split_once('/').ok_or_else(invalid)?;
+    let requests: u32 = requests.trim().parse().map_err(|_| invalid())?;
+    let window = window.trim();
+    let window = if window.starts_with(|c: char| c.is_ascii_digit()) {
+        crate::config::parse_duration(window)
+    } else {
+        crate::config::parse_duration(&format!("1{window}"))
+    }
+    .ok_or_else(invalid)?;
+    if requests == 0 || window.is_zero() {
+        return Err(invalid());
+    }
+    Ok(RateLimit::new(requests, window))
+}
+
+/// The `RateLimit-Policy` and `RateLimit` header values (IETF httpapi-ratelimit-headers).
+pub(crate) fn headers_for(limit: RateLimit, decision: &Decision) -> [(&'static str, HeaderValue); 2] {
+    let policy = format!(
+        "\"default\";q={};w={}",
+        limit.requests,
+        limit.window.as_secs().max(1)
+    );
+    let state = format!(
+        "\"default\";r={};t={}",
+        decision.remaining,
+        decision.reset_after.as_secs_f64().ceil() as u64
+    );
+    [
+        (
+            "ratelimit-policy",
+            HeaderValue::from_str(&policy).expect("ASCII"),
+        ),
+        ("ratelimit", HeaderValue::from_str(&state).expect("ASCII")),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_str(xff).unwrap());
+        headers
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_from_untrusted_peers() {
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(client_ip(peer, &headers("1.2.3.4"), &[]), peer);
+        let trusted = parse_trusted_proxies(&["10.0.0.0/8".into()]).unwrap();
+        assert_eq!(client_ip(peer, &headers("1.2.3.4"), &trusted), peer);
+    }
+
+    #[test]
+    fn forwarded_for_is_read_from_the_right_behind_trusted_proxies() {
+        let trusted = parse_trusted_proxies(&["10.0.0.0/8".into(), "127.0.0.1".into()]).unwrap();
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let ip = client_ip(peer, &headers("6.6.6.6, 1.2.3.4, 10.0.0.5"), &trusted);
+        assert_eq!(ip, "1.2.3.4".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
+    }
+
+    #[test]
+    fn limits_parse() {
+        assert_eq!(
+            parse_rate_limit("X", "300/60s").unwrap(),
+            RateLimit::new(300, Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_rate_limit("X", "10/m").unwrap(),
+            RateLimit::new(10, Duration::from_secs(60))
+        );
+        for bad in ["", "300", "0/60s", "x/60s", "10/0s", "10/fortnight"] {
+            assert!(parse_rate_limit("X", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! State that outlives a request — sessions and rate-limit counters — behind small async traits.
+//!
+//! The in-process implementations serve one machine; a multi-machine deployment swaps in
+//! shared ones (Redis, Postgres) without touching app code, because the framework only ever
+//! talks to the traits.
+
+mod rate_limit;
+mod session;
+
+use std::{future::Future, pin::Pin};
+
+pub use rate_limit::{Decision, MemoryRateLimitStore, RateLimitStore};
+pub use session::{MemorySessionStore, SessionRecord, SessionStore};
+
+/// The boxed future the store traits return (they are used as trait objects).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A store could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backing service failed.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for crate::ApiError {
+    fn from(error: StoreError) -> Self {
+        crate::ApiError::unavailable("store_unavailable", "A backing store is unavailable.")
+            .with_source(error)
+    }
+}
+
+/// How many shards the in-process stores split their maps into, so concurrent requests on
+/// different keys rarely wait on one lock.
+const SHARDS: usize = 16;
+
+fn shard_of<K: std::hash::Hash + ?Sized>(key: &K) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+    (hash as usize) % SHARDS
+}

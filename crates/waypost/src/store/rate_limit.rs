@@ -1,0 +1,204 @@
+//! Rate-limit counters: GCRA (the generic cell rate algorithm, as `governor` uses) per key.
+//!
+//! A key's whole state is one instant, the "theoretical arrival time" (TAT). A request at `now`
+//! passes when `TAT - now <= window - interval` (so a full burst of `requests` passes at once),
+//! and moves TAT to `max(TAT, now) + interval`, where `interval = window / requests`. The check
+//! and the update happen under one lock (or one Lua script in Redis), so exactly the configured
+//! number pass, also under concurrency. A key whose TAT is in the past holds no information and
+//! is evicted, which bounds memory by the number of clients active within one window.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use super::{shard_of, StoreFuture, SHARDS};
+use crate::RateLimit;
+
+/// The outcome of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the request may pass.
+    pub allowed: bool,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// When the quota is back in full.
+    pub reset_after: Duration,
+    /// When a refused request may try again (zero when allowed).
+    pub retry_after: Duration,
+}
+
+/// Counts requests per key.
+pub trait RateLimitStore: Send + Sync + 'static {
+    /// Counts one request for `key` against `limit` and says whether it passes.
+    fn check<'a>(&'a self, key: &'a str, limit: RateLimit) -> StoreFuture<'a, Decision>;
+}
+
+/// The in-process GCRA store: sharded maps of key → TAT.
+#[derive(Debug)]
+pub struct MemoryRateLimitStore {
+    shards: Vec<Mutex<Shard>>,
+    epoch: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    tats: HashMap<Box<str>, Duration>,
+    inserts_since_sweep: usize,
+}
+
+/// After this many new keys a shard drops its idle keys.
+const SWEEP_EVERY: usize = 1024;
+
+impl Default for MemoryRateLimitStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryRateLimitStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// How many keys are held (idle ones included until the next sweep).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().map(|s| s.tats.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every key whose quota is back in full.
+    pub fn evict_idle(&self) {
+        let now = self.epoch.elapsed();
+        for shard in &self.shards {
+            if let Ok(mut shard) = shard.lock() {
+                shard.tats.retain(|_, tat| *tat > now);
+                shard.inserts_since_sweep = 0;
+            }
+        }
+    }
+
+    /// The GCRA step at `now` (time since the store's epoch), synchronously.
+    pub fn check_at(&self, key: &str, limit: RateLimit, now: Duration) -> Decision {
+        let requests = limit.requests.max(1);
+        let interval = limit.window / requests;
+        let tolerance = limit.window.saturating_sub(interval);
+        let mut shard = self.shards[shard_of(key)]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tat = shard.tats.get(key).copied().unwrap_or(now).max(now);
+        let wait = tat - now;
+        if wait > tolerance {
+            let retry_after = wait - tolerance;
+            return Decision {
+                allowed: false,
+                remaining: 0,
+                reset_after: wait,
+                retry_after,
+            };
+        }
+        let new_tat = tat + interval;
+        match shard.tats.get_mut(key) {
+            Some(stored) => *stored = new_tat,
+            None => {
+                shard.tats.insert(key.into(), new_tat);
+                shard.inserts_since_sweep += 1;
+                if shard.inserts_since_sweep >= SWEEP_EVERY {
+                    shard.tats.retain(|_, tat| *tat > now);
+                    shard.inserts_since_sweep = 0;
+                }
+            }
+        }
+        let used = new_tat - now;
+        let headroom = limit.window.saturating_sub(used);
+        let remaining = if interval.is_zero() {
+            requests
+        } else {
+            (headroom.as_nanos() / interval.as_nanos()) as u32
+        };
+        Decision {
+            allowed: true,
+            remaining: remaining.min(requests),
+            reset_after: used,
+            retry_after: Duration::ZERO,
+        }
+    }
+}
+
+impl RateLimitStore for MemoryRateLimitStore {
+    fn check<'a>(&'a self, key: &'a str, limit: RateLimit) -> StoreFuture<'a, Decision> {
+        let decision = self.check_at(key, limit, self.epoch.elapsed());
+        Box::pin(std::future::ready(Ok(decision)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEN_PER_MINUTE: RateLimit = RateLimit::new(10, Duration::from_secs(60));
+
+    #[test]
+    fn exactly_the_burst_passes_then_one_per_interval() {
+        let store = MemoryRateLimitStore::new();
+        let now = Duration::from_secs(100);
+        let passed = (0..30)
+            .filter(|_| store.check_at("k", TEN_PER_MINUTE, now).allowed)
+            .count();
+        assert_eq!(passed, 10);
+        let refused = store.check_at("k", TEN_PER_MINUTE, now);
+        assert_eq!(refused.retry_after, Duration::from_secs(6));
+        assert!(!store.check_at("k", TEN_PER_MINUTE, now + Duration::from_secs(5)).allowed);
+        assert!(store.check_at("k", TEN_PER_MINUTE, now + Duration::from_secs(6)).allowed);
+    }
+
+    #[test]
+    fn remaining_counts_down() {
+        let store = MemoryRateLimitStore::new();
+        let now = Duration::from_secs(1);
+        let remaining: Vec<u32> = (0..3)
+            .map(|_| store.check_at("k", TEN_PER_MINUTE, now).remaining)
+            .collect();
+        assert_eq!(remaining, [9, 8, 7]);
+    }
+
+    #[test]
+    fn keys_are_independent() {
+        let store = MemoryRateLimitStore::new();
+        let now = Duration::from_secs(1);
+        for _ in 0..10 {
+            assert!(store.check_at("a", TEN_PER_MINUTE, now).allowed);
+        }
+        assert!(!store.check_at("a", TEN_PER_MINUTE, now).allowed);
+        assert!(store.check_at("b", TEN_PER_MINUTE, now).allowed);
+    }
+
+    #[test]
+    fn idle_keys_are_evicted() {
+        let store = MemoryRateLimitStore::new();
+        for i in 0..5000 {
+            store.check_at(&format!("client-{i}"), TEN_PER_MINUTE, Duration::from_secs(1));
+        }
+        assert_eq!(store.len(), 5000);
+        // Long after the window, new traffic sweeps the old keys away.
+        let later = Duration::from_secs(1000);
+        for i in 0..(SHARDS * SWEEP_EVERY) {
+            store.check_at(&format!("new-{i}"), TEN_PER_MINUTE, later);
+        }
+        assert!(store.len() <= SHARDS * SWEEP_EVERY + SHARDS, "{}", store.len());
+        store.evict_idle();
+        assert_eq!(store.len(), SHARDS * SWEEP_EVERY, "only keys active in the window remain");
+    }
+}
