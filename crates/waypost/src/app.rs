@@ -1,13 +1,7 @@
 //! Building and serving an app: the generated router, wrapped in the front layer, on a hyper
 //! server with header limits, read timeouts and graceful shutdown.
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    io,
-    net::SocketAddr,
-    sync::Arc,
-};
+use std::{convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc};
 
 use axum::{
     body::Body,

@@ -134,9 +134,7 @@ impl Env {
 /// Parses `30s`, `500ms`, `2m`, `1h` or plain seconds.
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(raw.len());
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);
     let number: u64 = number.parse().ok()?;
     match unit.trim() {
@@ -182,7 +180,8 @@ impl ServerConfig {
     /// Reads the server settings from `env`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let max_header_bytes = env.parse_or("WAYPOST_MAX_HEADER_BYTES", defaults.max_header_bytes)?;
+        let max_header_bytes =
+            env.parse_or("WAYPOST_MAX_HEADER_BYTES", defaults.max_header_bytes)?;
         if max_header_bytes < 8192 {
             return Err(ConfigError::invalid(
                 "WAYPOST_MAX_HEADER_BYTES",
@@ -195,9 +194,11 @@ impl ServerConfig {
             port: env.parse_or("PORT", defaults.port)?,
             header_read_timeout: env
                 .duration("WAYPOST_HEADER_READ_TIMEOUT", defaults.header_read_timeout)?,
-            body_read_timeout: env.duration("WAYPOST_BODY_READ_TIMEOUT", defaults.body_read_timeout)?,
+            body_read_timeout: env
+                .duration("WAYPOST_BODY_READ_TIMEOUT", defaults.body_read_timeout)?,
             max_header_bytes,
-            shutdown_timeout: env.duration("WAYPOST_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout)?,
+            shutdown_timeout: env
+                .duration("WAYPOST_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout)?,
         })
     }
 }

@@ -127,7 +127,10 @@ mod tests {
     #[test]
     fn engines_are_told_apart_by_scheme() {
         assert_eq!(Engine::of("sqlite://data/x.db"), Some(Engine::Sqlite));
-        assert_eq!(Engine::of("postgres://localhost/test"), Some(Engine::Postgres));
+        assert_eq!(
+            Engine::of("postgres://localhost/test"),
+            Some(Engine::Postgres)
+        );
         assert_eq!(Engine::of("mysql://x"), None);
     }
 

@@ -242,7 +242,13 @@ impl fmt::Debug for ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -359,7 +365,9 @@ pub(crate) fn from_status(status: StatusCode) -> ApiError {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             ("unsupported_media_type", "Unsupported content type.")
         }
-        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_json", "The request body has the wrong shape."),
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            ("invalid_json", "The request body has the wrong shape.")
+        }
         StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "Too many requests; try again later."),
         StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long to arrive."),
         StatusCode::GATEWAY_TIMEOUT => ("timeout", "The request took too long."),

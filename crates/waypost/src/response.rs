@@ -92,6 +92,8 @@ mod tests {
         assert!(text.contains("SameSite=Lax"), "{text}");
         assert!(text.contains("Path=/"), "{text}");
         assert!(text.contains("Secure"), "{text}");
-        assert!(!secure_cookie("s", "v", false).to_string().contains("Secure"));
+        assert!(!secure_cookie("s", "v", false)
+            .to_string()
+            .contains("Secure"));
     }
 }

@@ -126,7 +126,11 @@ impl RouteInfo {
             methods.push(Method::Options);
         }
         methods.sort();
-        methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+        methods
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

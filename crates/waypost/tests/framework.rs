@@ -181,7 +181,10 @@ async fn error_of(response: reqwest::Response, status: StatusCode, code: &str) -
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
     assert_eq!(body["requestId"], request_id.as_str(), "{body}");
     body
 }
@@ -201,8 +204,16 @@ async fn unexported_method_is_405_with_allow() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()[header::ALLOW], "GET, POST, HEAD, OPTIONS");
-    error_of(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    assert_eq!(
+        response.headers()[header::ALLOW],
+        "GET, POST, HEAD, OPTIONS"
+    );
+    error_of(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -312,20 +323,26 @@ async fn a_body_over_the_route_limit_is_413_declared_or_streamed() {
     error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     // Streamed with chunked encoding: no Content-Length to check up front.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..8).map(|_| Ok(vec![b'x'; 512])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b'x'; 512])).collect();
     let response = client
         .post(server.url("/count"))
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
     error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     // Under the limit, the same streamed route answers.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..2).map(|_| Ok(vec![b'x'; 100])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..2).map(|_| Ok(vec![b'x'; 100])).collect();
     let response = client
         .post(server.url("/count"))
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
@@ -357,7 +374,9 @@ async fn the_default_body_limit_is_one_mebibyte() {
 #[tokio::test]
 async fn an_oversized_header_section_is_431() {
     let server = TestServer::start(app()).await;
-    let mut stream = tokio::net::TcpStream::connect(server.address()).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
     let request = format!(
         "GET /echo?page=1 HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
         "a".repeat(64 * 1024)
@@ -369,7 +388,11 @@ async fn an_oversized_header_section_is_431() {
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 
     // The server is still serving.
-    let response = Client::new().get(server.url("/echo?page=1")).send().await.unwrap();
+    let response = Client::new()
+        .get(server.url("/echo?page=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -379,7 +402,12 @@ async fn a_panic_is_500_without_its_message_and_the_server_keeps_serving() {
     let client = Client::new();
     for _ in 0..3 {
         let response = client.get(server.url("/panic")).send().await.unwrap();
-        let body = error_of(response, StatusCode::INTERNAL_SERVER_ERROR, "internal_error").await;
+        let body = error_of(
+            response,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+        )
+        .await;
         let text = body.to_string();
         assert!(!text.contains("secret"), "{text}");
         assert!(!text.contains("main.rs"), "{text}");
@@ -394,7 +422,10 @@ async fn a_handler_past_max_duration_is_504() {
     let started = std::time::Instant::now();
     let response = Client::new().get(server.url("/slow")).send().await.unwrap();
     error_of(response, StatusCode::GATEWAY_TIMEOUT, "timeout").await;
-    assert!(started.elapsed() < Duration::from_secs(5), "the handler was cut off");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the handler was cut off"
+    );
 }
 
 #[tokio::test]

@@ -5,9 +5,11 @@
 
 pub mod config;
 pub mod contact;
+pub mod pagination;
 pub mod posts;
 pub mod state;
 pub mod timestamp;
+pub mod users;
 
 mod routes {
     waypost::include_routes!();
@@ -27,13 +29,16 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn build(config: Config) -> Result<waypost::App, StartError> {
     let database = waypost::database::connect(&config.database_url).await?;
     MIGRATOR.run(&database).await?;
-    Ok(app(AppState::new(config, database)))
+    Ok(app(AppState::new(config, database)?))
 }
 
 /// The app over ready state: the generated router with the server settings of its config.
 pub fn app(state: AppState) -> waypost::App {
     let server = state.config().server.clone();
-    waypost::App::new(routes::router(state)).with_server_config(server)
+    let security = state.security().clone();
+    waypost::App::new(routes::router(state))
+        .with_server_config(server)
+        .with_security(security)
 }
 
 /// Why the showcase could not start.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use waypost::{database::Database, ApiError};
 
-use crate::timestamp;
+use crate::{pagination::Pagination, timestamp};
 
 /// A post as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,20 +96,6 @@ pub struct Page {
     pub pagination: Pagination,
 }
 
-/// Where a page stands in the whole listing.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Pagination {
-    /// 1-based page number.
-    pub page: u32,
-    /// Posts per page.
-    pub limit: u32,
-    /// Posts in the whole listing.
-    pub total: u64,
-    /// Pages in the whole listing.
-    pub total_pages: u64,
-}
-
 /// What a listing shows.
 #[derive(Clone, Debug)]
 pub struct ListQuery<'a> {
@@ -125,8 +111,7 @@ pub struct ListQuery<'a> {
     pub viewer: Option<&'a str>,
 }
 
-const COLUMNS: &str =
-    "id, title, content, category, published, author_id, created_at, updated_at";
+const COLUMNS: &str = "id, title, content, category, published, author_id, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<Post, sqlx::Error> {
     Ok(Post {
@@ -242,12 +227,7 @@ pub async fn list(db: &Database, query: &ListQuery<'_>) -> Result<Page, ApiError
     let posts = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(Page {
         posts,
-        pagination: Pagination {
-            page: query.page,
-            limit: query.limit,
-            total,
-            total_pages: total.div_ceil(u64::from(query.limit)),
-        },
+        pagination: Pagination::new(query.page, query.limit, total),
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use waypost::database::Database;
+use waypost::{config::ConfigError, database::Database, security::Security};
 
 use crate::Config;
 
@@ -15,14 +15,23 @@ pub struct AppState {
 struct Inner {
     config: Config,
     database: Database,
+    security: Arc<Security>,
 }
 
 impl AppState {
-    /// State over an open database.
-    pub fn new(config: Config, database: Database) -> Self {
-        Self {
-            inner: Arc::new(Inner { config, database }),
-        }
+    /// State over an open database, with the security settings of `config`.
+    ///
+    /// # Errors
+    /// The security settings are inconsistent.
+    pub fn new(config: Config, database: Database) -> Result<Self, ConfigError> {
+        let security = Arc::new(Security::new(config.security.clone())?);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                database,
+                security,
+            }),
+        })
     }
 
     /// The database pool.
@@ -33,5 +42,10 @@ impl AppState {
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Sessions, tokens, CSRF, CORS and rate limits (the same the layers use).
+    pub fn security(&self) -> &Arc<Security> {
+        &self.inner.security
     }
 }

@@ -15,7 +15,10 @@ async fn hello_says_hello() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({ "message": "Hello" }));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "message": "Hello" })
+    );
 }
 
 #[tokio::test]
@@ -33,12 +36,14 @@ async fn health_reports_the_database() {
 async fn health_is_503_when_the_database_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/showcase.db", dir.path().display());
-    let config =
-        showcase::Config::from(&waypost::config::Env::from_pairs([("DATABASE_URL", url.clone())]))
-            .unwrap();
+    let config = showcase::Config::from(&waypost::config::Env::from_pairs([(
+        "DATABASE_URL",
+        url.clone(),
+    )]))
+    .unwrap();
     let pool = waypost::database::connect(&url).await.unwrap();
     showcase::MIGRATOR.run(&pool).await.unwrap();
-    let state = showcase::AppState::new(config, pool.clone());
+    let state = showcase::AppState::new(config, pool.clone()).unwrap();
     let server = waypost::testing::TestServer::start(showcase::app(state)).await;
     pool.close().await;
 
@@ -72,7 +77,10 @@ async fn stream_sends_hello_before_world_is_produced() {
     assert_eq!(rest, b" World");
     // The whole stream takes two 100 ms pauses; the first chunk arrived before them.
     assert!(all_at >= Duration::from_millis(200), "{all_at:?}");
-    assert!(all_at - first_at >= Duration::from_millis(150), "first {first_at:?}, all {all_at:?}");
+    assert!(
+        all_at - first_at >= Duration::from_millis(150),
+        "first {first_at:?}, all {all_at:?}"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +146,10 @@ async fn contact_names_every_missing_field_at_once() {
     )
     .await;
     for field in ["name", "email", "message"] {
-        assert!(body["details"][field].is_array(), "{field} missing from {body}");
+        assert!(
+            body["details"][field].is_array(),
+            "{field} missing from {body}"
+        );
     }
     let body = expect_error(
         app.post_json("/api/contact", json!({ "name": "Ada", "message": "x" }))
@@ -148,7 +159,11 @@ async fn contact_names_every_missing_field_at_once() {
     )
     .await;
     assert_eq!(
-        body["details"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        body["details"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
         vec!["email"]
     );
     assert_eq!(contact_count(&app).await, 0, "nothing stored");

@@ -2,12 +2,14 @@
 
 mod common;
 
-use common::{expect_error, Showcase};
+use common::{expect_error, Account, Showcase};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-async fn create(app: &Showcase, body: Value) -> Value {
-    let response = app.post_json("/api/posts", body).await;
+async fn create(app: &Showcase, author: &Account, body: Value) -> Value {
+    let response = app
+        .send_json_as(author, Method::POST, "/api/posts", body)
+        .await;
     assert_eq!(response.status(), 201);
     response.json().await.unwrap()
 }
@@ -25,8 +27,10 @@ async fn post_count(app: &Showcase) -> i64 {
 #[tokio::test]
 async fn create_returns_201_with_server_owned_fields() {
     let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
     let post = create(
         &app,
+        &alice,
         json!({
             "title": "First post",
             "content": "Hello world",
@@ -44,7 +48,10 @@ async fn create_returns_201_with_server_owned_fields() {
     assert_eq!(post["content"], "Hello world");
     assert_eq!(post["category"], "news");
     assert_eq!(post["published"], false, "published defaults to false");
-    assert_eq!(post["authorId"], Value::Null);
+    assert_eq!(
+        post["authorId"], alice.user["id"],
+        "the author is the caller, not the body"
+    );
     assert_ne!(post["createdAt"], "1999-01-01T00:00:00Z");
     let created = time::OffsetDateTime::parse(
         post["createdAt"].as_str().unwrap(),
@@ -60,8 +67,15 @@ async fn create_returns_201_with_server_owned_fields() {
 #[tokio::test]
 async fn create_validates_every_field_and_stores_nothing() {
     let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
     let body = expect_error(
-        app.post_json("/api/posts", json!({ "title": "Hey", "content": "" })).await,
+        app.send_json_as(
+            &alice,
+            Method::POST,
+            "/api/posts",
+            json!({ "title": "Hey", "content": "" }),
+        )
+        .await,
         400,
         "validation_failed",
     )
@@ -69,26 +83,49 @@ async fn create_validates_every_field_and_stores_nothing() {
     assert!(body["details"]["title"].is_array(), "{body}");
     assert!(body["details"]["content"].is_array(), "{body}");
 
-    let body = expect_error(app.post_json("/api/posts", json!({})).await, 400, "validation_failed").await;
+    let body = expect_error(
+        app.send_json_as(&alice, Method::POST, "/api/posts", json!({}))
+            .await,
+        400,
+        "validation_failed",
+    )
+    .await;
     assert!(body["details"]["title"].is_array() && body["details"]["content"].is_array());
 
     let long_title = "t".repeat(201);
     expect_error(
-        app.post_json("/api/posts", json!({ "title": long_title, "content": "x" })).await,
+        app.send_json_as(
+            &alice,
+            Method::POST,
+            "/api/posts",
+            json!({ "title": long_title, "content": "x" }),
+        )
+        .await,
         400,
         "validation_failed",
     )
     .await;
     let long_content = "c".repeat(50_001);
     expect_error(
-        app.post_json("/api/posts", json!({ "title": "Valid title", "content": long_content }))
-            .await,
+        app.send_json_as(
+            &alice,
+            Method::POST,
+            "/api/posts",
+            json!({ "title": "Valid title", "content": long_content }),
+        )
+        .await,
         400,
         "validation_failed",
     )
     .await;
     expect_error(
-        app.post_json("/api/posts", json!({ "title": 12345, "content": "x" })).await,
+        app.send_json_as(
+            &alice,
+            Method::POST,
+            "/api/posts",
+            json!({ "title": 12345, "content": "x" }),
+        )
+        .await,
         400,
         "invalid_json",
     )
@@ -96,17 +133,34 @@ async fn create_validates_every_field_and_stores_nothing() {
     assert_eq!(post_count(&app).await, 0);
 
     // The boundaries themselves are accepted.
-    create(&app, json!({ "title": "12345", "content": "c" })).await;
-    create(&app, json!({ "title": "t".repeat(200), "content": "c".repeat(50_000) })).await;
+    create(&app, &alice, json!({ "title": "12345", "content": "c" })).await;
+    create(
+        &app,
+        &alice,
+        json!({ "title": "t".repeat(200), "content": "c".repeat(50_000) }),
+    )
+    .await;
     assert_eq!(post_count(&app).await, 2);
 }
 
 #[tokio::test]
 async fn a_duplicate_title_is_409_and_not_stored() {
     let app = Showcase::start().await;
-    create(&app, json!({ "title": "Same title", "content": "one" })).await;
+    let alice = app.account("alice@example.com").await;
+    create(
+        &app,
+        &alice,
+        json!({ "title": "Same title", "content": "one" }),
+    )
+    .await;
     expect_error(
-        app.post_json("/api/posts", json!({ "title": "Same title", "content": "two" })).await,
+        app.send_json_as(
+            &alice,
+            Method::POST,
+            "/api/posts",
+            json!({ "title": "Same title", "content": "two" }),
+        )
+        .await,
         409,
         "conflict",
     )
@@ -117,19 +171,29 @@ async fn a_duplicate_title_is_409_and_not_stored() {
 #[tokio::test]
 async fn get_one_returns_published_posts_and_404s_drafts_and_unknown_ids() {
     let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
     let published = create(
         &app,
+        &alice,
         json!({ "title": "Published one", "content": "x", "published": true }),
     )
     .await;
-    let draft = create(&app, json!({ "title": "Draft one", "content": "x" })).await;
+    let draft = create(
+        &app,
+        &alice,
+        json!({ "title": "Draft one", "content": "x" }),
+    )
+    .await;
 
-    let response = app.get(&format!("/api/posts/{}", published["id"].as_str().unwrap())).await;
+    let response = app
+        .get(&format!("/api/posts/{}", published["id"].as_str().unwrap()))
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap(), published);
 
     expect_error(
-        app.get(&format!("/api/posts/{}", draft["id"].as_str().unwrap())).await,
+        app.get(&format!("/api/posts/{}", draft["id"].as_str().unwrap()))
+            .await,
         404,
         "not_found",
     )
@@ -140,10 +204,12 @@ async fn get_one_returns_published_posts_and_404s_drafts_and_unknown_ids() {
 #[tokio::test]
 async fn list_paginates_sorts_and_filters_published_posts() {
     let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
     for i in 0..25 {
         let category = if i % 2 == 0 { "even" } else { "odd" };
         create(
             &app,
+            &alice,
             json!({
                 "title": format!("Post number {i:02}"),
                 "content": "body",
@@ -153,7 +219,12 @@ async fn list_paginates_sorts_and_filters_published_posts() {
         )
         .await;
     }
-    create(&app, json!({ "title": "A hidden draft", "content": "x" })).await;
+    create(
+        &app,
+        &alice,
+        json!({ "title": "A hidden draft", "content": "x" }),
+    )
+    .await;
 
     let page: Value = app.get("/api/posts").await.json().await.unwrap();
     assert_eq!(
@@ -185,7 +256,10 @@ async fn list_paginates_sorts_and_filters_published_posts() {
         .iter()
         .map(|p| p["title"].as_str().unwrap())
         .collect();
-    assert_eq!(titles, ["Post number 00", "Post number 01", "Post number 02"]);
+    assert_eq!(
+        titles,
+        ["Post number 00", "Post number 01", "Post number 02"]
+    );
     assert_eq!(page["pagination"]["totalPages"], 9);
 
     let page: Value = app
@@ -231,14 +305,17 @@ async fn list_rejects_bad_paging_values() {
 #[tokio::test]
 async fn put_replaces_the_whole_post() {
     let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
     let post = create(
         &app,
+        &alice,
         json!({ "title": "Original title", "content": "old", "category": "a", "published": true }),
     )
     .await;
     let id = post["id"].as_str().unwrap();
     let response = app
-        .send_json(
+        .send_json_as(
+            &alice,
             Method::PUT,
             &format!("/api/posts/{id}"),
             json!({ "title": "Replaced title", "content": "new", "id": "hijack" }),
@@ -256,17 +333,28 @@ async fn put_replaces_the_whole_post() {
 
     // The change is stored: it is now a draft, so a public read is 404; the title is free again.
     expect_error(app.get(&format!("/api/posts/{id}")).await, 404, "not_found").await;
-    create(&app, json!({ "title": "Original title", "content": "reuse" })).await;
+    create(
+        &app,
+        &alice,
+        json!({ "title": "Original title", "content": "reuse" }),
+    )
+    .await;
 
     expect_error(
-        app.send_json(Method::PUT, &format!("/api/posts/{id}"), json!({ "title": "Only title" }))
-            .await,
+        app.send_json_as(
+            &alice,
+            Method::PUT,
+            &format!("/api/posts/{id}"),
+            json!({ "title": "Only title" }),
+        )
+        .await,
         400,
         "validation_failed",
     )
     .await;
     expect_error(
-        app.send_json(
+        app.send_json_as(
+            &alice,
             Method::PUT,
             "/api/posts/unknown",
             json!({ "title": "Some title", "content": "x" }),
@@ -281,15 +369,27 @@ async fn put_replaces_the_whole_post() {
 #[tokio::test]
 async fn patch_changes_only_what_is_sent() {
     let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
     let post = create(
         &app,
+        &alice,
         json!({ "title": "Patchable post", "content": "body", "category": "a", "published": true }),
     )
     .await;
-    let other = create(&app, json!({ "title": "Taken title", "content": "x" })).await;
+    let other = create(
+        &app,
+        &alice,
+        json!({ "title": "Taken title", "content": "x" }),
+    )
+    .await;
     let id = post["id"].as_str().unwrap();
     let response = app
-        .send_json(Method::PATCH, &format!("/api/posts/{id}"), json!({ "content": "changed" }))
+        .send_json_as(
+            &alice,
+            Method::PATCH,
+            &format!("/api/posts/{id}"),
+            json!({ "content": "changed" }),
+        )
         .await;
     assert_eq!(response.status(), 200);
     let patched: Value = response.json().await.unwrap();
@@ -298,11 +398,21 @@ async fn patch_changes_only_what_is_sent() {
     assert_eq!(patched["category"], "a");
     assert_eq!(patched["published"], true);
 
-    let stored: Value = app.get(&format!("/api/posts/{id}")).await.json().await.unwrap();
+    let stored: Value = app
+        .get(&format!("/api/posts/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stored, patched);
 
     let cleared: Value = app
-        .send_json(Method::PATCH, &format!("/api/posts/{id}"), json!({ "category": null }))
+        .send_json_as(
+            &alice,
+            Method::PATCH,
+            &format!("/api/posts/{id}"),
+            json!({ "category": null }),
+        )
         .await
         .json()
         .await
@@ -310,14 +420,20 @@ async fn patch_changes_only_what_is_sent() {
     assert_eq!(cleared["category"], Value::Null);
 
     expect_error(
-        app.send_json(Method::PATCH, &format!("/api/posts/{id}"), json!({ "title": "abc" }))
-            .await,
+        app.send_json_as(
+            &alice,
+            Method::PATCH,
+            &format!("/api/posts/{id}"),
+            json!({ "title": "abc" }),
+        )
+        .await,
         400,
         "validation_failed",
     )
     .await;
     expect_error(
-        app.send_json(
+        app.send_json_as(
+            &alice,
             Method::PATCH,
             &format!("/api/posts/{id}"),
             json!({ "title": other["title"] }),
@@ -327,10 +443,24 @@ async fn patch_changes_only_what_is_sent() {
         "conflict",
     )
     .await;
-    let stored: Value = app.get(&format!("/api/posts/{id}")).await.json().await.unwrap();
-    assert_eq!(stored["title"], "Patchable post", "a failed patch changes nothing");
+    let stored: Value = app
+        .get(&format!("/api/posts/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["title"], "Patchable post",
+        "a failed patch changes nothing"
+    );
     expect_error(
-        app.send_json(Method::PATCH, "/api/posts/unknown", json!({ "content": "x" })).await,
+        app.send_json_as(
+            &alice,
+            Method::PATCH,
+            "/api/posts/unknown",
+            json!({ "content": "x" }),
+        )
+        .await,
         404,
         "not_found",
     )
@@ -340,15 +470,16 @@ async fn patch_changes_only_what_is_sent() {
 #[tokio::test]
 async fn delete_is_a_true_204_and_the_post_is_gone() {
     let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
     let post = create(
         &app,
+        &alice,
         json!({ "title": "Short lived", "content": "x", "published": true }),
     )
     .await;
     let id = post["id"].as_str().unwrap();
     let response = app
-        .client
-        .delete(app.url(&format!("/api/posts/{id}")))
+        .as_user(&alice, Method::DELETE, &format!("/api/posts/{id}"))
         .send()
         .await
         .unwrap();
@@ -358,8 +489,7 @@ async fn delete_is_a_true_204_and_the_post_is_gone() {
     expect_error(app.get(&format!("/api/posts/{id}")).await, 404, "not_found").await;
     assert_eq!(post_count(&app).await, 0);
     let response = app
-        .client
-        .delete(app.url(&format!("/api/posts/{id}")))
+        .as_user(&alice, Method::DELETE, &format!("/api/posts/{id}"))
         .send()
         .await
         .unwrap();
@@ -369,6 +499,7 @@ async fn delete_is_a_true_204_and_the_post_is_gone() {
 #[tokio::test]
 async fn post_routes_answer_framework_rows() {
     let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
     let response = app
         .client
         .request(Method::OPTIONS, app.url("/api/posts/some-id"))
@@ -381,17 +512,18 @@ async fn post_routes_answer_framework_rows() {
         "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"
     );
     let response = app
-        .client
-        .post(app.url("/api/posts/some-id"))
+        .as_user(&alice, Method::POST, "/api/posts/some-id")
         .json(&json!({}))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["allow"], "GET, PUT, PATCH, DELETE, HEAD, OPTIONS");
+    assert_eq!(
+        response.headers()["allow"],
+        "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"
+    );
     expect_error(response, 405, "method_not_allowed").await;
     let response = app
-        .client
-        .post(app.url("/api/posts"))
+        .as_user(&alice, Method::POST, "/api/posts")
         .header("content-type", "text/plain")
         .body("title=x")
         .send()
@@ -399,8 +531,7 @@ async fn post_routes_answer_framework_rows() {
         .unwrap();
     expect_error(response, 415, "unsupported_media_type").await;
     let response = app
-        .client
-        .post(app.url("/api/posts"))
+        .as_user(&alice, Method::POST, "/api/posts")
         .header("content-type", "application/json")
         .body("{\"title\": ")
         .send()
@@ -409,7 +540,10 @@ async fn post_routes_answer_framework_rows() {
     expect_error(response, 400, "invalid_json").await;
     let huge = "x".repeat(1024 * 1024 + 10);
     let response = app
-        .post_json("/api/posts", json!({ "title": "Huge post", "content": huge }))
+        .post_json(
+            "/api/posts",
+            json!({ "title": "Huge post", "content": huge }),
+        )
         .await;
     expect_error(response, 413, "payload_too_large").await;
     assert_eq!(post_count(&app).await, 0);

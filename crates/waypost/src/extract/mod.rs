@@ -43,8 +43,7 @@ pub(crate) fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
         return false;
     };
     kind.eq_ignore_ascii_case("application")
-        && (subtype.eq_ignore_ascii_case("json")
-            || subtype.to_ascii_lowercase().ends_with("+json"))
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
 }
 
 /// Reads the whole body within the route's limit, mapping failures to 413 / 400.
@@ -57,10 +56,10 @@ pub(crate) async fn read_body<S: Send + Sync>(
         Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
             Err(crate::ApiError::payload_too_large())
         }
-        Err(rejection) => {
-            Err(crate::ApiError::bad_request("The request body could not be read.")
-                .with_source(rejection))
-        }
+        Err(rejection) => Err(
+            crate::ApiError::bad_request("The request body could not be read.")
+                .with_source(rejection),
+        ),
     }
 }
 

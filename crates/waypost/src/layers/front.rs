@@ -87,9 +87,8 @@ where
         request.extensions_mut().insert(id.clone());
         if let Some(timeout) = self.body_read_timeout {
             if !request.body().is_end_stream() {
-                request = request.map(|body| {
-                    Body::new(tower_http::timeout::TimeoutBody::new(timeout, body))
-                });
+                request = request
+                    .map(|body| Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)));
             }
         }
         let is_head = request.method() == Method::HEAD;

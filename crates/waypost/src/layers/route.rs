@@ -99,25 +99,22 @@ where
                     }
                 }
             }
-            let mut response = match admit(security.as_deref(), &route.config, request, too_large)
-                .await
-            {
-                Err(error) => error.into_response(),
-                Ok(request) => match route.config.max_duration {
-                    None => inner.call(request).await?,
-                    Some(max) => match tokio::time::timeout(max, inner.call(request)).await {
-                        Ok(result) => result?,
-                        Err(_elapsed) => ApiError::timeout().into_response(),
+            let mut response =
+                match admit(security.as_deref(), &route.config, request, too_large).await {
+                    Err(error) => error.into_response(),
+                    Ok(request) => match route.config.max_duration {
+                        None => inner.call(request).await?,
+                        Some(max) => match tokio::time::timeout(max, inner.call(request)).await {
+                            Ok(result) => result?,
+                            Err(_elapsed) => ApiError::timeout().into_response(),
+                        },
                     },
-                },
-            };
+                };
             if let Some((limit, decision)) = rate {
-                response
-                    .headers_mut()
-                    .extend(rate_limit::headers_for(limit, &decision).map(|(n, v)| (
-                        header::HeaderName::from_static(n),
-                        v,
-                    )));
+                response.headers_mut().extend(
+                    rate_limit::headers_for(limit, &decision)
+                        .map(|(n, v)| (header::HeaderName::from_static(n), v)),
+                );
             }
             Ok(response)
         })
@@ -180,11 +177,10 @@ async fn check_rate_limit(
     }
     let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
     let mut refused = ApiError::rate_limited(retry_after).into_response();
-    refused
-        .headers_mut()
-        .extend(rate_limit::headers_for(limit, &decision).map(|(n, v)| {
-            (header::HeaderName::from_static(n), v)
-        }));
+    refused.headers_mut().extend(
+        rate_limit::headers_for(limit, &decision)
+            .map(|(n, v)| (header::HeaderName::from_static(n), v)),
+    );
     Err(refused)
 }
 
@@ -216,8 +212,8 @@ async fn check_csrf(
     if !request.headers().contains_key(header::COOKIE) {
         return Ok(request);
     }
-    let cookie = csrf::cookie_value(request.headers())
-        .ok_or_else(|| csrf::rejected("no csrf cookie"))?;
+    let cookie =
+        csrf::cookie_value(request.headers()).ok_or_else(|| csrf::rejected("no csrf cookie"))?;
     let (parts, body) = request.into_parts();
     if let Some(token) = csrf::token_from_parts(&parts) {
         return if security.csrf().verify(&token, &cookie) {

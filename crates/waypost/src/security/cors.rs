@@ -75,14 +75,15 @@ impl CorsPolicy {
         let Some(normalized) = normalize_origin(text) else {
             return false;
         };
-        self.origins.iter().any(|allowed| allowed == normalized.as_str())
+        self.origins
+            .iter()
+            .any(|allowed| allowed == normalized.as_str())
     }
 
     /// The answer to a preflight from an allowed origin, or `None` when the request is not a
     /// preflight or its origin is not allowed.
     pub fn preflight(&self, method: &Method, headers: &HeaderMap) -> Option<Response> {
-        if method != Method::OPTIONS
-            || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        if method != Method::OPTIONS || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
         {
             return None;
         }
@@ -106,7 +107,10 @@ impl CorsPolicy {
             header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
             HeaderValue::from_static("true"),
         );
-        out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE));
+        out.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static(MAX_AGE),
+        );
         out.insert(
             header::VARY,
             HeaderValue::from_static(

@@ -75,7 +75,11 @@ impl CsrfKeys {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         let tag = self.mac(&salt, cookie).finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(salt), URL_SAFE_NO_PAD.encode(tag))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(salt),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
     /// Whether `token` was issued for `cookie` (constant-time comparison).
@@ -83,7 +87,8 @@ impl CsrfKeys {
         let Some((salt, tag)) = token.split_once('.') else {
             return false;
         };
-        let (Ok(salt), Ok(tag)) = (URL_SAFE_NO_PAD.decode(salt), URL_SAFE_NO_PAD.decode(tag)) else {
+        let (Ok(salt), Ok(tag)) = (URL_SAFE_NO_PAD.decode(salt), URL_SAFE_NO_PAD.decode(tag))
+        else {
             return false;
         };
         self.mac(&salt, cookie).verify_slice(&tag).is_ok()
@@ -130,7 +135,9 @@ fn is_same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
     let Some(origin) = normalize_origin(origin) else {
         return false;
     };
-    let authority = origin.split_once("://").map_or("", |(_, authority)| authority);
+    let authority = origin
+        .split_once("://")
+        .map_or("", |(_, authority)| authority);
     let host = host.to_ascii_lowercase();
     authority == host
         || authority == host.strip_suffix(":80").unwrap_or(&host)
@@ -156,11 +163,7 @@ pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The token from the header or the query string.
 pub(crate) fn token_from_parts(parts: &Parts) -> Option<String> {
-    if let Some(token) = parts
-        .headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(token) = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
         return Some(token.to_owned());
     }
     let query = parts.uri.query()?;
@@ -180,7 +183,10 @@ pub(crate) fn is_urlencoded_form(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 #[cfg(test)]

@@ -35,7 +35,9 @@ pub struct JwtKeys {
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKeys").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("JwtKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,7 +125,10 @@ mod tests {
     }
 
     fn now() -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
     }
 
     #[test]
@@ -149,19 +154,37 @@ mod tests {
         let cases = [
             ("alg none", none),
             ("wrong secret", sign(hs, &good, b"another-secret")),
-            ("rs256 header", sign(r#"{"alg":"RS256","typ":"JWT"}"#, &good, SECRET)),
+            (
+                "rs256 header",
+                sign(r#"{"alg":"RS256","typ":"JWT"}"#, &good, SECRET),
+            ),
             (
                 "expired",
-                sign(hs, &format!(r#"{{"sub":"u","exp":{},"iat":0,"nbf":0}}"#, now() - 10), SECRET),
+                sign(
+                    hs,
+                    &format!(r#"{{"sub":"u","exp":{},"iat":0,"nbf":0}}"#, now() - 10),
+                    SECRET,
+                ),
             ),
             (
                 "exp as string",
-                sign(hs, &format!(r#"{{"sub":"u","exp":"{exp}","iat":0,"nbf":0}}"#), SECRET),
+                sign(
+                    hs,
+                    &format!(r#"{{"sub":"u","exp":"{exp}","iat":0,"nbf":0}}"#),
+                    SECRET,
+                ),
             ),
-            ("missing exp", sign(hs, r#"{"sub":"u","iat":0,"nbf":0}"#, SECRET)),
+            (
+                "missing exp",
+                sign(hs, r#"{"sub":"u","iat":0,"nbf":0}"#, SECRET),
+            ),
             (
                 "not yet valid",
-                sign(hs, &format!(r#"{{"sub":"u","exp":{exp},"iat":0,"nbf":{}}}"#, now() + 300), SECRET),
+                sign(
+                    hs,
+                    &format!(r#"{{"sub":"u","exp":{exp},"iat":0,"nbf":{}}}"#, now() + 300),
+                    SECRET,
+                ),
             ),
         ];
         for (name, token) in cases {
@@ -171,7 +194,8 @@ mod tests {
         // A tampered payload keeps the old signature.
         let token = keys().issue("user-1").unwrap();
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-        parts[1] = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"admin","exp":{exp},"iat":0,"nbf":0}}"#));
+        parts[1] =
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"admin","exp":{exp},"iat":0,"nbf":0}}"#));
         assert!(keys().verify(&parts.join(".")).is_err(), "tampered");
     }
 }

@@ -54,7 +54,11 @@ pub struct SecurityService<S> {
 }
 
 fn bearer_token(request: &Request) -> Option<&str> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -105,8 +109,7 @@ where
                         request.extensions_mut().insert(CredentialRejected);
                     }
                 }
-            } else if let Some(session) = super::request_cookie(request.headers(), SESSION_COOKIE)
-            {
+            } else if let Some(session) = super::request_cookie(request.headers(), SESSION_COOKIE) {
                 presented = true;
                 match security.session_user(&session).await {
                     Ok(Some(user_id)) => {
@@ -124,10 +127,9 @@ where
             request.extensions_mut().insert(security.clone());
             let mut response = inner.call(request).await?;
             if presented {
-                response.headers_mut().insert(
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-store"),
-                );
+                response
+                    .headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
             security.cors().decorate(origin.as_ref(), &mut response);
             Ok(response)

@@ -145,7 +145,9 @@ impl Security {
     /// An invalid CORS origin list.
     pub fn new(settings: SecuritySettings) -> Result<Self, ConfigError> {
         let secret = settings.jwt_secret.clone().unwrap_or_else(|| {
-            tracing::warn!("JWT_SECRET is not set: using a random secret; tokens will not survive a restart");
+            tracing::warn!(
+                "JWT_SECRET is not set: using a random secret; tokens will not survive a restart"
+            );
             random_bytes(32)
         });
         Ok(Self {
@@ -260,11 +262,8 @@ impl Security {
             None => {
                 let value = CsrfKeys::new_cookie_value();
                 let token = self.csrf.token_for(&value);
-                let cookie = response::secure_cookie(
-                    csrf::CSRF_COOKIE,
-                    value,
-                    self.settings.secure_cookies,
-                );
+                let cookie =
+                    response::secure_cookie(csrf::CSRF_COOKIE, value, self.settings.secure_cookies);
                 (token, Some(cookie))
             }
         }

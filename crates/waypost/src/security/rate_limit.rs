@@ -66,7 +66,8 @@ pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpNet>, ConfigErr
 /// # Errors
 /// Anything else; the message names `variable`.
 pub fn parse_rate_limit(variable: &str, raw: &str) -> Result<RateLimit, ConfigError> {
-    let invalid = || ConfigError::invalid(variable, raw, "expected <requests>/<window>, like 300/60s");
+    let invalid =
+        || ConfigError::invalid(variable, raw, "expected <requests>/<window>, like 300/60s");
     let (requests, window) = raw.trim().split_once('/').ok_or_else(invalid)?;
     let requests: u32 = requests.trim().parse().map_err(|_| invalid())?;
     let window = window.trim();
@@ -83,7 +84,10 @@ pub fn parse_rate_limit(variable: &str, raw: &str) -> Result<RateLimit, ConfigEr
 }
 
 /// The `RateLimit-Policy` and `RateLimit` header values (IETF httpapi-ratelimit-headers).
-pub(crate) fn headers_for(limit: RateLimit, decision: &Decision) -> [(&'static str, HeaderValue); 2] {
+pub(crate) fn headers_for(
+    limit: RateLimit,
+    decision: &Decision,
+) -> [(&'static str, HeaderValue); 2] {
     let policy = format!(
         "\"default\";q={};w={}",
         limit.requests,

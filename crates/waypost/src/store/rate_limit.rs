@@ -160,8 +160,16 @@ mod tests {
         assert_eq!(passed, 10);
         let refused = store.check_at("k", TEN_PER_MINUTE, now);
         assert_eq!(refused.retry_after, Duration::from_secs(6));
-        assert!(!store.check_at("k", TEN_PER_MINUTE, now + Duration::from_secs(5)).allowed);
-        assert!(store.check_at("k", TEN_PER_MINUTE, now + Duration::from_secs(6)).allowed);
+        assert!(
+            !store
+                .check_at("k", TEN_PER_MINUTE, now + Duration::from_secs(5))
+                .allowed
+        );
+        assert!(
+            store
+                .check_at("k", TEN_PER_MINUTE, now + Duration::from_secs(6))
+                .allowed
+        );
     }
 
     #[test]
@@ -189,7 +197,11 @@ mod tests {
     fn idle_keys_are_evicted() {
         let store = MemoryRateLimitStore::new();
         for i in 0..5000 {
-            store.check_at(&format!("client-{i}"), TEN_PER_MINUTE, Duration::from_secs(1));
+            store.check_at(
+                &format!("client-{i}"),
+                TEN_PER_MINUTE,
+                Duration::from_secs(1),
+            );
         }
         assert_eq!(store.len(), 5000);
         // Long after the window, new traffic sweeps the old keys away.
@@ -197,8 +209,16 @@ mod tests {
         for i in 0..(SHARDS * SWEEP_EVERY) {
             store.check_at(&format!("new-{i}"), TEN_PER_MINUTE, later);
         }
-        assert!(store.len() <= SHARDS * SWEEP_EVERY + SHARDS, "{}", store.len());
+        assert!(
+            store.len() <= SHARDS * SWEEP_EVERY + SHARDS,
+            "{}",
+            store.len()
+        );
         store.evict_idle();
-        assert_eq!(store.len(), SHARDS * SWEEP_EVERY, "only keys active in the window remain");
+        assert_eq!(
+            store.len(),
+            SHARDS * SWEEP_EVERY,
+            "only keys active in the window remain"
+        );
     }
 }

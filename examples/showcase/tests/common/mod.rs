@@ -43,7 +43,12 @@ impl Showcase {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
-    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: Value) -> reqwest::Response {
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> reqwest::Response {
         self.client
             .request(method, self.url(path))
             .json(&body)
@@ -60,11 +65,122 @@ impl Showcase {
 /// Asserts the one error shape with `status` and `code`; the body.
 pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status);
-    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["requestId"], id.as_str(), "{body}");
-    assert!(body["error"].as_str().is_some_and(|s| !s.is_empty()), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
     body
+}
+
+/// A signed-in test user: the bearer token, the session cookie and the user JSON.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub user: Value,
+    pub token: String,
+    pub session: String,
+}
+
+impl Account {
+    pub fn id(&self) -> &str {
+        self.user["id"].as_str().unwrap()
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl Showcase {
+    /// Registers `email` with [`PASSWORD`]; the response.
+    pub async fn register(&self, email: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/auth/register",
+            serde_json::json!({ "email": email, "password": PASSWORD, "name": "Test User" }),
+        )
+        .await
+    }
+
+    /// Logs in; the response.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/auth/login",
+            serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers and logs in `email`.
+    pub async fn account(&self, email: &str) -> Account {
+        assert_eq!(self.register(email).await.status(), 201);
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), 200);
+        let session = session_cookie(&response).expect("login sets the session cookie");
+        let body: Value = response.json().await.unwrap();
+        Account {
+            user: body["user"].clone(),
+            token: body["token"].as_str().unwrap().to_owned(),
+            session,
+        }
+    }
+
+    /// A request with `account`'s bearer token (no cookie, so no CSRF token needed).
+    pub fn as_user(
+        &self,
+        account: &Account,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&account.token)
+    }
+
+    /// A JSON request with `account`'s bearer token.
+    pub async fn send_json_as(
+        &self,
+        account: &Account,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        self.as_user(account, method, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A fresh CSRF cookie value and a token bound to it.
+    pub async fn csrf(&self) -> (String, String) {
+        let response = self.get("/api/csrf").await;
+        assert_eq!(response.status(), 200);
+        let cookie = cookie_named(&response, "csrf").expect("csrf cookie");
+        let body: Value = response.json().await.unwrap();
+        (cookie, body["token"].as_str().unwrap().to_owned())
+    }
+}
+
+/// The value of the `session` cookie set by `response`.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    cookie_named(response, "session")
+}
+
+/// The value of cookie `name` in `response`'s `Set-Cookie` headers.
+pub fn cookie_named(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let pair = v.split(';').next()?;
+            let (key, value) = pair.split_once('=')?;
+            (key.trim() == name).then(|| value.trim().to_owned())
+        })
 }

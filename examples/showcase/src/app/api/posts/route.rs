@@ -1,15 +1,18 @@
-//! `GET /api/posts` (a page of posts) and `POST /api/posts` (write one).
+//! `GET /api/posts` (a page of posts) and `POST /api/posts` (write one, signed in).
 
 use garde::Validate;
 use serde::Deserialize;
 use waypost::{
     axum::response::Response,
     extract::{Json, Query, State, Valid},
-    response, ApiError,
+    response,
+    security::{Auth, MaybeAuth},
+    ApiError,
 };
 
 use crate::{
     posts::{self, ListQuery, Page, PostInput, Sort},
+    users::User,
     AppState,
 };
 
@@ -30,9 +33,10 @@ pub struct ListParams {
     pub category: Option<String>,
 }
 
-/// Published posts, page by page.
+/// Published posts page by page, plus the caller's own drafts when signed in.
 pub async fn get(
     State(state): State<AppState>,
+    MaybeAuth(viewer): MaybeAuth<User>,
     Valid(Query(params)): Valid<Query<ListParams>>,
 ) -> Result<Json<Page>, ApiError> {
     let query = ListQuery {
@@ -40,16 +44,17 @@ pub async fn get(
         limit: params.limit.unwrap_or(10),
         sort: params.sort.unwrap_or_default(),
         category: params.category.as_deref(),
-        viewer: None,
+        viewer: viewer.as_ref().map(|user| user.id.as_str()),
     };
     Ok(Json(posts::list(state.db(), &query).await?))
 }
 
-/// Creates a post; 201 with the post, 409 when the title is taken.
+/// Creates a post by the caller; 201 with the post, 409 when the title is taken.
 pub async fn post(
     State(state): State<AppState>,
+    Auth(author): Auth<User>,
     Valid(Json(input)): Valid<Json<PostInput>>,
 ) -> Result<Response, ApiError> {
-    let post = posts::create(state.db(), input, None).await?;
+    let post = posts::create(state.db(), input, Some(&author.id)).await?;
     Ok(response::created(post))
 }

@@ -1,42 +1,60 @@
-//! `/api/posts/{id}`: read, replace, patch and delete one post.
+//! `/api/posts/{id}`: read (anyone, drafts only their author), replace, patch and delete
+//! (the author or an admin).
 
 use waypost::{
     axum::response::Response,
     extract::{Json, State, Valid},
-    response, ApiError,
+    response,
+    security::{Auth, MaybeAuth},
+    ApiError,
 };
 
 use super::Params;
 use crate::{
     posts::{self, Post, PostInput, PostPatch},
+    users::User,
     AppState,
 };
 
-async fn visible_post(state: &AppState, id: &str) -> Result<Post, ApiError> {
-    posts::find(state.db(), id)
-        .await?
-        .filter(|post| posts::visible_to(post, None))
-        .ok_or_else(|| ApiError::not_found("No post with this id."))
+fn not_found() -> ApiError {
+    ApiError::not_found("No post with this id.")
 }
 
-async fn existing_post(state: &AppState, id: &str) -> Result<Post, ApiError> {
-    posts::find(state.db(), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("No post with this id."))
+/// The post `editor` may change: 404 when it does not exist or is someone else's draft
+/// (a draft's existence is not revealed), 403 when it is someone else's published post.
+async fn editable_post(state: &AppState, id: &str, editor: &User) -> Result<Post, ApiError> {
+    let post = posts::find(state.db(), id).await?.ok_or_else(not_found)?;
+    if editor.is_admin() || post.author_id.as_deref() == Some(editor.id.as_str()) {
+        return Ok(post);
+    }
+    if !posts::visible_to(&post, Some(&editor.id)) {
+        return Err(not_found());
+    }
+    Err(ApiError::forbidden("Only the author or an admin can change this post."))
 }
 
-/// The post, or 404 (drafts are visible only to their author).
-pub async fn get(State(state): State<AppState>, params: Params) -> Result<Json<Post>, ApiError> {
-    Ok(Json(visible_post(&state, &params.id).await?))
+/// The post, or 404 (also for another user's draft).
+pub async fn get(
+    State(state): State<AppState>,
+    MaybeAuth(viewer): MaybeAuth<User>,
+    params: Params,
+) -> Result<Json<Post>, ApiError> {
+    let viewer = viewer.as_ref().map(|user| user.id.as_str());
+    posts::find(state.db(), &params.id)
+        .await?
+        .filter(|post| posts::visible_to(post, viewer))
+        .map(Json)
+        .ok_or_else(not_found)
 }
 
 /// Replaces every client-settable field.
 pub async fn put(
     State(state): State<AppState>,
+    Auth(editor): Auth<User>,
     params: Params,
     Valid(Json(input)): Valid<Json<PostInput>>,
 ) -> Result<Json<Post>, ApiError> {
-    let mut post = existing_post(&state, &params.id).await?;
+    let mut post = editable_post(&state, &params.id, &editor).await?;
     input.replace(&mut post);
     Ok(Json(posts::save(state.db(), post).await?))
 }
@@ -44,19 +62,25 @@ pub async fn put(
 /// Changes the fields present in the body.
 pub async fn patch(
     State(state): State<AppState>,
+    Auth(editor): Auth<User>,
     params: Params,
     Valid(Json(patch)): Valid<Json<PostPatch>>,
 ) -> Result<Json<Post>, ApiError> {
-    let mut post = existing_post(&state, &params.id).await?;
+    let mut post = editable_post(&state, &params.id, &editor).await?;
     patch.apply(&mut post);
     Ok(Json(posts::save(state.db(), post).await?))
 }
 
 /// Deletes the post: 204 with no body.
-pub async fn delete(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
-    if posts::delete(state.db(), &params.id).await? {
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(editor): Auth<User>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let post = editable_post(&state, &params.id, &editor).await?;
+    if posts::delete(state.db(), &post.id).await? {
         Ok(response::no_content())
     } else {
-        Err(ApiError::not_found("No post with this id."))
+        Err(not_found())
     }
 }

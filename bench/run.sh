@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Load benchmark: the Waypost showcase against a plain axum server (bench/axum-baseline) doing
+# the same work, on the same SQLite file, measured with wrk in one run, interleaved.
+#
+#   bash bench/run.sh
+#
+# Endpoints: GET /api/hello, GET /api/posts/{id}, GET /api/posts?page=2.
+# Prints a markdown table (median req/s of the rounds, their ratio, median p99) and writes it,
+# the raw wrk outputs and both server logs to bench/results/<UTC time>/ (gitignored).
+#
+# Knobs (environment):
+#   DURATION=10s        length of each measured wrk run (wrk syntax: 10, 10s, 1m)
+#   WARMUP=2s           unmeasured wrk run per server and endpoint before the rounds; 0 skips it
+#   CONNECTIONS=64      wrk -c
+#   THREADS=2           wrk -t
+#   ROUNDS=3            measured runs per server and endpoint, interleaved waypost, axum, …
+#   POSTS=200           published posts seeded into the fresh database
+#   SHOWCASE_PORT=3000  BASELINE_PORT=3001   (both servers listen on 127.0.0.1 only)
+#   SKIP_BUILD=1        reuse the release binaries already in target/release
+#   RATE_LIMIT_DEFAULT  passed to the showcase; defaults here to 100000000/1s so the showcase's
+#                       per-IP rate limit (300/60s by default) never answers wrk with 429s.
+#                       Every other variable set in the caller's environment reaches the showcase
+#                       unchanged too, except HOST, PORT, DATABASE_URL and RUST_LOG (set to warn).
+#
+# Only 127.0.0.1 is used; both servers are killed on exit; every wait and wrk run is bounded.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-2s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+ROUNDS="${ROUNDS:-3}"
+POSTS="${POSTS:-200}"
+SHOWCASE_PORT="${SHOWCASE_PORT:-3000}"
+BASELINE_PORT="${BASELINE_PORT:-3001}"
+export RATE_LIMIT_DEFAULT="${RATE_LIMIT_DEFAULT:-100000000/1s}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+RESULTS="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/waypost-bench.XXXXXX")"
+DB="$WORK/bench.db"
+DATABASE_URL="sqlite://$DB"
+SHOWCASE_PID=""
+BASELINE_PID=""
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Stops one server we started (by its pid): SIGTERM, then SIGKILL after 5 s.
+stop() {
+    local pid="$1"
+    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    stop "$SHOWCASE_PID"
+    stop "$BASELINE_PID"
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Converts a wrk duration (10, 10s, 2m, 1h) to whole seconds, for bounding runs with `timeout`.
+seconds() {
+    local d="$1"
+    case "$d" in
+        *h) echo $((${d%h} * 3600)) ;;
+        *m) echo $((${d%m} * 60)) ;;
+        *s) echo "${d%s}" ;;
+        *) echo "$d" ;;
+    esac
+}
+
+apt_install() {
+    local sudo=""
+    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+    # Refresh the package lists only when the package is not found with the current ones.
+    $sudo apt-get install -y "$@" || { $sudo apt-get update && $sudo apt-get install -y "$@"; }
+}
+
+ensure_tools() {
+    command -v wrk >/dev/null || { log "installing wrk"; apt_install wrk; }
+    command -v sqlite3 >/dev/null || { log "installing sqlite3"; apt_install sqlite3; }
+    command -v curl >/dev/null || die "curl is required"
+}
+
+build() {
+    if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
+        log "SKIP_BUILD=1: using the binaries in $TARGET_DIR/release"
+    else
+        log "building showcase and axum-baseline (release)"
+        (cd "$ROOT" && cargo build --release -p showcase -p axum-baseline)
+    fi
+    [[ -x "$TARGET_DIR/release/showcase" ]] || die "no $TARGET_DIR/release/showcase"
+    [[ -x "$TARGET_DIR/release/axum-baseline" ]] || die "no $TARGET_DIR/release/axum-baseline"
+}
+
+# Waits (at most 30 s) until `url` answers 2xx; fails early if the server process died.
+wait_ready() {
+    local url="$1" pid="$2" name="$3"
+    for _ in $(seq 300); do
+        curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$RESULTS/$name.log" >&2; die "$name exited"; }
+        sleep 0.1
+    done
+    tail -n 20 "$RESULTS/$name.log" >&2
+    die "$name did not answer $url within 30 s"
+}
+
+port_free() {
+    ! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" 2>/dev/null \
+        || die "something already listens on 127.0.0.1:$1"
+}
+
+start_showcase() {
+    port_free "$SHOWCASE_PORT"
+    HOST=127.0.0.1 PORT="$SHOWCASE_PORT" DATABASE_URL="$DATABASE_URL" RUST_LOG=warn \
+        "$TARGET_DIR/release/showcase" >>"$RESULTS/showcase.log" 2>&1 &
+    SHOWCASE_PID=$!
+    wait_ready "http://127.0.0.1:$SHOWCASE_PORT/api/hello" "$SHOWCASE_PID" showcase
+}
+
+start_baseline() {
+    port_free "$BASELINE_PORT"
+    HOST=127.0.0.1 PORT="$BASELINE_PORT" DATABASE_URL="$DATABASE_URL" \
+        "$TARGET_DIR/release/axum-baseline" >>"$RESULTS/axum.log" 2>&1 &
+    BASELINE_PID=$!
+    wait_ready "http://127.0.0.1:$BASELINE_PORT/api/hello" "$BASELINE_PID" axum
+}
+
+# Seeds $POSTS published posts straight into the migrated schema, in the showcase's formats:
+# id 32 lowercase hex, unique titles of 5–200 chars, RFC 3339 UTC with 6 fraction digits, one
+# second apart. (Seeding through `POST /api/posts` would depend on whatever auth/CSRF the
+# showcase requires for writes at the time; this does not.)
+seed_posts() {
+    sqlite3 "$DB" <<SQL
+PRAGMA busy_timeout = 5000;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $POSTS),
+stamped(i, at) AS (
+    SELECT i, strftime('%Y-%m-%dT%H:%M:%S', 'now', printf('-%d seconds', $POSTS - i))
+              || printf('.%06dZ', (i * 7919) % 1000000)
+    FROM n
+)
+INSERT INTO posts (id, title, content, category, published, author_id, created_at, updated_at)
+SELECT lower(hex(randomblob(16))),
+       printf('Benchmark post number %04d', i),
+       printf('Post %d. ', i) || 'Waypost brings the Next.js API route handler model to Rust: '
+           || 'a folder tree of route.rs files is the API, with body limits, CSRF, CORS, '
+           || 'rate limits, sessions, validation and storage switched on by default. '
+           || 'This paragraph only gives the post a realistic size for the benchmark.',
+       CASE i % 3 WHEN 0 THEN 'rust' WHEN 1 THEN 'web' ELSE NULL END,
+       1, NULL, at, at
+FROM stamped;
+SQL
+    local count
+    count="$(sqlite3 "$DB" 'SELECT COUNT(*) FROM posts WHERE published = 1')"
+    [[ "$count" -eq "$POSTS" ]] || die "seeded $count posts, expected $POSTS"
+}
+
+# Both servers must answer every benchmarked path with 200 and the same body, or the
+# comparison is not of the same work.
+check_same_answers() {
+    local path a b
+    for path in "${PATHS[@]}"; do
+        a="$(curl -fsS --max-time 5 "http://127.0.0.1:$SHOWCASE_PORT$path")" \
+            || die "showcase: GET $path failed"
+        b="$(curl -fsS --max-time 5 "http://127.0.0.1:$BASELINE_PORT$path")" \
+            || die "axum-baseline: GET $path failed"
+        [[ "$a" == "$b" ]] || die "GET $path differs between the servers:
+  showcase: ${a:0:300}
+  axum:     ${b:0:300}"
+    done
+}
+
+# One wrk run, bounded by `timeout`; the raw output goes to $2.
+run_wrk() {
+    local url="$1" out="$2" duration="$3"
+    timeout $(($(seconds "$duration") + 30)) \
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 5s --latency "$url" >"$out" 2>&1 \
+        || die "wrk failed on $url (see $out)"
+}
+
+req_per_sec() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
+
+# The 99th percentile of the latency distribution, in milliseconds.
+p99_ms() {
+    awk '$1 == "99%" {
+        v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+        if (unit == "us") v /= 1000; else if (unit == "s") v *= 1000; else if (unit == "m") v *= 60000
+        printf "%.2f", v
+    }' "$1"
+}
+
+# Counts of non-2xx/3xx responses and socket errors in one wrk output ("" when clean).
+problems() {
+    awk '/Non-2xx or 3xx responses:/ { printf "%s non-2xx; ", $NF }
+         /Socket errors:/ { sub(/^ *Socket errors: */, ""); printf "socket errors: %s; ", $0 }' "$1"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+main() {
+    ensure_tools
+    build
+    mkdir -p "$RESULTS"
+    log "results: $RESULTS"
+
+    log "migrating a fresh database ($DB) by starting the showcase once"
+    start_showcase
+    stop "$SHOWCASE_PID"
+    SHOWCASE_PID=""
+    log "seeding $POSTS published posts"
+    seed_posts
+
+    local post_id
+    post_id="$(sqlite3 "$DB" "SELECT id FROM posts ORDER BY created_at LIMIT 1 OFFSET $((POSTS / 2))")"
+    NAMES=(hello post posts-page-2)
+    PATHS=("/api/hello" "/api/posts/$post_id" "/api/posts?page=2")
+
+    log "starting showcase (127.0.0.1:$SHOWCASE_PORT) and axum-baseline (127.0.0.1:$BASELINE_PORT)"
+    start_showcase
+    start_baseline
+    check_same_answers
+
+    local table="$RESULTS/table.md" notes="" i round server port out
+    {
+        echo "| endpoint | waypost req/s | axum req/s | ratio waypost/axum | waypost p99 | axum p99 |"
+        echo "|---|---:|---:|---:|---:|---:|"
+    } >"$table"
+    for i in "${!PATHS[@]}"; do
+        local name="${NAMES[$i]}" path="${PATHS[$i]}"
+        if [[ "$(seconds "$WARMUP")" -gt 0 ]]; then
+            log "GET $path: warm-up ($WARMUP each)"
+            run_wrk "http://127.0.0.1:$SHOWCASE_PORT$path" "$RESULTS/$name-waypost-warmup.txt" "$WARMUP"
+            run_wrk "http://127.0.0.1:$BASELINE_PORT$path" "$RESULTS/$name-axum-warmup.txt" "$WARMUP"
+        fi
+        for round in $(seq "$ROUNDS"); do
+            for server in waypost axum; do
+                port="$SHOWCASE_PORT"
+                [[ "$server" == axum ]] && port="$BASELINE_PORT"
+                out="$RESULTS/$name-$server-$round.txt"
+                log "GET $path: $server, round $round/$ROUNDS ($DURATION)"
+                run_wrk "http://127.0.0.1:$port$path" "$out" "$DURATION"
+                [[ -n "$(req_per_sec "$out")" ]] || die "could not read req/s from $out"
+                local problem
+                problem="$(problems "$out")"
+                [[ -z "$problem" ]] || notes+="- $name, $server, round $round: ${problem%; }"$'\n'
+            done
+        done
+        local wr ar wp ap ratio
+        wr="$(for r in $(seq "$ROUNDS"); do req_per_sec "$RESULTS/$name-waypost-$r.txt"; done | median)"
+        ar="$(for r in $(seq "$ROUNDS"); do req_per_sec "$RESULTS/$name-axum-$r.txt"; done | median)"
+        wp="$(for r in $(seq "$ROUNDS"); do p99_ms "$RESULTS/$name-waypost-$r.txt"; echo; done | median)"
+        ap="$(for r in $(seq "$ROUNDS"); do p99_ms "$RESULTS/$name-axum-$r.txt"; echo; done | median)"
+        ratio="$(awk -v w="$wr" -v a="$ar" 'BEGIN { printf "%.3f", w / a }')"
+        printf '| GET %s | %.0f | %.0f | %s | %.2f ms | %.2f ms |\n' \
+            "${path/$post_id/{id\}}" "$wr" "$ar" "$ratio" "$wp" "$ap" >>"$table"
+    done
+    {
+        echo
+        echo "req/s and p99: median of $ROUNDS interleaved rounds; wrk -t$THREADS -c$CONNECTIONS" \
+            "-d$DURATION, $POSTS posts, $(nproc) CPUs shared by wrk and the server."
+        if [[ -n "$notes" ]]; then
+            echo
+            echo "Runs with errors (their figures are not comparable):"
+            printf '%s' "$notes"
+        fi
+    } >>"$table"
+    echo
+    cat "$table"
+    echo
+    log "raw wrk outputs and logs: $RESULTS"
+}
+
+main "$@"

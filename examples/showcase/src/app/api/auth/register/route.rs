@@ -1,0 +1,44 @@
+//! `POST /api/auth/register`: create an account (Argon2id-hashed password, role from
+//! `ADMIN_EMAILS`, `SIGNUP_CREDITS` credits).
+
+use serde_json::json;
+use waypost::{
+    axum::response::Response,
+    extract::{Json, State, Valid},
+    response,
+    security::password,
+    ApiError,
+};
+
+use crate::{
+    users::{self, Registration, Role},
+    AppState,
+};
+
+/// 201 `{"user": …}`; 400 `validation_failed`; 409 `conflict` when the email is taken.
+pub async fn post(
+    State(state): State<AppState>,
+    Valid(Json(input)): Valid<Json<Registration>>,
+) -> Result<Response, ApiError> {
+    let email = input.email.unwrap_or_default();
+    let hash = password::hash_password(&input.password.unwrap_or_default()).await?;
+    let role = if state
+        .config()
+        .admin_emails
+        .contains(&users::normalize_email(&email))
+    {
+        Role::Admin
+    } else {
+        Role::User
+    };
+    let user = users::create(
+        state.db(),
+        &email,
+        &input.name.unwrap_or_default(),
+        &hash,
+        role,
+        state.config().signup_credits,
+    )
+    .await?;
+    Ok(response::created(json!({ "user": user })))
+}

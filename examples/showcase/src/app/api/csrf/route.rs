@@ -1,0 +1,25 @@
+//! `GET /api/csrf`: a CSRF token bound to the client's `csrf` cookie (set here when missing).
+
+use serde_json::json;
+use waypost::{
+    axum::{
+        http::{HeaderMap, StatusCode},
+        response::Response,
+    },
+    extract::State,
+    response,
+    security::{csrf::CSRF_COOKIE, request_cookie},
+};
+
+use crate::AppState;
+
+/// 200 `{"token"}`; send it back in `X-CSRF-Token`, `?token=` or a `_csrf` form field.
+pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let cookie = request_cookie(&headers, CSRF_COOKIE);
+    let (token, new_cookie) = state.security().csrf_token(cookie.as_deref());
+    let mut response = response::json(StatusCode::OK, json!({ "token": token }));
+    if let Some(new_cookie) = new_cookie {
+        response::set_cookie(&mut response, &new_cookie);
+    }
+    response
+}

@@ -1,0 +1,31 @@
+//! `GET /api/users`: every account, page by page — admins only.
+
+use serde_json::{json, Value};
+use waypost::{
+    extract::{Json, Query, State, Valid},
+    security::Auth,
+    ApiError,
+};
+
+use crate::{
+    pagination::{PageParams, Pagination},
+    users::{self, User},
+    AppState,
+};
+
+/// 200 `{"users", "pagination"}`; 403 for non-admins.
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(caller): Auth<User>,
+    Valid(Query(params)): Valid<Query<PageParams>>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.is_admin() {
+        return Err(ApiError::forbidden("Only admins can list users."));
+    }
+    let (page, limit) = (params.page(), params.limit());
+    let (list, total) = users::list(state.db(), page, limit).await?;
+    Ok(Json(json!({
+        "users": list,
+        "pagination": Pagination::new(page, limit, total),
+    })))
+}

@@ -1,0 +1,210 @@
+//! Users: the model as the API shows it (never with its password hash), registration rules, the
+//! SQL that stores it, and how a signed-in identity becomes a `User`.
+
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+use sqlx::{any::AnyRow, Row};
+use waypost::{
+    database::Database,
+    security::{AuthUser, Identity},
+    ApiError,
+};
+
+use crate::{timestamp, AppState};
+
+/// What a user may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everyone.
+    User,
+    /// Addresses listed in `ADMIN_EMAILS`.
+    Admin,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+
+    fn parse(text: &str) -> Role {
+        if text == "admin" {
+            Role::Admin
+        } else {
+            Role::User
+        }
+    }
+}
+
+/// A user as the API shows it. There is no password field: a hash cannot leak through
+/// serialization because it is never loaded into this type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// Opaque id.
+    pub id: String,
+    /// As registered.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// `user` or `admin`.
+    pub role: Role,
+    /// Credits left for `/api/generate`.
+    pub credits: i64,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+impl User {
+    /// Whether this user is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// The registration body; every rule is checked at once.
+#[derive(Clone, Debug, Deserialize, Validate)]
+pub struct Registration {
+    /// Must look like an email.
+    #[garde(required, email)]
+    pub email: Option<String>,
+    /// At least 8 characters (and at most 1024, to bound hashing work).
+    #[garde(required, length(chars, min = 8, max = 1024))]
+    pub password: Option<String>,
+    /// 1–100 characters.
+    #[garde(required, length(chars, min = 1, max = 100))]
+    pub name: Option<String>,
+}
+
+/// The login body.
+#[derive(Clone, Debug, Deserialize, Validate)]
+pub struct Credentials {
+    /// The email registered with.
+    #[garde(required, length(min = 1, max = 320))]
+    pub email: Option<String>,
+    /// The password.
+    #[garde(required, length(min = 1, max = 1024))]
+    pub password: Option<String>,
+}
+
+const COLUMNS: &str = "id, email, name, role, credits, created_at";
+
+fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        role: Role::parse(&row.try_get::<String, _>("role")?),
+        credits: row.try_get("credits")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// The form an email is compared in.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Stores a new user with an already computed password hash.
+///
+/// # Errors
+/// 409 `conflict` when the email (case-insensitively) is taken.
+pub async fn create(
+    db: &Database,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+    role: Role,
+    credits: i64,
+) -> Result<User, ApiError> {
+    let user = User {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        email: email.trim().to_owned(),
+        name: name.trim().to_owned(),
+        role,
+        credits,
+        created_at: timestamp::now(),
+    };
+    sqlx::query(
+        "INSERT INTO users (id, email, email_normalized, name, password_hash, role, credits, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&user.id)
+    .bind(&user.email)
+    .bind(normalize_email(email))
+    .bind(&user.name)
+    .bind(password_hash)
+    .bind(role.as_str())
+    .bind(credits)
+    .bind(&user.created_at)
+    .execute(db)
+    .await
+    .map_err(|error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            ApiError::conflict("An account with this email already exists.")
+        }
+        _ => ApiError::from(error),
+    })?;
+    Ok(user)
+}
+
+/// The user with `id`.
+///
+/// # Errors
+/// 500/503 when the database fails.
+pub async fn find(db: &Database, id: &str) -> Result<Option<User>, ApiError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// The user registered with `email` and their password hash (for login only).
+///
+/// # Errors
+/// 500/503 when the database fails.
+pub async fn find_with_hash(
+    db: &Database,
+    email: &str,
+) -> Result<Option<(User, String)>, ApiError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, password_hash FROM users WHERE email_normalized = $1"
+    ))
+    .bind(normalize_email(email))
+    .fetch_optional(db)
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => Ok(Some((from_row(&row)?, row.try_get("password_hash")?))),
+    }
+}
+
+/// A page of users, oldest first, and the total count.
+///
+/// # Errors
+/// 500/503 when the database fails.
+pub async fn list(db: &Database, page: u32, limit: u32) -> Result<(Vec<User>, u64), ApiError> {
+    let offset = i64::from(page - 1) * i64::from(limit);
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM users ORDER BY created_at ASC, id ASC LIMIT $1 OFFSET $2"
+    ))
+    .bind(i64::from(limit))
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(db)
+        .await?;
+    let users = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok((users, u64::try_from(total).unwrap_or(0)))
+}
+
+impl AuthUser<AppState> for User {
+    async fn load(identity: &Identity, state: &AppState) -> Result<Option<Self>, ApiError> {
+        find(state.db(), &identity.user_id).await
+    }
+}
