@@ -16,17 +16,22 @@
 
 pub mod app;
 pub mod config;
+pub mod credits;
 pub mod database;
 pub mod error;
 pub mod extract;
 pub mod layers;
+pub mod proxy;
 pub mod request_id;
 pub mod response;
 mod route_config;
 pub mod routing;
 pub mod security;
 pub mod store;
+pub mod stream;
 pub mod testing;
+pub mod upload;
+pub mod webhook;
 
 pub use app::{init_tracing, App};
 pub use axum;

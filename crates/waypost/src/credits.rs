@@ -1,0 +1,323 @@
+//! Money-like counters over SQL: a balance that is spent and refunded atomically, a daily usage
+//! quota, and once-only processing of external events.
+//!
+//! Every change is one conditional statement — `UPDATE … SET balance = balance - n WHERE id = ?
+//! AND balance >= n RETURNING balance`, or an upsert whose update only happens under the limit —
+//! never a read, a check in Rust, and a write: two requests can never both see the last credit.
+//! The same SQL runs on SQLite (≥ 3.35) and Postgres.
+
+use std::future::Future;
+
+use sqlx::Any;
+use time::OffsetDateTime;
+
+use crate::{database::Database, ApiError};
+
+fn assert_identifier(name: &str) {
+    assert!(
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'),
+        "{name:?} is not a plain SQL identifier"
+    );
+}
+
+/// A balance column: `table.balance_column`, keyed by `id_column`.
+#[derive(Clone, Copy, Debug)]
+pub struct CreditLedger {
+    table: &'static str,
+    id_column: &'static str,
+    balance_column: &'static str,
+}
+
+/// 402 `no_credits`.
+pub fn no_credits() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PAYMENT_REQUIRED,
+        "no_credits",
+        "No credits left.",
+    )
+}
+
+impl CreditLedger {
+    /// The ledger over `table.balance_column`, rows found by `id_column`.
+    ///
+    /// # Panics
+    /// When a name is not a plain SQL identifier (they are spliced into the statements).
+    pub fn new(table: &'static str, id_column: &'static str, balance_column: &'static str) -> Self {
+        for name in [table, id_column, balance_column] {
+            assert_identifier(name);
+        }
+        Self {
+            table,
+            id_column,
+            balance_column,
+        }
+    }
+
+    /// Takes `amount` from `id`'s balance if it holds that much; the new balance, or `None`
+    /// when it does not (or the row does not exist). Never goes below zero.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn spend<'c, E>(
+        &self,
+        executor: E,
+        id: &str,
+        amount: i64,
+    ) -> Result<Option<i64>, ApiError>
+    where
+        E: sqlx::Executor<'c, Database = Any>,
+    {
+        let sql = format!(
+            "UPDATE {t} SET {b} = {b} - $1 WHERE {i} = $2 AND {b} >= $1 RETURNING {b}",
+            t = self.table,
+            b = self.balance_column,
+            i = self.id_column
+        );
+        Ok(sqlx::query_scalar::<_, i64>(&sql)
+            .bind(amount)
+            .bind(id)
+            .fetch_optional(executor)
+            .await?)
+    }
+
+    /// Adds `amount` to `id`'s balance (a grant or a refund); the new balance, or `None` when
+    /// the row does not exist.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn grant<'c, E>(
+        &self,
+        executor: E,
+        id: &str,
+        amount: i64,
+    ) -> Result<Option<i64>, ApiError>
+    where
+        E: sqlx::Executor<'c, Database = Any>,
+    {
+        let sql = format!(
+            "UPDATE {t} SET {b} = {b} + $1 WHERE {i} = $2 RETURNING {b}",
+            t = self.table,
+            b = self.balance_column,
+            i = self.id_column
+        );
+        Ok(sqlx::query_scalar::<_, i64>(&sql)
+            .bind(amount)
+            .bind(id)
+            .fetch_optional(executor)
+            .await?)
+    }
+
+    /// `id`'s balance.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn balance(&self, db: &Database, id: &str) -> Result<Option<i64>, ApiError> {
+        let sql = format!(
+            "SELECT {b} FROM {t} WHERE {i} = $1",
+            t = self.table,
+            b = self.balance_column,
+            i = self.id_column
+        );
+        Ok(sqlx::query_scalar::<_, i64>(&sql)
+            .bind(id)
+            .fetch_optional(db)
+            .await?)
+    }
+
+    /// Spends `amount`, runs `work`, and gives the amount back when `work` fails — or when the
+    /// request is dropped before it finishes (the client went away). The value and the balance
+    /// after spending.
+    ///
+    /// # Errors
+    /// 402 `no_credits` when the balance is short; `work`'s error after the refund.
+    pub async fn spend_for<T, Fut>(
+        &self,
+        db: &Database,
+        id: &str,
+        amount: i64,
+        work: impl FnOnce() -> Fut,
+    ) -> Result<(T, i64), ApiError>
+    where
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let balance = self.spend(db, id, amount).await?.ok_or_else(no_credits)?;
+        let mut guard = RefundGuard {
+            ledger: *self,
+            db: db.clone(),
+            id: id.to_owned(),
+            amount,
+            armed: true,
+        };
+        match work().await {
+            Ok(value) => {
+                guard.armed = false;
+                Ok((value, balance))
+            }
+            Err(error) => {
+                guard.armed = false;
+                self.grant(db, id, amount).await?;
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Refunds a spend whose work never finished (its future was dropped).
+struct RefundGuard {
+    ledger: CreditLedger,
+    db: Database,
+    id: String,
+    amount: i64,
+    armed: bool,
+}
+
+impl Drop for RefundGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (ledger, db, id, amount) = (self.ledger, self.db.clone(), self.id.clone(), self.amount);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = ledger.grant(&db, &id, amount).await {
+                    tracing::error!(%error, user = %id, amount, "refund after cancellation failed");
+                }
+            });
+        }
+    }
+}
+
+/// A per-day usage counter: `table (subject, tool, day, used)` with the key
+/// `(subject, tool, day)`.
+#[derive(Clone, Copy, Debug)]
+pub struct DailyQuota {
+    table: &'static str,
+}
+
+/// The outcome of one use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaUse {
+    /// Whether this use was counted (under the limit).
+    pub allowed: bool,
+    /// Uses counted today, this one included when allowed.
+    pub used: u64,
+    /// The day's limit; `None` is unlimited.
+    pub limit: Option<u64>,
+    /// When the count starts again: the next midnight UTC, RFC 3339.
+    pub resets_at: String,
+}
+
+impl DailyQuota {
+    /// The counter kept in `table`.
+    ///
+    /// # Panics
+    /// When `table` is not a plain SQL identifier.
+    pub fn new(table: &'static str) -> Self {
+        assert_identifier(table);
+        Self { table }
+    }
+
+    /// Counts one use of `tool` by `subject` today, unless `limit` is reached; checked and
+    /// counted in one statement.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn try_use(
+        &self,
+        db: &Database,
+        subject: &str,
+        tool: &str,
+        limit: Option<u64>,
+    ) -> Result<QuotaUse, ApiError> {
+        let now = OffsetDateTime::now_utc();
+        let day = now.date().to_string();
+        let resets_at = format!("{}T00:00:00Z", now.date().next_day().unwrap_or(now.date()));
+        let t = self.table;
+        let counted: Option<i64> = match limit {
+            Some(0) => None,
+            Some(limit) => {
+                let sql = format!(
+                    "INSERT INTO {t} (subject, tool, day, used) VALUES ($1, $2, $3, 1) \
+                     ON CONFLICT (subject, tool, day) DO UPDATE SET used = {t}.used + 1 \
+                     WHERE {t}.used < $4 RETURNING used"
+                );
+                sqlx::query_scalar(&sql)
+                    .bind(subject)
+                    .bind(tool)
+                    .bind(&day)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_optional(db)
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "INSERT INTO {t} (subject, tool, day, used) VALUES ($1, $2, $3, 1) \
+                     ON CONFLICT (subject, tool, day) DO UPDATE SET used = {t}.used + 1 \
+                     RETURNING used"
+                );
+                sqlx::query_scalar(&sql)
+                    .bind(subject)
+                    .bind(tool)
+                    .bind(&day)
+                    .fetch_optional(db)
+                    .await?
+            }
+        };
+        let (allowed, used) = match counted {
+            Some(used) => (true, used),
+            None => {
+                // Refused: read the count only to report it.
+                let sql =
+                    format!("SELECT used FROM {t} WHERE subject = $1 AND tool = $2 AND day = $3");
+                let used: Option<i64> = sqlx::query_scalar(&sql)
+                    .bind(subject)
+                    .bind(tool)
+                    .bind(&day)
+                    .fetch_optional(db)
+                    .await?;
+                (false, used.unwrap_or(0))
+            }
+        };
+        Ok(QuotaUse {
+            allowed,
+            used: u64::try_from(used).unwrap_or(0),
+            limit,
+            resets_at,
+        })
+    }
+}
+
+/// Records that `key` was processed, in `table (event_key, processed_at)` with `event_key` unique; `true`
+/// the first time, `false` for every repeat — also for concurrent repeats. Run it in the same
+/// transaction as the event's effect, so the effect and the record commit together.
+///
+/// # Errors
+/// The database failed.
+///
+/// # Panics
+/// When `table` is not a plain SQL identifier.
+pub async fn claim_once<'c, E>(
+    executor: E,
+    table: &'static str,
+    key: &str,
+) -> Result<bool, ApiError>
+where
+    E: sqlx::Executor<'c, Database = Any>,
+{
+    assert_identifier(table);
+    let sql = format!(
+        "INSERT INTO {table} (event_key, processed_at) VALUES ($1, $2) ON CONFLICT (event_key) DO NOTHING"
+    );
+    let now = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let result = sqlx::query(&sql)
+        .bind(key)
+        .bind(now)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}

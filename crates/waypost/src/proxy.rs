@@ -1,0 +1,445 @@
+//! Calling backends: an upstream HTTP client with safe defaults, and a proxy for backends that
+//! hand out a per-session token first (the Drupal pattern: Deep Chat in front of Drupal).
+//!
+//! Safe defaults, for every upstream call: redirects are never followed (a backend cannot send
+//! the server somewhere else), connects and reads time out, and requests are built from scratch
+//! — nothing the client sent is copied upstream except the body the route chooses to forward,
+//! so no hop-by-hop or internal header leaks, and the host is always the configured one.
+//!
+//! The token proxy keeps one token per user: fetched with `POST <backend><session_path>`
+//! (bearer = the user's JWT), kept together with the session cookie the backend set in that
+//! reply (Drupal binds the token to that session), cached for a TTL, fetched once when several
+//! first requests of one user arrive together (single flight), and never shared between users.
+//! A 403 from the backend means the token went stale: it is fetched again once and the call
+//! retried once.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::{Body, Bytes},
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use url::Url;
+
+use crate::{config::ConfigError, ApiError};
+
+/// An HTTP client for backends: no redirects, `connect` and per-read timeouts.
+///
+/// # Panics
+/// When the TLS backend cannot be initialised (it always can with the bundled rustls).
+pub fn upstream_client(read_timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(read_timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .user_agent(concat!("waypost/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds")
+}
+
+/// Parses a backend base URL from `variable` (http or https, no query or fragment).
+///
+/// # Errors
+/// Anything else; the message names the variable.
+pub fn parse_backend_url(variable: &str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw.trim())
+        .map_err(|error| ConfigError::invalid(variable, raw, error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::invalid(
+            variable,
+            raw,
+            "expected an http(s) URL",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::invalid(
+            variable,
+            raw,
+            "must not carry a query or fragment",
+        ));
+    }
+    Ok(url)
+}
+
+/// `base` with `path` appended to its own path (`https://x/drupal` + `/api/a`).
+pub fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let joined = format!(
+        "{}/{}",
+        base.path().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    url.set_path(&joined);
+    url
+}
+
+/// A failed upstream call, as the client sees it: 502 `upstream_failed`.
+pub fn upstream_failed(reason: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ApiError {
+    ApiError::upstream_failed(reason)
+}
+
+/// A token a backend issued, with the session cookie it is bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendToken {
+    /// The token, as the backend sent it.
+    pub token: String,
+    /// `name=value` pairs of the cookies the backend set with it, joined for a `Cookie` header.
+    pub cookie: Option<String>,
+}
+
+struct Entry {
+    token: Arc<BackendToken>,
+    fetched: Instant,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;
+
+/// Tokens per user, with a TTL and single-flight fetching.
+pub struct TokenCache {
+    ttl: Duration,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Past this many users, idle and expired entries are dropped when a new user arrives.
+const SWEEP_ABOVE: usize = 10_000;
+
+impl TokenCache {
+    /// An empty cache whose tokens live `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn slot(&self, user: &str) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = slots.get(user) {
+            return slot.clone();
+        }
+        if slots.len() >= SWEEP_ABOVE {
+            let ttl = self.ttl;
+            slots.retain(|_, slot| match slot.try_lock() {
+                Ok(entry) => entry.as_ref().is_some_and(|e| e.fetched.elapsed() < ttl),
+                Err(_) => true,
+            });
+        }
+        slots.entry(user.to_owned()).or_default().clone()
+    }
+
+    /// `user`'s token, fetched with `fetch` when there is none or it expired. Concurrent
+    /// callers for one user wait for a single fetch.
+    ///
+    /// # Errors
+    /// `fetch`'s error (nothing is cached then).
+    pub async fn get_or_fetch<F, Fut>(
+        &self,
+        user: &str,
+        fetch: F,
+    ) -> Result<Arc<BackendToken>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<BackendToken, ApiError>>,
+    {
+        let slot = self.slot(user);
+        let mut entry = slot.lock().await;
+        if let Some(current) = entry.as_ref().filter(|e| e.fetched.elapsed() < self.ttl) {
+            return Ok(current.token.clone());
+        }
+        let token = Arc::new(fetch().await?);
+        *entry = Some(Entry {
+            token: token.clone(),
+            fetched: Instant::now(),
+        });
+        Ok(token)
+    }
+
+    /// Replaces `stale` (a token the backend refused) with a fresh one — unless another request
+    /// already did, in which case that newer token is returned without a fetch.
+    ///
+    /// # Errors
+    /// `fetch`'s error (the stale token is dropped either way).
+    pub async fn refresh<F, Fut>(
+        &self,
+        user: &str,
+        stale: &Arc<BackendToken>,
+        fetch: F,
+    ) -> Result<Arc<BackendToken>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<BackendToken, ApiError>>,
+    {
+        let slot = self.slot(user);
+        let mut entry = slot.lock().await;
+        if let Some(current) = entry
+            .as_ref()
+            .filter(|e| !Arc::ptr_eq(&e.token, stale) && e.fetched.elapsed() < self.ttl)
+        {
+            return Ok(current.token.clone());
+        }
+        *entry = None;
+        let token = Arc::new(fetch().await?);
+        *entry = Some(Entry {
+            token: token.clone(),
+            fetched: Instant::now(),
+        });
+        Ok(token)
+    }
+}
+
+/// Where a token-protected backend takes its token and its calls.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenRoutes {
+    /// `POST` here (with the bearer) answers the token as plain text.
+    pub session_path: &'static str,
+    /// `POST` here with `?token=<token>`, the bearer and the session cookie.
+    pub endpoint_path: &'static str,
+}
+
+/// A backend that wants a per-session token on every call.
+pub struct TokenProxy {
+    client: reqwest::Client,
+    base: Url,
+    routes: TokenRoutes,
+    tokens: TokenCache,
+    call_timeout: Duration,
+}
+
+impl std::fmt::Debug for TokenProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenProxy")
+            .field("base", &self.base.as_str())
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenProxy {
+    /// A proxy to `base` whose tokens live `token_ttl`; each upstream call may take
+    /// `call_timeout` (between reads, for streams).
+    pub fn new(
+        base: Url,
+        routes: TokenRoutes,
+        token_ttl: Duration,
+        call_timeout: Duration,
+    ) -> Self {
+        Self {
+            client: upstream_client(call_timeout),
+            base,
+            routes,
+            tokens: TokenCache::new(token_ttl),
+            call_timeout,
+        }
+    }
+
+    /// `user`'s token (from the cache, or fetched once).
+    ///
+    /// # Errors
+    /// 502 `upstream_failed` when the backend does not hand one out.
+    pub async fn token(&self, user: &str, bearer: &str) -> Result<Arc<BackendToken>, ApiError> {
+        self.tokens
+            .get_or_fetch(user, || self.fetch_token(bearer))
+            .await
+    }
+
+    async fn fetch_token(&self, bearer: &str) -> Result<BackendToken, ApiError> {
+        let response = self
+            .client
+            .post(join(&self.base, self.routes.session_path))
+            .bearer_auth(bearer)
+            .timeout(self.call_timeout)
+            .send()
+            .await
+            .map_err(upstream_failed)?;
+        if !response.status().is_success() {
+            return Err(upstream_failed(format!(
+                "token endpoint answered {}",
+                response.status()
+            )));
+        }
+        let cookies: Vec<String> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .filter_map(|value| value.split(';').next())
+            .map(|pair| pair.trim().to_owned())
+            .filter(|pair| pair.contains('='))
+            .collect();
+        let token = response
+            .text()
+            .await
+            .map_err(upstream_failed)?
+            .trim()
+            .to_owned();
+        if token.is_empty() {
+            return Err(upstream_failed(
+                "the token endpoint answered an empty token",
+            ));
+        }
+        Ok(BackendToken {
+            token,
+            cookie: (!cookies.is_empty()).then(|| cookies.join("; ")),
+        })
+    }
+
+    async fn call_with(
+        &self,
+        token: &BackendToken,
+        bearer: &str,
+        body: &Bytes,
+    ) -> Result<reqwest::Response, ApiError> {
+        let mut url = join(&self.base, self.routes.endpoint_path);
+        url.query_pairs_mut().append_pair("token", &token.token);
+        let mut request = self
+            .client
+            .post(url)
+            .bearer_auth(bearer)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.clone());
+        if let Some(cookie) = &token.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        request.send().await.map_err(upstream_failed)
+    }
+
+    /// Sends `body` (JSON) to the endpoint for `user`, refreshing the token and retrying once
+    /// on a 403. The backend's response when it succeeded.
+    ///
+    /// # Errors
+    /// 502 `upstream_failed` for a transport error, a timeout, a redirect or a non-2xx answer.
+    pub async fn call(
+        &self,
+        user: &str,
+        bearer: &str,
+        body: Bytes,
+    ) -> Result<reqwest::Response, ApiError> {
+        let token = self.token(user, bearer).await?;
+        let mut response = self.call_with(&token, bearer, &body).await?;
+        if response.status() == StatusCode::FORBIDDEN {
+            let fresh = self
+                .tokens
+                .refresh(user, &token, || self.fetch_token(bearer))
+                .await?;
+            response = self.call_with(&fresh, bearer, &body).await?;
+        }
+        if !response.status().is_success() {
+            return Err(upstream_failed(format!(
+                "backend answered {}",
+                response.status()
+            )));
+        }
+        Ok(response)
+    }
+}
+
+/// Relays an upstream response body to the client as it arrives (for `text/event-stream`:
+/// event by event), with the upstream content type.
+pub fn relay_stream(upstream: reqwest::Response) -> Response {
+    let content_type = upstream
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("text/event-stream"));
+    let mut response = (
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(upstream.bytes_stream()),
+    )
+        .into_response();
+    crate::stream::no_buffering(&mut response);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn token(text: &str) -> BackendToken {
+        BackendToken {
+            token: text.to_owned(),
+            cookie: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_requests_of_one_user_fetch_once() {
+        let cache = Arc::new(TokenCache::new(Duration::from_secs(60)));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..5)
+            .map(|_| {
+                let (cache, fetches) = (cache.clone(), fetches.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_fetch("alice", || async {
+                            fetches.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok(token("t1"))
+                        })
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().token, "t1");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        let bob = cache
+            .get_or_fetch("bob", || async { Ok(token("t2")) })
+            .await
+            .unwrap();
+        assert_eq!(bob.token, "t2", "users never share a token");
+    }
+
+    #[tokio::test]
+    async fn a_refresh_replaces_only_the_stale_token() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        let first = cache
+            .get_or_fetch("u", || async { Ok(token("old")) })
+            .await
+            .unwrap();
+        let fresh = cache
+            .refresh("u", &first, || async { Ok(token("new")) })
+            .await
+            .unwrap();
+        assert_eq!(fresh.token, "new");
+        // A second request that saw the same stale token gets the new one without a fetch.
+        let again = cache
+            .refresh("u", &first, || async {
+                Err(ApiError::internal("must not fetch"))
+            })
+            .await
+            .unwrap();
+        assert_eq!(again.token, "new");
+    }
+
+    #[test]
+    fn joining_keeps_the_base_path_and_config_is_checked() {
+        let base = Url::parse("http://127.0.0.1:9000/drupal/").unwrap();
+        assert_eq!(
+            join(&base, "/api/deepchat").as_str(),
+            "http://127.0.0.1:9000/drupal/api/deepchat"
+        );
+        assert!(parse_backend_url("X", "ftp://x").is_err());
+        assert!(parse_backend_url("X", "http://x/?a=1").is_err());
+        assert!(parse_backend_url("X", "not a url").is_err());
+        assert!(parse_backend_url("X", "https://backend.internal").is_ok());
+    }
+}
