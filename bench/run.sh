@@ -142,8 +142,7 @@ start_baseline() {
 # second apart. (Seeding through `POST /api/posts` would depend on whatever auth/CSRF the
 # showcase requires for writes at the time; this does not.)
 seed_posts() {
-    sqlite3 "$DB" <<SQL
-PRAGMA busy_timeout = 5000;
+    sqlite3 -cmd ".timeout 5000" "$DB" <<SQL
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $POSTS),
 stamped(i, at) AS (
     SELECT i, strftime('%Y-%m-%dT%H:%M:%S', 'now', printf('-%d seconds', $POSTS - i))

@@ -88,6 +88,12 @@ enum AppError {
     Database(sqlx::Error),
 }
 
+#[derive(Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    code: &'static str,
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
         Self::Database(error)
@@ -108,7 +114,14 @@ impl IntoResponse for AppError {
                 )
             }
         };
-        (status, Json(json!({ "error": message, "code": code }))).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                error: message,
+                code,
+            }),
+        )
+            .into_response()
     }
 }
 

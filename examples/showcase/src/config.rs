@@ -1,9 +1,16 @@
 //! The showcase's settings, read once from the environment at start-up.
 
+use std::{path::PathBuf, time::Duration};
+
+use url::Url;
 use waypost::{
     config::{ConfigError, Env, ServerConfig},
+    proxy::parse_backend_url,
     security::SecuritySettings,
 };
+
+/// The body limit of `/api/upload`: the ceiling `UPLOAD_MAX_BYTES` may be raised to.
+pub const UPLOAD_ROUTE_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Every setting of the showcase (see the contract's "Configuration" section).
 #[derive(Clone, Debug)]
@@ -19,6 +26,25 @@ pub struct Config {
     pub signup_credits: i64,
     /// `ADMIN_EMAILS`: addresses (lower-cased) that register as admins.
     pub admin_emails: Vec<String>,
+    /// `UPLOAD_DIR` (`data/uploads`).
+    pub upload_dir: PathBuf,
+    /// `UPLOAD_MAX_BYTES` (5 MiB, at most 64 MiB).
+    pub upload_max_bytes: u64,
+    /// `STRIPE_WEBHOOK_SECRET`; webhooks answer 503 without it.
+    pub stripe_webhook_secret: Option<String>,
+    /// `GENERATE_BACKEND_URL`; the built-in generator answers without it.
+    pub generate_backend_url: Option<Url>,
+    /// `GENERATE_TIMEOUT` (10s): how long the generator may take.
+    pub generate_timeout: Duration,
+    /// `TOOL_DAILY_LIMIT` (3) uses per tool per day; admins are unlimited.
+    pub tool_daily_limit: u64,
+    /// `WEATHER_API_URL` (an OpenWeather-style endpoint, may carry its own query such as
+    /// `appid`); `/api/weather` answers 503 without it.
+    pub weather_api_url: Option<Url>,
+    /// `CHAT_BACKEND_URL`; the built-in assistant answers without it.
+    pub chat_backend_url: Option<Url>,
+    /// `CHAT_TIMEOUT` (30s): the longest wait for the chat backend between two reads.
+    pub chat_timeout: Duration,
 }
 
 impl Config {
@@ -53,11 +79,50 @@ impl Config {
                 "must not be negative",
             ));
         }
+        let upload_max_bytes: u64 = env.parse_or("UPLOAD_MAX_BYTES", 5 * 1024 * 1024)?;
+        if upload_max_bytes == 0 || upload_max_bytes > UPLOAD_ROUTE_LIMIT as u64 {
+            return Err(ConfigError::invalid(
+                "UPLOAD_MAX_BYTES",
+                &upload_max_bytes.to_string(),
+                format!("must be between 1 and {UPLOAD_ROUTE_LIMIT}"),
+            ));
+        }
+        let weather_api_url = match env.get("WEATHER_API_URL") {
+            None => None,
+            Some(raw) => {
+                let url = Url::parse(raw.trim())
+                    .map_err(|e| ConfigError::invalid("WEATHER_API_URL", &raw, e.to_string()))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(ConfigError::invalid(
+                        "WEATHER_API_URL",
+                        &raw,
+                        "expected an http(s) URL",
+                    ));
+                }
+                Some(url)
+            }
+        };
+        let backend = |name: &str| {
+            env.get(name)
+                .map(|raw| parse_backend_url(name, &raw))
+                .transpose()
+        };
         Ok(Self {
             server: ServerConfig::from_env(env)?,
             security: SecuritySettings::from_env(env)?,
             database_url,
             signup_credits,
+            upload_dir: env
+                .get("UPLOAD_DIR")
+                .map_or_else(|| PathBuf::from("data/uploads"), PathBuf::from),
+            upload_max_bytes,
+            stripe_webhook_secret: env.get("STRIPE_WEBHOOK_SECRET"),
+            generate_backend_url: backend("GENERATE_BACKEND_URL")?,
+            generate_timeout: env.duration("GENERATE_TIMEOUT", Duration::from_secs(10))?,
+            tool_daily_limit: env.parse_or("TOOL_DAILY_LIMIT", 3)?,
+            weather_api_url,
+            chat_backend_url: backend("CHAT_BACKEND_URL")?,
+            chat_timeout: env.duration("CHAT_TIMEOUT", Duration::from_secs(30))?,
             admin_emails: env
                 .list("ADMIN_EMAILS")
                 .iter()

@@ -3,13 +3,17 @@
 //! `src/app` holds the routes; the modules here hold what routes share: settings, state, and
 //! the data model.
 
+pub mod chat;
 pub mod config;
 pub mod contact;
+pub mod files;
+pub mod generate;
 pub mod pagination;
 pub mod posts;
 pub mod state;
 pub mod timestamp;
 pub mod users;
+pub mod weather;
 
 mod routes {
     waypost::include_routes!();
@@ -18,6 +22,7 @@ mod routes {
 pub use config::Config;
 pub use routes::ROUTES;
 pub use state::AppState;
+use waypost::upload::UploadDir;
 
 /// The migrations under `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -29,7 +34,13 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn build(config: Config) -> Result<waypost::App, StartError> {
     let database = waypost::database::connect(&config.database_url).await?;
     MIGRATOR.run(&database).await?;
-    Ok(app(AppState::new(config, database)?))
+    let uploads = UploadDir::open(&config.upload_dir)
+        .await
+        .map_err(|source| StartError::Uploads {
+            path: config.upload_dir.display().to_string(),
+            source,
+        })?;
+    Ok(app(AppState::new(config, database, uploads)?))
 }
 
 /// The app over ready state: the generated router with the server settings of its config.
@@ -53,4 +64,35 @@ pub enum StartError {
     /// A migration failed.
     #[error("migrating the database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The upload folder cannot be created.
+    #[error("UPLOAD_DIR {path} cannot be created: {source}")]
+    Uploads {
+        /// The folder.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The JWT to present to the chat backend for `identity`: the caller's own bearer token when
+/// they used one, else a fresh token for them (a session-cookie caller has none to forward).
+///
+/// # Errors
+/// Signing failed.
+pub fn chat_bearer(
+    state: &AppState,
+    identity: &waypost::security::Identity,
+    headers: &waypost::axum::http::HeaderMap,
+) -> Result<String, waypost::ApiError> {
+    if identity.credential == waypost::security::Credential::Bearer {
+        if let Some(token) = headers
+            .get(waypost::axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .map(|(_, token)| token.trim().to_owned())
+        {
+            return Ok(token);
+        }
+    }
+    state.security().jwt().issue(&identity.user_id)
 }

@@ -1,10 +1,25 @@
 //! The state every handler can reach with `State<AppState>`.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use waypost::{config::ConfigError, database::Database, security::Security};
+use waypost::{
+    config::ConfigError,
+    database::Database,
+    proxy::{upstream_client, TokenProxy, TokenRoutes},
+    security::Security,
+    upload::UploadDir,
+};
 
 use crate::Config;
+
+/// How long a chat backend token is reused.
+const CHAT_TOKEN_TTL: Duration = Duration::from_secs(20 * 60);
+
+/// Drupal's Deep Chat endpoints.
+const DEEPCHAT: TokenRoutes = TokenRoutes {
+    session_path: "/api/deepchat/session",
+    endpoint_path: "/api/deepchat",
+};
 
 /// Shared, cheaply cloned app state.
 #[derive(Clone)]
@@ -16,22 +31,51 @@ struct Inner {
     config: Config,
     database: Database,
     security: Arc<Security>,
+    uploads: UploadDir,
+    upstream: reqwest::Client,
+    chat: Option<TokenProxy>,
 }
 
 impl AppState {
-    /// State over an open database, with the security settings of `config`.
+    /// State over an open database and upload folder, with the settings of `config`.
     ///
     /// # Errors
     /// The security settings are inconsistent.
-    pub fn new(config: Config, database: Database) -> Result<Self, ConfigError> {
+    pub fn new(
+        config: Config,
+        database: Database,
+        uploads: UploadDir,
+    ) -> Result<Self, ConfigError> {
         let security = Arc::new(Security::new(config.security.clone())?);
+        let chat = config
+            .chat_backend_url
+            .clone()
+            .map(|base| TokenProxy::new(base, DEEPCHAT, CHAT_TOKEN_TTL, config.chat_timeout));
         Ok(Self {
             inner: Arc::new(Inner {
+                upstream: upstream_client(config.generate_timeout.max(Duration::from_secs(5))),
                 config,
                 database,
                 security,
+                uploads,
+                chat,
             }),
         })
+    }
+
+    /// Where uploads are stored.
+    pub fn uploads(&self) -> &UploadDir {
+        &self.inner.uploads
+    }
+
+    /// The client for external backends (no redirects, timeouts).
+    pub fn upstream(&self) -> &reqwest::Client {
+        &self.inner.upstream
+    }
+
+    /// The chat backend proxy, when `CHAT_BACKEND_URL` is set.
+    pub fn chat(&self) -> Option<&TokenProxy> {
+        self.inner.chat.as_ref()
     }
 
     /// The database pool.

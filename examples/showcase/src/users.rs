@@ -203,6 +203,11 @@ pub async fn list(db: &Database, page: u32, limit: u32) -> Result<(Vec<User>, u6
     Ok((users, u64::try_from(total).unwrap_or(0)))
 }
 
+/// Credits live on the user row: spent and refunded with single conditional statements.
+pub fn credit_ledger() -> waypost::credits::CreditLedger {
+    waypost::credits::CreditLedger::new("users", "id", "credits")
+}
+
 impl AuthUser<AppState> for User {
     async fn load(identity: &Identity, state: &AppState) -> Result<Option<Self>, ApiError> {
         find(state.db(), &identity.user_id).await

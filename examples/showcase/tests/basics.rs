@@ -43,7 +43,10 @@ async fn health_is_503_when_the_database_is_gone() {
     .unwrap();
     let pool = waypost::database::connect(&url).await.unwrap();
     showcase::MIGRATOR.run(&pool).await.unwrap();
-    let state = showcase::AppState::new(config, pool.clone()).unwrap();
+    let uploads = waypost::upload::UploadDir::open(dir.path().join("uploads"))
+        .await
+        .unwrap();
+    let state = showcase::AppState::new(config, pool.clone(), uploads).unwrap();
     let server = waypost::testing::TestServer::start(showcase::app(state)).await;
     pool.close().await;
 

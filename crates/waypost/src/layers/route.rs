@@ -6,7 +6,6 @@
 use std::{
     convert::Infallible,
     future::Future,
-    net::{IpAddr, Ipv4Addr, SocketAddr},
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -14,7 +13,7 @@ use std::{
 
 use axum::{
     body::Body,
-    extract::{ConnectInfo, Request},
+    extract::Request,
     http::header,
     response::{IntoResponse, Response},
 };
@@ -146,15 +145,7 @@ fn rate_limit_key(
     let key = match user {
         Some(identity) => format!("{}|u:{}", route.pattern, identity.user_id),
         None => {
-            let peer = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-            let ip = rate_limit::client_ip(
-                peer,
-                request.headers(),
-                &security.settings().trusted_proxies,
-            );
+            let ip = rate_limit::request_client_ip(request.extensions(), request.headers());
             format!("{}|ip:{ip}", route.pattern)
         }
     };

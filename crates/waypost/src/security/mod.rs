@@ -35,6 +35,7 @@ pub use cors::CorsPolicy;
 pub use csrf::CsrfKeys;
 pub use jwt::{Claims, JwtKeys};
 pub use layer::{SecurityLayer, SecurityService};
+pub use rate_limit::ClientIp;
 
 use crate::{
     config::{ConfigError, Env},

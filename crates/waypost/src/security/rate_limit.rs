@@ -6,12 +6,46 @@
 //! is the client. Anything a client writes further left is ignored, so spoofing the header from
 //! an untrusted peer changes nothing.
 
-use std::net::IpAddr;
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::Arc,
+};
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::{request::Parts, Extensions, HeaderMap, HeaderValue},
+};
 use ipnet::IpNet;
 
+use super::Security;
 use crate::{config::ConfigError, store::Decision, RateLimit};
+
+/// The client's IP address as the framework counts it (peer address, or `X-Forwarded-For`
+/// behind a trusted proxy), as an extractor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// The client IP of a request from its extensions (peer and [`Security`]) and headers.
+pub(crate) fn request_client_ip(extensions: &Extensions, headers: &HeaderMap) -> IpAddr {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    match extensions.get::<Arc<Security>>() {
+        Some(security) => client_ip(peer, headers, &security.settings().trusted_proxies),
+        None => peer,
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(request_client_ip(
+            &parts.extensions,
+            &parts.headers,
+        )))
+    }
+}
 
 /// The client's address, honouring `X-Forwarded-For` only from `trusted` proxies.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {

@@ -1,0 +1,65 @@
+//! `POST /api/chat`: a Deep Chat endpoint — proxied to the Drupal backend (`CHAT_BACKEND_URL`)
+//! with a per-user token, or answered by the built-in assistant.
+
+use serde_json::{json, Value};
+use waypost::{
+    axum::{
+        body::Bytes,
+        http::HeaderMap,
+        response::{IntoResponse, Response},
+    },
+    extract::{validate, Json, State},
+    proxy::{relay_stream, upstream_failed},
+    security::{Auth, Identity},
+    ApiError,
+};
+
+use crate::{
+    chat::{self, ChatRequest},
+    chat_bearer, AppState,
+};
+
+/// The backend's JSON (`{"text"}` or `{"html"}`) or its event stream relayed as it arrives;
+/// 502 `upstream_failed` when the backend fails.
+pub async fn post(
+    State(state): State<AppState>,
+    Auth(identity): Auth<Identity>,
+    headers: HeaderMap,
+    Json(request): Json<ChatRequest>,
+) -> Result<Response, ApiError> {
+    validate(&request)?;
+    let stream = request.wants_stream();
+    let Some(backend) = state.chat() else {
+        let reply = chat::built_in_reply(&request);
+        return Ok(if stream {
+            chat::built_in_stream(reply)
+        } else {
+            Json(json!({ "text": reply })).into_response()
+        });
+    };
+    let bearer = chat_bearer(&state, &identity, &headers)?;
+    let body = Bytes::from(serde_json::to_vec(&request_body(&request)).map_err(ApiError::internal)?);
+    let upstream = backend.call(&identity.user_id, &bearer, body).await?;
+    if stream {
+        return Ok(relay_stream(upstream));
+    }
+    let answer: Value = upstream.json().await.map_err(upstream_failed)?;
+    if answer.get("text").is_none() && answer.get("html").is_none() {
+        return Err(upstream_failed("the chat backend answered neither text nor html"));
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// The body sent upstream: Deep Chat's shape, rebuilt from what was validated.
+fn request_body(request: &ChatRequest) -> Value {
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .map(|message| json!({ "role": message.role, "text": message.text }))
+        .collect();
+    let mut body = json!({ "messages": messages });
+    if let Some(stream) = &request.stream {
+        body["stream"] = stream.clone();
+    }
+    body
+}

@@ -1,0 +1,47 @@
+//! `POST /api/generate`: spend one credit, run the generator, give the credit back if it fails.
+
+use garde::Validate;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use waypost::{
+    extract::{Json, State, Valid},
+    security::Auth,
+    ApiError, RateLimit, RouteConfig,
+};
+
+use crate::{
+    generate,
+    users::{credit_ledger, User},
+    AppState,
+};
+
+/// Ten generations a minute per user.
+pub const CONFIG: RouteConfig = RouteConfig::new().rate_limit(RateLimit::per_minute(10));
+
+/// `{prompt, projectId?}`.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateInput {
+    /// 1–4000 characters.
+    #[garde(required, length(chars, min = 1, max = 4000))]
+    pub prompt: Option<String>,
+    /// Optional project id.
+    #[garde(length(chars, min = 1, max = 100))]
+    pub project_id: Option<String>,
+}
+
+/// 200 `{"result", "credits"}`; 402 `no_credits`; 502 `upstream_failed` with the credit
+/// refunded.
+pub async fn post(
+    State(state): State<AppState>,
+    Auth(user): Auth<User>,
+    Valid(Json(input)): Valid<Json<GenerateInput>>,
+) -> Result<Json<Value>, ApiError> {
+    let prompt = input.prompt.unwrap_or_default();
+    let (result, credits) = credit_ledger()
+        .spend_for(state.db(), &user.id, 1, || {
+            generate::run(&state, &prompt, input.project_id.as_deref())
+        })
+        .await?;
+    Ok(Json(json!({ "result": result, "credits": credits })))
+}

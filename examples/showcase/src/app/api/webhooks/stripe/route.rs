@@ -1,0 +1,71 @@
+//! `POST /api/webhooks/stripe`: verified Stripe events; `payment_intent.succeeded` adds credits,
+//! exactly once per event id.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use waypost::{
+    axum::{body::Bytes, http::HeaderMap},
+    credits::claim_once,
+    extract::{Json, State},
+    webhook::StripeVerifier,
+    ApiError, RouteConfig,
+};
+
+use crate::{users::credit_ledger, AppState};
+
+/// Stripe signs its requests instead of carrying a CSRF token.
+pub const CONFIG: RouteConfig = RouteConfig::new().skip_csrf();
+
+#[derive(Deserialize)]
+struct StripeEvent {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Value,
+}
+
+/// Stripe's metadata values are strings; accept numbers too.
+fn credits_of(metadata: &Value) -> Option<i64> {
+    match &metadata["credits"] {
+        Value::Number(number) => number.as_i64(),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|credits| *credits > 0)
+}
+
+/// 200 `{"received": true}`; 400 `invalid_signature` for a missing, wrong or stale signature.
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let Some(secret) = &state.config().stripe_webhook_secret else {
+        return Err(ApiError::unavailable(
+            "webhooks_unavailable",
+            "Webhooks are not configured (STRIPE_WEBHOOK_SECRET).",
+        ));
+    };
+    StripeVerifier::new(secret.as_bytes()).verify(&headers, &body)?;
+    let event: StripeEvent = Json::from_bytes(&body)?.0;
+    if event.kind == "payment_intent.succeeded" {
+        let metadata = &event.data["object"]["metadata"];
+        if let (Some(user_id), Some(credits)) = (metadata["userId"].as_str(), credits_of(metadata)) {
+            // The claim and the credit commit together: a replay finds the claim and adds
+            // nothing, also when it arrives concurrently.
+            let mut transaction = state.db().begin().await?;
+            if claim_once(&mut *transaction, "processed_webhooks", &event.id).await? {
+                if credit_ledger()
+                    .grant(&mut *transaction, user_id, credits)
+                    .await?
+                    .is_none()
+                {
+                    tracing::warn!(event = %event.id, user = %user_id, "payment for an unknown user");
+                }
+            }
+            transaction.commit().await?;
+        }
+    }
+    Ok(Json(json!({ "received": true })))
+}
