@@ -25,7 +25,10 @@ use crate::request_id;
 /// assert_eq!(error.code(), "conflict");
 /// ```
 #[must_use]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+/// Boxed so that `Result<T, ApiError>` stays one pointer wide on the happy path.
+struct Inner {
     status: StatusCode,
     code: Cow<'static, str>,
     message: Cow<'static, str>,
@@ -42,7 +45,7 @@ impl ApiError {
         code: impl Into<Cow<'static, str>>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Self {
+        Self(Box::new(Inner {
             status,
             code: code.into(),
             message: message.into(),
@@ -50,7 +53,7 @@ impl ApiError {
             headers: Vec::new(),
             extra: None,
             source: None,
-        }
+        }))
     }
 
     /// 400 `bad_request`.
@@ -181,20 +184,20 @@ impl ApiError {
 
     /// Attach machine-readable `details`.
     pub fn with_details(mut self, details: impl Serialize) -> Self {
-        self.details = serde_json::to_value(details).ok();
+        self.0.details = serde_json::to_value(details).ok();
         self
     }
 
     /// Add a response header (e.g. `Retry-After`).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
+        self.0.headers.push((name, value));
         self
     }
 
     /// Add top-level fields to the body beside `error`/`code` (kept for contracts that ask for
     /// them, like a quota's `limit` and `used`).
     pub fn with_fields(mut self, fields: serde_json::Map<String, serde_json::Value>) -> Self {
-        self.extra = Some(fields);
+        self.0.extra = Some(fields);
         self
     }
 
@@ -203,39 +206,39 @@ impl ApiError {
         mut self,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The `snake_case` code.
     pub fn code(&self) -> &str {
-        &self.code
+        &self.0.code
     }
 
     /// The client-facing message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The `details`, if any.
     pub fn details(&self) -> Option<&serde_json::Value> {
-        self.details.as_ref()
+        self.0.details.as_ref()
     }
 }
 
 impl fmt::Debug for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiError")
-            .field("status", &self.status)
-            .field("code", &self.code)
-            .field("message", &self.message)
-            .field("details", &self.details)
-            .field("source", &self.source)
+            .field("status", &self.0.status)
+            .field("code", &self.0.code)
+            .field("message", &self.0.message)
+            .field("details", &self.0.details)
+            .field("source", &self.0.source)
             .finish()
     }
 }
@@ -245,16 +248,17 @@ impl fmt::Display for ApiError {
         write!(
             f,
             "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
+            self.0.status.as_u16(),
+            self.0.code,
+            self.0.message
         )
     }
 }
 
 impl std::error::Error for ApiError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
@@ -278,33 +282,34 @@ pub(crate) struct RenderedError;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let error = *self.0;
         let request_id = request_id::current();
-        if self.status.is_server_error() {
-            match &self.source {
+        if error.status.is_server_error() {
+            match &error.source {
                 Some(source) => tracing::error!(
-                    request_id = %request_id, status = self.status.as_u16(), code = %self.code,
+                    request_id = %request_id, status = error.status.as_u16(), code = %error.code,
                     error = %source, "request failed"
                 ),
                 None => tracing::error!(
-                    request_id = %request_id, status = self.status.as_u16(), code = %self.code,
+                    request_id = %request_id, status = error.status.as_u16(), code = %error.code,
                     "request failed"
                 ),
             }
         } else {
-            tracing::debug!(request_id = %request_id, status = self.status.as_u16(), code = %self.code, "request rejected");
+            tracing::debug!(request_id = %request_id, status = error.status.as_u16(), code = %error.code, "request rejected");
         }
         let body = ErrorBody {
-            error: &self.message,
-            code: &self.code,
+            error: &error.message,
+            code: &error.code,
             request_id: &request_id,
-            details: self.details.as_ref(),
-            extra: self.extra.as_ref(),
+            details: error.details.as_ref(),
+            extra: error.extra.as_ref(),
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
             br#"{"error":"Something went wrong on our side.","code":"internal_error"}"#.to_vec()
         });
         let mut response = (
-            self.status,
+            error.status,
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -312,7 +317,7 @@ impl IntoResponse for ApiError {
             bytes,
         )
             .into_response();
-        for (name, value) in self.headers {
+        for (name, value) in error.headers {
             response.headers_mut().append(name, value);
         }
         response.extensions_mut().insert(RenderedError);
