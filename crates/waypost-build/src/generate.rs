@@ -12,7 +12,8 @@ use quote::{format_ident, quote};
 
 use crate::{
     segment::ParamKind,
-    table::{Middleware, Route, RouteTable},
+    shape::{AuthKind, RequestBody, ResponseShape},
+    table::{Handler, Middleware, Route, RouteTable},
 };
 
 /// The first line of the generated file.
@@ -27,6 +28,12 @@ pub(crate) fn generate(table: &RouteTable, state: &syn::Type) -> String {
         .iter()
         .enumerate()
         .map(|(index, route)| mount(index, route, state));
+    let operations = table.routes.iter().enumerate().flat_map(|(index, route)| {
+        route
+            .handlers
+            .iter()
+            .map(move |handler| operation_info(index, handler))
+    });
     let code = quote! {
         #[allow(
             dead_code,
@@ -43,6 +50,21 @@ pub(crate) fn generate(table: &RouteTable, state: &syn::Type) -> String {
         /// Every route of the app, sorted by pattern.
         #[allow(dead_code, unreachable_pub)]
         pub static ROUTES: &[::waypost::routing::RouteInfo] = &[#(#route_infos),*];
+
+        /// What each handler's signature says about its HTTP interface, for the OpenAPI document.
+        #[allow(dead_code, unreachable_pub)]
+        pub static OPERATIONS: &[::waypost::openapi::OperationInfo] = &[#(#operations),*];
+
+        /// The OpenAPI 3.1 document of every route, from `ROUTES` and the handlers' types.
+        #[allow(dead_code, unreachable_pub)]
+        pub fn openapi() -> ::waypost::openapi::OpenApi {
+            ::waypost::openapi::OpenApi::build(
+                env!("CARGO_PKG_NAME"),
+                env!("CARGO_PKG_VERSION"),
+                ROUTES,
+                OPERATIONS,
+            )
+        }
 
         /// Builds the app's router: every route with its handlers, middleware and settings.
         ///
@@ -241,5 +263,75 @@ fn mount(index: usize, route: &Route, state: &syn::Type) -> TokenStream {
             #(#layers)*
             ::waypost::routing::mount(router, route, methods)
         };
+    }
+}
+
+/// `Some(schema function)` for a nameable type, `None` otherwise.
+fn schema(ty: &Option<String>) -> TokenStream {
+    match ty
+        .as_deref()
+        .and_then(|ty| syn::parse_str::<syn::Type>(ty).ok())
+    {
+        Some(ty) => quote!(::core::option::Option::Some(::waypost::schema_fn!(#ty))),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn operation_info(index: usize, handler: &Handler) -> TokenStream {
+    let index = Literal::usize_unsuffixed(index);
+    let method = format_ident!("{}", handler.method.variant_name());
+    let shape = &handler.shape;
+    let body = match &shape.body {
+        None => quote!(::core::option::Option::None),
+        Some(RequestBody::Json(ty)) => {
+            let schema = schema(ty);
+            quote!(::core::option::Option::Some(::waypost::openapi::BodyInfo::Json(#schema)))
+        }
+        Some(RequestBody::Form(ty)) => {
+            let schema = schema(ty);
+            quote!(::core::option::Option::Some(::waypost::openapi::BodyInfo::Form(#schema)))
+        }
+        Some(RequestBody::Multipart) => {
+            quote!(::core::option::Option::Some(
+                ::waypost::openapi::BodyInfo::Multipart
+            ))
+        }
+        Some(RequestBody::Raw) => {
+            quote!(::core::option::Option::Some(
+                ::waypost::openapi::BodyInfo::Raw
+            ))
+        }
+    };
+    let query = match &shape.query {
+        None => quote!(::core::option::Option::None),
+        Some(ty) => {
+            let schema = schema(ty);
+            quote!(::core::option::Option::Some(#schema))
+        }
+    };
+    let auth = match shape.auth {
+        AuthKind::None => quote!(None),
+        AuthKind::Required => quote!(Required),
+        AuthKind::Optional => quote!(Optional),
+    };
+    let response = match &shape.response {
+        ResponseShape::Json { status, ty } => {
+            let schema = schema(ty);
+            quote!(::waypost::openapi::ResponseInfo::Json { status: #status, schema: #schema })
+        }
+        ResponseShape::NoContent => quote!(::waypost::openapi::ResponseInfo::NoContent),
+        ResponseShape::File => quote!(::waypost::openapi::ResponseInfo::File),
+        ResponseShape::Text => quote!(::waypost::openapi::ResponseInfo::Text),
+        ResponseShape::Unknown => quote!(::waypost::openapi::ResponseInfo::Unknown),
+    };
+    quote! {
+        ::waypost::openapi::OperationInfo {
+            route: #index,
+            method: ::waypost::routing::Method::#method,
+            body: #body,
+            query: #query,
+            auth: ::waypost::openapi::AuthInfo::#auth,
+            response: #response,
+        }
     }
 }

@@ -20,6 +20,7 @@ mod route_file;
 mod scan;
 mod segment;
 mod settings;
+mod shape;
 mod table;
 
 pub use builder::{Builder, GENERATED_FILE};
@@ -27,4 +28,5 @@ pub use errors::{ScanError, ScanErrors};
 pub use scan::scan;
 pub use segment::{ParamKind, Segment, SegmentError};
 pub use settings::{Evaluated, RateLimitSetting, RouteSettings, DEFAULT_BODY_LIMIT};
+pub use shape::{AuthKind, HandlerShape, RequestBody, ResponseShape};
 pub use table::{ConfigCall, ConfigExpr, Handler, Method, Middleware, Param, Route, RouteTable};

@@ -8,6 +8,7 @@ use syn::{Attribute, Expr, FnArg, Item, ReturnType, Visibility};
 
 use crate::{
     errors::ScanError,
+    shape::{shape_of, Resolver},
     table::{ConfigCall, ConfigExpr, Handler, Method},
 };
 
@@ -22,9 +23,11 @@ pub(crate) struct RouteFile {
 pub(crate) fn read_route(
     path: &Path,
     file: &str,
+    folder_module: &[String],
     errors: &mut Vec<ScanError>,
 ) -> Option<RouteFile> {
     let syntax = parse(path, file).map_err(|error| errors.push(error)).ok()?;
+    let resolver = Resolver::new(&syntax, folder_module);
     let errors_before = errors.len();
     let mut handlers = Vec::new();
     let mut config = None;
@@ -47,8 +50,22 @@ pub(crate) fn read_route(
                         function: method.fn_name().to_owned(),
                     });
                 }
+                let argument_types: Vec<&syn::Type> = function
+                    .sig
+                    .inputs
+                    .iter()
+                    .filter_map(|input| match input {
+                        FnArg::Typed(typed) => Some(&*typed.ty),
+                        FnArg::Receiver(_) => None,
+                    })
+                    .collect();
+                let return_type = match &function.sig.output {
+                    ReturnType::Default => None,
+                    ReturnType::Type(_, ty) => Some(&**ty),
+                };
                 handlers.push(Handler {
                     method,
+                    shape: shape_of(&argument_types, return_type, &resolver),
                     arguments: function
                         .sig
                         .inputs

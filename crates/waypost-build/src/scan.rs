@@ -264,7 +264,9 @@ impl Scanner<'_> {
                 });
             }
         }
-        let Some(contents) = route_file::read_route(path, &file, &mut self.errors) else {
+        let Some(contents) =
+            route_file::read_route(path, &file, &folder.module_path, &mut self.errors)
+        else {
             return;
         };
         if !folder.routed || folder.below_catch_all {

@@ -6,7 +6,7 @@
 
 use std::{fmt, path::PathBuf};
 
-use crate::segment::ParamKind;
+use crate::{segment::ParamKind, shape::HandlerShape};
 
 /// Every route and middleware file found under an app's `src/app`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +151,9 @@ pub struct Handler {
     pub returns: String,
     /// The doc comment, one leading space per line removed, trimmed.
     pub docs: String,
+    /// The HTTP interface the signature implies (body, query, auth, response), with type paths
+    /// nameable from the generated code.
+    pub shape: HandlerShape,
 }
 
 /// One `middleware.rs`.

@@ -21,6 +21,7 @@ pub mod database;
 pub mod error;
 pub mod extract;
 pub mod layers;
+pub mod openapi;
 pub mod proxy;
 pub mod request_id;
 pub mod response;
@@ -58,5 +59,6 @@ macro_rules! include_routes {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use schemars;
     pub use serde;
 }

@@ -23,9 +23,29 @@ pub fn created<T: Serialize>(value: T) -> Response {
 
 /// 204 No Content with no body and no `Content-Type`.
 pub fn no_content() -> Response {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
+    NoContent.into_response()
+}
+
+/// 201 Created with a JSON body (typed, so the OpenAPI document knows the status and schema).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Created<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        created(self.0)
+    }
+}
+
+/// 204 No Content: no body and no `Content-Type` (typed, for the OpenAPI document).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoContent;
+
+impl IntoResponse for NoContent {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        response
+    }
 }
 
 /// A redirect: 303 See Other (after a form POST) to `location`.

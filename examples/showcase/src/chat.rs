@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use waypost::{axum::response::Response, stream::Event};
 
 /// One message of the conversation.
-#[derive(Clone, Debug, Deserialize, Validate)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct Message {
     /// `user` or `ai`.
     #[garde(length(min = 1, max = 32))]
@@ -22,7 +22,7 @@ pub struct Message {
 }
 
 /// Deep Chat's request body.
-#[derive(Clone, Debug, Deserialize, Validate)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct ChatRequest {
     /// The conversation so far, at least one message.
     #[garde(length(min = 1, max = 200), dive)]

@@ -8,7 +8,7 @@ use crate::timestamp;
 
 /// The contact form. Every field is optional at the parsing stage so that validation can name
 /// every missing field in one answer, instead of serde stopping at the first.
-#[derive(Clone, Debug, Deserialize, Validate)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct ContactForm {
     /// Who writes, 1–100 characters.
     #[garde(required, length(chars, min = 1, max = 100))]

@@ -7,7 +7,7 @@ use waypost::{database::Database, upload::StoredFile, ApiError};
 use crate::timestamp;
 
 /// A stored file as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileRecord {
     /// The server-made id.

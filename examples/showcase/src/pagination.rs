@@ -4,7 +4,7 @@ use garde::Validate;
 use serde::{Deserialize, Serialize};
 
 /// Where a page stands in the whole listing.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
     /// 1-based page number.
@@ -30,7 +30,7 @@ impl Pagination {
 }
 
 /// `?page&limit`: page ≥ 1 (default 1), limit 1–100 (default 10).
-#[derive(Clone, Copy, Debug, Deserialize, Validate)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Deserialize, Validate)]
 pub struct PageParams {
     /// 1-based page.
     #[garde(range(min = 1))]

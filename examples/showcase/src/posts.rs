@@ -11,7 +11,7 @@ use waypost::{database::Database, ApiError};
 use crate::{pagination::Pagination, timestamp};
 
 /// A post as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Post {
     /// Opaque id.
@@ -34,7 +34,7 @@ pub struct Post {
 
 /// The body of `POST` and `PUT`: everything a client may set. Server-owned fields (`id`,
 /// `authorId`, times) are not here, so a body that carries them cannot override them.
-#[derive(Clone, Debug, Deserialize, Validate)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct PostInput {
     /// Required, 5–200 characters.
     #[garde(required, length(chars, min = 5, max = 200))]
@@ -51,7 +51,7 @@ pub struct PostInput {
 }
 
 /// The body of `PATCH`: any subset; each present field follows the same rules.
-#[derive(Clone, Debug, Deserialize, Validate)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct PostPatch {
     /// 5–200 characters.
     #[garde(length(chars, min = 5, max = 200))]
@@ -62,6 +62,7 @@ pub struct PostPatch {
     /// `null` clears it.
     #[garde(inner(length(chars, max = 100)))]
     #[serde(default, deserialize_with = "present_or_null")]
+    #[schemars(with = "Option<String>")]
     pub category: Option<Option<String>>,
     /// New visibility.
     #[garde(skip)]
@@ -76,7 +77,7 @@ fn present_or_null<'de, D: serde::Deserializer<'de>>(
 }
 
 /// The order of a listing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
 pub enum Sort {
     /// Newest first.
     #[default]
@@ -88,7 +89,7 @@ pub enum Sort {
 }
 
 /// A page of posts and where it stands.
-#[derive(Clone, Debug, Serialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Serialize)]
 pub struct Page {
     /// The posts on this page.
     pub posts: Vec<Post>,
@@ -97,7 +98,7 @@ pub struct Page {
 }
 
 /// What a listing shows.
-#[derive(Clone, Debug)]
+#[derive(schemars::JsonSchema, Clone, Debug)]
 pub struct ListQuery<'a> {
     /// 1-based page.
     pub page: u32,

@@ -13,7 +13,7 @@ use waypost::{
 use crate::{timestamp, AppState};
 
 /// What a user may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everyone.
@@ -41,7 +41,7 @@ impl Role {
 
 /// A user as the API shows it. There is no password field: a hash cannot leak through
 /// serialization because it is never loaded into this type.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// Opaque id.
@@ -65,8 +65,24 @@ impl User {
     }
 }
 
+/// `{"user": …}`: how one user is answered.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct UserEnvelope {
+    /// The user.
+    pub user: User,
+}
+
+/// A page of users.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct UserPage {
+    /// The users on this page, oldest first.
+    pub users: Vec<User>,
+    /// Where the page stands.
+    pub pagination: crate::pagination::Pagination,
+}
+
 /// The registration body; every rule is checked at once.
-#[derive(Clone, Debug, Deserialize, Validate)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct Registration {
     /// Must look like an email.
     #[garde(required, email)]
@@ -80,7 +96,7 @@ pub struct Registration {
 }
 
 /// The login body.
-#[derive(Clone, Debug, Deserialize, Validate)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct Credentials {
     /// The email registered with.
     #[garde(required, length(min = 1, max = 320))]

@@ -9,7 +9,7 @@ use crate::AppState;
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The answer.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Weather {
     /// City name as the API knows it.

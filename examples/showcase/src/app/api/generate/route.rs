@@ -19,7 +19,7 @@ use crate::{
 pub const CONFIG: RouteConfig = RouteConfig::new().rate_limit(RateLimit::per_minute(10));
 
 /// `{prompt, projectId?}`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(schemars::JsonSchema, Debug, Deserialize, Validate)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateInput {
     /// 1–4000 characters.

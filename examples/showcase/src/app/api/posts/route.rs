@@ -3,21 +3,20 @@
 use garde::Validate;
 use serde::Deserialize;
 use waypost::{
-    axum::response::Response,
     extract::{Json, Query, State, Valid},
-    response,
+    response::Created,
     security::{Auth, MaybeAuth},
     ApiError,
 };
 
 use crate::{
-    posts::{self, ListQuery, Page, PostInput, Sort},
+    posts::{self, ListQuery, Page, Post, PostInput, Sort},
     users::User,
     AppState,
 };
 
 /// `?page&limit&sort&category`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(schemars::JsonSchema, Debug, Deserialize, Validate)]
 pub struct ListParams {
     /// 1-based, default 1.
     #[garde(range(min = 1))]
@@ -54,7 +53,6 @@ pub async fn post(
     State(state): State<AppState>,
     Auth(author): Auth<User>,
     Valid(Json(input)): Valid<Json<PostInput>>,
-) -> Result<Response, ApiError> {
-    let post = posts::create(state.db(), input, Some(&author.id)).await?;
-    Ok(response::created(post))
+) -> Result<Created<Post>, ApiError> {
+    Ok(Created(posts::create(state.db(), input, Some(&author.id)).await?))
 }

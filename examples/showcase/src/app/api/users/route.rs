@@ -1,6 +1,5 @@
 //! `GET /api/users`: every account, page by page — admins only.
 
-use serde_json::{json, Value};
 use waypost::{
     extract::{Json, Query, State, Valid},
     security::Auth,
@@ -9,7 +8,7 @@ use waypost::{
 
 use crate::{
     pagination::{PageParams, Pagination},
-    users::{self, User},
+    users::{self, User, UserPage},
     AppState,
 };
 
@@ -18,14 +17,14 @@ pub async fn get(
     State(state): State<AppState>,
     Auth(caller): Auth<User>,
     Valid(Query(params)): Valid<Query<PageParams>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserPage>, ApiError> {
     if !caller.is_admin() {
         return Err(ApiError::forbidden("Only admins can list users."));
     }
     let (page, limit) = (params.page(), params.limit());
     let (list, total) = users::list(state.db(), page, limit).await?;
-    Ok(Json(json!({
-        "users": list,
-        "pagination": Pagination::new(page, limit, total),
-    })))
+    Ok(Json(UserPage {
+        users: list,
+        pagination: Pagination::new(page, limit, total),
+    }))
 }

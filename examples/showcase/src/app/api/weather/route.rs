@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// `?city=`.
-#[derive(Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Deserialize)]
 pub struct WeatherQuery {
     /// The city to look up.
     pub city: Option<String>,

@@ -1,17 +1,15 @@
 //! `POST /api/auth/register`: create an account (Argon2id-hashed password, role from
 //! `ADMIN_EMAILS`, `SIGNUP_CREDITS` credits).
 
-use serde_json::json;
 use waypost::{
-    axum::response::Response,
     extract::{Json, State, Valid},
-    response,
+    response::Created,
     security::password,
     ApiError,
 };
 
 use crate::{
-    users::{self, Registration, Role},
+    users::{self, Registration, Role, UserEnvelope},
     AppState,
 };
 
@@ -19,7 +17,7 @@ use crate::{
 pub async fn post(
     State(state): State<AppState>,
     Valid(Json(input)): Valid<Json<Registration>>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<UserEnvelope>, ApiError> {
     let email = input.email.unwrap_or_default();
     let hash = password::hash_password(&input.password.unwrap_or_default()).await?;
     let role = if state
@@ -40,5 +38,5 @@ pub async fn post(
         state.config().signup_credits,
     )
     .await?;
-    Ok(response::created(json!({ "user": user })))
+    Ok(Created(UserEnvelope { user }))
 }

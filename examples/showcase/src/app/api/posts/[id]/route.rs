@@ -2,9 +2,8 @@
 //! (the author or an admin).
 
 use waypost::{
-    axum::response::Response,
     extract::{Json, State, Valid},
-    response,
+    response::NoContent,
     security::{Auth, MaybeAuth},
     ApiError,
 };
@@ -76,10 +75,10 @@ pub async fn delete(
     State(state): State<AppState>,
     Auth(editor): Auth<User>,
     params: Params,
-) -> Result<Response, ApiError> {
+) -> Result<NoContent, ApiError> {
     let post = editable_post(&state, &params.id, &editor).await?;
     if posts::delete(state.db(), &post.id).await? {
-        Ok(response::no_content())
+        Ok(NoContent)
     } else {
         Err(not_found())
     }

@@ -1,6 +1,5 @@
 //! `GET /api/users/{id}`: one account — yourself, or anyone for an admin.
 
-use serde_json::{json, Value};
 use waypost::{
     extract::{Json, State},
     security::Auth,
@@ -9,7 +8,7 @@ use waypost::{
 
 use super::Params;
 use crate::{
-    users::{self, User},
+    users::{self, User, UserEnvelope},
     AppState,
 };
 
@@ -18,13 +17,13 @@ pub async fn get(
     State(state): State<AppState>,
     Auth(caller): Auth<User>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserEnvelope>, ApiError> {
     if params.id == caller.id {
-        return Ok(Json(json!({ "user": caller })));
+        return Ok(Json(UserEnvelope { user: caller }));
     }
     match users::find(state.db(), &params.id).await? {
         None => Err(ApiError::not_found("No user with this id.")),
-        Some(user) if caller.is_admin() => Ok(Json(json!({ "user": user }))),
+        Some(user) if caller.is_admin() => Ok(Json(UserEnvelope { user })),
         Some(_) => Err(ApiError::forbidden("You can only see your own account.")),
     }
 }

@@ -1,0 +1,432 @@
+//! What a handler's signature says about its HTTP interface, for the OpenAPI document: the
+//! request body, query and auth it takes, and the response it returns — with every type path
+//! rewritten so it can be named from the generated code.
+//!
+//! Types are resolved the way the compiler would see them from the route file: through its
+//! `use` items, its own `pub` items, and `crate::` / `super::` / `self::` paths. A type that
+//! cannot be named from outside the file (a glob import, a private item) is left undescribed
+//! rather than guessed: the route is still documented with what is known.
+
+use std::collections::{HashMap, HashSet};
+
+use syn::{GenericArgument, PathArguments, Type, UseTree};
+
+use crate::route_file::type_text;
+
+/// How a handler takes its request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestBody {
+    /// `Json<T>` / `Valid<Json<T>>`; the resolved `T` when it can be named.
+    Json(Option<String>),
+    /// `Form<T>` / `Valid<Form<T>>`.
+    Form(Option<String>),
+    /// `Multipart`.
+    Multipart,
+    /// `Bytes`, `Body`, `String`: raw bytes.
+    Raw,
+}
+
+/// Whether a handler needs a signed-in caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthKind {
+    /// No `Auth` / `MaybeAuth` argument.
+    #[default]
+    None,
+    /// `Auth<U>`: 401 without credentials.
+    Required,
+    /// `MaybeAuth<U>`.
+    Optional,
+}
+
+/// What a handler answers when it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ResponseShape {
+    /// `Json<T>` (200) or `Created<T>` (201), with the resolved `T` when it can be named.
+    Json {
+        /// The status.
+        status: u16,
+        /// The body type.
+        ty: Option<String>,
+    },
+    /// `NoContent`: 204.
+    NoContent,
+    /// `FileDownload`: bytes.
+    File,
+    /// `ChunkedText`: a text stream.
+    Text,
+    /// Anything else (`Response`, `impl IntoResponse`): the status and body are not known.
+    #[default]
+    Unknown,
+}
+
+/// The HTTP interface of one handler.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HandlerShape {
+    /// The request body it reads.
+    pub body: Option<RequestBody>,
+    /// The resolved type of its `Query<T>` (or `Valid<Query<T>>`).
+    pub query: Option<Option<String>>,
+    /// Whether it needs a signed-in caller.
+    pub auth: AuthKind,
+    /// What it answers on success.
+    pub response: ResponseShape,
+}
+
+/// Names a route file's types from the generated code.
+#[derive(Debug, Default)]
+pub(crate) struct Resolver {
+    uses: HashMap<String, Vec<String>>,
+    locals: HashSet<String>,
+    /// The route module below the generated root: `["app", "api", "posts", "route"]`.
+    route_module: Vec<String>,
+}
+
+/// Types every module sees without an import.
+const PRELUDE: &[&str] = &[
+    "bool", "char", "str", "String", "Vec", "Option", "Box", "i8", "i16", "i32", "i64", "i128",
+    "isize", "u8", "u16", "u32", "u64", "u128", "usize", "f32", "f64",
+];
+
+impl Resolver {
+    pub(crate) fn new(file: &syn::File, folder_module: &[String]) -> Self {
+        let mut resolver = Resolver {
+            route_module: std::iter::once("app".to_owned())
+                .chain(folder_module.iter().cloned())
+                .chain(std::iter::once("route".to_owned()))
+                .collect(),
+            ..Resolver::default()
+        };
+        for item in &file.items {
+            match item {
+                syn::Item::Use(item) => resolver.add_use(&item.tree, Vec::new()),
+                syn::Item::Struct(item) if is_pub(&item.vis) => {
+                    resolver.locals.insert(item.ident.to_string());
+                }
+                syn::Item::Enum(item) if is_pub(&item.vis) => {
+                    resolver.locals.insert(item.ident.to_string());
+                }
+                syn::Item::Type(item) if is_pub(&item.vis) => {
+                    resolver.locals.insert(item.ident.to_string());
+                }
+                _ => {}
+            }
+        }
+        resolver
+    }
+
+    fn add_use(&mut self, tree: &UseTree, prefix: Vec<String>) {
+        match tree {
+            UseTree::Path(path) => {
+                let mut prefix = prefix;
+                prefix.push(path.ident.to_string());
+                self.add_use(&path.tree, prefix);
+            }
+            UseTree::Name(name) => {
+                let ident = name.ident.to_string();
+                if ident == "self" {
+                    if let Some(last) = prefix.last() {
+                        self.uses.insert(last.clone(), prefix.clone());
+                    }
+                } else {
+                    let mut full = prefix;
+                    full.push(ident.clone());
+                    self.uses.insert(ident, full);
+                }
+            }
+            UseTree::Rename(rename) => {
+                let mut full = prefix;
+                if rename.ident != "self" {
+                    full.push(rename.ident.to_string());
+                }
+                self.uses.insert(rename.rename.to_string(), full);
+            }
+            UseTree::Group(group) => {
+                for tree in &group.items {
+                    self.add_use(tree, prefix.clone());
+                }
+            }
+            UseTree::Glob(_) => {}
+        }
+    }
+
+    /// `segments` (a path as written in the route file) as a path from the generated root,
+    /// or `None` when it cannot be named there.
+    fn absolute(&self, segments: &[String], depth: usize) -> Option<Vec<String>> {
+        let (first, rest) = segments.split_first()?;
+        if depth > 8 {
+            return None;
+        }
+        match first.as_str() {
+            "crate" => Some(segments.to_vec()),
+            "self" => {
+                let mut path = vec!["self".to_owned()];
+                path.extend(self.route_module.iter().cloned());
+                path.extend(rest.iter().cloned());
+                Some(path)
+            }
+            "super" => {
+                let supers = segments.iter().take_while(|s| *s == "super").count();
+                let keep = self.route_module.len().checked_sub(supers)?;
+                if keep == 0 {
+                    return None;
+                }
+                let mut path = vec!["self".to_owned()];
+                path.extend(self.route_module[..keep].iter().cloned());
+                path.extend(segments[supers..].iter().cloned());
+                Some(path)
+            }
+            _ => {
+                if let Some(target) = self.uses.get(first) {
+                    let mut full = target.clone();
+                    full.extend(rest.iter().cloned());
+                    if full
+                        .first()
+                        .is_some_and(|s| s == "crate" || s == "self" || s == "super")
+                    {
+                        return self.absolute(&full, depth + 1);
+                    }
+                    // An external crate's path (`serde_json::Value`).
+                    return Some(full);
+                }
+                if self.locals.contains(first) {
+                    let mut path = vec!["self".to_owned()];
+                    path.extend(self.route_module.iter().cloned());
+                    path.extend(segments.iter().cloned());
+                    return Some(path);
+                }
+                if segments.len() == 1 && PRELUDE.contains(&first.as_str()) {
+                    return Some(segments.to_vec());
+                }
+                // `serde_json::Value` written in full names an external crate; a lone unknown
+                // name came from a glob import or a macro: not nameable from here.
+                (segments.len() > 1).then(|| segments.to_vec())
+            }
+        }
+    }
+
+    /// `ty` with every path made nameable from the generated code, or `None`.
+    pub(crate) fn resolve(&self, ty: &Type) -> Option<Type> {
+        match ty {
+            Type::Path(type_path) if type_path.qself.is_none() => {
+                let segments: Vec<String> = type_path
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
+                let absolute = if type_path.path.leading_colon.is_some() {
+                    segments.clone()
+                } else {
+                    self.absolute(&segments, 0)?
+                };
+                let last_args = &type_path.path.segments.last()?.arguments;
+                let args = match last_args {
+                    PathArguments::None => String::new(),
+                    PathArguments::AngleBracketed(generics) => {
+                        let mut resolved = Vec::new();
+                        for arg in &generics.args {
+                            match arg {
+                                GenericArgument::Type(inner) => {
+                                    resolved.push(type_text(&self.resolve(inner)?));
+                                }
+                                _ => return None,
+                            }
+                        }
+                        format!("<{}>", resolved.join(", "))
+                    }
+                    PathArguments::Parenthesized(_) => return None,
+                };
+                let leading = if type_path.path.leading_colon.is_some() {
+                    "::"
+                } else {
+                    ""
+                };
+                syn::parse_str(&format!("{leading}{}{args}", absolute.join("::"))).ok()
+            }
+            Type::Paren(inner) => self.resolve(&inner.elem),
+            Type::Tuple(tuple) if tuple.elems.is_empty() => Some(ty.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn is_pub(visibility: &syn::Visibility) -> bool {
+    matches!(visibility, syn::Visibility::Public(_))
+}
+
+/// The last segment's name and its first type argument: `Valid<Json<T>>` → `("Valid", Json<T>)`.
+fn outer(ty: &Type) -> Option<(String, Option<&Type>)> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    let inner = match &last.arguments {
+        PathArguments::AngleBracketed(generics) => generics.args.iter().find_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        }),
+        _ => None,
+    };
+    Some((last.ident.to_string(), inner))
+}
+
+/// Reads the interface off a handler's argument and return types.
+pub(crate) fn shape_of(
+    arguments: &[&Type],
+    returns: Option<&Type>,
+    resolver: &Resolver,
+) -> HandlerShape {
+    let mut shape = HandlerShape::default();
+    let named = |ty: Option<&Type>| {
+        ty.and_then(|ty| resolver.resolve(ty))
+            .map(|ty| type_text(&ty))
+    };
+    for argument in arguments {
+        let Some((name, inner)) = outer(argument) else {
+            continue;
+        };
+        // `Valid<E>` validates what `E` extracts: look through it.
+        let (name, inner) = if name == "Valid" {
+            match inner.and_then(outer) {
+                Some((name, inner)) => (name, inner),
+                None => continue,
+            }
+        } else {
+            (name, inner)
+        };
+        match name.as_str() {
+            "Json" => shape.body = Some(RequestBody::Json(named(inner))),
+            "Form" => shape.body = Some(RequestBody::Form(named(inner))),
+            "Multipart" => shape.body = Some(RequestBody::Multipart),
+            "Bytes" | "Body" | "String" => shape.body = Some(RequestBody::Raw),
+            "Query" => shape.query = Some(named(inner)),
+            "Auth" => shape.auth = AuthKind::Required,
+            "MaybeAuth" if shape.auth == AuthKind::None => shape.auth = AuthKind::Optional,
+            _ => {}
+        }
+    }
+    shape.response = match returns {
+        None => ResponseShape::Unknown,
+        Some(ty) => {
+            // `Result<X, E>`: the success type is `X`.
+            let success = match outer(ty) {
+                Some((name, Some(inner))) if name == "Result" => inner,
+                _ => ty,
+            };
+            match outer(success) {
+                Some((name, inner)) if name == "Json" => ResponseShape::Json {
+                    status: 200,
+                    ty: named(inner),
+                },
+                Some((name, inner)) if name == "Created" => ResponseShape::Json {
+                    status: 201,
+                    ty: named(inner),
+                },
+                Some((name, _)) if name == "NoContent" => ResponseShape::NoContent,
+                Some((name, _)) if name == "FileDownload" => ResponseShape::File,
+                Some((name, _)) if name == "ChunkedText" => ResponseShape::Text,
+                _ => ResponseShape::Unknown,
+            }
+        }
+    };
+    shape
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolver() -> Resolver {
+        let file: syn::File = syn::parse_quote! {
+            use serde_json::{json, Value};
+            use waypost::extract::{Json, Query};
+            use crate::{posts::{self, Post, PostInput}, users::User as Account};
+            use super::Params;
+            use some::glob::*;
+            pub struct ListParams;
+            struct Private;
+        };
+        Resolver::new(&file, &["api".to_owned(), "posts".to_owned()])
+    }
+
+    fn resolved(ty: &str) -> Option<String> {
+        let ty: Type = syn::parse_str(ty).unwrap();
+        resolver().resolve(&ty).map(|ty| type_text(&ty))
+    }
+
+    #[test]
+    fn paths_resolve_through_uses_locals_and_relatives() {
+        assert_eq!(resolved("Post").as_deref(), Some("crate::posts::Post"));
+        assert_eq!(
+            resolved("posts::Page").as_deref(),
+            Some("crate::posts::Page")
+        );
+        assert_eq!(resolved("Account").as_deref(), Some("crate::users::User"));
+        assert_eq!(resolved("Value").as_deref(), Some("serde_json::Value"));
+        assert_eq!(
+            resolved("ListParams").as_deref(),
+            Some("self::app::api::posts::route::ListParams")
+        );
+        assert_eq!(
+            resolved("Params").as_deref(),
+            Some("self::app::api::posts::Params")
+        );
+        assert_eq!(
+            resolved("Vec<Post>").as_deref(),
+            Some("Vec<crate::posts::Post>")
+        );
+        assert_eq!(resolved("String").as_deref(), Some("String"));
+        assert_eq!(
+            resolved("Private"),
+            None,
+            "private items are not nameable from outside"
+        );
+        assert_eq!(resolved("FromGlob"), None);
+        assert_eq!(resolved("Vec<FromGlob>"), None);
+        assert_eq!(resolved("&'static str"), None);
+    }
+
+    #[test]
+    fn handler_signatures_give_their_interface() {
+        let args: Vec<Type> = vec![
+            syn::parse_quote!(State<AppState>),
+            syn::parse_quote!(Auth<User>),
+            syn::parse_quote!(Valid<Query<ListParams>>),
+            syn::parse_quote!(Valid<Json<PostInput>>),
+        ];
+        let returns: Type = syn::parse_quote!(Result<Json<Post>, ApiError>);
+        let shape = shape_of(
+            &args.iter().collect::<Vec<_>>(),
+            Some(&returns),
+            &resolver(),
+        );
+        assert_eq!(shape.auth, AuthKind::Required);
+        assert_eq!(
+            shape.query,
+            Some(Some("self::app::api::posts::route::ListParams".to_owned()))
+        );
+        assert_eq!(
+            shape.body,
+            Some(RequestBody::Json(Some(
+                "crate::posts::PostInput".to_owned()
+            )))
+        );
+        assert_eq!(
+            shape.response,
+            ResponseShape::Json {
+                status: 200,
+                ty: Some("crate::posts::Post".to_owned())
+            }
+        );
+        let returns: Type = syn::parse_quote!(Result<NoContent, ApiError>);
+        assert_eq!(
+            shape_of(&[], Some(&returns), &resolver()).response,
+            ResponseShape::NoContent
+        );
+        let returns: Type = syn::parse_quote!(Response);
+        assert_eq!(
+            shape_of(&[], Some(&returns), &resolver()).response,
+            ResponseShape::Unknown
+        );
+    }
+}

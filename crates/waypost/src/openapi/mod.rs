@@ -1,0 +1,466 @@
+//! The OpenAPI 3.1 document, derived from the route table and the handlers' types.
+//!
+//! The build step records, per handler, what its signature says: the `Json`/`Form`/`Multipart`
+//! body, the `Query` type, whether it takes `Auth`/`MaybeAuth`, and the success type. Each type
+//! is described by `schemars` when it implements `JsonSchema` (a derive away; `garde` rules such
+//! as `length` and `range` become `minLength` / `minimum`); a type that does not is still listed
+//! with what is known — every route appears, none is dropped. Every operation documents the one
+//! error shape as its `default` response, and the security schemes (session cookie, bearer JWT,
+//! CSRF header) where a handler requires a caller.
+
+mod docs_page;
+
+use std::marker::PhantomData;
+
+use axum::response::{IntoResponse, Response};
+use schemars::{generate::SchemaSettings, JsonSchema, Schema, SchemaGenerator};
+use serde_json::{json, Map, Value};
+
+pub use docs_page::DocsPage;
+
+use crate::routing::{Method, RouteInfo};
+
+/// Describes one type, or says it cannot (`None`).
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Option<Schema>;
+
+/// Carries a type to the schema lookup; see [`schema_fn!`](crate::schema_fn).
+pub struct Probe<T: ?Sized>(PhantomData<T>);
+
+impl<T: ?Sized> Probe<T> {
+    /// A probe for `T`.
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+
+impl<T: ?Sized> Default for Probe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Picked for types that implement `JsonSchema`.
+pub trait Described {
+    /// The type's schema.
+    fn schema(&self, generator: &mut SchemaGenerator) -> Option<Schema>;
+}
+
+impl<T: ?Sized + JsonSchema> Described for Probe<T> {
+    fn schema(&self, generator: &mut SchemaGenerator) -> Option<Schema> {
+        Some(generator.subschema_for::<T>())
+    }
+}
+
+/// Picked (one auto-reference later) for every other type.
+pub trait Undescribed {
+    /// No schema.
+    fn schema(&self, generator: &mut SchemaGenerator) -> Option<Schema>;
+}
+
+impl<T: ?Sized> Undescribed for &Probe<T> {
+    fn schema(&self, _generator: &mut SchemaGenerator) -> Option<Schema> {
+        None
+    }
+}
+
+/// A [`SchemaFn`] for a type: its schema when it implements `JsonSchema`, `None` otherwise —
+/// decided at compile time without requiring the impl (method resolution prefers the
+/// `Described` impl on `Probe<T>` and falls back to `Undescribed` on `&Probe<T>`).
+#[macro_export]
+macro_rules! schema_fn {
+    ($ty:ty) => {{
+        fn describe(
+            generator: &mut $crate::__private::schemars::SchemaGenerator,
+        ) -> ::core::option::Option<$crate::__private::schemars::Schema> {
+            #[allow(unused_imports)]
+            use $crate::openapi::{Described as _, Undescribed as _};
+            (&$crate::openapi::Probe::<$ty>::new()).schema(generator)
+        }
+        describe as $crate::openapi::SchemaFn
+    }};
+}
+
+/// How a handler takes its body.
+#[derive(Clone, Copy, Debug)]
+pub enum BodyInfo {
+    /// `application/json`.
+    Json(Option<SchemaFn>),
+    /// `application/x-www-form-urlencoded`.
+    Form(Option<SchemaFn>),
+    /// `multipart/form-data`.
+    Multipart,
+    /// Raw bytes.
+    Raw,
+}
+
+/// Whether a handler needs a caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthInfo {
+    /// Public.
+    None,
+    /// `Auth<U>`.
+    Required,
+    /// `MaybeAuth<U>`.
+    Optional,
+}
+
+/// What a handler answers on success.
+#[derive(Clone, Copy, Debug)]
+pub enum ResponseInfo {
+    /// JSON with this status.
+    Json {
+        /// 200 for `Json<T>`, 201 for `Created<T>`.
+        status: u16,
+        /// The body's schema.
+        schema: Option<SchemaFn>,
+    },
+    /// 204.
+    NoContent,
+    /// A file download.
+    File,
+    /// A text stream.
+    Text,
+    /// Not known from the signature.
+    Unknown,
+}
+
+/// One handler's interface, as generated.
+#[derive(Clone, Copy, Debug)]
+pub struct OperationInfo {
+    /// Index into the routes table.
+    pub route: usize,
+    /// The method.
+    pub method: Method,
+    /// The request body.
+    pub body: Option<BodyInfo>,
+    /// The query type (`Some(None)`: a query the document cannot describe).
+    pub query: Option<Option<SchemaFn>>,
+    /// Auth.
+    pub auth: AuthInfo,
+    /// The success response.
+    pub response: ResponseInfo,
+}
+
+/// An OpenAPI 3.1 document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenApi(Value);
+
+fn generator() -> SchemaGenerator {
+    SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.definitions_path = "/components/schemas".into();
+            settings.meta_schema = None;
+        })
+        .into_generator()
+}
+
+/// `/api/docs/{*slug}` → `/api/docs/{slug}`.
+fn openapi_path(path: &str) -> String {
+    path.replace("{*", "{")
+}
+
+fn operation_id(method: Method, path: &str) -> String {
+    let mut id = method.as_str().to_ascii_lowercase();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        id.push('_');
+        id.extend(
+            part.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .filter(|c| *c != '_' || !part.starts_with('{')),
+        );
+    }
+    id
+}
+
+/// Follows a `$ref` into the generator's definitions.
+fn resolve<'a>(schema: &'a Value, definitions: &'a Map<String, Value>) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => reference
+            .rsplit('/')
+            .next()
+            .and_then(|name| definitions.get(name))
+            .unwrap_or(schema),
+        None => schema,
+    }
+}
+
+/// A query parameter's schema: no `null` (an absent parameter is how "none" is said).
+fn without_null(mut schema: Value) -> Value {
+    if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types[0].clone();
+            schema["type"] = only;
+        }
+    }
+    if let Some(any_of) = schema.get("anyOf").and_then(Value::as_array) {
+        let rest: Vec<Value> = any_of
+            .iter()
+            .filter(|s| s.get("type") != Some(&json!("null")))
+            .cloned()
+            .collect();
+        if rest.len() == 1 {
+            return rest[0].clone();
+        }
+    }
+    schema
+}
+
+impl OpenApi {
+    /// The document for `routes`, with the interfaces of `operations`.
+    pub fn build(
+        title: &str,
+        version: &str,
+        routes: &[RouteInfo],
+        operations: &[OperationInfo],
+    ) -> Self {
+        let mut generator = generator();
+        let mut paths = Map::new();
+        for (index, route) in routes.iter().enumerate() {
+            for path in route.paths {
+                let path = openapi_path(path);
+                let mut item = Map::new();
+                for handler in route.handlers {
+                    let operation = operations
+                        .iter()
+                        .find(|op| op.route == index && op.method == handler.method);
+                    let value = Self::operation(
+                        &mut generator,
+                        route,
+                        &path,
+                        handler.method,
+                        handler.docs,
+                        operation,
+                    );
+                    item.insert(handler.method.as_str().to_ascii_lowercase(), value);
+                }
+                paths.insert(path, Value::Object(item));
+            }
+        }
+        let mut schemas = generator.take_definitions(true);
+        schemas.insert(
+            "Error".into(),
+            json!({
+                "type": "object",
+                "description": "The one error shape every failure is answered with.",
+                "required": ["error", "code", "requestId"],
+                "properties": {
+                    "error": { "type": "string", "description": "A sentence for people." },
+                    "code": { "type": "string", "description": "A snake_case code for programs." },
+                    "requestId": { "type": "string" },
+                    "details": { "description": "Per-field messages for validation_failed, or other detail." }
+                }
+            }),
+        );
+        OpenApi(json!({
+            "openapi": "3.1.0",
+            "info": { "title": title, "version": version },
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "responses": {
+                    "Error": {
+                        "description": "An error, in the one JSON error shape.",
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+                    }
+                },
+                "securitySchemes": {
+                    "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
+                    "sessionCookie": { "type": "apiKey", "in": "cookie", "name": crate::security::SESSION_COOKIE },
+                    "csrfToken": { "type": "apiKey", "in": "header", "name": "X-CSRF-Token" }
+                }
+            }
+        }))
+    }
+
+    fn operation(
+        generator: &mut SchemaGenerator,
+        route: &RouteInfo,
+        path: &str,
+        method: Method,
+        docs: &str,
+        info: Option<&OperationInfo>,
+    ) -> Value {
+        let mut operation = Map::new();
+        operation.insert("operationId".into(), json!(operation_id(method, path)));
+        if let Some(summary) = docs.lines().next().filter(|line| !line.is_empty()) {
+            operation.insert("summary".into(), json!(summary));
+            operation.insert("description".into(), json!(docs));
+        }
+        if let Some(tag) = route.pattern.split('/').filter(|s| !s.is_empty()).nth(1) {
+            if !tag.starts_with('{') {
+                operation.insert("tags".into(), json!([tag]));
+            }
+        }
+        let mut parameters: Vec<Value> = path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| {
+                json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
+            })
+            .collect();
+        if let Some(Some(query)) = info.and_then(|i| i.query) {
+            if let Some(schema) = query(generator) {
+                let schema = schema.to_value();
+                let definitions = generator.definitions().clone();
+                let object = resolve(&schema, &definitions);
+                let required: Vec<&str> = object
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if let Some(properties) = object.get("properties").and_then(Value::as_object) {
+                    for (name, property) in properties {
+                        let mut parameter = json!({
+                            "name": name,
+                            "in": "query",
+                            "required": required.contains(&name.as_str()),
+                            "schema": without_null(property.clone()),
+                        });
+                        if let Some(text) = property.get("description") {
+                            parameter["description"] = text.clone();
+                        }
+                        parameters.push(parameter);
+                    }
+                }
+            }
+        }
+        if !parameters.is_empty() {
+            operation.insert("parameters".into(), Value::Array(parameters));
+        }
+        let any = || json!({});
+        let describe = |generator: &mut SchemaGenerator, schema: Option<SchemaFn>| {
+            schema
+                .and_then(|f| f(generator))
+                .map_or_else(any, |s| s.to_value())
+        };
+        if let Some(body) = info.and_then(|i| i.body) {
+            let (media, schema) = match body {
+                BodyInfo::Json(schema) => ("application/json", describe(generator, schema)),
+                BodyInfo::Form(schema) => (
+                    "application/x-www-form-urlencoded",
+                    describe(generator, schema),
+                ),
+                BodyInfo::Multipart => (
+                    "multipart/form-data",
+                    json!({
+                        "type": "object",
+                        "properties": { "file": { "type": "string", "contentMediaType": "application/octet-stream" } }
+                    }),
+                ),
+                BodyInfo::Raw => ("application/json", any()),
+            };
+            operation.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": { media: { "schema": schema } } }),
+            );
+        }
+        let mut responses = Map::new();
+        match info.map_or(ResponseInfo::Unknown, |i| i.response) {
+            ResponseInfo::Json { status, schema } => {
+                let schema = describe(generator, schema);
+                responses.insert(
+                    status.to_string(),
+                    json!({ "description": "Success.", "content": { "application/json": { "schema": schema } } }),
+                );
+            }
+            ResponseInfo::NoContent => {
+                responses.insert("204".into(), json!({ "description": "Done; no body." }));
+            }
+            ResponseInfo::File => {
+                responses.insert(
+                    "200".into(),
+                    json!({ "description": "The file's bytes.", "content": { "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } } }),
+                );
+            }
+            ResponseInfo::Text => {
+                responses.insert(
+                    "200".into(),
+                    json!({ "description": "A text stream.", "content": { "text/plain": { "schema": { "type": "string" } } } }),
+                );
+            }
+            ResponseInfo::Unknown => {
+                responses.insert("2XX".into(), json!({ "description": "Success." }));
+            }
+        }
+        responses.insert(
+            "default".into(),
+            json!({ "$ref": "#/components/responses/Error" }),
+        );
+        operation.insert("responses".into(), Value::Object(responses));
+        let unsafe_method = matches!(
+            method,
+            Method::Post | Method::Put | Method::Patch | Method::Delete
+        );
+        let cookie = if unsafe_method {
+            json!({ "sessionCookie": [], "csrfToken": [] })
+        } else {
+            json!({ "sessionCookie": [] })
+        };
+        match info.map_or(AuthInfo::None, |i| i.auth) {
+            AuthInfo::None => {}
+            AuthInfo::Required => {
+                operation.insert("security".into(), json!([{ "bearerAuth": [] }, cookie]));
+            }
+            AuthInfo::Optional => {
+                operation.insert("security".into(), json!([{}, { "bearerAuth": [] }, cookie]));
+            }
+        }
+        Value::Object(operation)
+    }
+
+    /// The document as JSON.
+    pub fn as_json(&self) -> &Value {
+        &self.0
+    }
+
+    /// The documented paths, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.0["paths"]
+            .as_object()
+            .map(|paths| paths.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl IntoResponse for OpenApi {
+    fn into_response(self) -> Response {
+        crate::extract::Json(self.0).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct Described2 {
+        name: String,
+    }
+
+    #[allow(dead_code)]
+    struct NotDescribed;
+
+    #[test]
+    fn the_probe_describes_what_it_can_and_says_so_otherwise() {
+        let mut generator = generator();
+        let described: SchemaFn = crate::schema_fn!(Described2);
+        let not_described: SchemaFn = crate::schema_fn!(NotDescribed);
+        assert!(described(&mut generator).is_some());
+        assert!(not_described(&mut generator).is_none());
+    }
+
+    #[test]
+    fn catch_all_paths_and_operation_ids_are_openapi_shaped() {
+        assert_eq!(openapi_path("/api/docs/{*slug}"), "/api/docs/{slug}");
+        assert_eq!(
+            operation_id(Method::Get, "/api/posts/{id}"),
+            "get_api_posts_id"
+        );
+        assert_eq!(
+            operation_id(Method::Post, "/api/openapi.json"),
+            "post_api_openapi_json"
+        );
+    }
+}
