@@ -13,10 +13,10 @@ use waypost::{axum::response::Response, stream::Event};
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct Message {
     /// `user` or `ai`.
-    #[garde(length(min = 1, max = 32))]
+    #[garde(length(chars, min = 1, max = 32))]
     pub role: String,
     /// The message text.
-    #[garde(length(max = 20_000))]
+    #[garde(length(chars, max = 20_000))]
     #[serde(default)]
     pub text: String,
 }

@@ -99,10 +99,10 @@ pub struct Registration {
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct Credentials {
     /// The email registered with.
-    #[garde(required, length(min = 1, max = 320))]
+    #[garde(required, length(chars, min = 1, max = 320))]
     pub email: Option<String>,
     /// The password.
-    #[garde(required, length(min = 1, max = 1024))]
+    #[garde(required, length(chars, min = 1, max = 1024))]
     pub password: Option<String>,
 }
 

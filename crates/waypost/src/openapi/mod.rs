@@ -172,6 +172,50 @@ fn operation_id(method: Method, path: &str) -> String {
     id
 }
 
+/// Gives every integer schema with a Rust `format` the bounds of that type, so a document
+/// reader (or a fuzzer) knows `u32` stops at 4 294 967 295 instead of meeting a 400 there.
+fn bound_integers(map: &mut Map<String, Value>) {
+    for value in map.values_mut() {
+        bound_integers_in(value);
+    }
+}
+
+fn bound_integers_in(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            let bounds: Option<(i128, i128)> = match object.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some((0, u8::MAX.into())),
+                Some("uint16") => Some((0, u16::MAX.into())),
+                Some("uint32") => Some((0, u32::MAX.into())),
+                Some("uint64" | "uint") => Some((0, u64::MAX.into())),
+                Some("int8") => Some((i8::MIN.into(), i8::MAX.into())),
+                Some("int16") => Some((i16::MIN.into(), i16::MAX.into())),
+                Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
+                Some("int64" | "int") => Some((i64::MIN.into(), i64::MAX.into())),
+                _ => None,
+            };
+            if let Some((min, max)) = bounds {
+                if !object.contains_key("minimum") {
+                    object.insert("minimum".into(), number(min));
+                }
+                if !object.contains_key("maximum") {
+                    object.insert("maximum".into(), number(max));
+                }
+            }
+            bound_integers(object);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers_in),
+        _ => {}
+    }
+}
+
+fn number(value: i128) -> Value {
+    i64::try_from(value)
+        .map(Value::from)
+        .or_else(|_| u64::try_from(value).map(Value::from))
+        .unwrap_or(Value::Null)
+}
+
 /// Follows a `$ref` into the generator's definitions.
 fn resolve<'a>(schema: &'a Value, definitions: &'a Map<String, Value>) -> &'a Value {
     match schema.get("$ref").and_then(Value::as_str) {
@@ -237,7 +281,9 @@ impl OpenApi {
                 paths.insert(path, Value::Object(item));
             }
         }
+        bound_integers(&mut paths);
         let mut schemas = generator.take_definitions(true);
+        bound_integers(&mut schemas);
         schemas.insert(
             "Error".into(),
             json!({
@@ -341,11 +387,14 @@ impl OpenApi {
                     "application/x-www-form-urlencoded",
                     describe(generator, schema),
                 ),
+                // The upload battery's convention: one file, in the part named `file`.
                 BodyInfo::Multipart => (
                     "multipart/form-data",
                     json!({
                         "type": "object",
-                        "properties": { "file": { "type": "string", "contentMediaType": "application/octet-stream" } }
+                        "required": ["file"],
+                        "additionalProperties": false,
+                        "properties": { "file": { "type": "string", "format": "binary", "contentMediaType": "application/octet-stream" } }
                     }),
                 ),
                 BodyInfo::Raw => ("application/json", any()),

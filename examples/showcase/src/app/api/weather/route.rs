@@ -1,8 +1,9 @@
 //! `GET /api/weather?city=…`: the weather from an OpenWeather-shaped API.
 
+use garde::Validate;
 use serde::Deserialize;
 use waypost::{
-    extract::{Json, Query, State},
+    extract::{Json, Query, State, Valid},
     ApiError,
 };
 
@@ -12,9 +13,10 @@ use crate::{
 };
 
 /// `?city=`.
-#[derive(schemars::JsonSchema, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Deserialize, Validate)]
 pub struct WeatherQuery {
-    /// The city to look up.
+    /// The city to look up, 1–100 characters.
+    #[garde(required, length(chars, min = 1, max = 100))]
     pub city: Option<String>,
 }
 
@@ -22,11 +24,11 @@ pub struct WeatherQuery {
 /// 502 when the API fails; 503 when it is not configured.
 pub async fn get(
     State(state): State<AppState>,
-    Query(query): Query<WeatherQuery>,
+    Valid(Query(query)): Valid<Query<WeatherQuery>>,
 ) -> Result<Json<Weather>, ApiError> {
-    let city = query.city.as_deref().map(str::trim).unwrap_or_default();
-    if city.is_empty() || city.chars().count() > 100 {
-        return Err(ApiError::invalid_field("city", "is required (1–100 characters)"));
-    }
+    let city = query.city.unwrap_or_default();
+    // Surrounding blanks are noise; a city of blanks only is sent as given.
+    let trimmed = city.trim();
+    let city = if trimmed.is_empty() { city.as_str() } else { trimmed };
     Ok(Json(weather::fetch(&state, city).await?))
 }

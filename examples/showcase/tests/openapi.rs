@@ -1,0 +1,113 @@
+//! The OpenAPI document: every route of the table appears, described from the handlers' types,
+//! and the docs page needs nothing from outside the binary.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::Showcase;
+use serde_json::Value;
+
+#[tokio::test]
+async fn every_route_and_method_of_the_table_is_documented() {
+    let app = Showcase::start().await;
+    let response = app.get("/api/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let document: Value = response.json().await.unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+
+    let documented: BTreeSet<(String, String)> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (path.clone(), method.clone()))
+        })
+        .collect();
+    let table: BTreeSet<(String, String)> = showcase::ROUTES
+        .iter()
+        .flat_map(|route| {
+            route.paths.iter().flat_map(move |path| {
+                route.handlers.iter().map(move |handler| {
+                    (
+                        path.replace("{*", "{"),
+                        handler.method.as_str().to_ascii_lowercase(),
+                    )
+                })
+            })
+        })
+        .collect();
+    assert_eq!(documented, table);
+    assert!(
+        table.len() >= 30,
+        "the whole showcase is there: {}",
+        table.len()
+    );
+}
+
+#[tokio::test]
+async fn operations_are_described_from_the_handler_types() {
+    let app = Showcase::start().await;
+    let document: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let create = &document["paths"]["/api/posts"]["post"];
+    assert_eq!(
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/PostInput"
+    );
+    assert_eq!(
+        create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Post"
+    );
+    assert_eq!(
+        create["responses"]["default"]["$ref"],
+        "#/components/responses/Error"
+    );
+    assert!(create["security"].to_string().contains("bearerAuth"));
+
+    let input = &document["components"]["schemas"]["PostInput"];
+    assert_eq!(
+        input["properties"]["title"]["minLength"], 5,
+        "garde rules become constraints"
+    );
+    assert_eq!(input["properties"]["title"]["maxLength"], 200);
+    let post = &document["components"]["schemas"]["Post"];
+    for field in ["id", "title", "authorId", "createdAt", "updatedAt"] {
+        assert!(post["properties"].get(field).is_some(), "Post.{field}");
+    }
+
+    let list = &document["paths"]["/api/posts"]["get"];
+    let names: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in ["page", "limit", "sort", "category"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let one = &document["paths"]["/api/posts/{id}"]["delete"];
+    assert!(one["responses"].get("204").is_some());
+    assert_eq!(one["parameters"][0]["in"], "path");
+    assert_eq!(
+        document["components"]["securitySchemes"]["sessionCookie"]["name"],
+        "session"
+    );
+}
+
+#[tokio::test]
+async fn the_docs_page_is_self_contained() {
+    let app = Showcase::start().await;
+    let response = app.get("/docs").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = response.text().await.unwrap();
+    assert!(html.contains("/api/openapi.json"));
+    assert!(!html.contains("src=\"http"), "no script from a CDN");
+    assert!(!html.contains("href=\"http"), "no stylesheet from a CDN");
+}
