@@ -42,7 +42,7 @@ async fn every_route_and_method_of_the_table_is_documented() {
         .collect();
     assert_eq!(documented, table);
     assert!(
-        table.len() >= 30,
+        table.len() >= 29,
         "the whole showcase is there: {}",
         table.len()
     );
