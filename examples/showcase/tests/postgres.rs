@@ -1,0 +1,140 @@
+//! The same showcase on Postgres: only `DATABASE_URL` changes. Each test gets a database of its
+//! own, created from `WAYPOST_TEST_POSTGRES_URL` and dropped afterwards; without that variable
+//! the tests say they were skipped.
+
+mod common;
+
+use common::Showcase;
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor};
+
+/// A fresh database on the test server; dropped by `drop_database`.
+async fn fresh_database() -> Option<(String, String)> {
+    let Ok(base) = std::env::var("WAYPOST_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: WAYPOST_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("waypost_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::AnyConnection::connect(&base)
+        .await
+        .expect("reach Postgres");
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').expect("a database in the URL");
+    Some((base.clone(), format!("{prefix}/{name}")))
+}
+
+async fn drop_database(base: &str, url: &str) {
+    let name = url.rsplit('/').next().unwrap();
+    let mut admin = sqlx::AnyConnection::connect(base).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_showcase_runs_unchanged_on_postgres() {
+    let Some((base, url)) = fresh_database().await else {
+        return;
+    };
+    let app = Showcase::start_with(&[("DATABASE_URL", &url)]).await;
+    let health: Value = app.get("/api/health").await.json().await.unwrap();
+    assert_eq!(health, json!({ "status": "ok", "database": "ok" }));
+
+    let alice = app.account("alice@example.com").await;
+    // Emails are unique case-insensitively on Postgres too.
+    assert_eq!(app.register("ALICE@example.com").await.status(), 409);
+
+    let created = app
+        .send_json_as(
+            &alice,
+            Method::POST,
+            "/api/posts",
+            json!({ "title": "Postgres post", "content": "body", "published": true, "category": "db" }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let post: Value = created.json().await.unwrap();
+    let duplicate = app
+        .send_json_as(
+            &alice,
+            Method::POST,
+            "/api/posts",
+            json!({ "title": "Postgres post", "content": "again" }),
+        )
+        .await;
+    assert_eq!(duplicate.status(), 409);
+    let page: Value = app
+        .get("/api/posts?category=db")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["pagination"]["total"], 1);
+    assert_eq!(page["posts"][0]["id"], post["id"]);
+    let patched: Value = app
+        .send_json_as(
+            &alice,
+            Method::PATCH,
+            &format!("/api/posts/{}", post["id"].as_str().unwrap()),
+            json!({ "content": "changed" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["content"], "changed");
+
+    // Credits: five concurrent generations with five credits, then none left.
+    let calls = (0..7).map(|_| {
+        app.send_json_as(
+            &alice,
+            Method::POST,
+            "/api/generate",
+            json!({ "prompt": "hello" }),
+        )
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(calls)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 402),
+        "{statuses:?}"
+    );
+    let credits: Value = app
+        .as_user(&alice, Method::GET, "/api/credits")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(credits["credits"], 0);
+
+    // The daily quota upsert: exactly the limit passes under concurrency.
+    let uses = (0..6).map(|_| {
+        app.as_user(&alice, Method::POST, "/api/tools/pg/use")
+            .send()
+    });
+    let allowed = futures_util::future::join_all(uses)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().status() == 200)
+        .count();
+    assert_eq!(allowed, 3);
+
+    drop(app);
+    drop_database(&base, &url).await;
+}
