@@ -14,6 +14,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod config;
 pub mod credits;
