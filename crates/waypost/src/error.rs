@@ -287,21 +287,21 @@ impl IntoResponse for ApiError {
         if error.status.is_server_error() {
             match &error.source {
                 Some(source) => tracing::error!(
-                    request_id = %request_id, status = error.status.as_u16(), code = %error.code,
+                    request_id = %request_id.as_str(), status = error.status.as_u16(), code = %error.code,
                     error = %source, "request failed"
                 ),
                 None => tracing::error!(
-                    request_id = %request_id, status = error.status.as_u16(), code = %error.code,
+                    request_id = %request_id.as_str(), status = error.status.as_u16(), code = %error.code,
                     "request failed"
                 ),
             }
         } else {
-            tracing::debug!(request_id = %request_id, status = error.status.as_u16(), code = %error.code, "request rejected");
+            tracing::debug!(request_id = %request_id.as_str(), status = error.status.as_u16(), code = %error.code, "request rejected");
         }
         let body = ErrorBody {
             error: &error.message,
             code: &error.code,
-            request_id: &request_id,
+            request_id: request_id.as_str(),
             details: error.details.as_ref(),
             extra: error.extra.as_ref(),
         };

@@ -1,8 +1,6 @@
 //! The request id: taken from a sane client `X-Request-Id`, else made fresh; echoed on every
 //! response, attached to every log line and every error body.
 
-use std::sync::Arc;
-
 use axum::{
     extract::FromRequestParts,
     http::{request::Parts, HeaderValue},
@@ -12,19 +10,28 @@ use axum::{
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The id of the request being served, available as an extractor.
+///
+/// Held as a header value, which is reference-counted: the same bytes serve the response
+/// header, the error bodies and the logs without being copied.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestId(pub(crate) Arc<str>);
+pub struct RequestId(HeaderValue);
 
 impl RequestId {
     /// The id as a string.
     pub fn as_str(&self) -> &str {
+        // Only ever built from `[A-Za-z0-9._-]`, so always visible ASCII.
+        self.0.to_str().unwrap_or("-")
+    }
+
+    /// The id as a header value.
+    pub fn header_value(&self) -> &HeaderValue {
         &self.0
     }
 
     /// The client's id when it is at most 64 characters of `[A-Za-z0-9._-]`, else a fresh one.
     pub(crate) fn from_header(value: Option<&HeaderValue>) -> Self {
-        match value.and_then(|v| v.to_str().ok()).filter(|v| is_sane(v)) {
-            Some(id) => RequestId(Arc::from(id)),
+        match value.filter(|v| is_sane(v.as_bytes())) {
+            Some(id) => RequestId(id.clone()),
             None => RequestId::fresh(),
         }
     }
@@ -32,17 +39,16 @@ impl RequestId {
     /// A new random id (a UUID v4 in simple form).
     pub(crate) fn fresh() -> Self {
         let mut buffer = uuid::Uuid::encode_buffer();
-        RequestId(Arc::from(
-            &*uuid::Uuid::new_v4().simple().encode_lower(&mut buffer),
-        ))
+        let text = uuid::Uuid::new_v4().simple().encode_lower(&mut buffer);
+        RequestId(HeaderValue::from_str(text).expect("hex digits are a valid header value"))
     }
 }
 
-fn is_sane(id: &str) -> bool {
+fn is_sane(id: &[u8]) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id
-            .bytes()
+            .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
@@ -56,10 +62,10 @@ pub(crate) async fn scope<F: std::future::Future>(id: RequestId, future: F) -> F
 }
 
 /// The current request's id, or `"-"` outside a request.
-pub(crate) fn current() -> Arc<str> {
+pub(crate) fn current() -> RequestId {
     CURRENT
-        .try_with(|id| id.0.clone())
-        .unwrap_or_else(|_| Arc::from("-"))
+        .try_with(RequestId::clone)
+        .unwrap_or_else(|_| RequestId(HeaderValue::from_static("-")))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {

@@ -168,9 +168,7 @@ fn strip_internal_headers(headers: &mut axum::http::HeaderMap) {
 
 fn finish_headers(response: &mut Response, id: &RequestId) {
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        headers.insert(REQUEST_ID_HEADER, value);
-    }
+    headers.insert(REQUEST_ID_HEADER, id.header_value().clone());
     headers
         .entry(header::X_CONTENT_TYPE_OPTIONS)
         .or_insert(HeaderValue::from_static("nosniff"));
