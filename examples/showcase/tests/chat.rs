@@ -634,6 +634,12 @@ async fn client_hop_by_hop_internal_and_cookie_headers_are_not_forwarded() {
         .send()
         .await
         .unwrap();
+    // Nor does the backend's session cookie come back to the client.
+    assert!(response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .all(|value| !value.to_str().unwrap().contains(SESSION_COOKIE)));
     text_of(response).await;
 
     let calls: Vec<Call> = drupal
@@ -718,6 +724,11 @@ async fn chat_session_returns_the_backend_token_as_text() {
         .to_str()
         .unwrap()
         .starts_with("text/plain"));
+    assert!(response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .all(|value| !value.to_str().unwrap().contains(SESSION_COOKIE)));
     assert_eq!(response.text().await.unwrap(), "tok-1");
     assert_eq!(drupal.sessions().len(), 1);
     assert_eq!(sub_of(drupal.sessions()[0].bearer()), alice.id());

@@ -334,3 +334,37 @@ async fn a_generation_without_a_prompt_is_400_and_spends_nothing() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_generation_the_client_abandons_gives_the_credit_back_once() {
+    let (router, received) = recording_generator(|_| async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        Json(json!({ "result": "nobody is waiting" })).into_response()
+    });
+    let base = serve_fake(router).await;
+    let app = Showcase::start_with(&[("GENERATE_BACKEND_URL", &format!("{base}/generate"))]).await;
+    let alice = app.account("alice@example.com").await;
+    let abandoned = app
+        .as_user(&alice, Method::POST, "/api/generate")
+        .json(&json!({ "prompt": "slow" }))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(abandoned.unwrap_err().is_timeout());
+    let mut balance = credits(&app, &alice).await;
+    for _ in 0..50 {
+        if balance == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        balance = credits(&app, &alice).await;
+    }
+    assert_eq!(
+        balance, 5,
+        "the credit comes back when the client goes away"
+    );
+    // Past the moment the generator would have answered: refunded once, not twice.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(received.lock().unwrap().len(), 1);
+}

@@ -341,3 +341,48 @@ async fn an_upload_the_client_abandons_midway_leaves_no_partial_file() {
     assert!(names.is_empty(), "left behind: {names:?}");
     assert_eq!(app.count_rows("files").await, 0);
 }
+
+#[tokio::test]
+async fn a_cookie_session_upload_needs_a_csrf_token_and_without_one_stores_nothing() {
+    let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
+    let (csrf_cookie, csrf_token) = app.csrf().await;
+    let cookie = format!("session={}; csrf={csrf_cookie}", alice.session);
+    let send = |url: String, token: Option<&str>| {
+        let mut request = app
+            .client
+            .post(url)
+            .header("cookie", &cookie)
+            .multipart(file_form(
+                noise(4096),
+                "form.bin",
+                "application/octet-stream",
+            ));
+        if let Some(token) = token {
+            request = request.header("x-csrf-token", token.to_owned());
+        }
+        request.send()
+    };
+    expect_error(
+        send(app.url("/api/upload"), None).await.unwrap(),
+        403,
+        "csrf_invalid",
+    )
+    .await;
+    assert!(stored_names(&app).is_empty());
+    assert_eq!(app.count_rows("files").await, 0);
+
+    let response = send(app.url("/api/upload"), Some(&csrf_token))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let query = format!("/api/upload?token={}", urlencode(&csrf_token));
+    let response = send(app.url(&query), None).await.unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(stored_names(&app).len(), 2);
+    assert_eq!(app.count_rows("files").await, 2);
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

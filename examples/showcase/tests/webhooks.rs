@@ -227,3 +227,18 @@ async fn the_webhook_needs_no_csrf_token_even_with_a_cookie() {
     expect_received(response).await;
     assert_eq!(credits(&app, &alice).await, 7);
 }
+
+#[tokio::test]
+async fn without_stripe_webhook_secret_deliveries_are_refused_with_503() {
+    let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
+    let body = payment("evt_1", alice.id(), json!("10"));
+    expect_error(
+        deliver(&app, &body, Some(&sign(&body))).await,
+        503,
+        "webhooks_unavailable",
+    )
+    .await;
+    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.count_rows("processed_webhooks").await, 0);
+}
