@@ -1,6 +1,7 @@
 //! The app-wide security layer: answers CORS preflights, resolves who is calling (session cookie
 //! or bearer JWT), hands [`Security`] to the per-route layer, and marks responses to
-//! authenticated requests `Cache-Control: no-store` so no shared cache keeps them.
+//! authenticated requests `Cache-Control: no-store` so no shared cache keeps them. A handler's own
+//! directives are kept (a stream's `no-cache` stays), `no-store` is added to them.
 
 use std::{
     convert::Infallible,
@@ -12,7 +13,7 @@ use std::{
 
 use axum::{
     extract::Request,
-    http::{header, HeaderValue},
+    http::{header, HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
 };
 use tower::{Layer, Service};
@@ -127,12 +128,66 @@ where
             request.extensions_mut().insert(security.clone());
             let mut response = inner.call(request).await?;
             if presented {
-                response
-                    .headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                forbid_storing(response.headers_mut());
             }
             security.cors().decorate(origin.as_ref(), &mut response);
             Ok(response)
         })
+    }
+}
+
+/// Adds `no-store` to the response's `Cache-Control`, keeping the directives already there.
+fn forbid_storing(headers: &mut HeaderMap) {
+    let current: Vec<&str> = headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .collect();
+    if current
+        .iter()
+        .any(|directive| directive.eq_ignore_ascii_case("no-store"))
+    {
+        return;
+    }
+    let merged = current
+        .into_iter()
+        .chain(["no-store"])
+        .collect::<Vec<_>>()
+        .join(", ");
+    let value = HeaderValue::from_str(&merged).unwrap_or(HeaderValue::from_static("no-store"));
+    headers.insert(header::CACHE_CONTROL, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn after(values: &[&'static str]) -> HeaderValue {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::CACHE_CONTROL, HeaderValue::from_static(value));
+        }
+        forbid_storing(&mut headers);
+        assert_eq!(headers.get_all(header::CACHE_CONTROL).iter().count(), 1);
+        headers[header::CACHE_CONTROL].clone()
+    }
+
+    #[test]
+    fn no_store_is_added_to_a_handlers_own_directives() {
+        assert_eq!(after(&[]), "no-store");
+        assert_eq!(after(&["no-cache"]), "no-cache, no-store");
+        assert_eq!(
+            after(&["public, max-age=60"]),
+            "public, max-age=60, no-store"
+        );
+        assert_eq!(after(&["private, no-store"]), "private, no-store");
+        assert_eq!(after(&["private, No-Store"]), "private, No-Store");
+        assert_eq!(
+            after(&["private", "max-age=0"]),
+            "private, max-age=0, no-store"
+        );
     }
 }

@@ -1,6 +1,9 @@
-//! Starting the showcase for a test: a fresh SQLite file in a temp folder, a free loopback port.
+//! Starting the showcase for a test: a fresh SQLite file and upload folder in a temp folder, a
+//! free loopback port; and fake backends for it to call.
 
 #![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use showcase::Config;
@@ -11,24 +14,50 @@ pub struct Showcase {
     pub server: TestServer,
     pub client: reqwest::Client,
     pub database_url: String,
-    _dir: tempfile::TempDir,
+    /// `UPLOAD_DIR`: `<temp folder>/data/uploads` unless the test set its own.
+    pub upload_dir: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl Showcase {
-    /// Starts with the default settings plus `vars`.
+    /// Starts with the default settings plus `vars` (which win over the defaults).
     pub async fn start_with(vars: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_url = format!("sqlite://{}/showcase.db", dir.path().display());
-        let mut pairs: Vec<(String, String)> = vec![("DATABASE_URL".into(), database_url.clone())];
+        let upload_dir = dir.path().join("data").join("uploads");
+        let mut pairs: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), database_url.clone()),
+            ("UPLOAD_DIR".into(), upload_dir.display().to_string()),
+        ];
         pairs.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config = Config::from(&Env::from_pairs(pairs)).unwrap();
+        let upload_dir = config.upload_dir.clone();
         let app = showcase::build(config).await.unwrap();
         Self {
             server: TestServer::start(app).await,
             client: reqwest::Client::new(),
             database_url,
-            _dir: dir,
+            upload_dir,
+            dir,
         }
+    }
+
+    /// The temp folder holding the database and (by default) the upload folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `SELECT COUNT(*) FROM <table>`, straight from the database.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let pool = waypost::database::connect(&self.database_url)
+            .await
+            .unwrap();
+        let count = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        count
     }
 
     pub async fn start() -> Self {
@@ -183,4 +212,35 @@ pub fn cookie_named(response: &reqwest::Response, name: &str) -> Option<String> 
             let (key, value) = pair.split_once('=')?;
             (key.trim() == name).then(|| value.trim().to_owned())
         })
+}
+
+/// Every path under `root` (files and folders), relative to it, sorted.
+pub fn tree(root: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            out.push(path.strip_prefix(root).unwrap().to_owned());
+            if path.is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// Serves `router` on `127.0.0.1:<free port>` until the test ends; its base URL (no trailing
+/// slash).
+pub async fn serve_fake(router: waypost::axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        waypost::axum::serve(listener, router).await.unwrap();
+    });
+    format!("http://{address}")
 }

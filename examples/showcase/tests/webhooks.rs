@@ -1,0 +1,244 @@
+//! The contract's Stripe webhook: signatures checked over the raw body, credits added exactly
+//! once per event id — also when deliveries race — and no CSRF.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::{expect_error, Account, Showcase};
+use reqwest::Method;
+use serde_json::{json, Value};
+use waypost::webhook::StripeVerifier;
+
+const SECRET: &str = "whsec_test_secret_for_the_battery";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn start() -> Showcase {
+    Showcase::start_with(&[("STRIPE_WEBHOOK_SECRET", SECRET)]).await
+}
+
+fn payment(event_id: &str, user_id: &str, credits: Value) -> String {
+    json!({
+        "id": event_id,
+        "type": "payment_intent.succeeded",
+        "data": { "object": {
+            "id": "pi_123",
+            "metadata": { "userId": user_id, "credits": credits }
+        } }
+    })
+    .to_string()
+}
+
+fn sign(body: &str) -> String {
+    StripeVerifier::new(SECRET).sign(body.as_bytes(), now())
+}
+
+async fn deliver(app: &Showcase, body: &str, signature: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/api/webhooks/stripe"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(signature) = signature {
+        request = request.header("stripe-signature", signature);
+    }
+    request.send().await.unwrap()
+}
+
+async fn expect_received(response: reqwest::Response) {
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "received": true }));
+}
+
+async fn credits(app: &Showcase, account: &Account) -> i64 {
+    let response = app
+        .as_user(account, Method::GET, "/api/credits")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["credits"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_payment_adds_its_credits_given_as_string_or_number() {
+    let app = start().await;
+    let alice = app.account("alice@example.com").await;
+    assert_eq!(credits(&app, &alice).await, 5);
+
+    let body = payment("evt_string", alice.id(), json!("10"));
+    expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    assert_eq!(credits(&app, &alice).await, 15);
+
+    let body = payment("evt_number", alice.id(), json!(10));
+    expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    assert_eq!(credits(&app, &alice).await, 25);
+    assert_eq!(app.count_rows("processed_webhooks").await, 2);
+}
+
+#[tokio::test]
+async fn a_tampered_body_is_400_invalid_signature_and_credits_nothing() {
+    let app = start().await;
+    let alice = app.account("alice@example.com").await;
+    let signed = payment("evt_1", alice.id(), json!("10"));
+    let signature = sign(&signed);
+    let tampered = payment("evt_1", alice.id(), json!("1000"));
+    expect_error(
+        deliver(&app, &tampered, Some(&signature)).await,
+        400,
+        "invalid_signature",
+    )
+    .await;
+    // Signed with another secret.
+    let forged = StripeVerifier::new("whsec_other").sign(signed.as_bytes(), now());
+    expect_error(
+        deliver(&app, &signed, Some(&forged)).await,
+        400,
+        "invalid_signature",
+    )
+    .await;
+    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.count_rows("processed_webhooks").await, 0);
+}
+
+#[tokio::test]
+async fn stale_missing_or_malformed_signatures_are_400_and_credit_nothing() {
+    let app = start().await;
+    let alice = app.account("alice@example.com").await;
+    let body = payment("evt_1", alice.id(), json!("10"));
+    let verifier = StripeVerifier::new(SECRET);
+    let stale = verifier.sign(body.as_bytes(), now() - 301);
+    let future = verifier.sign(body.as_bytes(), now() + 301);
+    for signature in [
+        Some(stale.as_str()),
+        Some(future.as_str()),
+        None,
+        Some("garbage"),
+        Some("t=,v1="),
+    ] {
+        expect_error(
+            deliver(&app, &body, signature).await,
+            400,
+            "invalid_signature",
+        )
+        .await;
+    }
+    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.count_rows("processed_webhooks").await, 0);
+
+    // The same body, freshly signed, goes through: the refusals were about the signature.
+    expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    assert_eq!(credits(&app, &alice).await, 15);
+}
+
+#[tokio::test]
+async fn one_matching_v1_among_several_suffices() {
+    let app = start().await;
+    let alice = app.account("alice@example.com").await;
+    let body = payment("evt_rolled", alice.id(), json!("3"));
+    let t = now();
+    let good = StripeVerifier::new(SECRET).sign(body.as_bytes(), t);
+    let good_v1 = good.split_once(",v1=").unwrap().1;
+    let old_v1 = StripeVerifier::new("whsec_old")
+        .sign(body.as_bytes(), t)
+        .split_once(",v1=")
+        .unwrap()
+        .1
+        .to_owned();
+    let header = format!("t={t},v1={old_v1},v0=deadbeef,v1={good_v1}");
+    expect_received(deliver(&app, &body, Some(&header)).await).await;
+    assert_eq!(credits(&app, &alice).await, 8);
+}
+
+#[tokio::test]
+async fn a_replayed_event_is_200_and_credits_once() {
+    let app = start().await;
+    let alice = app.account("alice@example.com").await;
+    let body = payment("evt_replay", alice.id(), json!("10"));
+    expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    // Stripe retries with a fresh signature; the event id is what counts.
+    expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    assert_eq!(credits(&app, &alice).await, 15);
+    assert_eq!(app.count_rows("processed_webhooks").await, 1);
+}
+
+#[tokio::test]
+async fn ten_concurrent_deliveries_of_one_event_credit_once() {
+    let app = start().await;
+    let alice = app.account("alice@example.com").await;
+    let body = payment("evt_race", alice.id(), json!("10"));
+    let signature = sign(&body);
+    let deliveries = (0..10).map(|_| deliver(&app, &body, Some(&signature)));
+    for response in futures_util::future::join_all(deliveries).await {
+        expect_received(response).await;
+    }
+    assert_eq!(credits(&app, &alice).await, 15);
+    assert_eq!(app.count_rows("processed_webhooks").await, 1);
+}
+
+#[tokio::test]
+async fn other_event_types_are_200_and_change_nothing() {
+    let app = start().await;
+    let alice = app.account("alice@example.com").await;
+    for kind in [
+        "payment_intent.created",
+        "payment_intent.payment_failed",
+        "charge.refunded",
+    ] {
+        let body = json!({
+            "id": format!("evt_{kind}"),
+            "type": kind,
+            "data": { "object": { "metadata": { "userId": alice.id(), "credits": "10" } } }
+        })
+        .to_string();
+        expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    }
+    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.count_rows("processed_webhooks").await, 0);
+}
+
+#[tokio::test]
+async fn the_webhook_needs_no_csrf_token_even_with_a_cookie() {
+    let app = start().await;
+    let alice = app.account("alice@example.com").await;
+    let body = payment("evt_cookie", alice.id(), json!("2"));
+    let response = app
+        .client
+        .post(app.url("/api/webhooks/stripe"))
+        .header("content-type", "application/json")
+        .header(
+            "cookie",
+            format!("session={}; csrf=whatever", alice.session),
+        )
+        .header("stripe-signature", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    expect_received(response).await;
+    assert_eq!(credits(&app, &alice).await, 7);
+}
+
+#[tokio::test]
+async fn without_stripe_webhook_secret_deliveries_are_refused_with_503() {
+    let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
+    let body = payment("evt_1", alice.id(), json!("10"));
+    expect_error(
+        deliver(&app, &body, Some(&sign(&body))).await,
+        503,
+        "webhooks_unavailable",
+    )
+    .await;
+    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.count_rows("processed_webhooks").await, 0);
+}
