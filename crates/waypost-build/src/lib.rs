@@ -5,6 +5,7 @@
 //! naming its files), and generates the module tree, the `ROUTES` table and `router(state)` that
 //! the app includes with `waypost::include_routes!()`. The app's `build.rs` drives it through
 //! [`Builder`]; the `waypost` CLI reads the same table to list routes without compiling.
+//! [`typescript`] turns the app's OpenAPI document into a typed TypeScript client.
 //!
 //! # Example
 //! ```no_run
@@ -22,6 +23,7 @@ mod segment;
 mod settings;
 mod shape;
 mod table;
+pub mod typescript;
 
 pub use builder::{Builder, GENERATED_FILE};
 pub use errors::{ScanError, ScanErrors};

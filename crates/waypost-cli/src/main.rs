@@ -22,10 +22,13 @@ struct Cli {
 enum Command {
     /// List the app's routes with their methods, files and settings, without compiling.
     Routes(commands::routes::Args),
+    /// Generate a typed API client from the app's OpenAPI document.
+    Client(commands::client::Args),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Routes(args) => commands::routes::run(&args),
+        Command::Client(args) => commands::client::run(&args),
     }
 }

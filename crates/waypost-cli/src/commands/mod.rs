@@ -1,3 +1,4 @@
 //! One module per `waypost` subcommand.
 
+pub(crate) mod client;
 pub(crate) mod routes;
