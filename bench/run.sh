@@ -230,7 +230,7 @@ main() {
     start_baseline
     check_same_answers
 
-    local table="$RESULTS/table.md" notes="" i round server port out
+    local table="$RESULTS/table.md" notes="" slow="" i round server port out
     {
         echo "| endpoint | waypost req/s | axum req/s | ratio waypost/axum | waypost p99 | axum p99 |"
         echo "|---|---:|---:|---:|---:|---:|"
@@ -263,11 +263,15 @@ main() {
         ratio="$(awk -v w="$wr" -v a="$ar" 'BEGIN { printf "%.3f", w / a }')"
         printf '| GET %s | %.0f | %.0f | %s | %.2f ms | %.2f ms |\n' \
             "${path/$post_id/{id\}}" "$wr" "$ar" "$ratio" "$wp" "$ap" >>"$table"
+        if awk -v r="$ratio" 'BEGIN { exit !(r < 0.95) }'; then
+            slow+="GET ${path/$post_id/{id\}} ($ratio), "
+        fi
     done
     {
         echo
         echo "req/s and p99: median of $ROUNDS interleaved rounds; wrk -t$THREADS -c$CONNECTIONS" \
             "-d$DURATION, $POSTS posts, $(nproc) CPUs shared by wrk and the server."
+        [[ -z "$slow" ]] || echo "Waypost below 0.95 of axum on: ${slow%, }."
         if [[ -n "$notes" ]]; then
             echo
             echo "Runs with errors (their figures are not comparable):"

@@ -20,7 +20,7 @@ use tower::{Layer, ServiceExt};
 use crate::{
     config::{ConfigError, Env, ServerConfig},
     layers::{Front, FrontLayer},
-    security::{Security, SecurityLayer, SecurityService, SecuritySettings},
+    security::{Security, SecuritySettings},
 };
 
 /// An app ready to serve: its router and its server settings.
@@ -86,9 +86,10 @@ impl App {
 
     /// The whole app as one tower service, front layer included (for in-process tests and
     /// custom servers).
-    pub fn into_service(self) -> Front<SecurityService<Router>> {
-        let secured = SecurityLayer::new(self.security).layer(self.router);
-        FrontLayer::new(Some(self.server.body_read_timeout)).layer(secured)
+    pub fn into_service(self) -> Front<Router> {
+        FrontLayer::new(Some(self.server.body_read_timeout))
+            .with_security(self.security)
+            .layer(self.router)
     }
 
     /// Binds `HOST:PORT` and serves until SIGINT or SIGTERM.

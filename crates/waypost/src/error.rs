@@ -11,8 +11,6 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::request_id;
-
 /// An error answered as the one JSON error shape with the right status.
 ///
 /// # Example
@@ -283,7 +281,7 @@ pub(crate) struct RenderedError;
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error = *self.0;
-        let request_id = request_id::current();
+        let request_id = crate::context::request_id();
         if error.status.is_server_error() {
             match &error.source {
                 Some(source) => tracing::error!(

@@ -18,6 +18,7 @@
 
 pub mod app;
 pub mod config;
+mod context;
 pub mod credits;
 pub mod database;
 pub mod error;

@@ -28,6 +28,10 @@ impl RequestId {
         &self.0
     }
 
+    pub(crate) fn from_value(value: HeaderValue) -> Self {
+        RequestId(value)
+    }
+
     /// The client's id when it is at most 64 characters of `[A-Za-z0-9._-]`, else a fresh one.
     pub(crate) fn from_header(value: Option<&HeaderValue>) -> Self {
         match value.filter(|v| is_sane(v.as_bytes())) {
@@ -52,31 +56,11 @@ fn is_sane(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-tokio::task_local! {
-    static CURRENT: RequestId;
-}
-
-/// Runs `future` with `id` as the current request id (what error bodies and logs use).
-pub(crate) async fn scope<F: std::future::Future>(id: RequestId, future: F) -> F::Output {
-    CURRENT.scope(id, future).await
-}
-
-/// The current request's id, or `"-"` outside a request.
-pub(crate) fn current() -> RequestId {
-    CURRENT
-        .try_with(RequestId::clone)
-        .unwrap_or_else(|_| RequestId(HeaderValue::from_static("-")))
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(RequestId::fresh))
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(crate::context::request_id())
     }
 }
 

@@ -39,15 +39,11 @@ use serde::{de::DeserializeOwned, Serialize};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tower::ServiceExt;
 
-use crate::{
-    layers::Front,
-    security::{csrf::CSRF_HEADER, SecurityService},
-    App,
-};
+use crate::{layers::Front, security::csrf::CSRF_HEADER, App};
 
 /// An in-process client for an app, with a cookie jar and CSRF handling.
 pub struct TestClient<S = ()> {
-    service: Front<SecurityService<Router>>,
+    service: Front<Router>,
     state: S,
     jar: Mutex<BTreeMap<String, String>>,
     csrf_endpoint: Option<String>,

@@ -2,16 +2,18 @@
 //!
 //! In order: client headers in the internal `x-waypost-*` namespace are dropped (the lesson of
 //! Next.js CVE-2025-29927: a client must never impersonate the framework), the request id is
-//! settled, the body gets a read timeout, a panic becomes a 500 without its message, an error
-//! that some inner layer rendered as plain text is re-rendered as the one JSON shape, and the
-//! response gets `X-Request-Id` and `X-Content-Type-Options: nosniff`. One service instead of six
-//! keeps the per-request cost at one boxed future.
+//! settled, the body gets a read timeout, the security gate runs (CORS preflight, credentials,
+//! see [`crate::security`]), a panic becomes a 500 without its message, an error that some inner
+//! layer rendered as plain text is re-rendered as the one JSON shape, and the response gets
+//! `X-Request-Id` and `X-Content-Type-Options: nosniff`. One service instead of seven keeps the
+//! per-request cost at one boxed future.
 
 use std::{
     convert::Infallible,
     future::Future,
     panic::AssertUnwindSafe,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
@@ -28,8 +30,13 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::{
+    context::{self, RequestContext},
     error::{self, ApiError, RenderedError},
-    request_id::{self, RequestId, REQUEST_ID_HEADER},
+    request_id::{RequestId, REQUEST_ID_HEADER},
+    security::{
+        layer::{self as gate, Gate},
+        Security,
+    },
 };
 
 /// The prefix of headers only the framework may set.
@@ -40,13 +47,24 @@ pub const INTERNAL_HEADER_PREFIX: &str = "x-waypost-";
 #[derive(Clone, Debug)]
 pub struct FrontLayer {
     body_read_timeout: Option<Duration>,
+    security: Option<Arc<Security>>,
 }
 
 impl FrontLayer {
     /// A front layer whose request bodies must keep arriving: at most `body_read_timeout` may
     /// pass between two chunks.
     pub fn new(body_read_timeout: Option<Duration>) -> Self {
-        Self { body_read_timeout }
+        Self {
+            body_read_timeout,
+            security: None,
+        }
+    }
+
+    /// Runs the security gate of `security` around every request, and makes it the security
+    /// the per-route layers enforce.
+    pub fn with_security(mut self, security: Arc<Security>) -> Self {
+        self.security = Some(security);
+        self
     }
 }
 
@@ -57,6 +75,7 @@ impl<S> Layer<S> for FrontLayer {
         Front {
             inner,
             body_read_timeout: self.body_read_timeout,
+            security: self.security.clone(),
         }
     }
 }
@@ -66,6 +85,7 @@ impl<S> Layer<S> for FrontLayer {
 pub struct Front<S> {
     inner: S,
     body_read_timeout: Option<Duration>,
+    security: Option<Arc<Security>>,
 }
 
 impl<S> Service<Request> for Front<S>
@@ -84,7 +104,6 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         strip_internal_headers(request.headers_mut());
         let id = RequestId::from_header(request.headers().get(REQUEST_ID_HEADER));
-        request.extensions_mut().insert(id.clone());
         if let Some(timeout) = self.body_read_timeout {
             if !request.body().is_end_stream() {
                 request = request
@@ -98,39 +117,50 @@ where
             method = %request.method(),
             path = %request.uri().path(),
         );
+        let security = self.security.clone();
         // Take the service that was driven to readiness and leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let context = RequestContext {
+            id: id.clone(),
+            security: security.clone(),
+        };
         Box::pin(
-            async move {
+            context::scope(context, async move {
                 let started = std::time::Instant::now();
-                let outcome = request_id::scope(
-                    id.clone(),
-                    AssertUnwindSafe(async move { inner.call(request).await }).catch_unwind(),
-                )
-                .await;
-                let mut response = match outcome {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(never)) => match never {},
-                    Err(panic) => {
-                        let message = panic_message(&panic);
-                        tracing::error!(request_id = %id.as_str(), panic = %message, "handler panicked");
-                        request_id::scope(id.clone(), async {
-                            ApiError::new(
-                                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                                "internal_error",
-                                "Something went wrong on our side.",
-                            )
-                            .into_response()
-                        })
-                        .await
+                let gate = match &security {
+                    Some(security) => gate::admit(security, &mut request).await,
+                    None => Gate::Pass {
+                        origin: None,
+                        presented: false,
+                    },
+                };
+                let mut response = match gate {
+                    Gate::Answer(response) => response,
+                    Gate::Pass { origin, presented } => {
+                        let outcome = AssertUnwindSafe(inner.call(request)).catch_unwind().await;
+                        let mut response = match outcome {
+                            Ok(Ok(response)) => response,
+                            Ok(Err(never)) => match never {},
+                            Err(panic) => {
+                                let message = panic_message(&panic);
+                                tracing::error!(request_id = %id.as_str(), panic = %message, "handler panicked");
+                                ApiError::new(
+                                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                    "internal_error",
+                                    "Something went wrong on our side.",
+                                )
+                                .into_response()
+                            }
+                        };
+                        if let Some(security) = &security {
+                            gate::finish(security, origin.as_ref(), presented, &mut response);
+                        }
+                        response
                     }
                 };
                 if response.status().is_client_error() || response.status().is_server_error() {
-                    response = request_id::scope(id.clone(), async move {
-                        render_foreign_error(response)
-                    })
-                    .await;
+                    response = render_foreign_error(response);
                 }
                 finish_headers(&mut response, &id);
                 if is_head {
@@ -142,7 +172,7 @@ where
                     "request finished"
                 );
                 Ok(response)
-            }
+            })
             .instrument(span),
         )
     }

@@ -7,7 +7,6 @@ use std::{
     convert::Infallible,
     future::Future,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -24,7 +23,7 @@ use tower::{Layer, Service};
 use crate::{
     routing::RouteInfo,
     security::{csrf, rate_limit, Identity, Security},
-    store::Decision,
+    store::{Decision, RateKey, Subject},
     ApiError, RateLimit, RateLimitSetting, RouteConfig,
 };
 
@@ -88,11 +87,12 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let security = request.extensions().get::<Arc<Security>>().cloned();
+            let security = crate::context::security();
             let mut rate = None;
             if let Some(security) = &security {
-                if let Some((limit, key)) = rate_limit_key(security, route, &request) {
-                    match check_rate_limit(security, limit, &key).await {
+                if let Some(limit) = effective_limit(security, &route.config) {
+                    let counted = Counted::of(route, &request);
+                    match check_rate_limit(security, limit, counted.key(route)).await {
                         Ok(decision) => rate = Some((limit, decision)),
                         Err(refused) => return Ok(refused),
                     }
@@ -110,10 +110,7 @@ where
                     },
                 };
             if let Some((limit, decision)) = rate {
-                response.headers_mut().extend(
-                    rate_limit::headers_for(limit, &decision)
-                        .map(|(n, v)| (header::HeaderName::from_static(n), v)),
-                );
+                rate_limit::set_headers(response.headers_mut(), limit, &decision);
             }
             Ok(response)
         })
@@ -129,49 +126,60 @@ fn effective_limit(security: &Security, config: &RouteConfig) -> Option<RateLimi
     }
 }
 
-/// The limit and the counter key for this request, when the route is limited: the user id
-/// for signed-in callers (unless the route counts per IP), else the client IP.
-fn rate_limit_key(
-    security: &Security,
-    route: &'static RouteInfo,
-    request: &Request,
-) -> Option<(RateLimit, String)> {
-    let limit = effective_limit(security, &route.config)?;
-    let user = route
-        .config
-        .rate_limit_by_user
-        .then(|| request.extensions().get::<Identity>())
-        .flatten();
-    let key = match user {
-        Some(identity) => format!("{}|u:{}", route.pattern, identity.user_id),
-        None => {
-            let ip = rate_limit::request_client_ip(request.extensions(), request.headers());
-            format!("{}|ip:{ip}", route.pattern)
+/// Who a request is counted as: the user id for signed-in callers (unless the route counts per
+/// IP), else the client IP. Owned, so a shared store can be awaited with it.
+enum Counted {
+    Ip(std::net::IpAddr),
+    User(std::sync::Arc<str>),
+}
+
+impl Counted {
+    fn of(route: &RouteInfo, request: &Request) -> Self {
+        let user = route
+            .config
+            .rate_limit_by_user
+            .then(|| request.extensions().get::<Identity>())
+            .flatten();
+        match user {
+            Some(identity) => Counted::User(identity.user_id.clone()),
+            None => Counted::Ip(rate_limit::request_client_ip(
+                request.extensions(),
+                request.headers(),
+            )),
         }
-    };
-    Some((limit, key))
+    }
+
+    fn key<'a>(&'a self, route: &'a RouteInfo) -> RateKey<'a> {
+        RateKey {
+            route: route.pattern,
+            subject: match self {
+                Counted::Ip(ip) => Subject::Ip(*ip),
+                Counted::User(id) => Subject::User(id),
+            },
+        }
+    }
 }
 
 /// Counts the request; `Err` is the 429 to send.
 async fn check_rate_limit(
     security: &Security,
     limit: RateLimit,
-    key: &str,
+    key: RateKey<'_>,
 ) -> Result<Decision, Response> {
-    let decision = security
-        .rate_limits()
-        .check(key, limit)
-        .await
-        .map_err(|error| ApiError::from(error).into_response())?;
+    let store = security.rate_limits();
+    let decision = match store.check_inline(key, limit) {
+        Some(decision) => decision,
+        None => store
+            .check(key, limit)
+            .await
+            .map_err(|error| ApiError::from(error).into_response())?,
+    };
     if decision.allowed {
         return Ok(decision);
     }
     let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
     let mut refused = ApiError::rate_limited(retry_after).into_response();
-    refused.headers_mut().extend(
-        rate_limit::headers_for(limit, &decision)
-            .map(|(n, v)| (header::HeaderName::from_static(n), v)),
-    );
+    rate_limit::set_headers(refused.headers_mut(), limit, &decision);
     Err(refused)
 }
 

@@ -1,57 +1,28 @@
-//! The app-wide security layer: answers CORS preflights, resolves who is calling (session cookie
-//! or bearer JWT), hands [`Security`] to the per-route layer, and marks responses to
-//! authenticated requests `Cache-Control: no-store` so no shared cache keeps them. A handler's own
-//! directives are kept (a stream's `no-cache` stays), `no-store` is added to them.
-
-use std::{
-    convert::Infallible,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+//! The app-wide security gate, run by the front layer around every request: it answers CORS
+//! preflights, resolves who is calling (session cookie or bearer JWT) into an [`Identity`],
+//! and on the way out marks responses to requests that presented credentials
+//! `Cache-Control: no-store` (so no shared cache keeps them) and adds the CORS headers.
 
 use axum::{
     extract::Request,
     http::{header, HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
 };
-use tower::{Layer, Service};
 
 use super::{
     auth::{Credential, CredentialRejected, Identity},
     Security, SESSION_COOKIE,
 };
 
-/// Puts a [`Security`] in front of a router. [`crate::App`] applies it.
-#[derive(Clone, Debug)]
-pub struct SecurityLayer {
-    security: Arc<Security>,
-}
-
-impl SecurityLayer {
-    /// The layer for `security`.
-    pub fn new(security: Arc<Security>) -> Self {
-        Self { security }
-    }
-}
-
-impl<S> Layer<S> for SecurityLayer {
-    type Service = SecurityService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        SecurityService {
-            inner,
-            security: self.security.clone(),
-        }
-    }
-}
-
-/// The service [`SecurityLayer`] produces.
-#[derive(Clone, Debug)]
-pub struct SecurityService<S> {
-    inner: S,
-    security: Arc<Security>,
+/// What the gate decided before the handler.
+pub(crate) enum Gate {
+    /// Answer this instead of routing (a preflight, or a store failure).
+    Answer(Response),
+    /// Route the request; remember what the response needs.
+    Pass {
+        origin: Option<HeaderValue>,
+        presented: bool,
+    },
 }
 
 fn bearer_token(request: &Request) -> Option<&str> {
@@ -67,73 +38,64 @@ fn bearer_token(request: &Request) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-impl<S> Service<Request> for SecurityService<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+/// Runs before routing: a preflight is answered here; otherwise the caller's credentials are
+/// checked and the resulting [`Identity`] (or the note that they were rejected) is put in the
+/// request.
+pub(crate) async fn admit(security: &Security, request: &mut Request) -> Gate {
+    if let Some(preflight) = security
+        .cors()
+        .preflight(request.method(), request.headers())
+    {
+        return Gate::Answer(preflight);
     }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        let security = self.security.clone();
-        if let Some(preflight) = security
-            .cors()
-            .preflight(request.method(), request.headers())
-        {
-            return Box::pin(async move { Ok(preflight) });
+    let origin = security
+        .cors()
+        .is_enabled()
+        .then(|| request.headers().get(header::ORIGIN).cloned())
+        .flatten();
+    let mut presented = false;
+    if let Some(token) = bearer_token(request) {
+        presented = true;
+        match security.jwt().verify(token) {
+            Ok(claims) => {
+                request.extensions_mut().insert(Identity {
+                    user_id: claims.sub.into(),
+                    credential: Credential::Bearer,
+                });
+            }
+            Err(_) => {
+                request.extensions_mut().insert(CredentialRejected);
+            }
         }
-        let origin = security
-            .cors()
-            .is_enabled()
-            .then(|| request.headers().get(header::ORIGIN).cloned())
-            .flatten();
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let mut presented = false;
-            if let Some(token) = bearer_token(&request) {
-                presented = true;
-                match security.jwt().verify(token) {
-                    Ok(claims) => {
-                        request.extensions_mut().insert(Identity {
-                            user_id: claims.sub.into(),
-                            credential: Credential::Bearer,
-                        });
-                    }
-                    Err(_) => {
-                        request.extensions_mut().insert(CredentialRejected);
-                    }
-                }
-            } else if let Some(session) = super::request_cookie(request.headers(), SESSION_COOKIE) {
-                presented = true;
-                match security.session_user(&session).await {
-                    Ok(Some(user_id)) => {
-                        request.extensions_mut().insert(Identity {
-                            user_id: user_id.into(),
-                            credential: Credential::Session(session.into()),
-                        });
-                    }
-                    Ok(None) => {
-                        request.extensions_mut().insert(CredentialRejected);
-                    }
-                    Err(error) => return Ok(error.into_response()),
-                }
+    } else if let Some(session) = super::request_cookie(request.headers(), SESSION_COOKIE) {
+        presented = true;
+        match security.session_user(&session).await {
+            Ok(Some(user_id)) => {
+                request.extensions_mut().insert(Identity {
+                    user_id: user_id.into(),
+                    credential: Credential::Session(session.into()),
+                });
             }
-            request.extensions_mut().insert(security.clone());
-            let mut response = inner.call(request).await?;
-            if presented {
-                forbid_storing(response.headers_mut());
+            Ok(None) => {
+                request.extensions_mut().insert(CredentialRejected);
             }
-            security.cors().decorate(origin.as_ref(), &mut response);
-            Ok(response)
-        })
+            Err(error) => return Gate::Answer(error.into_response()),
+        }
     }
+    Gate::Pass { origin, presented }
+}
+
+/// Runs on the response of a request that passed the gate.
+pub(crate) fn finish(
+    security: &Security,
+    origin: Option<&HeaderValue>,
+    presented: bool,
+    response: &mut Response,
+) {
+    if presented {
+        forbid_storing(response.headers_mut());
+    }
+    security.cors().decorate(origin, response);
 }
 
 /// Adds `no-store` to the response's `Cache-Control`, keeping the directives already there.

@@ -1,8 +1,9 @@
 //! Security by default: sessions and JWTs, CSRF, CORS, rate limits, passwords.
 //!
-//! One [`Security`] value holds every setting and store; [`crate::App`] puts it in front of the
-//! router (see [`SecurityLayer`]) and the per-route layer enforces each route's CSRF and rate
-//! limit from it. Each default is changed in one visible place — [`SecuritySettings`], read
+//! One [`Security`] value holds every setting and store; [`crate::App`] hands it to the front
+//! layer, which runs the security gate around every request (CORS preflights, credentials →
+//! [`Identity`], `no-store`), and the per-route layer enforces each route's CSRF and rate limit
+//! from it. Each default is changed in one visible place — [`SecuritySettings`], read
 //! from the environment with [`SecuritySettings::from_env`]:
 //!
 //! | setting | default | variable |
@@ -19,7 +20,7 @@ mod auth;
 mod cors;
 pub mod csrf;
 mod jwt;
-mod layer;
+pub(crate) mod layer;
 pub mod password;
 pub mod rate_limit;
 
@@ -34,7 +35,6 @@ pub use auth::{Auth, AuthUser, Credential, Identity, MaybeAuth};
 pub use cors::CorsPolicy;
 pub use csrf::CsrfKeys;
 pub use jwt::{Claims, JwtKeys};
-pub use layer::{SecurityLayer, SecurityService};
 pub use rate_limit::ClientIp;
 
 use crate::{

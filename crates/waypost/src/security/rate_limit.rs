@@ -6,18 +6,14 @@
 //! is the client. Anything a client writes further left is ignored, so spoofing the header from
 //! an untrusted peer changes nothing.
 
-use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
-    sync::Arc,
-};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
-    http::{request::Parts, Extensions, HeaderMap, HeaderValue},
+    http::{request::Parts, Extensions, HeaderMap, HeaderName, HeaderValue},
 };
 use ipnet::IpNet;
 
-use super::Security;
 use crate::{config::ConfigError, store::Decision, RateLimit};
 
 /// The client's IP address as the framework counts it (peer address, or `X-Forwarded-For`
@@ -30,7 +26,7 @@ pub(crate) fn request_client_ip(extensions: &Extensions, headers: &HeaderMap) ->
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    match extensions.get::<Arc<Security>>() {
+    match crate::context::security() {
         Some(security) => client_ip(peer, headers, &security.settings().trusted_proxies),
         None => peer,
     }
@@ -117,11 +113,9 @@ pub fn parse_rate_limit(variable: &str, raw: &str) -> Result<RateLimit, ConfigEr
     Ok(RateLimit::new(requests, window))
 }
 
-/// The `RateLimit-Policy` and `RateLimit` header values (IETF httpapi-ratelimit-headers).
-pub(crate) fn headers_for(
-    limit: RateLimit,
-    decision: &Decision,
-) -> [(&'static str, HeaderValue); 2] {
+/// Sets the `RateLimit-Policy` and `RateLimit` headers (IETF httpapi-ratelimit-headers):
+/// `"default";q=<requests>;w=<window s>` and `"default";r=<remaining>;t=<seconds to full>`.
+pub(crate) fn set_headers(headers: &mut HeaderMap, limit: RateLimit, decision: &Decision) {
     let policy = format!(
         "\"default\";q={};w={}",
         limit.requests,
@@ -132,13 +126,10 @@ pub(crate) fn headers_for(
         decision.remaining,
         decision.reset_after.as_secs_f64().ceil() as u64
     );
-    [
-        (
-            "ratelimit-policy",
-            HeaderValue::from_str(&policy).expect("ASCII"),
-        ),
-        ("ratelimit", HeaderValue::from_str(&state).expect("ASCII")),
-    ]
+    if let (Ok(policy), Ok(state)) = (HeaderValue::try_from(policy), HeaderValue::try_from(state)) {
+        headers.insert(HeaderName::from_static("ratelimit-policy"), policy);
+        headers.insert(HeaderName::from_static("ratelimit"), state);
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ mod session;
 
 use std::{future::Future, pin::Pin};
 
-pub use rate_limit::{Decision, MemoryRateLimitStore, RateLimitStore};
+pub use rate_limit::{Decision, MemoryRateLimitStore, RateKey, RateLimitStore, Subject};
 pub use session::{MemorySessionStore, SessionRecord, SessionStore};
 
 /// The boxed future the store traits return (they are used as trait objects).

@@ -9,12 +9,43 @@
 
 use std::{
     collections::HashMap,
+    fmt,
+    hash::{BuildHasher, RandomState},
+    net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
 };
 
-use super::{shard_of, StoreFuture, SHARDS};
+use super::{StoreFuture, SHARDS};
 use crate::RateLimit;
+
+/// Who is counted.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// An anonymous caller, by client IP.
+    Ip(IpAddr),
+    /// A signed-in caller, by user id.
+    User(&'a str),
+}
+
+/// One counter: a route's bucket for one subject.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct RateKey<'a> {
+    /// The route's pattern (each route counts separately).
+    pub route: &'a str,
+    /// Who is counted.
+    pub subject: Subject<'a>,
+}
+
+impl fmt::Display for RateKey<'_> {
+    /// The key as a shared store names it: `/api/hello|ip:127.0.0.1`, `/api/generate|u:42`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.subject {
+            Subject::Ip(ip) => write!(f, "{}|ip:{ip}", self.route),
+            Subject::User(id) => write!(f, "{}|u:{id}", self.route),
+        }
+    }
+}
 
 /// The outcome of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,19 +63,31 @@ pub struct Decision {
 /// Counts requests per key.
 pub trait RateLimitStore: Send + Sync + 'static {
     /// Counts one request for `key` against `limit` and says whether it passes.
-    fn check<'a>(&'a self, key: &'a str, limit: RateLimit) -> StoreFuture<'a, Decision>;
+    fn check<'a>(&'a self, key: RateKey<'a>, limit: RateLimit) -> StoreFuture<'a, Decision>;
+
+    /// The same, answered on the spot by stores that need no I/O (the in-process one), so the
+    /// hot path allocates no future; `None` means "call [`check`](Self::check)".
+    fn check_inline(&self, key: RateKey<'_>, limit: RateLimit) -> Option<Decision> {
+        let _ = (key, limit);
+        None
+    }
 }
 
-/// The in-process GCRA store: sharded maps of key → TAT.
+/// The in-process GCRA store: sharded maps of key hash → TAT.
+///
+/// Keys are kept as 64-bit keyed hashes (SipHash with a random key per store): a lookup never
+/// allocates, and a collision — one in 2^64 per pair, unpredictable to clients — would at worst
+/// make two callers share a bucket.
 #[derive(Debug)]
 pub struct MemoryRateLimitStore {
     shards: Vec<Mutex<Shard>>,
     epoch: Instant,
+    hasher: RandomState,
 }
 
 #[derive(Debug, Default)]
 struct Shard {
-    tats: HashMap<Box<str>, Duration>,
+    tats: HashMap<u64, Duration>,
     inserts_since_sweep: usize,
 }
 
@@ -63,6 +106,7 @@ impl MemoryRateLimitStore {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             epoch: Instant::now(),
+            hasher: RandomState::new(),
         }
     }
 
@@ -91,14 +135,15 @@ impl MemoryRateLimitStore {
     }
 
     /// The GCRA step at `now` (time since the store's epoch), synchronously.
-    pub fn check_at(&self, key: &str, limit: RateLimit, now: Duration) -> Decision {
+    pub fn check_at(&self, key: RateKey<'_>, limit: RateLimit, now: Duration) -> Decision {
         let requests = limit.requests.max(1);
         let interval = limit.window / requests;
         let tolerance = limit.window.saturating_sub(interval);
-        let mut shard = self.shards[shard_of(key)]
+        let key = self.hasher.hash_one(key);
+        let mut shard = self.shards[(key % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tat = shard.tats.get(key).copied().unwrap_or(now).max(now);
+        let tat = shard.tats.get(&key).copied().unwrap_or(now).max(now);
         let wait = tat - now;
         if wait > tolerance {
             let retry_after = wait - tolerance;
@@ -110,10 +155,10 @@ impl MemoryRateLimitStore {
             };
         }
         let new_tat = tat + interval;
-        match shard.tats.get_mut(key) {
+        match shard.tats.get_mut(&key) {
             Some(stored) => *stored = new_tat,
             None => {
-                shard.tats.insert(key.into(), new_tat);
+                shard.tats.insert(key, new_tat);
                 shard.inserts_since_sweep += 1;
                 if shard.inserts_since_sweep >= SWEEP_EVERY {
                     shard.tats.retain(|_, tat| *tat > now);
@@ -138,9 +183,13 @@ impl MemoryRateLimitStore {
 }
 
 impl RateLimitStore for MemoryRateLimitStore {
-    fn check<'a>(&'a self, key: &'a str, limit: RateLimit) -> StoreFuture<'a, Decision> {
+    fn check<'a>(&'a self, key: RateKey<'a>, limit: RateLimit) -> StoreFuture<'a, Decision> {
         let decision = self.check_at(key, limit, self.epoch.elapsed());
         Box::pin(std::future::ready(Ok(decision)))
+    }
+
+    fn check_inline(&self, key: RateKey<'_>, limit: RateLimit) -> Option<Decision> {
+        Some(self.check_at(key, limit, self.epoch.elapsed()))
     }
 }
 
@@ -150,24 +199,31 @@ mod tests {
 
     const TEN_PER_MINUTE: RateLimit = RateLimit::new(10, Duration::from_secs(60));
 
+    fn key(name: &str) -> RateKey<'_> {
+        RateKey {
+            route: "/api/test",
+            subject: Subject::User(name),
+        }
+    }
+
     #[test]
     fn exactly_the_burst_passes_then_one_per_interval() {
         let store = MemoryRateLimitStore::new();
         let now = Duration::from_secs(100);
         let passed = (0..30)
-            .filter(|_| store.check_at("k", TEN_PER_MINUTE, now).allowed)
+            .filter(|_| store.check_at(key("k"), TEN_PER_MINUTE, now).allowed)
             .count();
         assert_eq!(passed, 10);
-        let refused = store.check_at("k", TEN_PER_MINUTE, now);
+        let refused = store.check_at(key("k"), TEN_PER_MINUTE, now);
         assert_eq!(refused.retry_after, Duration::from_secs(6));
         assert!(
             !store
-                .check_at("k", TEN_PER_MINUTE, now + Duration::from_secs(5))
+                .check_at(key("k"), TEN_PER_MINUTE, now + Duration::from_secs(5))
                 .allowed
         );
         assert!(
             store
-                .check_at("k", TEN_PER_MINUTE, now + Duration::from_secs(6))
+                .check_at(key("k"), TEN_PER_MINUTE, now + Duration::from_secs(6))
                 .allowed
         );
     }
@@ -177,9 +233,19 @@ mod tests {
         let store = MemoryRateLimitStore::new();
         let now = Duration::from_secs(1);
         let remaining: Vec<u32> = (0..3)
-            .map(|_| store.check_at("k", TEN_PER_MINUTE, now).remaining)
+            .map(|_| store.check_at(key("k"), TEN_PER_MINUTE, now).remaining)
             .collect();
         assert_eq!(remaining, [9, 8, 7]);
+    }
+
+    #[test]
+    fn keys_print_as_shared_stores_name_them() {
+        let ip = RateKey {
+            route: "/api/hello",
+            subject: Subject::Ip("127.0.0.2".parse().unwrap()),
+        };
+        assert_eq!(ip.to_string(), "/api/hello|ip:127.0.0.2");
+        assert_eq!(key("42").to_string(), "/api/test|u:42");
     }
 
     #[test]
@@ -187,10 +253,10 @@ mod tests {
         let store = MemoryRateLimitStore::new();
         let now = Duration::from_secs(1);
         for _ in 0..10 {
-            assert!(store.check_at("a", TEN_PER_MINUTE, now).allowed);
+            assert!(store.check_at(key("a"), TEN_PER_MINUTE, now).allowed);
         }
-        assert!(!store.check_at("a", TEN_PER_MINUTE, now).allowed);
-        assert!(store.check_at("b", TEN_PER_MINUTE, now).allowed);
+        assert!(!store.check_at(key("a"), TEN_PER_MINUTE, now).allowed);
+        assert!(store.check_at(key("b"), TEN_PER_MINUTE, now).allowed);
     }
 
     #[test]
@@ -198,7 +264,7 @@ mod tests {
         let store = MemoryRateLimitStore::new();
         for i in 0..5000 {
             store.check_at(
-                &format!("client-{i}"),
+                key(&format!("client-{i}")),
                 TEN_PER_MINUTE,
                 Duration::from_secs(1),
             );
@@ -207,7 +273,7 @@ mod tests {
         // Long after the window, new traffic sweeps the old keys away.
         let later = Duration::from_secs(1000);
         for i in 0..(SHARDS * SWEEP_EVERY) {
-            store.check_at(&format!("new-{i}"), TEN_PER_MINUTE, later);
+            store.check_at(key(&format!("new-{i}")), TEN_PER_MINUTE, later);
         }
         assert!(
             store.len() <= SHARDS * SWEEP_EVERY + SHARDS,
