@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod app_crate;
 mod commands;
+mod scaffold;
 
 /// Work on a Waypost app.
 #[derive(Debug, Parser)]
@@ -20,12 +21,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a new app crate: one route, a test over a real socket, a README.
+    New(commands::new::Args),
+    /// Serve the app on one address, rebuilding and restarting it on every change.
+    Dev(commands::dev::Args),
     /// List the app's routes with their methods, files and settings, without compiling.
     Routes(commands::routes::Args),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::New(args) => commands::new::run(&args),
+        Command::Dev(args) => commands::dev::run(&args),
         Command::Routes(args) => commands::routes::run(&args),
     }
 }

@@ -1,3 +1,5 @@
 //! One module per `waypost` subcommand.
 
+pub(crate) mod dev;
+pub(crate) mod new;
 pub(crate) mod routes;
