@@ -101,6 +101,7 @@ async fn serve(root: PathBuf, args: &Args) -> Result<(), String> {
     ));
     let (exits_sender, mut exits) = mpsc::unbounded_channel();
     let mut session = Session {
+        address,
         manifest: root.join("Cargo.toml"),
         root,
         bin: args.bin.clone(),
@@ -133,6 +134,8 @@ async fn serve(root: PathBuf, args: &Args) -> Result<(), String> {
 
 /// The state of one `waypost dev` run.
 struct Session {
+    /// The public address, for messages (the app's own is private).
+    address: SocketAddr,
     root: PathBuf,
     manifest: PathBuf,
     bin: Option<String>,
@@ -177,9 +180,10 @@ impl Session {
         match AppProcess::start(&built.executable, &self.root, START_TIMEOUT, exits).await {
             Ok(app) => {
                 say(&format!(
-                    "built in {}, started in {}: serving the new build",
+                    "built in {}, started in {}: http://{} serves the new build",
                     seconds(build_time),
-                    seconds(starting.elapsed())
+                    seconds(starting.elapsed()),
+                    self.address
                 ));
                 self.upstream.send_replace(Upstream::Serving(app.clone()));
                 // The previous build stops once the last request it is answering is done.

@@ -2,7 +2,7 @@
 //! events (an editor's save is often several) gathered into one change.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -13,10 +13,17 @@ use tokio::sync::mpsc;
 /// How long the files must stay quiet before a burst of events counts as one change.
 pub(crate) const DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// One path an event was about.
+struct Touched {
+    path: PathBuf,
+    /// The event created it.
+    created: bool,
+}
+
 /// The files of an app crate that a rebuild depends on, watched.
 pub(crate) struct Changes {
     root: PathBuf,
-    paths: mpsc::UnboundedReceiver<PathBuf>,
+    events: mpsc::UnboundedReceiver<Touched>,
     // Watching stops when the watcher is dropped.
     _watcher: RecommendedWatcher,
 }
@@ -27,14 +34,15 @@ impl Changes {
     /// # Errors
     /// The operating system refused a watch.
     pub(crate) fn watch(root: &Path) -> notify::Result<Changes> {
-        let (sender, paths) = mpsc::unbounded_channel();
+        let (sender, events) = mpsc::unbounded_channel();
         let filter_root = root.to_owned();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
                 Ok(event) if is_a_change(event.kind) => {
+                    let created = matches!(event.kind, EventKind::Create(_));
                     for path in event.paths {
                         if is_watched(&filter_root, &path) {
-                            let _ = sender.send(path);
+                            let _ = sender.send(Touched { path, created });
                         }
                     }
                 }
@@ -47,20 +55,33 @@ impl Changes {
         watcher.watch(root, RecursiveMode::NonRecursive)?;
         Ok(Changes {
             root: root.to_owned(),
-            paths,
+            events,
             _watcher: watcher,
         })
     }
 
     /// Waits for a change, then until the files have been quiet for [`DEBOUNCE`]; the paths
-    /// that changed, relative to the crate root. `None` when watching has stopped.
+    /// that changed, relative to the crate root. Files that came and went within the burst (an
+    /// editor's temporary copy, renamed over the real file) are left out, and a burst of only
+    /// those is no change. `None` when watching has stopped.
     pub(crate) async fn next(&mut self) -> Option<BTreeSet<PathBuf>> {
-        let first = self.paths.recv().await?;
-        let mut changed = BTreeSet::from([self.relative(first)]);
-        while let Ok(Some(path)) = tokio::time::timeout(DEBOUNCE, self.paths.recv()).await {
-            changed.insert(self.relative(path));
+        loop {
+            // Per path, whether its first event in the burst created it.
+            let mut burst = BTreeMap::new();
+            let first = self.events.recv().await?;
+            burst.insert(first.path, first.created);
+            while let Ok(Some(touched)) = tokio::time::timeout(DEBOUNCE, self.events.recv()).await {
+                burst.entry(touched.path).or_insert(touched.created);
+            }
+            let changed: BTreeSet<PathBuf> = burst
+                .into_iter()
+                .filter(|(path, created)| !created || path.exists())
+                .map(|(path, _)| self.relative(path))
+                .collect();
+            if !changed.is_empty() {
+                return Some(changed);
+            }
         }
-        Some(changed)
     }
 
     fn relative(&self, path: PathBuf) -> PathBuf {
@@ -149,5 +170,22 @@ mod tests {
                 PathBuf::from("src/lib.rs")
             ])
         );
+    }
+
+    #[tokio::test]
+    async fn a_temporary_copy_renamed_over_the_file_is_not_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/lib.rs"), "// before").unwrap();
+        let mut changes = Changes::watch(&root).unwrap();
+        // What `sed -i` and many editors do.
+        std::fs::write(root.join("src/sedXYZ"), "// after").unwrap();
+        std::fs::rename(root.join("src/sedXYZ"), root.join("src/lib.rs")).unwrap();
+        let changed = tokio::time::timeout(Duration::from_secs(10), changes.next())
+            .await
+            .expect("a change within 10 s")
+            .unwrap();
+        assert_eq!(changed, BTreeSet::from([PathBuf::from("src/lib.rs")]));
     }
 }
