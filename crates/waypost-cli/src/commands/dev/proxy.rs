@@ -62,16 +62,7 @@ pub(crate) async fn serve(
     upstream: watch::Receiver<Upstream>,
     wait: Duration,
 ) {
-    let client = Client::builder(TokioExecutor::new())
-        // Short, so few idle connections point at a build that has been replaced.
-        .pool_idle_timeout(Duration::from_secs(5))
-        .build_http();
-    let proxy = Arc::new(Proxy {
-        upstream,
-        client,
-        wait,
-        next_id: AtomicU64::new(1),
-    });
+    let proxy = Arc::new(Proxy::new(upstream, wait));
     let server = auto::Builder::new(TokioExecutor::new());
     loop {
         let stream = match listener.accept().await {
@@ -98,6 +89,19 @@ pub(crate) async fn serve(
 }
 
 impl Proxy {
+    fn new(upstream: watch::Receiver<Upstream>, wait: Duration) -> Proxy {
+        let client = Client::builder(TokioExecutor::new())
+            // Short, so few idle connections point at a build that has been replaced.
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build_http();
+        Proxy {
+            upstream,
+            client,
+            wait,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
     async fn forward(&self, mut request: Request<Incoming>) -> Response<ProxyBody> {
         let app = match self.current_app().await {
             Ok(app) => app,
@@ -220,6 +224,10 @@ impl Proxy {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         if let Ok(id) = HeaderValue::from_str(&request_id) {
             headers.insert("x-request-id", id);
         }
@@ -268,6 +276,8 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
 
     #[test]
@@ -288,6 +298,48 @@ mod tests {
         remove_hop_by_hop(&mut headers);
         let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(left, ["content-type", "x-request-id"]);
+    }
+
+    async fn answer_while(upstream: Upstream, request_id: Option<&str>) -> (StatusCode, Value) {
+        let (_sender, receiver) = watch::channel(upstream);
+        let proxy = Proxy::new(receiver, Duration::from_millis(50));
+        let (status, code, message) = proxy.current_app().await.unwrap_err();
+        let mut headers = HeaderMap::new();
+        if let Some(id) = request_id {
+            headers.insert("x-request-id", HeaderValue::from_str(id).unwrap());
+        }
+        let response = proxy.error(&headers, status, code, message);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(
+            response.headers()["x-request-id"],
+            request_id.unwrap_or("dev-1")
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_the_first_build_then_is_told_to_retry() {
+        let (status, body) = answer_while(Upstream::Building, None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            json!({
+                "error": "The app is still building; try again in a moment.",
+                "code": "app_starting",
+                "requestId": "dev-1",
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_build_is_a_502_in_the_one_error_shape() {
+        let (status, body) = answer_while(Upstream::Down("It broke."), Some("abc-1")).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            body,
+            json!({ "error": "It broke.", "code": "app_down", "requestId": "abc-1" })
+        );
     }
 
     #[test]

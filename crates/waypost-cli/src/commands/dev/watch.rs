@@ -24,6 +24,9 @@ struct Touched {
 pub(crate) struct Changes {
     root: PathBuf,
     events: mpsc::UnboundedReceiver<Touched>,
+    /// The burst being gathered, per path whether its first event created it. Kept here, not
+    /// in `next`, so a `next` cancelled by `select!` loses nothing.
+    burst: BTreeMap<PathBuf, bool>,
     // Watching stops when the watcher is dropped.
     _watcher: RecommendedWatcher,
 }
@@ -56,6 +59,7 @@ impl Changes {
         Ok(Changes {
             root: root.to_owned(),
             events,
+            burst: BTreeMap::new(),
             _watcher: watcher,
         })
     }
@@ -66,14 +70,14 @@ impl Changes {
     /// those is no change. `None` when watching has stopped.
     pub(crate) async fn next(&mut self) -> Option<BTreeSet<PathBuf>> {
         loop {
-            // Per path, whether its first event in the burst created it.
-            let mut burst = BTreeMap::new();
-            let first = self.events.recv().await?;
-            burst.insert(first.path, first.created);
-            while let Ok(Some(touched)) = tokio::time::timeout(DEBOUNCE, self.events.recv()).await {
-                burst.entry(touched.path).or_insert(touched.created);
+            if self.burst.is_empty() {
+                let first = self.events.recv().await?;
+                self.burst.insert(first.path, first.created);
             }
-            let changed: BTreeSet<PathBuf> = burst
+            while let Ok(Some(touched)) = tokio::time::timeout(DEBOUNCE, self.events.recv()).await {
+                self.burst.entry(touched.path).or_insert(touched.created);
+            }
+            let changed: BTreeSet<PathBuf> = std::mem::take(&mut self.burst)
                 .into_iter()
                 .filter(|(path, created)| !created || path.exists())
                 .map(|(path, _)| self.relative(path))
