@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod app_crate;
 mod commands;
+mod scaffold;
 
 /// Work on a Waypost app.
 #[derive(Debug, Parser)]
@@ -20,6 +21,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a new app crate: one route, a test over a real socket, a README.
+    New(commands::new::Args),
+    /// Serve the app on one address, rebuilding and restarting it on every change.
+    Dev(commands::dev::Args),
     /// List the app's routes with their methods, files and settings, without compiling.
     Routes(commands::routes::Args),
     /// Generate a typed API client from the app's OpenAPI document.
@@ -28,6 +33,8 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::New(args) => commands::new::run(&args),
+        Command::Dev(args) => commands::dev::run(&args),
         Command::Routes(args) => commands::routes::run(&args),
         Command::Client(args) => commands::client::run(&args),
     }

@@ -1,0 +1,162 @@
+//! One build of the app, running: a child process serving on a private loopback port that
+//! only the dev proxy talks to.
+//!
+//! The process lives as long as something holds its [`AppProcess`]: the dev loop while it is
+//! the current build, and each request forwarded to it until its response has been sent. So a
+//! replaced build is stopped only once nothing is still talking to it.
+
+use std::{
+    fmt, io,
+    net::{Ipv4Addr, SocketAddr, TcpListener},
+    path::Path,
+    process::{ExitStatus, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    net::TcpStream,
+    process::{Child, Command},
+    sync::{mpsc, watch},
+};
+
+/// How often a starting app is checked for listening.
+const POLL: Duration = Duration::from_millis(25);
+
+/// A running build of the app.
+#[derive(Debug)]
+pub(crate) struct AppProcess {
+    port: u16,
+    // Set to `true`, or dropped with `self`, to kill the process.
+    kill: watch::Sender<bool>,
+    exited: watch::Receiver<bool>,
+}
+
+/// The app ended by itself (a crash, or `main` returning).
+#[derive(Debug)]
+pub(crate) struct Exit {
+    /// The port of the process that ended.
+    pub(crate) port: u16,
+    /// How it ended.
+    pub(crate) status: io::Result<ExitStatus>,
+}
+
+/// Why a build could not be started.
+#[derive(Debug)]
+#[non_exhaustive]
+pub(crate) enum StartError {
+    /// No port, or the executable could not be run.
+    Spawn(io::Error),
+    /// It ended before listening (a bad setting, a panic in `main`).
+    Exited(ExitStatus),
+    /// It ran but did not listen on `PORT` in time.
+    NotListening(Duration),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Spawn(error) => write!(f, "the app could not be run: {error}"),
+            StartError::Exited(status) => write!(f, "the app ended before listening ({status})"),
+            StartError::NotListening(after) => write!(
+                f,
+                "the app did not listen on $PORT within {}s (does main serve with `App::from_env`?)",
+                after.as_secs()
+            ),
+        }
+    }
+}
+
+impl AppProcess {
+    /// Runs `executable` in `dir` with `HOST=127.0.0.1` and `PORT` a free port, and waits until
+    /// it accepts connections there, at most `timeout`. An exit after that is reported on
+    /// `exits`.
+    ///
+    /// # Errors
+    /// See [`StartError`]; the process is gone when this returns an error.
+    pub(crate) async fn start(
+        executable: &Path,
+        dir: &Path,
+        timeout: Duration,
+        exits: mpsc::UnboundedSender<Exit>,
+    ) -> Result<Arc<AppProcess>, StartError> {
+        let port = free_port().map_err(StartError::Spawn)?;
+        let mut child = Command::new(executable)
+            .current_dir(dir)
+            .env("HOST", Ipv4Addr::LOCALHOST.to_string())
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            // Dropped without being stopped (the dev command ends): no orphan keeps the port.
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(StartError::Spawn)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().map_err(StartError::Spawn)? {
+                return Err(StartError::Exited(status));
+            }
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill().await;
+                return Err(StartError::NotListening(timeout));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        let (kill, killed) = watch::channel(false);
+        let (ended, exited) = watch::channel(false);
+        tokio::spawn(supervise(child, port, killed, ended, exits));
+        Ok(Arc::new(AppProcess { port, kill, exited }))
+    }
+
+    /// The loopback port it serves on.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Gives the process `grace` to end by itself (a Ctrl-C in the terminal reaches it too),
+    /// then kills it; returns once it is gone.
+    pub(crate) async fn stop(&self, grace: Duration) {
+        let mut exited = self.exited.clone();
+        if tokio::time::timeout(grace, exited.wait_for(|ended| *ended))
+            .await
+            .is_err()
+        {
+            self.kill.send_replace(true);
+            let _ = exited.wait_for(|ended| *ended).await;
+        }
+    }
+}
+
+/// Owns the child: reports an exit of its own, or kills it when asked or when its
+/// [`AppProcess`] is dropped.
+async fn supervise(
+    mut child: Child,
+    port: u16,
+    mut kill: watch::Receiver<bool>,
+    ended: watch::Sender<bool>,
+    exits: mpsc::UnboundedSender<Exit>,
+) {
+    tokio::select! {
+        status = child.wait() => {
+            let _ = exits.send(Exit { port, status });
+        }
+        // `Err` means the `AppProcess` was dropped: nothing uses this build any more.
+        // (The guard `wait_for` returns must not live across the await below.)
+        _ = async { kill.wait_for(|kill| *kill).await.is_ok() } => {
+            let _ = child.kill().await;
+        }
+    }
+    ended.send_replace(true);
+}
+
+/// A loopback port nothing listens on right now. Another process could take it before the app
+/// binds it; the app then fails to start and the next change tries again.
+fn free_port() -> io::Result<u16> {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    Ok(listener.local_addr()?.port())
+}
