@@ -1,41 +1,33 @@
-//! The hello routes over a real socket, as a client sees them.
+//! The hello routes, driven in process by `waypost::testing::TestClient` (no socket): the same
+//! layers a real client meets, as fast as a function call.
 
 use serde_json::{json, Value};
-use waypost::{testing::TestServer, App};
+use waypost::{testing::TestClient, App};
 use {{crate_name}}::{router, AppState};
 
-async fn start() -> TestServer {
-    TestServer::start(App::new(router(AppState::default()))).await
+fn client() -> TestClient<AppState> {
+    let state = AppState::default();
+    TestClient::with_state(App::new(router(state.clone())), state)
 }
 
 #[tokio::test]
 async fn hello_says_hello() {
-    let server = start().await;
-    let response = reqwest::get(server.url("/api/hello")).await.unwrap();
+    let response = client().get("/api/hello").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/json");
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({ "message": "Hello" })
-    );
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.json::<Value>(), json!({ "message": "Hello" }));
 }
 
 #[tokio::test]
 async fn hello_with_a_name_greets_that_name() {
-    let server = start().await;
-    let response = reqwest::get(server.url("/api/hello/Ada")).await.unwrap();
+    let response = client().get("/api/hello/Ada").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({ "message": "Hello, Ada" })
-    );
+    assert_eq!(response.json::<Value>(), json!({ "message": "Hello, Ada" }));
 }
 
 #[tokio::test]
 async fn unknown_paths_answer_the_json_404() {
-    let server = start().await;
-    let response = reqwest::get(server.url("/api/nothing-here")).await.unwrap();
+    let response = client().get("/api/nothing-here").await;
     assert_eq!(response.status(), 404);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], "not_found", "{body}");
+    assert_eq!(response.error_code().as_deref(), Some("not_found"));
 }
