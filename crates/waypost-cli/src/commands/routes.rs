@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use waypost_build::{Evaluated, RateLimitSetting, Route, RouteSettings};
+use waypost_build::{AuthKind, Evaluated, RateLimitSetting, Route, RouteSettings};
 
 use crate::app_crate::AppCrate;
 
@@ -86,6 +86,7 @@ fn settings_cell(route: &Route) -> String {
                 .unwrap_or_default()
         )],
     };
+    parts.push(auth_cell(route));
     let files: Vec<&str> = route.middleware.iter().map(|m| m.file.as_str()).collect();
     parts.push(if files.is_empty() {
         "middleware none".to_owned()
@@ -93,6 +94,31 @@ fn settings_cell(route: &Route) -> String {
         format!("middleware {} ({})", files.len(), files.join(", "))
     });
     parts.join("; ")
+}
+
+/// Which methods need a signed-in caller, as their signatures say (`Auth<…>` / `MaybeAuth<…>`).
+fn auth_cell(route: &Route) -> String {
+    let of = |kind: AuthKind| -> Vec<&str> {
+        route
+            .handlers
+            .iter()
+            .filter(|handler| handler.shape.auth == kind)
+            .map(|handler| handler.method.as_str())
+            .collect()
+    };
+    let (required, optional) = (of(AuthKind::Required), of(AuthKind::Optional));
+    let mut cell = Vec::new();
+    if !required.is_empty() {
+        cell.push(format!("required for {}", required.join(", ")));
+    }
+    if !optional.is_empty() {
+        cell.push(format!("optional for {}", optional.join(", ")));
+    }
+    if cell.is_empty() {
+        "auth none".to_owned()
+    } else {
+        format!("auth {}", cell.join(", "))
+    }
 }
 
 fn known_settings(settings: &RouteSettings) -> Vec<String> {
