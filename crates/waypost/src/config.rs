@@ -153,8 +153,9 @@ pub struct ServerConfig {
     pub host: IpAddr,
     /// `PORT` (3000).
     pub port: u16,
-    /// `WAYPOST_HEADER_READ_TIMEOUT` (10s): the whole header section must arrive within this.
-    pub header_read_timeout: Duration,
+    /// `WAYPOST_HEADER_READ_TIMEOUT` (10s): the whole header section must arrive within this;
+    /// `off` leaves it to a proxy in front.
+    pub header_read_timeout: Option<Duration>,
     /// `WAYPOST_BODY_READ_TIMEOUT` (30s): the longest pause between two body chunks.
     pub body_read_timeout: Duration,
     /// `WAYPOST_MAX_HEADER_BYTES` (16384): a larger header section is answered 431.
@@ -168,7 +169,7 @@ impl Default for ServerConfig {
         Self {
             host: IpAddr::from([127, 0, 0, 1]),
             port: 3000,
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Some(Duration::from_secs(10)),
             body_read_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             shutdown_timeout: Duration::from_secs(10),
@@ -192,8 +193,10 @@ impl ServerConfig {
         Ok(Self {
             host: env.parse_or("HOST", defaults.host)?,
             port: env.parse_or("PORT", defaults.port)?,
-            header_read_timeout: env
-                .duration("WAYPOST_HEADER_READ_TIMEOUT", defaults.header_read_timeout)?,
+            header_read_timeout: match env.get("WAYPOST_HEADER_READ_TIMEOUT") {
+                Some(raw) if raw.trim().eq_ignore_ascii_case("off") => None,
+                _ => Some(env.duration("WAYPOST_HEADER_READ_TIMEOUT", Duration::from_secs(10))?),
+            },
             body_read_timeout: env
                 .duration("WAYPOST_BODY_READ_TIMEOUT", defaults.body_read_timeout)?,
             max_header_bytes,

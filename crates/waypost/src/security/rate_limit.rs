@@ -6,7 +6,10 @@
 //! is the client. Anything a client writes further left is ignored, so spoofing the header from
 //! an untrusted peer changes nothing.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::{
+    io::Write,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
@@ -115,21 +118,35 @@ pub fn parse_rate_limit(variable: &str, raw: &str) -> Result<RateLimit, ConfigEr
 
 /// Sets the `RateLimit-Policy` and `RateLimit` headers (IETF httpapi-ratelimit-headers):
 /// `"default";q=<requests>;w=<window s>` and `"default";r=<remaining>;t=<seconds to full>`.
+///
+/// Both are written into a stack buffer and copied once into the header value: this runs on
+/// every response of a limited route, so it does no formatting allocation.
 pub(crate) fn set_headers(headers: &mut HeaderMap, limit: RateLimit, decision: &Decision) {
-    let policy = format!(
-        "\"default\";q={};w={}",
-        limit.requests,
-        limit.window.as_secs().max(1)
-    );
-    let state = format!(
-        "\"default\";r={};t={}",
-        decision.remaining,
-        decision.reset_after.as_secs_f64().ceil() as u64
-    );
-    if let (Ok(policy), Ok(state)) = (HeaderValue::try_from(policy), HeaderValue::try_from(state)) {
+    let reset = decision.reset_after.as_secs_f64().ceil() as u64;
+    let policy = small_header(|out| {
+        write!(
+            out,
+            "\"default\";q={};w={}",
+            limit.requests,
+            limit.window.as_secs().max(1)
+        )
+    });
+    let state = small_header(|out| write!(out, "\"default\";r={};t={reset}", decision.remaining));
+    if let (Some(policy), Some(state)) = (policy, state) {
         headers.insert(HeaderName::from_static("ratelimit-policy"), policy);
         headers.insert(HeaderName::from_static("ratelimit"), state);
     }
+}
+
+/// A header value of at most 64 bytes, written by `write`.
+fn small_header(
+    write: impl FnOnce(&mut std::io::Cursor<&mut [u8]>) -> std::io::Result<()>,
+) -> Option<HeaderValue> {
+    let mut buffer = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    write(&mut cursor).ok()?;
+    let length = usize::try_from(cursor.position()).ok()?;
+    HeaderValue::from_bytes(&buffer[..length]).ok()
 }
 
 #[cfg(test)]
