@@ -1,7 +1,8 @@
 //! The app-wide security layer: answers CORS preflights, resolves who is calling (session cookie
 //! or bearer JWT), hands [`Security`] to the per-route layer, and marks responses to
-//! authenticated requests `Cache-Control: no-store` so no shared cache keeps them. A handler's own
-//! directives are kept (a stream's `no-cache` stays), `no-store` is added to them.
+//! authenticated requests — and responses that set a cookie (a login's session, a CSRF secret) —
+//! `Cache-Control: no-store`, so no shared cache keeps them or hands them to someone else. A
+//! handler's own directives are kept (a stream's `no-cache` stays), `no-store` is added to them.
 
 use std::{
     convert::Infallible,
@@ -127,7 +128,7 @@ where
             }
             request.extensions_mut().insert(security.clone());
             let mut response = inner.call(request).await?;
-            if presented {
+            if presented || response.headers().contains_key(header::SET_COOKIE) {
                 forbid_storing(response.headers_mut());
             }
             security.cors().decorate(origin.as_ref(), &mut response);
