@@ -1,7 +1,9 @@
 //! The app-wide security gate, run by the front layer around every request: it answers CORS
 //! preflights, resolves who is calling (session cookie or bearer JWT) into an [`Identity`],
-//! and on the way out marks responses to requests that presented credentials
-//! `Cache-Control: no-store` (so no shared cache keeps them) and adds the CORS headers.
+//! and on the way out adds the CORS headers and marks `Cache-Control: no-store` on responses to
+//! requests that presented credentials — and on responses that set a cookie (a login's session,
+//! a CSRF secret) — so no shared cache keeps them or hands them to someone else. A handler's own
+//! directives are kept (a stream's `no-cache` stays); `no-store` is added to them.
 
 use axum::{
     extract::Request,
@@ -92,7 +94,7 @@ pub(crate) fn finish(
     presented: bool,
     response: &mut Response,
 ) {
-    if presented {
+    if presented || response.headers().contains_key(header::SET_COOKIE) {
         forbid_storing(response.headers_mut());
     }
     security.cors().decorate(origin, response);

@@ -244,3 +244,43 @@ pub async fn serve_fake(router: waypost::axum::Router) -> String {
     });
     format!("http://{address}")
 }
+
+/// What a browser signed in as an account holds: its session cookie and a CSRF cookie with a
+/// token bound to it.
+#[derive(Clone, Debug)]
+pub struct Browser {
+    pub session: String,
+    pub csrf_cookie: String,
+    pub csrf_token: String,
+}
+
+impl Browser {
+    /// The `Cookie` header the browser sends.
+    pub fn cookies(&self) -> String {
+        format!("session={}; csrf={}", self.session, self.csrf_cookie)
+    }
+}
+
+impl Showcase {
+    /// A browser holding `account`'s session and a fresh CSRF pair.
+    pub async fn browser(&self, account: &Account) -> Browser {
+        let (csrf_cookie, csrf_token) = self.csrf().await;
+        Browser {
+            session: account.session.clone(),
+            csrf_cookie,
+            csrf_token,
+        }
+    }
+
+    /// A request as `browser`: its cookies, no CSRF token (add one as the test needs).
+    pub fn as_browser(
+        &self,
+        browser: &Browser,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("cookie", browser.cookies())
+    }
+}
