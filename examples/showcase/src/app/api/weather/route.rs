@@ -15,8 +15,8 @@ use crate::{
 /// `?city=`.
 #[derive(schemars::JsonSchema, Debug, Deserialize, Validate)]
 pub struct WeatherQuery {
-    /// The city to look up, 1–100 characters.
-    #[garde(required, length(chars, min = 1, max = 100))]
+    /// The city to look up: 1–100 characters, not only blanks.
+    #[garde(required, length(chars, min = 1, max = 100), pattern(r"[^ \t\r\n]"))]
     pub city: Option<String>,
 }
 
@@ -27,7 +27,7 @@ pub async fn get(
     Valid(Query(query)): Valid<Query<WeatherQuery>>,
 ) -> Result<Json<Weather>, ApiError> {
     let city = query.city.unwrap_or_default();
-    // Surrounding blanks are noise; a city of blanks only is sent as given.
+    // Surrounding blanks are noise; validation made sure there is more than ASCII blanks.
     let trimmed = city.trim();
     let city = if trimmed.is_empty() { city.as_str() } else { trimmed };
     Ok(Json(weather::fetch(&state, city).await?))
