@@ -25,7 +25,7 @@ fn noise(len: usize) -> Vec<u8> {
 }
 
 fn file_form(bytes: Vec<u8>, name: &str, mime: &str) -> Form {
-    Form::new().text("note", "hello").part(
+    Form::new().part(
         "file",
         Part::bytes(bytes)
             .file_name(name.to_owned())
@@ -245,13 +245,29 @@ async fn another_users_file_is_403_and_without_auth_401_but_an_admin_may_downloa
 async fn an_upload_without_a_file_part_is_400_and_stores_nothing() {
     let app = Showcase::start().await;
     let alice = app.account("alice@example.com").await;
+    // A body with no part at all is not even a complete multipart stream.
+    expect_error(upload(&app, &alice, Form::new()).await, 400, "bad_request").await;
     let form = Form::new().text("note", "no file here").part(
         "attachment",
         Part::bytes(noise(100)).file_name("wrong-part.bin"),
     );
     let body = expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
-    assert!(body["details"]["file"].is_array(), "{body}");
+    assert!(body["details"]["note"].is_array(), "{body}");
     assert!(stored_names(&app).is_empty());
+    assert_eq!(app.count_rows("files").await, 0);
+}
+
+#[tokio::test]
+async fn a_part_after_the_file_is_400_and_the_file_is_not_kept() {
+    let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
+    let form = file_form(noise(5000), "report.pdf", "application/pdf").text("note", "extra");
+    let body = expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
+    assert!(body["details"]["note"].is_array(), "{body}");
+    let form = file_form(noise(10), "a.pdf", "application/pdf")
+        .part("file", Part::bytes(noise(10)).file_name("b.pdf"));
+    expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
+    assert!(stored_names(&app).is_empty(), "the stored file was removed");
     assert_eq!(app.count_rows("files").await, 0);
 }
 

@@ -16,38 +16,50 @@ use crate::{config::UPLOAD_ROUTE_LIMIT, files, users::User, AppState};
 /// itself is checked while streaming.
 pub const CONFIG: RouteConfig = RouteConfig::new().body_limit(UPLOAD_ROUTE_LIMIT);
 
-/// 201 `{"fileId", "originalName", "size", "type", "uploadedAt"}`; 400 without a `file` part;
-/// 413 over the limit, with nothing stored.
+/// 201 `{"fileId", "originalName", "size", "type", "uploadedAt"}`; 400 without a `file` part or
+/// with any other part (the form is exactly one file); 413 over the limit. Whenever the answer is
+/// not 201, nothing is stored.
 pub async fn post(
     State(state): State<AppState>,
     Auth(user): Auth<User>,
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
-    while let Some(field) = form.next_field().await? {
-        if field.name() != Some("file") {
-            continue;
+    let mut stored = None;
+    let outcome = async {
+        while let Some(field) = form.next_field().await? {
+            let name = field.name().unwrap_or_default().to_owned();
+            if name != "file" || stored.is_some() {
+                return Err(ApiError::invalid_field(
+                    &name,
+                    "is not expected: the form holds one part, `file`",
+                ));
+            }
+            stored = Some(
+                state
+                    .uploads()
+                    .store(field, state.config().upload_max_bytes)
+                    .await?,
+            );
         }
-        let stored = match state
-            .uploads()
-            .store(field, state.config().upload_max_bytes)
-            .await
-        {
-            Ok(stored) => stored,
-            Err(error) => {
-                // Read the rest so the client gets the answer, not a reset connection.
-                form.drain().await;
-                return Err(error.into());
-            }
-        };
-        let record = match files::record(state.db(), &stored, &user.id).await {
-            Ok(record) => record,
-            Err(error) => {
-                let _ = state.uploads().remove(&stored.id).await;
-                return Err(error);
-            }
-        };
-        form.drain().await;
-        return Ok(response::created(record));
+        Ok(())
     }
-    Err(ApiError::invalid_field("file", "is required"))
+    .await;
+    if let Err(error) = outcome {
+        // Read the rest so the client gets the answer, not a reset connection; keep nothing.
+        form.drain().await;
+        if let Some(file) = &stored {
+            let _ = state.uploads().remove(&file.id).await;
+        }
+        return Err(error);
+    }
+    let Some(file) = stored else {
+        return Err(ApiError::invalid_field("file", "is required"));
+    };
+    match files::record(state.db(), &file, &user.id).await {
+        Ok(record) => Ok(response::created(record)),
+        Err(error) => {
+            let _ = state.uploads().remove(&file.id).await;
+            Err(error)
+        }
+    }
 }
