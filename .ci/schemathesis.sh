@@ -43,4 +43,5 @@ st --config-file .ci/schemathesis.toml run "http://127.0.0.1:$port/api/openapi.j
   --header "Authorization: Bearer $token" \
   --workers 2 \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" \
-  --request-timeout 10
+  --request-timeout 10 \
+  --seed "${SCHEMATHESIS_SEED:-20261121}"

@@ -38,7 +38,9 @@ use crate::{
 pub struct App {
     router: Router,
     server: ServerConfig,
-    security: Arc<Security>,
+    /// `None` until given: the defaults are made when serving starts, so an app that brings its
+    /// own never makes (and warns about) a throwaway random JWT secret.
+    security: Option<Arc<Security>>,
 }
 
 impl App {
@@ -47,9 +49,7 @@ impl App {
         Self {
             router,
             server: ServerConfig::default(),
-            security: Arc::new(
-                Security::new(SecuritySettings::default()).expect("the defaults are valid"),
-            ),
+            security: None,
         }
     }
 
@@ -62,14 +62,14 @@ impl App {
         Ok(Self {
             router,
             server: ServerConfig::from_env(&env)?,
-            security: Arc::new(Security::from_env(&env)?),
+            security: Some(Arc::new(Security::from_env(&env)?)),
         })
     }
 
     /// Replaces the security settings and stores (share the same `Arc` with the handlers'
     /// state, so logins and the layers see the same sessions and keys).
     pub fn with_security(mut self, security: Arc<Security>) -> Self {
-        self.security = security;
+        self.security = Some(security);
         self
     }
 
@@ -87,8 +87,11 @@ impl App {
     /// The whole app as one tower service, front layer included (for in-process tests and
     /// custom servers).
     pub fn into_service(self) -> Front<Router> {
+        let security = self.security.unwrap_or_else(|| {
+            Arc::new(Security::new(SecuritySettings::default()).expect("the defaults are valid"))
+        });
         FrontLayer::new(Some(self.server.body_read_timeout))
-            .with_security(self.security)
+            .with_security(security)
             .layer(self.router)
     }
 
