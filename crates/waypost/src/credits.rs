@@ -70,17 +70,8 @@ impl CreditLedger {
     where
         E: sqlx::Executor<'c, Database = Any>,
     {
-        let sql = format!(
-            "UPDATE {t} SET {b} = {b} - $1 WHERE {i} = $2 AND {b} >= $1 RETURNING {b}",
-            t = self.table,
-            b = self.balance_column,
-            i = self.id_column
-        );
-        Ok(sqlx::query_scalar::<_, i64>(&sql)
-            .bind(amount)
-            .bind(id)
-            .fetch_optional(executor)
-            .await?)
+        // The guard is in the WHERE clause: the check and the change are one statement.
+        self.update(executor, id, amount, "-", true).await
     }
 
     /// Adds `amount` to `id`'s balance (a grant or a refund); the new balance, or `None` when
@@ -97,12 +88,29 @@ impl CreditLedger {
     where
         E: sqlx::Executor<'c, Database = Any>,
     {
-        let sql = format!(
-            "UPDATE {t} SET {b} = {b} + $1 WHERE {i} = $2 RETURNING {b}",
-            t = self.table,
-            b = self.balance_column,
-            i = self.id_column
-        );
+        self.update(executor, id, amount, "+", false).await
+    }
+
+    /// `balance = balance <op> amount` for `id` (only while it covers `amount` when `guarded`),
+    /// returning the new balance.
+    async fn update<'c, E>(
+        &self,
+        executor: E,
+        id: &str,
+        amount: i64,
+        op: &str,
+        guarded: bool,
+    ) -> Result<Option<i64>, ApiError>
+    where
+        E: sqlx::Executor<'c, Database = Any>,
+    {
+        let (t, b, i) = (self.table, self.balance_column, self.id_column);
+        let guard = if guarded {
+            format!(" AND {b} >= $1")
+        } else {
+            String::new()
+        };
+        let sql = format!("UPDATE {t} SET {b} = {b} {op} $1 WHERE {i} = $2{guard} RETURNING {b}");
         Ok(sqlx::query_scalar::<_, i64>(&sql)
             .bind(amount)
             .bind(id)
