@@ -137,11 +137,13 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);
     let number: u64 = number.parse().ok()?;
-    match unit.trim() {
-        "" | "s" => Some(Duration::from_secs(number)),
+    match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => Some(Duration::from_secs(number)),
         "ms" => Some(Duration::from_millis(number)),
-        "m" | "min" => Some(Duration::from_secs(number.checked_mul(60)?)),
-        "h" => Some(Duration::from_secs(number.checked_mul(3600)?)),
+        "m" | "min" | "mins" | "minute" | "minutes" => {
+            Some(Duration::from_secs(number.checked_mul(60)?))
+        }
+        "h" | "hr" | "hour" | "hours" => Some(Duration::from_secs(number.checked_mul(3600)?)),
         _ => None,
     }
 }
@@ -216,6 +218,8 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_duration("1 minute"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2hours"), Some(Duration::from_secs(7200)));
         assert_eq!(parse_duration("x"), None);
         assert_eq!(parse_duration("5 weeks"), None);
     }

@@ -64,11 +64,18 @@ pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
         Engine::Postgres => url.to_owned(),
     };
     let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+    // Each connection to an in-memory SQLite database has a database of its own, gone when the
+    // connection closes: such a pool is one connection, kept open for the pool's life.
+    let in_memory = engine == Engine::Sqlite && is_in_memory(&url);
     let pool = AnyPoolOptions::new()
         .max_connections(match engine {
+            _ if in_memory => 1,
             Engine::Sqlite => 8,
             Engine::Postgres => 16,
         })
+        .min_connections(u32::from(in_memory))
+        .idle_timeout((!in_memory).then_some(Duration::from_secs(600)))
+        .max_lifetime((!in_memory).then_some(Duration::from_secs(1800)))
         .acquire_timeout(Duration::from_secs(5))
         .after_connect(move |connection, _meta| {
             Box::pin(async move {
@@ -85,10 +92,17 @@ pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
         })
         .connect_with(options)
         .await?;
-    if engine == Engine::Sqlite {
+    if engine == Engine::Sqlite && !in_memory {
         pool.execute("PRAGMA journal_mode = WAL;").await?;
     }
     Ok(pool)
+}
+
+/// Whether a SQLite URL names an in-memory database (`sqlite::memory:`, `mode=memory`).
+fn is_in_memory(url: &str) -> bool {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split('?').next().unwrap_or(rest);
+    path.is_empty() || path == ":memory:" || rest.contains("mode=memory")
 }
 
 /// Creates the folder of a file-backed SQLite URL and asks sqlx to create the file.
@@ -132,6 +146,23 @@ mod tests {
             Some(Engine::Postgres)
         );
         assert_eq!(Engine::of("mysql://x"), None);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_is_one_database_for_the_whole_pool() {
+        let pool = connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (x BIGINT)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        // Concurrent users of the pool all see the table the first one made.
+        let counts = futures_util::future::join_all(
+            (0..4).map(|_| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM t").fetch_one(&pool)),
+        )
+        .await;
+        assert!(counts
+            .iter()
+            .all(|count| count.as_ref().is_ok_and(|c| *c == 0)));
     }
 
     #[tokio::test]

@@ -259,3 +259,21 @@ async fn an_issued_token_stops_working_after_jwt_ttl() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     expect_error(me(&app, &alice.token).await, 401, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn a_short_jwt_secret_still_signs_and_verifies() {
+    // Test harnesses often set a short secret to forge their own tokens: start, with a warning.
+    let app = Showcase::start_with(&[("JWT_SECRET", "short-secret")]).await;
+    let alice = app.account("alice@example.com").await;
+    let me = app
+        .as_user(&alice, reqwest::Method::GET, "/api/auth/me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let claims =
+        waypost::security::JwtKeys::new(b"short-secret", std::time::Duration::from_secs(3600))
+            .verify(&alice.token)
+            .expect("signed with JWT_SECRET");
+    assert_eq!(claims.sub, alice.id());
+}
