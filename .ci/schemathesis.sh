@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v st >/dev/null 2>&1; then
+# Call the installed script by its path: a fresh pip install may not have a PATH shim yet.
+st="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/st"
+if ! "$st" --version 2>/dev/null | grep -q "4.32.5"; then
   python3 -m pip install --quiet "schemathesis==4.32.5"
 fi
 
@@ -39,7 +41,7 @@ curl -sf -X POST "http://127.0.0.1:$port/api/auth/register" -H 'content-type: ap
 token=$(curl -sf -X POST "http://127.0.0.1:$port/api/auth/login" -H 'content-type: application/json' \
   -d '{"email":"fuzz@example.com","password":"fuzz-password-1"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 
-st --config-file .ci/schemathesis.toml run "http://127.0.0.1:$port/api/openapi.json" \
+"$st" --config-file .ci/schemathesis.toml run "http://127.0.0.1:$port/api/openapi.json" \
   --header "Authorization: Bearer $token" \
   --workers 2 \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" \
