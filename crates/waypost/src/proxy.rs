@@ -80,6 +80,46 @@ pub fn join(base: &Url, path: &str) -> Url {
     url
 }
 
+/// The most an upstream answer read whole (JSON, a token) may hold: 1 MiB. Streams relayed to
+/// the client are not read whole and have no such cap.
+pub const MAX_UPSTREAM_BODY: usize = 1024 * 1024;
+
+/// Reads an upstream answer whole, refusing one larger than [`MAX_UPSTREAM_BODY`] as it
+/// arrives (a misbehaving backend cannot make the server buffer without bound).
+///
+/// # Errors
+/// 502 `upstream_failed` when the body is too large or breaks off.
+pub async fn read_body(response: reqwest::Response) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt;
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_UPSTREAM_BODY as u64)
+    {
+        return Err(upstream_failed("the upstream answer is larger than 1 MiB"));
+    }
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(upstream_failed)?;
+        if body.len() + chunk.len() > MAX_UPSTREAM_BODY {
+            return Err(upstream_failed("the upstream answer is larger than 1 MiB"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+/// Reads an upstream JSON answer whole (within [`MAX_UPSTREAM_BODY`]) as `T`.
+///
+/// # Errors
+/// 502 `upstream_failed` when it is too large, breaks off, or is not `T`.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, ApiError> {
+    let body = read_body(response).await?;
+    serde_json::from_slice(&body).map_err(upstream_failed)
+}
+
 /// A failed upstream call, as the client sees it: 502 `upstream_failed`.
 pub fn upstream_failed(reason: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ApiError {
     ApiError::upstream_failed(reason)
@@ -281,10 +321,7 @@ impl TokenProxy {
             .map(|pair| pair.trim().to_owned())
             .filter(|pair| pair.contains('='))
             .collect();
-        let token = response
-            .text()
-            .await
-            .map_err(upstream_failed)?
+        let token = String::from_utf8_lossy(&read_body(response).await?)
             .trim()
             .to_owned();
         if token.is_empty() {

@@ -2,7 +2,10 @@
 //! built-in deterministic one.
 
 use serde_json::{json, Value};
-use waypost::{proxy::upstream_failed, ApiError};
+use waypost::{
+    proxy::{read_json, upstream_failed},
+    ApiError,
+};
 
 use crate::AppState;
 
@@ -33,7 +36,7 @@ pub async fn run(
             response.status()
         )));
     }
-    let body: Value = response.json().await.map_err(upstream_failed)?;
+    let body: Value = read_json(response).await?;
     body.get("result")
         .cloned()
         .ok_or_else(|| upstream_failed("the generator's answer has no `result`"))

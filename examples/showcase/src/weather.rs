@@ -1,7 +1,10 @@
 //! `/api/weather`'s backend: an OpenWeather-shaped API, answered in the contract's shape.
 
 use serde::{Deserialize, Serialize};
-use waypost::{proxy::upstream_failed, ApiError};
+use waypost::{
+    proxy::{read_json, upstream_failed},
+    ApiError,
+};
 
 use crate::AppState;
 
@@ -84,7 +87,7 @@ pub async fn fetch(state: &AppState, city: &str) -> Result<Weather, ApiError> {
             response.status()
         )));
     }
-    let reply: Reply = response.json().await.map_err(upstream_failed)?;
+    let reply: Reply = read_json(response).await?;
     Ok(Weather {
         city: reply.name,
         country: reply.sys.country,

@@ -177,3 +177,18 @@ async fn without_weather_api_url_it_is_503_upstream_unavailable() {
     let app = Showcase::start().await;
     expect_error(weather(&app, "Lisbon").await, 503, "upstream_unavailable").await;
 }
+
+#[tokio::test]
+async fn an_oversized_upstream_answer_is_502_not_buffered() {
+    let (url, _received) = fake_weather(|params| async move {
+        let mut reply = openweather_reply(&params["q"]);
+        // Valid JSON of the right shape, padded past the 1 MiB the server reads of an answer.
+        reply["padding"] = json!("x".repeat(2 * 1024 * 1024));
+        Json(reply).into_response()
+    })
+    .await;
+    let app = Showcase::start_with(&[("WEATHER_API_URL", &url)]).await;
+    expect_error(weather(&app, "Lisbon").await, 502, "upstream_failed").await;
+    // The server is still serving.
+    assert_eq!(app.get("/api/hello").await.status(), 200);
+}

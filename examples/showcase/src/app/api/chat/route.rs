@@ -9,7 +9,7 @@ use waypost::{
         response::{IntoResponse, Response},
     },
     extract::{validate, Json, State},
-    proxy::{relay_stream, upstream_failed},
+    proxy::{read_json, relay_stream, upstream_failed},
     security::{Auth, Identity},
     ApiError,
 };
@@ -43,7 +43,7 @@ pub async fn post(
     if stream {
         return Ok(relay_stream(upstream));
     }
-    let answer: Value = upstream.json().await.map_err(upstream_failed)?;
+    let answer: Value = read_json(upstream).await?;
     if answer.get("text").is_none() && answer.get("html").is_none() {
         return Err(upstream_failed("the chat backend answered neither text nor html"));
     }
