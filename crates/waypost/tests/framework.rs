@@ -29,65 +29,40 @@ const fn handler(method: Method) -> HandlerInfo {
     }
 }
 
-static ECHO: RouteInfo = RouteInfo {
-    pattern: "/echo",
-    paths: &["/echo"],
-    file: "src/app/echo/route.rs",
-    params: &[],
-    handlers: &[handler(Method::Get), handler(Method::Post)],
-    middleware: &[],
-    config: RouteConfig::new(),
-};
+/// A route at `path` (its own single mounted path) with `handlers` and `config`.
+const fn route(
+    path: &'static [&'static str; 1],
+    handlers: &'static [HandlerInfo],
+    config: RouteConfig,
+) -> RouteInfo {
+    RouteInfo {
+        pattern: path[0],
+        paths: path,
+        file: "src/app/test/route.rs",
+        params: &[],
+        handlers,
+        middleware: &[],
+        config,
+    }
+}
 
-static SMALL: RouteInfo = RouteInfo {
-    pattern: "/small",
-    paths: &["/small"],
-    file: "src/app/small/route.rs",
-    params: &[],
-    handlers: &[handler(Method::Post)],
-    middleware: &[],
-    config: RouteConfig::new().body_limit(16),
-};
+const GET: &[HandlerInfo] = &[handler(Method::Get)];
+const POST: &[HandlerInfo] = &[handler(Method::Post)];
 
-static SLOW: RouteInfo = RouteInfo {
-    pattern: "/slow",
-    paths: &["/slow"],
-    file: "src/app/slow/route.rs",
-    params: &[],
-    handlers: &[handler(Method::Get)],
-    middleware: &[],
-    config: RouteConfig::new().max_duration(Duration::from_millis(100)),
-};
-
-static PANIC: RouteInfo = RouteInfo {
-    pattern: "/panic",
-    paths: &["/panic"],
-    file: "src/app/panic/route.rs",
-    params: &[],
-    handlers: &[handler(Method::Get)],
-    middleware: &[],
-    config: RouteConfig::new(),
-};
-
-static HEADERS: RouteInfo = RouteInfo {
-    pattern: "/headers",
-    paths: &["/headers"],
-    file: "src/app/headers/route.rs",
-    params: &[],
-    handlers: &[handler(Method::Get)],
-    middleware: &[],
-    config: RouteConfig::new(),
-};
-
-static STREAM_BODY: RouteInfo = RouteInfo {
-    pattern: "/count",
-    paths: &["/count"],
-    file: "src/app/count/route.rs",
-    params: &[],
-    handlers: &[handler(Method::Post)],
-    middleware: &[],
-    config: RouteConfig::new().body_limit(1024),
-};
+static ECHO: RouteInfo = route(
+    &["/echo"],
+    &[handler(Method::Get), handler(Method::Post)],
+    RouteConfig::new(),
+);
+static SMALL: RouteInfo = route(&["/small"], POST, RouteConfig::new().body_limit(16));
+static SLOW: RouteInfo = route(
+    &["/slow"],
+    GET,
+    RouteConfig::new().max_duration(Duration::from_millis(100)),
+);
+static PANIC: RouteInfo = route(&["/panic"], GET, RouteConfig::new());
+static HEADERS: RouteInfo = route(&["/headers"], GET, RouteConfig::new());
+static STREAM_BODY: RouteInfo = route(&["/count"], POST, RouteConfig::new().body_limit(1024));
 
 #[derive(Deserialize, garde::Validate)]
 struct Note {
@@ -471,15 +446,7 @@ async fn a_sane_request_id_is_echoed_and_a_bad_one_replaced() {
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish() {
-    static WAIT: RouteInfo = RouteInfo {
-        pattern: "/wait",
-        paths: &["/wait"],
-        file: "src/app/wait/route.rs",
-        params: &[],
-        handlers: &[handler(Method::Get)],
-        middleware: &[],
-        config: RouteConfig::new(),
-    };
+    static WAIT: RouteInfo = route(&["/wait"], GET, RouteConfig::new());
     let router = routing::mount(
         Router::new(),
         &WAIT,
