@@ -30,41 +30,19 @@ BASE="http://127.0.0.1:$PORT"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/waypost-login-bench.XXXXXX")"
 SERVER_PID=""
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    stop "$SERVER_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-seconds() {
-    local d="$1"
-    case "$d" in
-        *m) echo $((${d%m} * 60)) ;;
-        *s) echo "${d%s}" ;;
-        *) echo "$d" ;;
-    esac
-}
-
 ensure_tools() {
-    local sudo=""
-    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
-    command -v wrk >/dev/null || {
-        log "installing wrk"
-        $sudo apt-get install -y wrk || { $sudo apt-get update && $sudo apt-get install -y wrk; }
-    }
+    command -v wrk >/dev/null || { log "installing wrk"; apt_install wrk; }
     command -v curl >/dev/null || die "curl is required"
 }
 

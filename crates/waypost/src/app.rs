@@ -1,12 +1,11 @@
 //! Building and serving an app: the generated router, wrapped in the front layer, on a hyper
 //! server with header limits, read timeouts and graceful shutdown.
 
-use std::{convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc};
+use std::{future::Future, io, net::SocketAddr, sync::Arc};
 
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request},
-    response::Response,
     Router,
 };
 use hyper::body::Incoming;
@@ -205,6 +204,3 @@ pub fn init_tracing() {
         .with_target(false)
         .try_init();
 }
-
-/// Makes `Response` the only response type a service in Waypost needs to speak.
-pub type ServiceResult = Result<Response, Infallible>;

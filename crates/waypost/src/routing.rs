@@ -176,11 +176,6 @@ where
         .fold(router, |router, path| router.route(path, methods.clone()))
 }
 
-/// Finds the route whose pattern is `pattern` (used by tools and tests).
-pub fn find<'a>(routes: &'a [RouteInfo], pattern: &str) -> Option<&'a RouteInfo> {
-    routes.iter().find(|route| route.pattern == pattern)
-}
-
 #[doc(hidden)]
 pub async fn not_found_fallback() -> Response {
     ApiError::not_found("no route matches this path").into_response()

@@ -284,6 +284,20 @@ async fn a_bad_query_value_is_400() {
     error_of(response, StatusCode::BAD_REQUEST, "invalid_query").await;
 }
 
+/// POSTs `count` chunks of `size` bytes with chunked encoding (no Content-Length).
+async fn post_chunks(client: &Client, url: &str, count: usize, size: usize) -> reqwest::Response {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..count).map(|_| Ok(vec![b'x'; size])).collect();
+    client
+        .post(url)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_body_over_the_route_limit_is_413_declared_or_streamed() {
     let server = TestServer::start(app()).await;
@@ -298,29 +312,11 @@ async fn a_body_over_the_route_limit_is_413_declared_or_streamed() {
     error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     // Streamed with chunked encoding: no Content-Length to check up front.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..8).map(|_| Ok(vec![b'x'; 512])).collect();
-    let response = client
-        .post(server.url("/count"))
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
+    let response = post_chunks(&client, &server.url("/count"), 8, 512).await;
     error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     // Under the limit, the same streamed route answers.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..2).map(|_| Ok(vec![b'x'; 100])).collect();
-    let response = client
-        .post(server.url("/count"))
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
+    let response = post_chunks(&client, &server.url("/count"), 2, 100).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Value>().await.unwrap()["bytes"], 200);
 }
