@@ -249,20 +249,17 @@ fn mount(index: usize, route: &Route, state: &syn::Type) -> TokenStream {
     let layers = route.middleware.iter().rev().map(|middleware| {
         let module = module_path(&middleware.module_path);
         quote! {
-            let methods = methods.layer(::waypost::axum::middleware::from_fn_with_state(
+            .layer(::waypost::axum::middleware::from_fn_with_state(
                 state.clone(),
                 #module::middleware::middleware,
-            ));
+            ))
         }
     });
     quote! {
-        let router = {
-            let route = &ROUTES[#index];
-            let methods = ::waypost::axum::routing::MethodRouter::<#state>::new() #(#handlers)*;
-            let methods = ::waypost::routing::complete_methods(methods, route);
+        let router = ::waypost::routing::RouteMethods::<#state>::new(&ROUTES[#index])
+            #(#handlers)*
             #(#layers)*
-            ::waypost::routing::mount(router, route, methods)
-        };
+            .mount(router);
     }
 }
 

@@ -8,16 +8,18 @@ use axum::{
     extract::{ConnectInfo, Request},
     Router,
 };
+use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
 };
 use tokio::net::TcpListener;
-use tower::{Layer, ServiceExt};
+use tower::{util::Oneshot, Layer, Service, ServiceExt};
 
 use crate::{
     config::{ConfigError, Env, ServerConfig},
+    header_timer::ConnectionTimer,
     layers::{Front, FrontLayer},
     security::{Security, SecuritySettings},
 };
@@ -117,17 +119,15 @@ impl App {
     ) -> io::Result<()> {
         let server = self.server.clone();
         let service = self.into_service();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
+        let mut template = auto::Builder::new(TokioExecutor::new());
+        template
             .http1()
-            .timer(TokioTimer::new())
             .header_read_timeout(server.header_read_timeout)
             .max_buf_size(server.max_header_bytes);
-        builder
+        template
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX));
-        let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
@@ -148,9 +148,11 @@ impl App {
             let hyper_service =
                 hyper::service::service_fn(move |mut request: Request<Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
-                    service.clone().oneshot(request.map(Body::new))
+                    call_front(service.clone(), request.map(Body::new))
                 });
-            let builder = builder.clone();
+            // Each connection gets its own header-read timer (see `header_timer`).
+            let mut builder = template.clone();
+            builder.http1().timer(ConnectionTimer::default());
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let connection =
@@ -169,6 +171,20 @@ impl App {
             }
         }
         Ok(())
+    }
+}
+
+/// Calls the app for one request. The router is always ready (axum's `Router` says so), so this
+/// checks readiness once without waiting and calls directly, instead of moving every request
+/// and its future through tower's `Oneshot`; a service that is not ready gets the `Oneshot`.
+fn call_front<S>(mut service: S, request: Request) -> Either<S::Future, Oneshot<S, Request>>
+where
+    S: Service<Request>,
+{
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match service.poll_ready(&mut context) {
+        std::task::Poll::Ready(Ok(())) => Either::Left(service.call(request)),
+        _ => Either::Right(service.oneshot(request)),
     }
 }
 

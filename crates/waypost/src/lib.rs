@@ -23,6 +23,7 @@ pub mod credits;
 pub mod database;
 pub mod error;
 pub mod extract;
+mod header_timer;
 pub mod layers;
 pub mod openapi;
 pub mod proxy;

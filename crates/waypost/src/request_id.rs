@@ -1,56 +1,102 @@
 //! The request id: taken from a sane client `X-Request-Id`, else made fresh; echoed on every
 //! response, attached to every log line and every error body.
 
+use std::{cell::RefCell, fmt};
+
 use axum::{
     extract::FromRequestParts,
     http::{request::Parts, HeaderValue},
 };
+use rand::{rngs::SmallRng, RngCore, SeedableRng};
 
 /// The header that carries the id both ways.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The longest client id that is kept.
+const MAX_LEN: usize = 64;
+
 /// The id of the request being served, available as an extractor.
 ///
-/// Held as a header value, which is reference-counted: the same bytes serve the response
-/// header, the error bodies and the logs without being copied.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestId(HeaderValue);
+/// Held inline (at most 64 bytes): making, keeping and reading it allocates nothing; only the
+/// response header gets its own copy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestId {
+    bytes: [u8; MAX_LEN],
+    len: u8,
+}
 
 impl RequestId {
     /// The id as a string.
     pub fn as_str(&self) -> &str {
         // Only ever built from `[A-Za-z0-9._-]`, so always visible ASCII.
-        self.0.to_str().unwrap_or("-")
+        std::str::from_utf8(self.as_bytes()).unwrap_or("-")
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 
     /// The id as a header value.
-    pub fn header_value(&self) -> &HeaderValue {
-        &self.0
+    pub fn header_value(&self) -> HeaderValue {
+        HeaderValue::from_bytes(self.as_bytes()).unwrap_or(HeaderValue::from_static("-"))
     }
 
-    pub(crate) fn from_value(value: HeaderValue) -> Self {
-        RequestId(value)
-    }
-
-    /// The client's id when it is at most 64 characters of `[A-Za-z0-9._-]`, else a fresh one.
-    pub(crate) fn from_header(value: Option<&HeaderValue>) -> Self {
-        match value.filter(|v| is_sane(v.as_bytes())) {
-            Some(id) => RequestId(id.clone()),
-            None => RequestId::fresh(),
+    /// `id`, which the caller has checked is sane.
+    const fn from_sane(id: &[u8]) -> Self {
+        let mut bytes = [0u8; MAX_LEN];
+        let mut index = 0;
+        while index < id.len() {
+            bytes[index] = id[index];
+            index += 1;
+        }
+        Self {
+            bytes,
+            len: id.len() as u8,
         }
     }
 
-    /// A new random id (a UUID v4 in simple form).
+    /// The id used outside any request.
+    pub(crate) const NONE: RequestId = RequestId::from_sane(b"-");
+
+    /// The client's id when it is at most 64 characters of `[A-Za-z0-9._-]`, else a fresh one.
+    pub(crate) fn from_header(value: Option<&HeaderValue>) -> Self {
+        match value.map(HeaderValue::as_bytes).filter(|id| is_sane(id)) {
+            Some(id) => Self::from_sane(id),
+            None => Self::fresh(),
+        }
+    }
+
+    /// A new random id: 128 bits as 32 lowercase hex digits.
+    ///
+    /// The bits come from a small per-thread generator seeded from the OS-seeded CSPRNG: ids
+    /// must be unique, not secret, and this runs on every request.
     pub(crate) fn fresh() -> Self {
-        let mut buffer = uuid::Uuid::encode_buffer();
-        let text = uuid::Uuid::new_v4().simple().encode_lower(&mut buffer);
-        RequestId(HeaderValue::from_str(text).expect("hex digits are a valid header value"))
+        thread_local! {
+            static IDS: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(&mut rand::rng()));
+        }
+        let mut random = [0u8; 16];
+        IDS.with(|ids| ids.borrow_mut().fill_bytes(&mut random));
+        let mut bytes = [0u8; MAX_LEN];
+        hex::encode_to_slice(random, &mut bytes[..32]).expect("32 digits fit in 32 bytes");
+        Self { bytes, len: 32 }
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequestId").field(&self.as_str()).finish()
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 fn is_sane(id: &[u8]) -> bool {
     !id.is_empty()
-        && id.len() <= 64
+        && id.len() <= MAX_LEN
         && id
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
@@ -72,11 +118,27 @@ mod tests {
     fn sane_client_ids_are_kept_and_others_replaced() {
         let kept = RequestId::from_header(Some(&HeaderValue::from_static("abc-123_x.y")));
         assert_eq!(kept.as_str(), "abc-123_x.y");
+        assert_eq!(kept.header_value(), "abc-123_x.y");
+        let longest = "a".repeat(64);
+        let kept = RequestId::from_header(Some(&HeaderValue::from_str(&longest).unwrap()));
+        assert_eq!(kept.as_str(), longest);
         for bad in ["", "has space", "semi;colon", &"a".repeat(65)] {
             let value = HeaderValue::from_str(bad).unwrap();
             let id = RequestId::from_header(Some(&value));
             assert_ne!(id.as_str(), bad);
             assert_eq!(id.as_str().len(), 32);
         }
+    }
+
+    #[test]
+    fn fresh_ids_are_hex_and_distinct() {
+        let ids: std::collections::HashSet<String> = (0..1000)
+            .map(|_| RequestId::fresh().as_str().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids
+            .iter()
+            .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert_eq!(RequestId::NONE.as_str(), "-");
     }
 }

@@ -1,21 +1,133 @@
 //! The route table the build step generates, and how each entry is mounted on an axum router.
 //!
 //! `waypost-build` writes a `static ROUTES: &[RouteInfo]` and a `router(state)` function that, for
-//! each route, builds an axum `MethodRouter` from the exported handlers and hands it to
-//! [`complete_methods`] and [`mount`]. Everything the framework adds per route (OPTIONS, 405 with
-//! `Allow`, body limit, max duration, CSRF, rate limit) is decided here, in one place.
+//! each route, hands the exported handlers and the route's middleware to a [`RouteMethods`] and
+//! mounts it. Everything the framework adds per route (OPTIONS, 405 with `Allow`, body limit,
+//! max duration, CSRF, rate limit) is decided here, in one place: a handler cannot be mounted
+//! without its route's guard.
 
 use std::{convert::Infallible, fmt};
 
 use axum::{
     extract::Request,
+    handler::Handler,
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::MethodRouter,
+    routing::{MethodRouter, Route},
     Router,
 };
+use tower::{Layer, Service};
 
-use crate::{error::ApiError, layers::RouteLayer, RouteConfig};
+use crate::{
+    error::ApiError,
+    layers::{Guarded, RouteLayer},
+    RouteConfig,
+};
+
+/// The body limit axum's own extractors (`Bytes`, `String`, axum's `Json`) apply by default.
+const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// One route's handlers, each behind the route's guard, with the route's middleware: what the
+/// generated router builds for every `route.rs`.
+///
+/// ```
+/// use waypost::routing::{RouteInfo, RouteMethods};
+/// use waypost::RouteConfig;
+///
+/// static HELLO: RouteInfo = RouteInfo {
+///     pattern: "/hello",
+///     paths: &["/hello"],
+///     file: "src/app/hello/route.rs",
+///     params: &[],
+///     handlers: &[],
+///     middleware: &[],
+///     config: RouteConfig::new(),
+/// };
+///
+/// let router = RouteMethods::<()>::new(&HELLO)
+///     .get(|| async { "hello" })
+///     .mount(waypost::axum::Router::new());
+/// ```
+#[derive(Debug)]
+pub struct RouteMethods<S = ()> {
+    route: &'static RouteInfo,
+    methods: MethodRouter<S>,
+    /// Whether OPTIONS and the 405 fallback are in (before the first middleware wraps them).
+    completed: bool,
+}
+
+macro_rules! guarded_methods {
+    ($($method:ident),*) => {$(
+        #[doc = concat!("Serves `", stringify!($method), "` with `handler`, behind the guard.")]
+        pub fn $method<H, T>(mut self, handler: H) -> Self
+        where
+            H: Handler<T, S>,
+            T: 'static,
+        {
+            self.methods = self.methods.$method(Guarded::new(self.route, handler));
+            self
+        }
+    )*};
+}
+
+impl<S> RouteMethods<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    /// No handlers yet for `route`.
+    pub fn new(route: &'static RouteInfo) -> Self {
+        Self {
+            route,
+            methods: MethodRouter::new(),
+            completed: false,
+        }
+    }
+
+    guarded_methods!(get, post, put, patch, delete, head, options);
+
+    /// Wraps the handlers given so far (and the framework's OPTIONS / 405 answers) in a
+    /// middleware; the first one given is the innermost. The route's guard stays outside every
+    /// middleware.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<Route> + Clone + Send + Sync + 'static,
+        L::Service: Service<Request> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request>>::Response: IntoResponse + 'static,
+        <L::Service as Service<Request>>::Error: Into<Infallible> + 'static,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        self = self.complete();
+        self.methods = self.methods.layer(layer);
+        self
+    }
+
+    fn complete(mut self) -> Self {
+        if !self.completed {
+            self.methods = complete_methods(self.methods, self.route);
+            self.completed = true;
+        }
+        self
+    }
+
+    /// Mounts the route on `router` at each of its paths.
+    pub fn mount(self, router: Router<S>) -> Router<S> {
+        let route = self.route;
+        let methods = self.complete().methods;
+        let methods = if route.guards_each_handler() {
+            methods
+        } else {
+            // The guard wraps every body in a limit of its own, so axum's default (2 MiB) must
+            // not cut in first on routes that allow more.
+            methods
+                .layer::<_, Infallible>(RouteLayer::new(route))
+                .layer::<_, Infallible>(axum::extract::DefaultBodyLimit::disable())
+        };
+        route
+            .paths
+            .iter()
+            .fold(router, |router, path| router.route(path, methods.clone()))
+    }
+}
 
 /// An HTTP method a `route.rs` can export a handler for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,6 +223,14 @@ pub struct RouteInfo {
 }
 
 impl RouteInfo {
+    /// Whether the route's guard (rate limit, CSRF, body limit, max duration) wraps each handler
+    /// ([`Guarded`]) rather than the whole method router ([`RouteLayer`]). Each handler, unless
+    /// `middleware.rs` files must run inside the guard, or the body limit exceeds axum's own
+    /// default for its body extractors (2 MiB), which only the layer lifts.
+    pub fn guards_each_handler(&self) -> bool {
+        self.middleware.is_empty() && self.config.body_limit <= AXUM_DEFAULT_BODY_LIMIT
+    }
+
     /// Whether the route exports a handler for `method`.
     pub fn has(&self, method: Method) -> bool {
         self.handlers.iter().any(|handler| handler.method == method)
@@ -136,7 +256,7 @@ impl RouteInfo {
 
 /// Adds what the framework answers on the handler's behalf: `OPTIONS` (204 with `Allow`) when
 /// the route exports none, and 405 `method_not_allowed` with `Allow` for every other method.
-pub fn complete_methods<S>(methods: MethodRouter<S>, route: &'static RouteInfo) -> MethodRouter<S>
+fn complete_methods<S>(methods: MethodRouter<S>, route: &'static RouteInfo) -> MethodRouter<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -145,35 +265,19 @@ where
         methods
     } else {
         let allow = allow.clone();
-        methods.options(move || {
+        methods.options(Guarded::new(route, move || {
             let allow = allow.clone();
             async move { (StatusCode::NO_CONTENT, [(header::ALLOW, allow)]).into_response() }
-        })
+        }))
     };
-    methods.fallback(move |request: Request| {
+    methods.fallback(Guarded::new(route, move |request: Request| {
         let allow = allow.clone();
         async move {
             let mut response = ApiError::method_not_allowed(request.method()).into_response();
             response.headers_mut().insert(header::ALLOW, allow);
             response
         }
-    })
-}
-
-/// Mounts one route's methods at its paths, wrapped in the layers its [`RouteConfig`] asks for.
-pub fn mount<S>(router: Router<S>, route: &'static RouteInfo, methods: MethodRouter<S>) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    // The route layer wraps every body in a limit of its own, so axum's default (2 MiB) must not
-    // cut in first on routes that allow more.
-    let methods: MethodRouter<S> = methods
-        .layer::<_, Infallible>(RouteLayer::new(route))
-        .layer::<_, Infallible>(axum::extract::DefaultBodyLimit::disable());
-    route
-        .paths
-        .iter()
-        .fold(router, |router, path| router.route(path, methods.clone()))
+    }))
 }
 
 #[doc(hidden)]

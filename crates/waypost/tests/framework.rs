@@ -8,14 +8,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use waypost::{
-    axum::{
-        body::Body,
-        http::HeaderMap,
-        routing::{get, MethodRouter},
-        Router,
-    },
+    axum::{body::Body, http::HeaderMap, Router},
     extract::{Json, Query, Valid},
-    routing::{self, HandlerInfo, Method, RouteInfo},
+    routing::{self, HandlerInfo, Method, RouteInfo, RouteMethods},
     testing::TestServer,
     ApiError, App, RouteConfig,
 };
@@ -76,57 +71,43 @@ struct Page {
 }
 
 fn app() -> App {
-    let mount = |router: Router, route: &'static RouteInfo, methods: MethodRouter| {
-        routing::mount(router, route, routing::complete_methods(methods, route))
-    };
     let router = Router::new();
-    let router = mount(
-        router,
-        &ECHO,
-        get(|Query(page): Query<Page>| async move { Json(json!({ "page": page.page })) })
+    let router =
+        RouteMethods::new(&ECHO)
+            .get(|Query(page): Query<Page>| async move { Json(json!({ "page": page.page })) })
             .post(|Valid(Json(note)): Valid<Json<Note>>| async move {
                 Json(json!({ "text": note.text }))
-            }),
-    );
-    let router = mount(
-        router,
-        &SMALL,
-        MethodRouter::new().post(|Json(value): Json<Value>| async move { Json(value) }),
-    );
-    let router = mount(
-        router,
-        &SLOW,
-        get(|| async {
+            })
+            .mount(router);
+    let router = RouteMethods::new(&SMALL)
+        .post(|Json(value): Json<Value>| async move { Json(value) })
+        .mount(router);
+    let router = RouteMethods::new(&SLOW)
+        .get(|| async {
             tokio::time::sleep(Duration::from_secs(5)).await;
             "too late"
-        }),
-    );
-    let router = mount(
-        router,
-        &PANIC,
-        get(|| async {
+        })
+        .mount(router);
+    let router = RouteMethods::new(&PANIC)
+        .get(|| async {
             if std::hint::black_box(true) {
                 panic!("secret panic text /srv/app/src/main.rs");
             }
             "unreachable"
-        }),
-    );
-    let router = mount(
-        router,
-        &HEADERS,
-        get(|headers: HeaderMap| async move {
+        })
+        .mount(router);
+    let router = RouteMethods::new(&HEADERS)
+        .get(|headers: HeaderMap| async move {
             let internal: Vec<String> = headers
                 .keys()
                 .map(|k| k.as_str().to_owned())
                 .filter(|k| k.starts_with("x-waypost-"))
                 .collect();
             Json(json!({ "internal": internal }))
-        }),
-    );
-    let router = mount(
-        router,
-        &STREAM_BODY,
-        MethodRouter::new().post(|body: Body| async move {
+        })
+        .mount(router);
+    let router = RouteMethods::new(&STREAM_BODY)
+        .post(|body: Body| async move {
             use futures_util::StreamExt;
             let mut stream = body.into_data_stream();
             let mut total = 0usize;
@@ -134,8 +115,8 @@ fn app() -> App {
                 total += chunk.map_err(ApiError::from)?.len();
             }
             Ok::<_, ApiError>(Json(json!({ "bytes": total })))
-        }),
-    );
+        })
+        .mount(router);
     App::new(router.fallback(routing::not_found_fallback))
 }
 
@@ -443,17 +424,12 @@ async fn a_sane_request_id_is_echoed_and_a_bad_one_replaced() {
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish() {
     static WAIT: RouteInfo = route(&["/wait"], GET, RouteConfig::new());
-    let router = routing::mount(
-        Router::new(),
-        &WAIT,
-        routing::complete_methods(
-            get(|| async {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                "finished"
-            }),
-            &WAIT,
-        ),
-    );
+    let router = RouteMethods::new(&WAIT)
+        .get(|| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            "finished"
+        })
+        .mount(Router::new());
     let server = TestServer::start(App::new(router)).await;
     let url = server.url("/wait");
     let in_flight = tokio::spawn(async move { Client::new().get(url).send().await });

@@ -7,12 +7,8 @@ use futures_util::StreamExt;
 use reqwest::Client;
 use tokio::{sync::Notify, time::timeout};
 use waypost::{
-    axum::{
-        response::IntoResponse,
-        routing::{get, MethodRouter},
-        Router,
-    },
-    routing::{self, HandlerInfo, Method, RouteInfo},
+    axum::{response::IntoResponse, Router},
+    routing::{self, HandlerInfo, Method, RouteInfo, RouteMethods},
     stream::{sse, ChunkedText, Event},
     testing::TestServer,
     App, RouteConfig,
@@ -60,28 +56,21 @@ fn gated(
 /// An app whose `/events` (SSE) stream pauses on `events_gate` and whose `/chunks` (text) stream
 /// pauses on `chunks_gate`.
 fn app(events_gate: Arc<Notify>, chunks_gate: Arc<Notify>) -> App {
-    let mount = |router: Router, route: &'static RouteInfo, methods: MethodRouter| {
-        routing::mount(router, route, routing::complete_methods(methods, route))
-    };
-    let router = mount(
-        Router::new(),
-        &EVENTS,
-        get(move || {
+    let router = RouteMethods::new(&EVENTS)
+        .get(move || {
             let gate = events_gate.clone();
             async move {
                 sse(gated(gate, "one", "two")
                     .map(|data| Ok::<_, Infallible>(Event::default().event("tick").data(data))))
             }
-        }),
-    );
-    let router = mount(
-        router,
-        &CHUNKS,
-        get(move || {
+        })
+        .mount(Router::new());
+    let router = RouteMethods::new(&CHUNKS)
+        .get(move || {
             let gate = chunks_gate.clone();
             async move { ChunkedText(gated(gate, "Hello", " World")).into_response() }
-        }),
-    );
+        })
+        .mount(router);
     App::new(router.fallback(routing::not_found_fallback))
 }
 

@@ -54,19 +54,24 @@ impl<T: DeserializeOwned> Json<T> {
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
-            Ok(bytes) => (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                bytes,
-            )
-                .into_response(),
+        // Most bodies are small: one allocation of 128 bytes usually holds the whole document,
+        // and the response is built directly so `Content-Type` is set once.
+        let mut bytes = Vec::with_capacity(128);
+        match serde_json::to_writer(&mut bytes, &self.0) {
+            Ok(()) => {
+                let mut response = Response::new(axum::body::Body::from(bytes));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, APPLICATION_JSON);
+                response
+            }
             Err(error) => ApiError::internal(error).into_response(),
         }
     }
 }
+
+/// `application/json`, checked once at compile time.
+pub(crate) const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 impl<T> std::ops::Deref for Json<T> {
     type Target = T;

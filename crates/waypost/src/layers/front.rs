@@ -11,11 +11,11 @@
 use std::{
     convert::Infallible,
     future::Future,
-    panic::AssertUnwindSafe,
+    panic::{catch_unwind, AssertUnwindSafe},
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
+    task::{ready, Context, Poll},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -24,10 +24,11 @@ use axum::{
     http::{header, HeaderName, HeaderValue, Method},
     response::{IntoResponse, Response},
 };
-use futures_util::FutureExt;
 use http_body::Body as _;
+use pin_project_lite::pin_project;
+use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
-use tracing::Instrument;
+use tracing::{instrument::Instrumented, Instrument};
 
 use crate::{
     context::{self, RequestContext},
@@ -95,7 +96,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = FrontFuture<S>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -110,71 +111,226 @@ where
                     .map(|body| Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)));
             }
         }
-        let is_head = request.method() == Method::HEAD;
         let span = tracing::debug_span!(
             "request",
             request_id = %id.as_str(),
             method = %request.method(),
             path = %request.uri().path(),
         );
-        let security = self.security.clone();
+        let finishing = Finishing {
+            is_head: request.method() == Method::HEAD,
+            passed: None,
+            started: Instant::now(),
+        };
         // Take the service that was driven to readiness and leave a fresh clone behind.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let context = RequestContext {
-            id: id.clone(),
-            security: security.clone(),
-        };
-        Box::pin(
-            context::scope(context, async move {
-                let started = std::time::Instant::now();
-                let gate = match &security {
-                    Some(security) => gate::admit(security, &mut request).await,
-                    None => Gate::Pass {
-                        origin: None,
-                        presented: false,
-                    },
-                };
-                let mut response = match gate {
-                    Gate::Answer(response) => response,
-                    Gate::Pass { origin, presented } => {
-                        let outcome = AssertUnwindSafe(inner.call(request)).catch_unwind().await;
-                        let mut response = match outcome {
-                            Ok(Ok(response)) => response,
-                            Ok(Err(never)) => match never {},
-                            Err(panic) => {
-                                let message = panic_message(&panic);
-                                tracing::error!(request_id = %id.as_str(), panic = %message, "handler panicked");
-                                ApiError::new(
-                                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                                    "internal_error",
-                                    "Something went wrong on our side.",
-                                )
-                                .into_response()
-                            }
-                        };
-                        if let Some(security) = &security {
-                            gate::finish(security, origin.as_ref(), presented, &mut response);
+        let service = std::mem::replace(&mut self.inner, clone);
+        let (stage, request, passed) = match &self.security {
+            None => (Stage::Start, Some(request), None),
+            Some(security) => match gate::admit(security, &mut request) {
+                Gate::Answer(response) => (Stage::answered(response), None, None),
+                Gate::Pass(passed) => (Stage::Start, Some(request), Some(passed)),
+                Gate::LookUpSession { session, passed } => {
+                    let security = security.clone();
+                    let looked_up = Box::pin(async move {
+                        match gate::resolve_session(&security, &mut request, session).await {
+                            Ok(()) => Ok(request),
+                            Err(answer) => Err(answer),
                         }
-                        response
+                    });
+                    (Stage::LookingUp { looked_up }, None, Some(passed))
+                }
+            },
+        };
+        let served = Served {
+            service: Some(service),
+            request,
+            finishing: Finishing {
+                passed,
+                ..finishing
+            },
+            stage,
+        };
+        let context = RequestContext {
+            id,
+            security: self.security.clone(),
+        };
+        FrontFuture {
+            scoped: context::CURRENT.scope(context, served).instrument(span),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`Front`]: the request served inside its context (id, security) and its
+    /// span, without boxing — the hot path of every request.
+    pub struct FrontFuture<S>
+    where
+        S: Service<Request>,
+    {
+        #[pin]
+        scoped: Instrumented<TaskLocalFuture<RequestContext, Served<S>>>,
+    }
+}
+
+impl<S> Future for FrontFuture<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().scoped.poll(cx).map(Ok)
+    }
+}
+
+/// A session lookup in flight: the request back, or the answer to send instead.
+type LookUp = Pin<Box<dyn Future<Output = Result<Request, Response>> + Send>>;
+
+pin_project! {
+    /// Where the request is.
+    #[project = StageProjection]
+    enum Stage<F> {
+        // The gate let it through; the app has not been called yet (it is called on the first
+        // poll, inside the request's context).
+        Start,
+        // Waiting for the session store.
+        LookingUp { looked_up: LookUp },
+        // The app is working on it.
+        Running { #[pin] future: F },
+        // The gate answered it (a preflight), or a store failed.
+        Answered { answer: Option<Response> },
+        // Done.
+        Finished,
+    }
+}
+
+impl<F> Stage<F> {
+    fn answered(answer: Response) -> Self {
+        Stage::Answered {
+            answer: Some(answer),
+        }
+    }
+}
+
+pin_project! {
+    /// The request inside its context: calls the app, catches its panics, finishes the answer.
+    struct Served<S>
+    where
+        S: Service<Request>,
+    {
+        service: Option<S>,
+        request: Option<Request>,
+        finishing: Finishing,
+        #[pin]
+        stage: Stage<S::Future>,
+    }
+}
+
+/// What the answer still needs once the app gave it.
+struct Finishing {
+    is_head: bool,
+    /// What the security gate noted (`None` when the app runs without one, or it answered).
+    passed: Option<gate::Passed>,
+    started: Instant,
+}
+
+impl<S> Future for Served<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let mut this = self.project();
+        loop {
+            match this.stage.as_mut().project() {
+                StageProjection::Start => {
+                    let (Some(mut service), Some(request)) =
+                        (this.service.take(), this.request.take())
+                    else {
+                        unreachable!("started once")
+                    };
+                    // A handler can panic as it is called, not only as it is polled.
+                    match catch_unwind(AssertUnwindSafe(|| service.call(request))) {
+                        Ok(future) => this.stage.set(Stage::Running { future }),
+                        Err(panic) => {
+                            this.stage.set(Stage::Finished);
+                            return Poll::Ready(this.finishing.finish(panicked(&panic)));
+                        }
                     }
-                };
-                if response.status().is_client_error() || response.status().is_server_error() {
-                    response = render_foreign_error(response);
                 }
-                finish_headers(&mut response, &id);
-                if is_head {
-                    *response.body_mut() = Body::empty();
+                StageProjection::LookingUp { looked_up } => {
+                    match ready!(looked_up.as_mut().poll(cx)) {
+                        Ok(request) => {
+                            *this.request = Some(request);
+                            this.stage.set(Stage::Start);
+                        }
+                        Err(answer) => {
+                            this.finishing.passed = None;
+                            this.stage.set(Stage::answered(answer));
+                        }
+                    }
                 }
-                tracing::debug!(
-                    status = response.status().as_u16(),
-                    elapsed_us = started.elapsed().as_micros() as u64,
-                    "request finished"
-                );
-                Ok(response)
-            })
-            .instrument(span),
-        )
+                StageProjection::Running { future } => {
+                    let response = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                        Ok(Poll::Pending) => return Poll::Pending,
+                        Ok(Poll::Ready(Ok(response))) => response,
+                        Ok(Poll::Ready(Err(never))) => match never {},
+                        Err(panic) => panicked(&panic),
+                    };
+                    this.stage.set(Stage::Finished);
+                    return Poll::Ready(this.finishing.finish(response));
+                }
+                StageProjection::Answered { answer } => {
+                    let answer = answer.take().expect("answered once");
+                    this.stage.set(Stage::Finished);
+                    return Poll::Ready(this.finishing.finish(answer));
+                }
+                StageProjection::Finished => {
+                    panic!("the front future was polled after it completed")
+                }
+            }
+        }
+    }
+}
+
+/// The 500 for a panic, whose message is logged and never sent.
+fn panicked(panic: &Box<dyn std::any::Any + Send>) -> Response {
+    let message = panic_message(panic);
+    tracing::error!(request_id = %context::request_id(), panic = %message, "handler panicked");
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Something went wrong on our side.",
+    )
+    .into_response()
+}
+
+impl Finishing {
+    /// The last touches every answer gets: the gate's headers, errors in the one JSON shape,
+    /// `X-Request-Id` and `nosniff`, no body for HEAD.
+    fn finish(&mut self, mut response: Response) -> Response {
+        if let Some(passed) = &self.passed {
+            context::with_security(|security| {
+                if let Some(security) = security {
+                    gate::finish(security, passed, &mut response);
+                }
+            });
+        }
+        if response.status().is_client_error() || response.status().is_server_error() {
+            response = render_foreign_error(response);
+        }
+        finish_headers(&mut response, &context::request_id());
+        if self.is_head {
+            *response.body_mut() = Body::empty();
+        }
+        tracing::debug!(
+            status = response.status().as_u16(),
+            elapsed_us = self.started.elapsed().as_micros() as u64,
+            "request finished"
+        );
+        response
     }
 }
 
@@ -197,12 +353,16 @@ fn strip_internal_headers(headers: &mut axum::http::HeaderMap) {
 }
 
 fn finish_headers(response: &mut Response, id: &RequestId) {
+    const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
     let headers = response.headers_mut();
-    headers.insert(REQUEST_ID_HEADER, id.header_value().clone());
+    headers.insert(REQUEST_ID, id.header_value());
     headers
         .entry(header::X_CONTENT_TYPE_OPTIONS)
-        .or_insert(HeaderValue::from_static("nosniff"));
+        .or_insert(NOSNIFF);
 }
+
+/// `X-Request-Id`, checked once at compile time.
+const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// Turns an error response that was not rendered by [`ApiError`] (axum's own rejections, a
 /// tower layer's plain-text answer, a bare status) into the one JSON shape. A handler that

@@ -1,7 +1,8 @@
-//! The tower layers Waypost puts around every app ([`FrontLayer`]) and every route ([`RouteLayer`]).
+//! What Waypost puts around every app ([`FrontLayer`]) and every route ([`Guarded`] handlers, or
+//! a [`RouteLayer`]).
 
 mod front;
 mod route;
 
 pub use front::{Front, FrontLayer, INTERNAL_HEADER_PREFIX};
-pub use route::{RouteLayer, RouteService};
+pub use route::{Guarded, GuardedFuture, RouteGuard, RouteLayer, RouteService};

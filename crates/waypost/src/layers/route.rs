@@ -1,42 +1,320 @@
-//! The per-route layer: what a route's [`RouteConfig`](crate::RouteConfig) asks for, enforced
+//! The per-route guard: what a route's [`RouteConfig`](crate::RouteConfig) asks for, enforced
 //! before the handler runs, in this order — the rate limit (429 with `Retry-After`), the CSRF
 //! check on unsafe methods (403 `csrf_invalid`), the body limit, declared and streamed (413),
 //! and the max duration (504).
+//!
+//! It is applied in one of two places, decided by [`RouteInfo::guards_each_handler`]: around
+//! each handler ([`Guarded`], what a plain route gets — no boxing beyond what axum does for any
+//! handler), or as a layer around the route's whole method router ([`RouteLayer`]) when the
+//! route has `middleware.rs` files, which must run inside the guard, or a body limit above
+//! axum's own default, which the layer lifts.
+//!
+//! Whatever can be decided on the spot is: the in-process rate limiter answers inline, so a GET
+//! without a max duration goes straight to the handler in a named future. Only a shared store,
+//! a CSRF check, an oversized declared body or a max duration take the boxed, async path.
 
 use std::{
     convert::Infallible,
     future::Future,
     pin::Pin,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
 use axum::{
     body::Body,
     extract::Request,
+    handler::Handler,
     http::header,
     response::{IntoResponse, Response},
 };
 use http_body::Body as _;
 use http_body_util::BodyExt;
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::{
     routing::RouteInfo,
-    security::{csrf, rate_limit, Identity, Security},
+    security::{
+        csrf,
+        rate_limit::{self, RatePolicy},
+        Identity, Security,
+    },
     store::{Decision, RateKey, Subject},
-    ApiError, RateLimit, RateLimitSetting, RouteConfig,
+    ApiError, RateLimitSetting, RouteConfig,
 };
 
-/// Enforces one route's settings. [`crate::routing::mount`] applies it.
-#[derive(Clone, Copy, Debug)]
-pub struct RouteLayer {
+/// One route's checks, ready to run on its requests.
+#[derive(Clone, Debug)]
+pub struct RouteGuard {
     route: &'static RouteInfo,
+    /// The route's own limit with its rendered policy header (`None`: the default or none).
+    custom_policy: Option<RatePolicy>,
+}
+
+impl RouteGuard {
+    /// The guard of `route`.
+    pub fn new(route: &'static RouteInfo) -> Self {
+        let custom_policy = match route.config.rate_limit {
+            RateLimitSetting::Custom(limit) => Some(RatePolicy::new(limit)),
+            RateLimitSetting::Default | RateLimitSetting::Disabled => None,
+        };
+        Self {
+            route,
+            custom_policy,
+        }
+    }
+
+    /// The limit in force on this route under `security`'s settings.
+    fn policy<'a>(&'a self, security: &'a Security) -> Option<&'a RatePolicy> {
+        match self.route.config.rate_limit {
+            RateLimitSetting::Default => security.default_rate_policy(),
+            RateLimitSetting::Custom(_) => self.custom_policy.as_ref(),
+            RateLimitSetting::Disabled => None,
+        }
+    }
+
+    /// Runs the checks, then `call` with the admitted request.
+    pub(crate) fn run<F, C>(&self, mut request: Request, call: C) -> GuardedFuture<F>
+    where
+        C: FnOnce(Request) -> F + Send + 'static,
+        F: Future<Output = Response> + Send + 'static,
+    {
+        let config = &self.route.config;
+        let limit = config.body_limit;
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let too_large = declared.is_some_and(|length| length > limit as u64);
+        if !too_large && !request.body().is_end_stream() {
+            // Streamed (chunked) bodies are cut off at the limit as they arrive.
+            request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+        }
+        let step = crate::context::with_security(|security| {
+            let Some(security) = security else {
+                return RateStep::Unlimited;
+            };
+            let Some(policy) = self.policy(security) else {
+                return RateStep::Unlimited;
+            };
+            let counted = Counted::of(self.route, &request);
+            match security
+                .rate_limits()
+                .check_inline(counted.key(self.route), policy.limit)
+            {
+                Some(decision) if decision.allowed => RateStep::Passed(RateNote {
+                    policy: policy.clone(),
+                    decision,
+                }),
+                Some(decision) => RateStep::Refused(refusal(policy, &decision)),
+                None => RateStep::AskStore(policy.clone(), counted),
+            }
+        });
+        let note = match step {
+            RateStep::Refused(response) => return GuardedFuture::ready(response),
+            RateStep::Unlimited => None,
+            RateStep::Passed(note) => Some(note),
+            RateStep::AskStore(..) => {
+                return GuardedFuture::boxed(guard_slowly(
+                    self.route, step, request, too_large, call,
+                ))
+            }
+        };
+        let needs_csrf = config.csrf && csrf::is_unsafe(request.method());
+        if needs_csrf || too_large || config.max_duration.is_some() {
+            let step = note.map_or(RateStep::Unlimited, RateStep::Passed);
+            return GuardedFuture::boxed(guard_slowly(self.route, step, request, too_large, call));
+        }
+        GuardedFuture::direct(call(request), note)
+    }
+}
+
+/// Where the rate limit stands before the handler.
+enum RateStep {
+    /// The route has no limit (or the app no security).
+    Unlimited,
+    /// Counted and passed.
+    Passed(RateNote),
+    /// Counted and refused: the 429 to send.
+    Refused(Response),
+    /// The store must be asked, asynchronously.
+    AskStore(RatePolicy, Counted),
+}
+
+/// What the response's `RateLimit` headers report.
+struct RateNote {
+    policy: RatePolicy,
+    decision: Decision,
+}
+
+impl RateNote {
+    fn stamp(&self, response: &mut Response) {
+        rate_limit::set_headers(response.headers_mut(), &self.policy, &self.decision);
+    }
+}
+
+pin_project! {
+    /// The future of a guarded route.
+    pub struct GuardedFuture<F> {
+        #[pin]
+        state: GuardedState<F>,
+    }
+}
+
+pin_project! {
+    #[project = GuardedProjection]
+    enum GuardedState<F> {
+        // Checked on the spot: the handler runs; the rate-limit headers go on its answer.
+        Direct { #[pin] inner: F, note: Option<RateNote> },
+        // Something had to be awaited first (a shared store, a CSRF form field, a timeout).
+        Boxed { future: Pin<Box<dyn Future<Output = Response> + Send>> },
+        // Answered before the handler (429).
+        Ready { response: Option<Response> },
+    }
+}
+
+impl<F> GuardedFuture<F> {
+    fn direct(inner: F, note: Option<RateNote>) -> Self {
+        Self {
+            state: GuardedState::Direct { inner, note },
+        }
+    }
+
+    fn ready(response: Response) -> Self {
+        Self {
+            state: GuardedState::Ready {
+                response: Some(response),
+            },
+        }
+    }
+
+    fn boxed(future: impl Future<Output = Response> + Send + 'static) -> Self {
+        Self {
+            state: GuardedState::Boxed {
+                future: Box::pin(future),
+            },
+        }
+    }
+}
+
+impl<F: Future<Output = Response>> Future for GuardedFuture<F> {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        match self.project().state.project() {
+            GuardedProjection::Direct { inner, note } => {
+                let mut response = ready!(inner.poll(cx));
+                if let Some(note) = note.take() {
+                    note.stamp(&mut response);
+                }
+                Poll::Ready(response)
+            }
+            GuardedProjection::Boxed { future } => future.as_mut().poll(cx),
+            GuardedProjection::Ready { response } => Poll::Ready(
+                response
+                    .take()
+                    .expect("a guarded future is not polled after it completed"),
+            ),
+        }
+    }
+}
+
+/// The checks that wait for something, then the handler.
+async fn guard_slowly<F, C>(
+    route: &'static RouteInfo,
+    step: RateStep,
+    request: Request,
+    too_large: bool,
+    call: C,
+) -> Response
+where
+    C: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
+    let security = crate::context::security();
+    let note = match step {
+        RateStep::Unlimited => None,
+        RateStep::Passed(note) => Some(note),
+        RateStep::Refused(response) => return response,
+        RateStep::AskStore(policy, counted) => {
+            let Some(security) = &security else {
+                return ApiError::internal("rate limit without security settings").into_response();
+            };
+            match security
+                .rate_limits()
+                .check(counted.key(route), policy.limit)
+                .await
+            {
+                Err(error) => return ApiError::from(error).into_response(),
+                Ok(decision) if !decision.allowed => return refusal(&policy, &decision),
+                Ok(decision) => Some(RateNote { policy, decision }),
+            }
+        }
+    };
+    let mut response = match admit(security.as_deref(), &route.config, request, too_large).await {
+        Err(error) => error.into_response(),
+        Ok(request) => match route.config.max_duration {
+            None => call(request).await,
+            Some(max) => match tokio::time::timeout(max, call(request)).await {
+                Ok(response) => response,
+                Err(_elapsed) => ApiError::timeout().into_response(),
+            },
+        },
+    };
+    if let Some(note) = note {
+        note.stamp(&mut response);
+    }
+    response
+}
+
+/// A handler behind its route's guard: what the generated router mounts for each method.
+#[derive(Clone, Debug)]
+pub struct Guarded<H> {
+    /// `None` when the guard runs as a layer around the whole route instead.
+    guard: Option<RouteGuard>,
+    handler: H,
+}
+
+impl<H> Guarded<H> {
+    /// `handler` of `route`, guarded here unless the route is guarded as a whole.
+    pub fn new(route: &'static RouteInfo, handler: H) -> Self {
+        Self {
+            guard: route.guards_each_handler().then(|| RouteGuard::new(route)),
+            handler,
+        }
+    }
+}
+
+impl<H, T, S> Handler<T, S> for Guarded<H>
+where
+    H: Handler<T, S>,
+    S: Send + 'static,
+{
+    type Future = GuardedFuture<H::Future>;
+
+    fn call(self, request: Request, state: S) -> Self::Future {
+        let Guarded { guard, handler } = self;
+        match guard {
+            Some(guard) => guard.run(request, move |request| handler.call(request, state)),
+            None => GuardedFuture::direct(handler.call(request, state), None),
+        }
+    }
+}
+
+/// The guard as a layer around a whole method router, for the routes
+/// [`RouteInfo::guards_each_handler`] rules out. [`crate::routing::RouteMethods`] applies it.
+#[derive(Clone, Debug)]
+pub struct RouteLayer {
+    guard: RouteGuard,
 }
 
 impl RouteLayer {
     /// The layer for `route`.
     pub fn new(route: &'static RouteInfo) -> Self {
-        Self { route }
+        Self {
+            guard: RouteGuard::new(route),
+        }
     }
 }
 
@@ -46,7 +324,7 @@ impl<S> Layer<S> for RouteLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RouteService {
             inner,
-            route: self.route,
+            guard: self.guard.clone(),
         }
     }
 }
@@ -55,7 +333,7 @@ impl<S> Layer<S> for RouteLayer {
 #[derive(Clone, Debug)]
 pub struct RouteService<S> {
     inner: S,
-    route: &'static RouteInfo,
+    guard: RouteGuard,
 }
 
 impl<S> Service<Request> for RouteService<S>
@@ -71,59 +349,26 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        let route = self.route;
-        let limit = route.config.body_limit;
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let too_large = declared.is_some_and(|length| length > limit as u64);
-        if !too_large && !request.body().is_end_stream() {
-            // Streamed (chunked) bodies are cut off at the limit as they arrive.
-            request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
-        }
+    fn call(&mut self, request: Request) -> Self::Future {
+        // Take the service that was driven to readiness and leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let security = crate::context::security();
-            let mut rate = None;
-            if let Some(security) = &security {
-                if let Some(limit) = effective_limit(security, &route.config) {
-                    let counted = Counted::of(route, &request);
-                    match check_rate_limit(security, limit, counted.key(route)).await {
-                        Ok(decision) => rate = Some((limit, decision)),
-                        Err(refused) => return Ok(refused),
-                    }
-                }
+        let guarded = self.guard.run(request, move |request| async move {
+            match inner.call(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
             }
-            let mut response =
-                match admit(security.as_deref(), &route.config, request, too_large).await {
-                    Err(error) => error.into_response(),
-                    Ok(request) => match route.config.max_duration {
-                        None => inner.call(request).await?,
-                        Some(max) => match tokio::time::timeout(max, inner.call(request)).await {
-                            Ok(result) => result?,
-                            Err(_elapsed) => ApiError::timeout().into_response(),
-                        },
-                    },
-                };
-            if let Some((limit, decision)) = rate {
-                rate_limit::set_headers(response.headers_mut(), limit, &decision);
-            }
-            Ok(response)
-        })
+        });
+        Box::pin(async move { Ok(guarded.await) })
     }
 }
 
-/// The limit in force on `config`'s route.
-fn effective_limit(security: &Security, config: &RouteConfig) -> Option<RateLimit> {
-    match config.rate_limit {
-        RateLimitSetting::Default => security.settings().default_rate_limit,
-        RateLimitSetting::Custom(limit) => Some(limit),
-        RateLimitSetting::Disabled => None,
-    }
+/// The 429 for a refused `decision`.
+fn refusal(policy: &RatePolicy, decision: &Decision) -> Response {
+    let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut refused = ApiError::rate_limited(retry_after).into_response();
+    rate_limit::set_headers(refused.headers_mut(), policy, decision);
+    refused
 }
 
 /// Who a request is counted as: the user id for signed-in callers (unless the route counts per
@@ -158,29 +403,6 @@ impl Counted {
             },
         }
     }
-}
-
-/// Counts the request; `Err` is the 429 to send.
-async fn check_rate_limit(
-    security: &Security,
-    limit: RateLimit,
-    key: RateKey<'_>,
-) -> Result<Decision, Response> {
-    let store = security.rate_limits();
-    let decision = match store.check_inline(key, limit) {
-        Some(decision) => decision,
-        None => store
-            .check(key, limit)
-            .await
-            .map_err(|error| ApiError::from(error).into_response())?,
-    };
-    if decision.allowed {
-        return Ok(decision);
-    }
-    let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-    let mut refused = ApiError::rate_limited(retry_after).into_response();
-    rate_limit::set_headers(refused.headers_mut(), limit, &decision);
-    Err(refused)
 }
 
 /// The CSRF and body-size checks; hands back the request (its body re-assembled when a form

@@ -18,13 +18,21 @@ use super::{
 
 /// What the gate decided before the handler.
 pub(crate) enum Gate {
-    /// Answer this instead of routing (a preflight, or a store failure).
+    /// Answer this instead of routing (a preflight).
     Answer(Response),
-    /// Route the request; remember what the response needs.
-    Pass {
-        origin: Option<HeaderValue>,
-        presented: bool,
-    },
+    /// Route the request.
+    Pass(Passed),
+    /// Look the session cookie up in the store ([`resolve_session`]), then route.
+    LookUpSession { session: String, passed: Passed },
+}
+
+/// What the response of a request that passed the gate needs.
+#[derive(Debug)]
+pub(crate) struct Passed {
+    /// The request's `Origin`, when CORS is on.
+    origin: Option<HeaderValue>,
+    /// Whether the request presented credentials.
+    presented: bool,
 }
 
 fn bearer_token(request: &Request) -> Option<&str> {
@@ -40,10 +48,10 @@ fn bearer_token(request: &Request) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-/// Runs before routing: a preflight is answered here; otherwise the caller's credentials are
-/// checked and the resulting [`Identity`] (or the note that they were rejected) is put in the
-/// request.
-pub(crate) async fn admit(security: &Security, request: &mut Request) -> Gate {
+/// Runs before routing, on the spot: a preflight is answered here; a bearer token is checked
+/// and the resulting [`Identity`] (or the note that it was rejected) put in the request; a
+/// session cookie is handed back to be looked up.
+pub(crate) fn admit(security: &Security, request: &mut Request) -> Gate {
     if let Some(preflight) = security
         .cors()
         .preflight(request.method(), request.headers())
@@ -55,10 +63,9 @@ pub(crate) async fn admit(security: &Security, request: &mut Request) -> Gate {
         .is_enabled()
         .then(|| request.headers().get(header::ORIGIN).cloned())
         .flatten();
-    let mut presented = false;
     if let Some(token) = bearer_token(request) {
-        presented = true;
-        match security.jwt().verify(token) {
+        let outcome = security.jwt().verify(token);
+        match outcome {
             Ok(claims) => {
                 request.extensions_mut().insert(Identity {
                     user_id: claims.sub.into(),
@@ -69,35 +76,55 @@ pub(crate) async fn admit(security: &Security, request: &mut Request) -> Gate {
                 request.extensions_mut().insert(CredentialRejected);
             }
         }
-    } else if let Some(session) = super::request_cookie(request.headers(), SESSION_COOKIE) {
-        presented = true;
-        match security.session_user(&session).await {
-            Ok(Some(user_id)) => {
-                request.extensions_mut().insert(Identity {
-                    user_id: user_id.into(),
-                    credential: Credential::Session(session.into()),
-                });
-            }
-            Ok(None) => {
-                request.extensions_mut().insert(CredentialRejected);
-            }
-            Err(error) => return Gate::Answer(error.into_response()),
-        }
+        return Gate::Pass(Passed {
+            origin,
+            presented: true,
+        });
     }
-    Gate::Pass { origin, presented }
+    let passed = Passed {
+        origin,
+        presented: false,
+    };
+    match super::request_cookie(request.headers(), SESSION_COOKIE) {
+        Some(session) => Gate::LookUpSession {
+            session,
+            passed: Passed {
+                presented: true,
+                ..passed
+            },
+        },
+        None => Gate::Pass(passed),
+    }
+}
+
+/// Looks the session cookie up and puts the [`Identity`] (or the note that it was rejected) in
+/// the request; `Err` is the answer to send when the store fails.
+pub(crate) async fn resolve_session(
+    security: &Security,
+    request: &mut Request,
+    session: String,
+) -> Result<(), Response> {
+    match security.session_user(&session).await {
+        Ok(Some(user_id)) => {
+            request.extensions_mut().insert(Identity {
+                user_id: user_id.into(),
+                credential: Credential::Session(session.into()),
+            });
+        }
+        Ok(None) => {
+            request.extensions_mut().insert(CredentialRejected);
+        }
+        Err(error) => return Err(error.into_response()),
+    }
+    Ok(())
 }
 
 /// Runs on the response of a request that passed the gate.
-pub(crate) fn finish(
-    security: &Security,
-    origin: Option<&HeaderValue>,
-    presented: bool,
-    response: &mut Response,
-) {
-    if presented || response.headers().contains_key(header::SET_COOKIE) {
+pub(crate) fn finish(security: &Security, passed: &Passed, response: &mut Response) {
+    if passed.presented || response.headers().contains_key(header::SET_COOKIE) {
         forbid_storing(response.headers_mut());
     }
-    security.cors().decorate(origin, response);
+    security.cors().decorate(passed.origin.as_ref(), response);
 }
 
 /// Adds `no-store` to the response's `Cache-Control`, keeping the directives already there.

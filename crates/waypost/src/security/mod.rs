@@ -125,6 +125,8 @@ pub struct Security {
     jwt: JwtKeys,
     sessions: Arc<dyn SessionStore>,
     rate_limits: Arc<dyn RateLimitStore>,
+    /// `default_rate_limit` with its policy header rendered once.
+    default_rate_policy: Option<rate_limit::RatePolicy>,
 }
 
 impl std::fmt::Debug for Security {
@@ -154,6 +156,7 @@ impl Security {
             jwt: JwtKeys::new(&secret, settings.jwt_ttl),
             sessions: Arc::new(MemorySessionStore::new()),
             rate_limits: Arc::new(MemoryRateLimitStore::new()),
+            default_rate_policy: settings.default_rate_limit.map(rate_limit::RatePolicy::new),
             settings,
         })
     }
@@ -200,6 +203,10 @@ impl Security {
 
     pub(crate) fn rate_limits(&self) -> &dyn RateLimitStore {
         self.rate_limits.as_ref()
+    }
+
+    pub(crate) fn default_rate_policy(&self) -> Option<&rate_limit::RatePolicy> {
+        self.default_rate_policy.as_ref()
     }
 
     /// Starts a session for `user_id` and returns the cookie to set. A session the client

@@ -7,8 +7,8 @@
 //! an untrusted peer changes nothing.
 
 use std::{
-    io::Write,
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::Mutex,
 };
 
 use axum::{
@@ -29,10 +29,10 @@ pub(crate) fn request_client_ip(extensions: &Extensions, headers: &HeaderMap) ->
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    match crate::context::security() {
+    crate::context::with_security(|security| match security {
         Some(security) => client_ip(peer, headers, &security.settings().trusted_proxies),
         None => peer,
-    }
+    })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
@@ -116,37 +116,73 @@ pub fn parse_rate_limit(variable: &str, raw: &str) -> Result<RateLimit, ConfigEr
     Ok(RateLimit::new(requests, window))
 }
 
-/// Sets the `RateLimit-Policy` and `RateLimit` headers (IETF httpapi-ratelimit-headers):
-/// `"default";q=<requests>;w=<window s>` and `"default";r=<remaining>;t=<seconds to full>`.
-///
-/// Both are written into a stack buffer and copied once into the header value: this runs on
-/// every response of a limited route, so it does no formatting allocation.
-pub(crate) fn set_headers(headers: &mut HeaderMap, limit: RateLimit, decision: &Decision) {
-    let reset = decision.reset_after.as_secs_f64().ceil() as u64;
-    let policy = small_header(|out| {
-        write!(
-            out,
+/// `RateLimit-Policy` (IETF httpapi-ratelimit-headers).
+pub(crate) const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit` (IETF httpapi-ratelimit-headers).
+pub(crate) const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+/// A limit together with its `RateLimit-Policy` value, `"default";q=<requests>;w=<window s>`,
+/// rendered once when the route or the settings are set up rather than on every response.
+#[derive(Clone, Debug)]
+pub(crate) struct RatePolicy {
+    pub(crate) limit: RateLimit,
+    header: HeaderValue,
+}
+
+impl RatePolicy {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            header: interned_policy_header(limit),
+        }
+    }
+}
+
+/// The policy header of `limit` over static bytes, so cloning it onto each response costs no
+/// reference count. Each distinct limit is rendered (and kept for the life of the process)
+/// once: there are only as many as the app configures.
+fn interned_policy_header(limit: RateLimit) -> HeaderValue {
+    static INTERNED: Mutex<Vec<(RateLimit, HeaderValue)>> = Mutex::new(Vec::new());
+    let mut interned = INTERNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, header)) = interned.iter().find(|(known, _)| *known == limit) {
+        return header.clone();
+    }
+    let text: &'static str = Box::leak(
+        format!(
             "\"default\";q={};w={}",
             limit.requests,
             limit.window.as_secs().max(1)
         )
-    });
-    let state = small_header(|out| write!(out, "\"default\";r={};t={reset}", decision.remaining));
-    if let (Some(policy), Some(state)) = (policy, state) {
-        headers.insert(HeaderName::from_static("ratelimit-policy"), policy);
-        headers.insert(HeaderName::from_static("ratelimit"), state);
-    }
+        .into_boxed_str(),
+    );
+    let header = HeaderValue::from_static(text);
+    interned.push((limit, header.clone()));
+    header
 }
 
-/// A header value of at most 64 bytes, written by `write`.
-fn small_header(
-    write: impl FnOnce(&mut std::io::Cursor<&mut [u8]>) -> std::io::Result<()>,
-) -> Option<HeaderValue> {
+/// Sets `RateLimit-Policy` and `RateLimit`: `"default";r=<remaining>;t=<seconds to full>`.
+///
+/// This runs on every response of a limited route: the policy is a prepared value and the state
+/// is written with `itoa` into a stack buffer, copied once into the header value.
+pub(crate) fn set_headers(headers: &mut HeaderMap, policy: &RatePolicy, decision: &Decision) {
+    let reset = decision.reset_after.as_secs_f64().ceil() as u64;
     let mut buffer = [0u8; 64];
-    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
-    write(&mut cursor).ok()?;
-    let length = usize::try_from(cursor.position()).ok()?;
-    HeaderValue::from_bytes(&buffer[..length]).ok()
+    let mut length = 0;
+    let mut push = |part: &[u8]| {
+        buffer[length..length + part.len()].copy_from_slice(part);
+        length += part.len();
+    };
+    // At most 12 + 10 + 3 + 20 = 45 bytes.
+    push(b"\"default\";r=");
+    push(itoa::Buffer::new().format(decision.remaining).as_bytes());
+    push(b";t=");
+    push(itoa::Buffer::new().format(reset).as_bytes());
+    if let Ok(state) = HeaderValue::from_bytes(&buffer[..length]) {
+        headers.insert(RATELIMIT_POLICY, policy.header.clone());
+        headers.insert(RATELIMIT, state);
+    }
 }
 
 #[cfg(test)]

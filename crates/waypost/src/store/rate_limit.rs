@@ -10,7 +10,7 @@
 use std::{
     collections::HashMap,
     fmt,
-    hash::{BuildHasher, RandomState},
+    hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState},
     net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
@@ -87,8 +87,30 @@ pub struct MemoryRateLimitStore {
 
 #[derive(Debug, Default)]
 struct Shard {
-    tats: HashMap<u64, Duration>,
+    tats: HashMap<u64, Duration, BuildHasherDefault<KeyedHash>>,
     inserts_since_sweep: usize,
+}
+
+/// The map's hasher for keys that already are keyed SipHash values: it passes them through
+/// instead of hashing them a second time.
+#[derive(Debug, Default)]
+struct KeyedHash(u64);
+
+impl Hasher for KeyedHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are ever hashed; fold anything else in rather than lose it.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
 /// After this many new keys a shard drops its idle keys.
@@ -143,7 +165,8 @@ impl MemoryRateLimitStore {
         let mut shard = self.shards[(key % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tat = shard.tats.get(&key).copied().unwrap_or(now).max(now);
+        let stored = shard.tats.get_mut(&key);
+        let tat = stored.as_deref().copied().unwrap_or(now).max(now);
         let wait = tat - now;
         if wait > tolerance {
             let retry_after = wait - tolerance;
@@ -155,7 +178,7 @@ impl MemoryRateLimitStore {
             };
         }
         let new_tat = tat + interval;
-        match shard.tats.get_mut(&key) {
+        match stored {
             Some(stored) => *stored = new_tat,
             None => {
                 shard.tats.insert(key, new_tat);

@@ -1,0 +1,122 @@
+//! The timer behind the HTTP/1 header-read timeout, one per connection, re-armed lazily.
+//!
+//! hyper asks its timer for a new sleep each time it starts reading a request head and drops it
+//! once the head is in. With a plain tokio sleep that is a timer-wheel insertion and removal, under
+//! the driver's lock, for every request on every keep-alive connection. Here all the sleeps of
+//! one connection share one tokio sleep. A new deadline is only ever later than the one armed
+//! before it (each head starts after the last), so the armed sleep is left alone: when it fires
+//! and a later deadline has taken its place, it is re-armed then, once per timeout period rather
+//! than once per request. A deadline that has passed completes on the spot.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use hyper::rt::{Sleep, Timer};
+
+/// One connection's timer: give each connection its own (see [`crate::App`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConnectionTimer {
+    armed: Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>,
+}
+
+impl Timer for ConnectionTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
+        self.sleep_until(self.now() + duration)
+    }
+
+    /// tokio's clock (the same as the system's, except in tests that pause time), so deadlines
+    /// and the tokio sleep agree.
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
+        Box::pin(Deadline {
+            deadline,
+            armed: self.armed.clone(),
+        })
+    }
+}
+
+/// A sleep of [`ConnectionTimer`]: completes at `deadline`, woken by the shared tokio sleep.
+struct Deadline {
+    deadline: Instant,
+    armed: Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>,
+}
+
+impl Sleep for Deadline {}
+
+impl Future for Deadline {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if tokio::time::Instant::now().into_std() >= self.deadline {
+            return Poll::Ready(());
+        }
+        let mut armed = self
+            .armed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let sleep =
+            armed.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(self.deadline.into())));
+        if sleep.deadline().into_std() > self.deadline {
+            // Only a deadline from another use of the timer can be later than ours: wake in time.
+            sleep.as_mut().reset(self.deadline.into());
+        }
+        loop {
+            match sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                // It fired for an earlier deadline: arm it for ours (checked above: not passed).
+                Poll::Ready(()) => sleep.as_mut().reset(self.deadline.into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn completes_within(sleep: Pin<Box<dyn Sleep>>, limit: Duration) -> bool {
+        tokio::time::timeout(limit, sleep).await.is_ok()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_sleep_completes_at_its_own_deadline() {
+        let timer = ConnectionTimer::default();
+        // The first request head: its sleep arms the shared tokio sleep for 10 s.
+        let first = timer.sleep(Duration::from_secs(10));
+        assert!(!completes_within(first, Duration::from_secs(9)).await);
+        // A later head: its deadline (now + 10 s) is after the armed one, which fires first and
+        // is re-armed — the sleep must neither complete early nor hang.
+        let second = timer.sleep(Duration::from_secs(10));
+        assert!(!completes_within(second, Duration::from_secs(9)).await);
+        let third = timer.sleep(Duration::from_secs(10));
+        let started = tokio::time::Instant::now();
+        third.await;
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_deadline_re_arms_the_shared_sleep() {
+        let timer = ConnectionTimer::default();
+        let long = timer.sleep(Duration::from_secs(60));
+        assert!(!completes_within(long, Duration::from_secs(1)).await);
+        let started = tokio::time::Instant::now();
+        timer.sleep(Duration::from_secs(2)).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_passed_deadline_completes_at_once() {
+        let timer = ConnectionTimer::default();
+        let started = tokio::time::Instant::now();
+        timer.sleep_until(timer.now()).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+}
