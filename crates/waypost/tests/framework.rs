@@ -442,3 +442,47 @@ async fn shutdown_lets_in_flight_requests_finish() {
     // No longer accepting.
     assert!(tokio::net::TcpStream::connect(address).await.is_err());
 }
+
+/// A generated `Params` for `[[...rest]]`: the route is served with and without its tail.
+#[derive(Deserialize)]
+struct OptionalTail {
+    rest: Option<String>,
+}
+
+impl<S: Send + Sync> waypost::axum::extract::FromRequestParts<S> for OptionalTail {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut waypost::axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        waypost::extract::path_params::<Self>(parts).await
+    }
+}
+
+#[tokio::test]
+async fn optional_catch_all_params_are_none_without_the_tail() {
+    static FILES: RouteInfo = RouteInfo {
+        pattern: "/files/{*rest}",
+        paths: &["/files", "/files/{*rest}"],
+        file: "src/app/files/[[...rest]]/route.rs",
+        params: &[],
+        handlers: GET,
+        middleware: &[],
+        config: RouteConfig::new(),
+    };
+    let router = RouteMethods::new(&FILES)
+        .get(|params: OptionalTail| async move { Json(json!({ "rest": params.rest })) })
+        .mount(Router::new());
+    let server = TestServer::start(App::new(router)).await;
+    let client = Client::new();
+    for (path, rest) in [
+        ("/files", Value::Null),
+        ("/files/a/b%20c.txt", json!("a/b c.txt")),
+    ] {
+        let response = client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, json!({ "rest": rest }), "{path}");
+    }
+}

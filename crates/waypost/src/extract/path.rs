@@ -34,22 +34,13 @@ impl<T> std::ops::Deref for Path<T> {
     }
 }
 
-/// What a generated `Params` type calls to fill itself from the matched path.
+/// What a generated `Params` type calls to fill itself from the matched path: the same
+/// deserialization (and the same 400) as [`Path`].
 ///
 /// An optional catch-all mounted without its tail has no parameters at all; the struct's
 /// `Option` fields then deserialize as `None`.
 pub async fn path_params<T: DeserializeOwned + Send>(parts: &mut Parts) -> Result<T, ApiError> {
-    let raw = axum::extract::RawPathParams::from_request_parts(parts, &())
+    Path::<T>::from_request_parts(parts, &())
         .await
-        .ok();
-    let pairs: Vec<(&str, &str)> = raw
-        .as_ref()
-        .map(|params| params.iter().collect())
-        .unwrap_or_default();
-    let object: serde_json::Map<String, serde_json::Value> = pairs
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), serde_json::Value::String(value.to_owned())))
-        .collect();
-    serde_json::from_value(serde_json::Value::Object(object))
-        .map_err(|error| ApiError::bad_request(format!("Invalid path parameter: {error}.")))
+        .map(|Path(value)| value)
 }

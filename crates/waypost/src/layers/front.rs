@@ -104,7 +104,7 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         strip_internal_headers(request.headers_mut());
-        let id = RequestId::from_header(request.headers().get(REQUEST_ID_HEADER));
+        let id = RequestId::from_header(request.headers().get(REQUEST_ID));
         if let Some(timeout) = self.body_read_timeout {
             if !request.body().is_end_stream() {
                 request = request
@@ -120,7 +120,8 @@ where
         let finishing = Finishing {
             is_head: request.method() == Method::HEAD,
             passed: None,
-            started: Instant::now(),
+            // Only the debug log reads it: skip the clock otherwise.
+            started: tracing::enabled!(tracing::Level::DEBUG).then(Instant::now),
         };
         // Take the service that was driven to readiness and leave a fresh clone behind.
         let clone = self.inner.clone();
@@ -232,7 +233,7 @@ struct Finishing {
     is_head: bool,
     /// What the security gate noted (`None` when the app runs without one, or it answered).
     passed: Option<gate::Passed>,
-    started: Instant,
+    started: Option<Instant>,
 }
 
 impl<S> Future for Served<S>
@@ -325,11 +326,13 @@ impl Finishing {
         if self.is_head {
             *response.body_mut() = Body::empty();
         }
-        tracing::debug!(
-            status = response.status().as_u16(),
-            elapsed_us = self.started.elapsed().as_micros() as u64,
-            "request finished"
-        );
+        if let Some(started) = self.started {
+            tracing::debug!(
+                status = response.status().as_u16(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "request finished"
+            );
+        }
         response
     }
 }
@@ -356,9 +359,8 @@ fn finish_headers(response: &mut Response, id: &RequestId) {
     const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
     let headers = response.headers_mut();
     headers.insert(REQUEST_ID, id.header_value());
-    headers
-        .entry(header::X_CONTENT_TYPE_OPTIONS)
-        .or_insert(NOSNIFF);
+    // `nosniff` is the only value there is: setting it over a handler's own changes nothing.
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
 }
 
 /// `X-Request-Id`, checked once at compile time.

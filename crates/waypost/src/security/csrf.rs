@@ -151,6 +151,10 @@ pub(crate) fn cookie_value(headers: &HeaderMap) -> Option<String> {
 
 /// The value of the cookie `name` in the request's `Cookie` headers.
 pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
+    // Most API requests carry no cookie at all: say so before setting up the search.
+    if !headers.contains_key(header::COOKIE) {
+        return None;
+    }
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -156,12 +156,42 @@ impl MemoryRateLimitStore {
         }
     }
 
+    /// The keyed hash of `key`, fed to SipHash in one piece: the route, a separator that UTF-8
+    /// never contains, the subject's kind and its bytes (a fixed size for addresses, the rest
+    /// for a user id). One write instead of one per field halves the hashing on every request.
+    fn key_hash(&self, key: RateKey<'_>) -> u64 {
+        let mut buffer = [0u8; 128];
+        let route = key.route.as_bytes();
+        let subject: (u8, &[u8], [u8; 16]) = match key.subject {
+            Subject::Ip(IpAddr::V4(ip)) => (4, &[], ip.to_ipv6_mapped().octets()),
+            Subject::Ip(IpAddr::V6(ip)) => (6, &[], ip.octets()),
+            Subject::User(id) => (b'u', id.as_bytes(), [0; 16]),
+        };
+        let (kind, id, address) = subject;
+        let length = route.len() + 2 + if id.is_empty() { 16 } else { id.len() };
+        if length > buffer.len() {
+            return self.hasher.hash_one(key);
+        }
+        buffer[..route.len()].copy_from_slice(route);
+        buffer[route.len()] = 0xff;
+        buffer[route.len() + 1] = kind;
+        let rest = &mut buffer[route.len() + 2..length];
+        if id.is_empty() {
+            rest.copy_from_slice(&address);
+        } else {
+            rest.copy_from_slice(id);
+        }
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write(&buffer[..length]);
+        hasher.finish()
+    }
+
     /// The GCRA step at `now` (time since the store's epoch), synchronously.
     pub fn check_at(&self, key: RateKey<'_>, limit: RateLimit, now: Duration) -> Decision {
         let requests = limit.requests.max(1);
         let interval = limit.window / requests;
         let tolerance = limit.window.saturating_sub(interval);
-        let key = self.hasher.hash_one(key);
+        let key = self.key_hash(key);
         let mut shard = self.shards[(key % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -280,6 +310,54 @@ mod tests {
         }
         assert!(!store.check_at(key("a"), TEN_PER_MINUTE, now).allowed);
         assert!(store.check_at(key("b"), TEN_PER_MINUTE, now).allowed);
+    }
+
+    #[test]
+    fn every_part_of_a_key_tells_keys_apart() {
+        let store = MemoryRateLimitStore::new();
+        let long_id = "u".repeat(300);
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let keys = [
+            RateKey {
+                route: "/a",
+                subject: Subject::Ip(v4),
+            },
+            RateKey {
+                route: "/b",
+                subject: Subject::Ip(v4),
+            },
+            RateKey {
+                route: "/a",
+                subject: Subject::Ip(mapped),
+            },
+            RateKey {
+                route: "/a",
+                subject: Subject::Ip("10.0.0.2".parse().unwrap()),
+            },
+            RateKey {
+                route: "/a",
+                subject: Subject::User("42"),
+            },
+            RateKey {
+                route: "/a",
+                subject: Subject::User(""),
+            },
+            RateKey {
+                route: "/a4",
+                subject: Subject::User("2"),
+            },
+            RateKey {
+                route: "/a",
+                subject: Subject::User(&long_id),
+            },
+        ];
+        let hashes: std::collections::HashSet<u64> =
+            keys.iter().map(|key| store.key_hash(*key)).collect();
+        assert_eq!(hashes.len(), keys.len());
+        for key in keys {
+            assert_eq!(store.key_hash(key), store.key_hash(key));
+        }
     }
 
     #[test]
