@@ -1,9 +1,14 @@
 //! What the front layer settles about the request being served — its id and the app's security
-//! settings — kept in a task-local for the length of the request, so everything inside (the
-//! per-route guard, extractors, error rendering) reaches it without a lookup in the request's
-//! extensions or an argument threaded through every call.
+//! settings — made current while the request's future runs, so everything inside (the per-route
+//! guard, extractors, error rendering) reaches it without a lookup in the request's extensions or
+//! an argument threaded through every call.
+//!
+//! It works like a tokio task-local, but the front future owns the value and swaps it into a
+//! thread-local around each poll (and around the synchronous call into the router) itself, so
+//! the request needs no extra future wrapped around it. Like a task-local, it does not follow
+//! work onto spawned tasks or blocking threads.
 
-use std::sync::Arc;
+use std::{cell::RefCell, sync::Arc};
 
 use crate::{request_id::RequestId, security::Security};
 
@@ -14,15 +19,50 @@ pub(crate) struct RequestContext {
     pub(crate) security: Option<Arc<Security>>,
 }
 
-tokio::task_local! {
-    pub(crate) static CURRENT: RequestContext;
+thread_local! {
+    static CURRENT: RefCell<Option<RequestContext>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the context in `slot` current on this thread; the context is back in `slot`
+/// afterwards, also when `f` panics. Nests: an outer request's context is restored after.
+pub(crate) fn enter<R>(slot: &mut Option<RequestContext>, f: impl FnOnce() -> R) -> R {
+    /// Puts the context back into the slot and the outer one back into the thread-local.
+    struct Restore<'a> {
+        slot: &'a mut Option<RequestContext>,
+        outer: Option<RequestContext>,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let outer = self.outer.take();
+            let _ = CURRENT.try_with(|current| {
+                *self.slot = std::mem::replace(&mut *current.borrow_mut(), outer);
+            });
+        }
+    }
+    let inner = slot.take();
+    let outer = CURRENT
+        .try_with(|current| std::mem::replace(&mut *current.borrow_mut(), inner))
+        .unwrap_or_default();
+    let _restore = Restore { slot, outer };
+    f()
+}
+
+/// Reads the current context, if a request is being served on this thread.
+fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R {
+    let mut f = Some(f);
+    let read = CURRENT.try_with(|current| {
+        let f = f.take().expect("called once");
+        f(current.borrow().as_ref())
+    });
+    match read {
+        Ok(result) => result,
+        Err(_) => (f.take().expect("not called while the thread ends"))(None),
+    }
 }
 
 /// The current request's id, or `-` outside a request.
 pub(crate) fn request_id() -> RequestId {
-    CURRENT
-        .try_with(|context| context.id)
-        .unwrap_or(RequestId::NONE)
+    with_current(|context| context.map_or(RequestId::NONE, |context| context.id))
 }
 
 /// The security settings of the app serving the current request.
@@ -33,13 +73,43 @@ pub(crate) fn security() -> Option<Arc<Security>> {
 /// Runs `f` with the security settings of the app serving the current request, borrowed: the
 /// hot path reads them without touching the shared reference count.
 pub(crate) fn with_security<R>(f: impl FnOnce(Option<&Arc<Security>>) -> R) -> R {
-    let mut f = Some(f);
-    let inside = CURRENT.try_with(|context| {
-        let f = f.take().expect("called once");
-        f(context.security.as_ref())
-    });
-    match inside {
-        Ok(result) => result,
-        Err(_) => (f.take().expect("not called inside a request"))(None),
+    with_current(|context| f(context.and_then(|context| context.security.as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(id: &str) -> Option<RequestContext> {
+        Some(RequestContext {
+            id: RequestId::from_header(Some(&axum::http::HeaderValue::from_str(id).unwrap())),
+            security: None,
+        })
+    }
+
+    #[test]
+    fn a_context_is_current_only_inside_and_comes_back() {
+        let mut outer = context("outer");
+        let mut inner = context("inner");
+        assert_eq!(request_id().as_str(), "-");
+        enter(&mut outer, || {
+            assert_eq!(request_id().as_str(), "outer");
+            enter(&mut inner, || assert_eq!(request_id().as_str(), "inner"));
+            assert_eq!(request_id().as_str(), "outer");
+        });
+        assert_eq!(request_id().as_str(), "-");
+        assert_eq!(outer.unwrap().id.as_str(), "outer");
+        assert_eq!(inner.unwrap().id.as_str(), "inner");
+    }
+
+    #[test]
+    fn a_panic_inside_leaves_nothing_behind() {
+        let mut slot = context("panics");
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            enter(&mut slot, || panic!("inside"));
+        }));
+        assert!(outcome.is_err());
+        assert_eq!(request_id().as_str(), "-");
+        assert_eq!(slot.unwrap().id.as_str(), "panics");
     }
 }

@@ -14,7 +14,7 @@ use std::{
     panic::{catch_unwind, AssertUnwindSafe},
     pin::Pin,
     sync::Arc,
-    task::{ready, Context, Poll},
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
@@ -26,9 +26,7 @@ use axum::{
 };
 use http_body::Body as _;
 use pin_project_lite::pin_project;
-use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
-use tracing::{instrument::Instrumented, Instrument};
 
 use crate::{
     context::{self, RequestContext},
@@ -96,7 +94,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = FrontFuture<S>;
+    type Future = FrontFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -117,89 +115,86 @@ where
             method = %request.method(),
             path = %request.uri().path(),
         );
-        let finishing = Finishing {
+        let mut finishing = Finishing {
             is_head: request.method() == Method::HEAD,
             passed: None,
             // Only the debug log reads it: skip the clock otherwise.
             started: tracing::enabled!(tracing::Level::DEBUG).then(Instant::now),
         };
-        // Take the service that was driven to readiness and leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let service = std::mem::replace(&mut self.inner, clone);
-        let (stage, request, passed) = match &self.security {
-            None => (Stage::Start, Some(request), None),
-            Some(security) => match gate::admit(security, &mut request) {
-                Gate::Answer(response) => (Stage::answered(response), None, None),
-                Gate::Pass(passed) => (Stage::Start, Some(request), Some(passed)),
-                Gate::LookUpSession { session, passed } => {
-                    let security = security.clone();
-                    let looked_up = Box::pin(async move {
-                        match gate::resolve_session(&security, &mut request, session).await {
-                            Ok(()) => Ok(request),
-                            Err(answer) => Err(answer),
-                        }
-                    });
-                    (Stage::LookingUp { looked_up }, None, Some(passed))
-                }
-            },
-        };
-        let served = Served {
-            service: Some(service),
-            request,
-            finishing: Finishing {
-                passed,
-                ..finishing
-            },
-            stage,
-        };
-        let context = RequestContext {
+        let mut context = Some(RequestContext {
             id,
             security: self.security.clone(),
+        });
+        let gate = match &self.security {
+            None => Gate::Pass(None),
+            Some(security) => gate::admit(security, &mut request),
+        };
+        let stage = match gate {
+            Gate::Answer(response) => Stage::answered(response),
+            Gate::Pass(passed) => {
+                finishing.passed = passed;
+                // The router is called right here, in the request's context: routing and the
+                // route's guard run now, and the future keeps no copy of the request.
+                let _entered = span.enter();
+                context::enter(&mut context, || {
+                    match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+                        Ok(future) => Stage::Running { future },
+                        Err(panic) => Stage::answered(panicked(&panic)),
+                    }
+                })
+            }
+            Gate::LookUpSession { session, passed } => {
+                finishing.passed = Some(passed);
+                let security = self.security.clone().expect("the gate ran");
+                // Take the service that was driven to readiness and leave a fresh clone behind.
+                let clone = self.inner.clone();
+                let mut service = std::mem::replace(&mut self.inner, clone);
+                Stage::Waiting {
+                    future: Box::pin(async move {
+                        if let Err(answer) =
+                            gate::resolve_session(&security, &mut request, session).await
+                        {
+                            return answer;
+                        }
+                        match service.call(request).await {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        }
+                    }),
+                }
+            }
         };
         FrontFuture {
-            scoped: context::CURRENT.scope(context, served).instrument(span),
+            context,
+            span,
+            finishing,
+            stage,
         }
     }
 }
 
 pin_project! {
-    /// The future of [`Front`]: the request served inside its context (id, security) and its
-    /// span, without boxing — the hot path of every request.
-    pub struct FrontFuture<S>
-    where
-        S: Service<Request>,
-    {
+    /// The future of [`Front`]: the app's future, polled in the request's context and span,
+    /// with panics caught and the answer finished — without boxing, on the hot path of every
+    /// request.
+    pub struct FrontFuture<F> {
+        context: Option<RequestContext>,
+        span: tracing::Span,
+        finishing: Finishing,
         #[pin]
-        scoped: Instrumented<TaskLocalFuture<RequestContext, Served<S>>>,
+        stage: Stage<F>,
     }
 }
-
-impl<S> Future for FrontFuture<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().scoped.poll(cx).map(Ok)
-    }
-}
-
-/// A session lookup in flight: the request back, or the answer to send instead.
-type LookUp = Pin<Box<dyn Future<Output = Result<Request, Response>> + Send>>;
 
 pin_project! {
     /// Where the request is.
     #[project = StageProjection]
     enum Stage<F> {
-        // The gate let it through; the app has not been called yet (it is called on the first
-        // poll, inside the request's context).
-        Start,
-        // Waiting for the session store.
-        LookingUp { looked_up: LookUp },
         // The app is working on it.
         Running { #[pin] future: F },
-        // The gate answered it (a preflight), or a store failed.
+        // The session store is asked first, then the app (rarer: boxed).
+        Waiting { future: Pin<Box<dyn Future<Output = Response> + Send>> },
+        // Answered before the app (a preflight, a panic as the app was called).
         Answered { answer: Option<Response> },
         // Done.
         Finished,
@@ -214,20 +209,6 @@ impl<F> Stage<F> {
     }
 }
 
-pin_project! {
-    /// The request inside its context: calls the app, catches its panics, finishes the answer.
-    struct Served<S>
-    where
-        S: Service<Request>,
-    {
-        service: Option<S>,
-        request: Option<Request>,
-        finishing: Finishing,
-        #[pin]
-        stage: Stage<S::Future>,
-    }
-}
-
 /// What the answer still needs once the app gave it.
 struct Finishing {
     is_head: bool,
@@ -236,63 +217,40 @@ struct Finishing {
     started: Option<Instant>,
 }
 
-impl<S> Future for Served<S>
+impl<F> Future for FrontFuture<F>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    F: Future<Output = Result<Response, Infallible>>,
 {
-    type Output = Response;
+    type Output = Result<Response, Infallible>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        let mut this = self.project();
-        loop {
-            match this.stage.as_mut().project() {
-                StageProjection::Start => {
-                    let (Some(mut service), Some(request)) =
-                        (this.service.take(), this.request.take())
-                    else {
-                        unreachable!("started once")
-                    };
-                    // A handler can panic as it is called, not only as it is polled.
-                    match catch_unwind(AssertUnwindSafe(|| service.call(request))) {
-                        Ok(future) => this.stage.set(Stage::Running { future }),
-                        Err(panic) => {
-                            this.stage.set(Stage::Finished);
-                            return Poll::Ready(this.finishing.finish(panicked(&panic)));
-                        }
-                    }
-                }
-                StageProjection::LookingUp { looked_up } => {
-                    match ready!(looked_up.as_mut().poll(cx)) {
-                        Ok(request) => {
-                            *this.request = Some(request);
-                            this.stage.set(Stage::Start);
-                        }
-                        Err(answer) => {
-                            this.finishing.passed = None;
-                            this.stage.set(Stage::answered(answer));
-                        }
-                    }
-                }
-                StageProjection::Running { future } => {
-                    let response = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                        Ok(Poll::Pending) => return Poll::Pending,
-                        Ok(Poll::Ready(Ok(response))) => response,
-                        Ok(Poll::Ready(Err(never))) => match never {},
-                        Err(panic) => panicked(&panic),
-                    };
-                    this.stage.set(Stage::Finished);
-                    return Poll::Ready(this.finishing.finish(response));
-                }
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let mut stage = this.stage;
+        let finishing = this.finishing;
+        context::enter(this.context, || {
+            // A handler can panic as it is polled: the panic ends here, as a 500.
+            let polled = catch_unwind(AssertUnwindSafe(|| match stage.as_mut().project() {
+                StageProjection::Running { future } => future.poll(cx).map(|result| match result {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }),
+                StageProjection::Waiting { future } => future.as_mut().poll(cx),
                 StageProjection::Answered { answer } => {
-                    let answer = answer.take().expect("answered once");
-                    this.stage.set(Stage::Finished);
-                    return Poll::Ready(this.finishing.finish(answer));
+                    Poll::Ready(answer.take().expect("answered once"))
                 }
                 StageProjection::Finished => {
                     panic!("the front future was polled after it completed")
                 }
-            }
-        }
+            }));
+            let response = match polled {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(response)) => response,
+                Err(panic) => panicked(&panic),
+            };
+            stage.set(Stage::Finished);
+            Poll::Ready(Ok(finishing.finish(response)))
+        })
     }
 }
 

@@ -20,8 +20,8 @@ use super::{
 pub(crate) enum Gate {
     /// Answer this instead of routing (a preflight).
     Answer(Response),
-    /// Route the request.
-    Pass(Passed),
+    /// Route the request (noting what the answer needs, when the gate ran).
+    Pass(Option<Passed>),
     /// Look the session cookie up in the store ([`resolve_session`]), then route.
     LookUpSession { session: String, passed: Passed },
 }
@@ -76,10 +76,10 @@ pub(crate) fn admit(security: &Security, request: &mut Request) -> Gate {
                 request.extensions_mut().insert(CredentialRejected);
             }
         }
-        return Gate::Pass(Passed {
+        return Gate::Pass(Some(Passed {
             origin,
             presented: true,
-        });
+        }));
     }
     let passed = Passed {
         origin,
@@ -93,7 +93,7 @@ pub(crate) fn admit(security: &Security, request: &mut Request) -> Gate {
                 ..passed
             },
         },
-        None => Gate::Pass(passed),
+        None => Gate::Pass(Some(passed)),
     }
 }
 
