@@ -1,11 +1,12 @@
 //! Building and serving an app: the generated router, wrapped in the front layer, on a hyper
 //! server with header limits, read timeouts and graceful shutdown.
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc};
+use std::{cell::RefCell, convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc};
 
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request},
+    response::Response,
     Router,
 };
 use futures_util::future::Either;
@@ -144,12 +145,10 @@ impl App {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let service = service.clone();
-            let hyper_service =
-                hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    call_front(service.clone(), request.map(Body::new))
-                });
+            let hyper_service = ConnectionService {
+                app: RefCell::new(service.clone()),
+                peer,
+            };
             // Each connection gets its own header-read timer (see `header_timer`).
             let mut builder = template.clone();
             builder.http1().timer(ConnectionTimer::default());
@@ -174,17 +173,32 @@ impl App {
     }
 }
 
-/// Calls the app for one request. The router is always ready (axum's `Router` says so), so this
-/// checks readiness once without waiting and calls directly, instead of moving every request
-/// and its future through tower's `Oneshot`; a service that is not ready gets the `Oneshot`.
-fn call_front<S>(mut service: S, request: Request) -> Either<S::Future, Oneshot<S, Request>>
+/// The app as one connection's hyper service: the app is cloned once per connection, not per
+/// request, and called in place. A router is always ready (axum's `Router` says so), so
+/// readiness is checked once without waiting, which saves moving every request and its future
+/// through tower's `Oneshot`; an app that is not ready is called through one.
+struct ConnectionService<S> {
+    app: RefCell<S>,
+    peer: SocketAddr,
+}
+
+impl<S> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
 where
-    S: Service<Request>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone,
 {
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match service.poll_ready(&mut context) {
-        std::task::Poll::Ready(Ok(())) => Either::Left(service.call(request)),
-        _ => Either::Right(service.oneshot(request)),
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, Oneshot<S, Request>>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        let request = request.map(Body::new);
+        let mut app = self.app.borrow_mut();
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match app.poll_ready(&mut context) {
+            std::task::Poll::Ready(Ok(())) => Either::Left(app.call(request)),
+            _ => Either::Right(app.clone().oneshot(request)),
+        }
     }
 }
 

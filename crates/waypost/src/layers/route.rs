@@ -81,13 +81,15 @@ impl RouteGuard {
     {
         let config = &self.route.config;
         let limit = config.body_limit;
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
+        // A request without a body (most GETs) has no length to check.
+        let has_body = !request.body().is_end_stream();
+        let declared = has_body
+            .then(|| request.headers().get(header::CONTENT_LENGTH))
+            .flatten()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let too_large = declared.is_some_and(|length| length > limit as u64);
-        if !too_large && !request.body().is_end_stream() {
+        if !too_large && has_body {
             // Streamed (chunked) bodies are cut off at the limit as they arrive.
             request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
         }

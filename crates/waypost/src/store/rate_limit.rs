@@ -87,7 +87,8 @@ pub struct MemoryRateLimitStore {
 
 #[derive(Debug, Default)]
 struct Shard {
-    tats: HashMap<u64, Duration, BuildHasherDefault<KeyedHash>>,
+    /// Key hash → theoretical arrival time, in nanoseconds since the store's epoch.
+    tats: HashMap<u64, u64, BuildHasherDefault<KeyedHash>>,
     inserts_since_sweep: usize,
 }
 
@@ -147,7 +148,7 @@ impl MemoryRateLimitStore {
 
     /// Drops every key whose quota is back in full.
     pub fn evict_idle(&self) {
-        let now = self.epoch.elapsed();
+        let now = nanos(self.epoch.elapsed());
         for shard in &self.shards {
             if let Ok(mut shard) = shard.lock() {
                 shard.tats.retain(|_, tat| *tat > now);
@@ -186,11 +187,14 @@ impl MemoryRateLimitStore {
         hasher.finish()
     }
 
-    /// The GCRA step at `now` (time since the store's epoch), synchronously.
+    /// The GCRA step at `now` (time since the store's epoch), synchronously. Times are kept as
+    /// nanoseconds in a `u64` (585 years from the epoch), so each step is 64-bit arithmetic.
     pub fn check_at(&self, key: RateKey<'_>, limit: RateLimit, now: Duration) -> Decision {
         let requests = limit.requests.max(1);
-        let interval = limit.window / requests;
-        let tolerance = limit.window.saturating_sub(interval);
+        let window = nanos(limit.window);
+        let interval = window / u64::from(requests);
+        let tolerance = window - interval;
+        let now = nanos(now);
         let key = self.key_hash(key);
         let mut shard = self.shards[(key % SHARDS as u64) as usize]
             .lock()
@@ -199,15 +203,14 @@ impl MemoryRateLimitStore {
         let tat = stored.as_deref().copied().unwrap_or(now).max(now);
         let wait = tat - now;
         if wait > tolerance {
-            let retry_after = wait - tolerance;
             return Decision {
                 allowed: false,
                 remaining: 0,
-                reset_after: wait,
-                retry_after,
+                reset_after: Duration::from_nanos(wait),
+                retry_after: Duration::from_nanos(wait - tolerance),
             };
         }
-        let new_tat = tat + interval;
+        let new_tat = tat.saturating_add(interval);
         match stored {
             Some(stored) => *stored = new_tat,
             None => {
@@ -219,20 +222,24 @@ impl MemoryRateLimitStore {
                 }
             }
         }
+        drop(shard);
         let used = new_tat - now;
-        let headroom = limit.window.saturating_sub(used);
-        let remaining = if interval.is_zero() {
-            requests
-        } else {
-            (headroom.as_nanos() / interval.as_nanos()) as u32
+        let remaining = match window.saturating_sub(used).checked_div(interval) {
+            Some(remaining) => u32::try_from(remaining).unwrap_or(u32::MAX),
+            None => requests,
         };
         Decision {
             allowed: true,
             remaining: remaining.min(requests),
-            reset_after: used,
+            reset_after: Duration::from_nanos(used),
             retry_after: Duration::ZERO,
         }
     }
+}
+
+/// `duration` in nanoseconds, saturating at `u64::MAX`.
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl RateLimitStore for MemoryRateLimitStore {
