@@ -45,6 +45,11 @@ pub struct Config {
     pub chat_backend_url: Option<Url>,
     /// `CHAT_TIMEOUT` (30s): the longest wait for the chat backend between two reads.
     pub chat_timeout: Duration,
+    /// `REDIS_URL`: keep sessions and rate-limit counters in Redis, shared by every instance;
+    /// in process memory without it.
+    pub redis_url: Option<String>,
+    /// `REDIS_KEY_PREFIX` (`waypost:`): the start of every key, so apps can share a server.
+    pub redis_key_prefix: String,
 }
 
 impl Config {
@@ -123,6 +128,10 @@ impl Config {
             weather_api_url,
             chat_backend_url: backend("CHAT_BACKEND_URL")?,
             chat_timeout: env.duration("CHAT_TIMEOUT", Duration::from_secs(30))?,
+            redis_url: env.get("REDIS_URL").filter(|url| !url.trim().is_empty()),
+            redis_key_prefix: env
+                .get("REDIS_KEY_PREFIX")
+                .unwrap_or_else(|| waypost::store::redis::DEFAULT_PREFIX.to_owned()),
             admin_emails: env
                 .list("ADMIN_EMAILS")
                 .iter()

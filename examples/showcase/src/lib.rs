@@ -22,7 +22,7 @@ mod routes {
 pub use config::Config;
 pub use routes::ROUTES;
 pub use state::AppState;
-use waypost::upload::UploadDir;
+use waypost::{security::Security, store::RedisStores, upload::UploadDir};
 
 /// The migrations under `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -40,7 +40,17 @@ pub async fn build(config: Config) -> Result<waypost::App, StartError> {
             path: config.upload_dir.display().to_string(),
             source,
         })?;
-    Ok(app(AppState::new(config, database, uploads)?))
+    let mut security = Security::new(config.security.clone())?;
+    if let Some(url) = &config.redis_url {
+        let stores = RedisStores::connect(url)
+            .await
+            .map_err(|source| StartError::Redis { source })?
+            .with_prefix(config.redis_key_prefix.clone());
+        security = stores.install(security);
+    }
+    Ok(app(AppState::with_security(
+        config, database, uploads, security,
+    )))
 }
 
 /// The app over ready state: the generated router with the server settings of its config.
@@ -64,6 +74,12 @@ pub enum StartError {
     /// A migration failed.
     #[error("migrating the database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// `REDIS_URL` is set and Redis cannot be reached.
+    #[error("REDIS_URL: {source}")]
+    Redis {
+        /// What went wrong.
+        source: waypost::store::StoreError,
+    },
     /// The upload folder cannot be created.
     #[error("UPLOAD_DIR {path} cannot be created: {source}")]
     Uploads {

@@ -46,12 +46,23 @@ impl AppState {
         database: Database,
         uploads: UploadDir,
     ) -> Result<Self, ConfigError> {
-        let security = Arc::new(Security::new(config.security.clone())?);
+        let security = Security::new(config.security.clone())?;
+        Ok(Self::with_security(config, database, uploads, security))
+    }
+
+    /// The same, with `security` made beforehand (its stores in Redis, say).
+    pub fn with_security(
+        config: Config,
+        database: Database,
+        uploads: UploadDir,
+        security: Security,
+    ) -> Self {
+        let security = Arc::new(security);
         let chat = config
             .chat_backend_url
             .clone()
             .map(|base| TokenProxy::new(base, DEEPCHAT, CHAT_TOKEN_TTL, config.chat_timeout));
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
                 upstream: upstream_client(config.generate_timeout.max(Duration::from_secs(5))),
                 config,
@@ -60,7 +71,7 @@ impl AppState {
                 uploads,
                 chat,
             }),
-        })
+        }
     }
 
     /// Where uploads are stored.

@@ -26,15 +26,6 @@ fn attributes(line: &str) -> Vec<String> {
         .collect()
 }
 
-async fn me_with_cookie(app: &Showcase, session: &str) -> Response {
-    app.client
-        .get(app.url("/api/auth/me"))
-        .header("cookie", format!("session={session}"))
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn register_returns_201_with_the_public_user_and_signup_credits() {
     let app = Showcase::start().await;
@@ -276,7 +267,7 @@ async fn me_works_with_the_cookie_or_the_bearer_token_and_is_401_without() {
     let app = Showcase::start().await;
     let alice = app.account("alice@example.com").await;
 
-    let by_cookie = me_with_cookie(&app, &alice.session).await;
+    let by_cookie = app.me_with_cookie(&alice.session).await;
     assert_eq!(by_cookie.status(), 200);
     let body: Value = by_cookie.json().await.unwrap();
     assert_eq!(body["user"], alice.user);
@@ -292,7 +283,7 @@ async fn me_works_with_the_cookie_or_the_bearer_token_and_is_401_without() {
 
     expect_error(app.get("/api/auth/me").await, 401, "unauthorized").await;
     expect_error(
-        me_with_cookie(&app, "made-up-session-id").await,
+        app.me_with_cookie("made-up-session-id").await,
         401,
         "unauthorized",
     )
@@ -304,7 +295,7 @@ async fn logout_ends_the_session_on_the_server() {
     let app = Showcase::start().await;
     let alice = app.account("alice@example.com").await;
     let browser = app.browser(&alice).await;
-    assert_eq!(me_with_cookie(&app, &alice.session).await.status(), 200);
+    assert_eq!(app.me_with_cookie(&alice.session).await.status(), 200);
 
     let response = app
         .as_browser(&browser, Method::POST, "/api/auth/logout")
@@ -325,7 +316,7 @@ async fn logout_ends_the_session_on_the_server() {
 
     // A client that kept the old value is not signed in any more.
     expect_error(
-        me_with_cookie(&app, &alice.session).await,
+        app.me_with_cookie(&alice.session).await,
         401,
         "unauthorized",
     )
@@ -356,9 +347,9 @@ async fn logging_in_again_renews_the_session_id_and_ends_the_old_one() {
     assert_eq!(response.status(), 200);
     let renewed = session_cookie(&response).unwrap();
     assert_ne!(renewed, alice.session);
-    assert_eq!(me_with_cookie(&app, &renewed).await.status(), 200);
+    assert_eq!(app.me_with_cookie(&renewed).await.status(), 200);
     expect_error(
-        me_with_cookie(&app, &alice.session).await,
+        app.me_with_cookie(&alice.session).await,
         401,
         "unauthorized",
     )
@@ -382,7 +373,7 @@ async fn a_session_id_planted_before_login_is_never_adopted() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_ne!(session_cookie(&response).unwrap(), planted);
-    expect_error(me_with_cookie(&app, planted).await, 401, "unauthorized").await;
+    expect_error(app.me_with_cookie(planted).await, 401, "unauthorized").await;
 }
 
 #[tokio::test]
@@ -442,7 +433,7 @@ async fn authenticated_responses_are_not_cacheable() {
         .await
         .unwrap();
     assert_eq!(by_bearer.headers()["cache-control"], "no-store");
-    let by_cookie = me_with_cookie(&app, &alice.session).await;
+    let by_cookie = app.me_with_cookie(&alice.session).await;
     assert_eq!(by_cookie.headers()["cache-control"], "no-store");
     let list = app
         .as_user(&alice, Method::GET, "/api/posts")
@@ -517,10 +508,10 @@ async fn errors_carry_nosniff_too() {
 async fn a_session_ends_after_session_ttl() {
     let app = Showcase::start_with(&[("SESSION_TTL", "1s")]).await;
     let alice = app.account("alice@example.com").await;
-    assert_eq!(me_with_cookie(&app, &alice.session).await.status(), 200);
+    assert_eq!(app.me_with_cookie(&alice.session).await.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     expect_error(
-        me_with_cookie(&app, &alice.session).await,
+        app.me_with_cookie(&alice.session).await,
         401,
         "unauthorized",
     )

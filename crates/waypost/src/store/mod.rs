@@ -1,14 +1,18 @@
 //! State that outlives a request — sessions and rate-limit counters — behind small async traits.
 //!
-//! The in-process implementations serve one machine; a multi-machine deployment swaps in
-//! shared ones (Redis, Postgres) without touching app code, because the framework only ever
-//! talks to the traits.
+//! The in-process implementations serve one machine; a multi-machine deployment swaps in the
+//! shared ones in `store::redis` (cargo feature `redis`) without touching app code, because the
+//! framework only ever talks to the traits.
 
 mod rate_limit;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod session;
 
 use std::{future::Future, pin::Pin};
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisRateLimitStore, RedisSessionStore, RedisStores};
 pub use rate_limit::{Decision, MemoryRateLimitStore, RateKey, RateLimitStore, Subject};
 pub use session::{MemorySessionStore, SessionRecord, SessionStore};
 

@@ -185,6 +185,16 @@ impl Showcase {
             .unwrap()
     }
 
+    /// `GET /api/auth/me` with the session cookie `session`.
+    pub async fn me_with_cookie(&self, session: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/auth/me"))
+            .header("cookie", format!("session={session}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A fresh CSRF cookie value and a token bound to it.
     pub async fn csrf(&self) -> (String, String) {
         let response = self.get("/api/csrf").await;

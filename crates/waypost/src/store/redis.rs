@@ -1,0 +1,275 @@
+//! Sessions and rate-limit counters in Redis, so every instance of an app sees the same ones:
+//! a login on one machine is a session on all, and a limit counts requests on all of them.
+//!
+//! One multiplexed connection per app (redis' `ConnectionManager`, which reconnects by itself);
+//! every key starts with a prefix (`waypost:` by default) so apps can share a server. Sessions
+//! are stored under a SHA-256 of their id — whoever reads the Redis keys does not get
+//! usable session cookies — with the session's own expiry (`PXAT`). Rate limits run the same
+//! GCRA as the in-process store, as one Lua script on Redis' clock, so the check and the update
+//! are one atomic step whichever instance asks and however the instances' clocks drift.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use waypost::{security::{Security, SecuritySettings}, store::RedisStores};
+//!
+//! let stores = RedisStores::connect("redis://127.0.0.1:6379").await?;
+//! let security = stores.install(Security::new(SecuritySettings::default())?);
+//! # Ok(()) }
+//! ```
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    AsyncCommands, Script,
+};
+use sha2::{Digest, Sha256};
+
+use super::{
+    Decision, RateKey, RateLimitStore, SessionRecord, SessionStore, StoreError, StoreFuture,
+};
+use crate::{security::Security, RateLimit};
+
+/// The prefix of every key, unless [`RedisStores::with_prefix`] sets another.
+pub const DEFAULT_PREFIX: &str = "waypost:";
+
+/// One GCRA step, atomically, on Redis' clock. KEYS[1]: the counter; ARGV: interval, tolerance
+/// (both µs). Returns {allowed (0/1), µs until the quota is full again, µs until a retry may
+/// pass}. The theoretical arrival time is kept in µs since the Unix epoch (exact in a Lua
+/// double until the year 2255) and expires when it is reached, holding no information after.
+const GCRA_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local wait = tat - now
+if wait > tolerance then
+  return {0, wait, wait - tolerance}
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1)
+return {1, new_tat - now, 0}
+";
+
+/// The multiplexed, self-reconnecting connection every store shares (redis' manager has no
+/// `Debug` of its own).
+#[derive(Clone)]
+struct Connection(ConnectionManager);
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectionManager")
+    }
+}
+
+/// A connection to Redis and the key prefix: makes the session and rate-limit stores.
+#[derive(Clone, Debug)]
+pub struct RedisStores {
+    connection: Connection,
+    prefix: Arc<str>,
+}
+
+impl RedisStores {
+    /// Connects to `url` (`redis://host:port/db`, `rediss://…` is not supported by this build).
+    ///
+    /// # Errors
+    /// The URL does not parse, or the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        // Every request may wait on Redis (rate limits): a server that is gone or stuck must
+        // turn into a quick 503, not a hanging request. Reconnects are tried in the background.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            connection: Connection(connection),
+            prefix: Arc::from(DEFAULT_PREFIX),
+        })
+    }
+
+    /// Puts every key under `prefix` instead of `waypost:` (several apps on one server, tests).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Arc::from(prefix.into());
+        self
+    }
+
+    /// The session store.
+    pub fn sessions(&self) -> RedisSessionStore {
+        RedisSessionStore {
+            connection: self.connection.clone(),
+            prefix: format!("{}session:", self.prefix),
+        }
+    }
+
+    /// The rate-limit store.
+    pub fn rate_limits(&self) -> RedisRateLimitStore {
+        RedisRateLimitStore {
+            connection: self.connection.clone(),
+            prefix: format!("{}rl:", self.prefix),
+            script: Script::new(GCRA_SCRIPT),
+        }
+    }
+
+    /// `security` with its sessions and rate limits kept here.
+    pub fn install(&self, security: Security) -> Security {
+        security
+            .with_session_store(Arc::new(self.sessions()))
+            .with_rate_limit_store(Arc::new(self.rate_limits()))
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {error}"))
+}
+
+/// Sessions in Redis (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct RedisSessionStore {
+    connection: Connection,
+    prefix: String,
+}
+
+impl RedisSessionStore {
+    /// The key of session `id`: the prefix and the SHA-256 of the id, in hex.
+    fn key(&self, id: &str) -> String {
+        format!(
+            "{}{}",
+            self.prefix,
+            hex::encode(Sha256::digest(id.as_bytes()))
+        )
+    }
+}
+
+/// A session as stored: `<expiry in ms since the epoch>:<user id>`.
+fn encode_session(record: &SessionRecord) -> (String, u64) {
+    let expires_ms = record
+        .expires_at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
+    (format!("{expires_ms}:{}", record.user_id), expires_ms)
+}
+
+fn decode_session(value: &str) -> Option<SessionRecord> {
+    let (expires_ms, user_id) = value.split_once(':')?;
+    let expires_at = UNIX_EPOCH + Duration::from_millis(expires_ms.parse().ok()?);
+    Some(SessionRecord {
+        user_id: user_id.to_owned(),
+        expires_at,
+    })
+}
+
+impl SessionStore for RedisSessionStore {
+    fn insert<'a>(&'a self, id: &'a str, record: SessionRecord) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let (value, expires_ms) = encode_session(&record);
+            if record.expires_at <= SystemTime::now() {
+                return Ok(());
+            }
+            let mut connection = self.connection.0.clone();
+            redis::cmd("SET")
+                .arg(self.key(id))
+                .arg(value)
+                .arg("PXAT")
+                .arg(expires_ms)
+                .query_async::<()>(&mut connection)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
+        Box::pin(async move {
+            let mut connection = self.connection.0.clone();
+            let value: Option<String> = connection.get(self.key(id)).await.map_err(unavailable)?;
+            // Redis drops the key at its expiry; the check covers the last millisecond.
+            Ok(value
+                .as_deref()
+                .and_then(decode_session)
+                .filter(|record| record.expires_at > SystemTime::now()))
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut connection = self.connection.0.clone();
+            connection
+                .del::<_, ()>(self.key(id))
+                .await
+                .map_err(unavailable)
+        })
+    }
+}
+
+/// Rate-limit counters in Redis (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct RedisRateLimitStore {
+    connection: Connection,
+    prefix: String,
+    script: Script,
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl RateLimitStore for RedisRateLimitStore {
+    fn check<'a>(&'a self, key: RateKey<'a>, limit: RateLimit) -> StoreFuture<'a, Decision> {
+        Box::pin(async move {
+            let requests = limit.requests.max(1);
+            let window = micros(limit.window).max(1);
+            let interval = (window / u64::from(requests)).max(1);
+            let tolerance = window.saturating_sub(interval);
+            let mut connection = self.connection.0.clone();
+            let (allowed, reset_us, retry_us): (u8, u64, u64) = self
+                .script
+                .key(format!("{}{key}", self.prefix))
+                .arg(interval)
+                .arg(tolerance)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            let remaining = if allowed == 1 {
+                u32::try_from(window.saturating_sub(reset_us) / interval)
+                    .unwrap_or(u32::MAX)
+                    .min(requests)
+            } else {
+                0
+            };
+            Ok(Decision {
+                allowed: allowed == 1,
+                remaining,
+                reset_after: Duration::from_micros(reset_us),
+                retry_after: Duration::from_micros(retry_us),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_round_trip_through_their_stored_form() {
+        let record = SessionRecord {
+            user_id: "user:with:colons".to_owned(),
+            expires_at: UNIX_EPOCH + Duration::from_millis(1_900_000_000_123),
+        };
+        let (value, expires_ms) = encode_session(&record);
+        assert_eq!(expires_ms, 1_900_000_000_123);
+        assert_eq!(decode_session(&value), Some(record));
+        assert_eq!(decode_session("not a session"), None);
+    }
+}

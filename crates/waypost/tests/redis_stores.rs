@@ -1,0 +1,285 @@
+//! The Redis stores against a real server (`WAYPOST_TEST_REDIS_URL`; without it the tests say
+//! they were skipped). Two connections stand for two machines running the same app: what one
+//! writes, the other sees, and a limit counts the requests of both.
+#![cfg(feature = "redis")]
+
+use std::time::{Duration, SystemTime};
+
+use waypost::{
+    store::{
+        RateKey, RateLimitStore, RedisStores, SessionRecord, SessionStore, StoreError, Subject,
+    },
+    RateLimit,
+};
+
+/// Two machines: independent connections under one fresh prefix.
+struct TwoMachines {
+    first: RedisStores,
+    second: RedisStores,
+    url: String,
+    prefix: String,
+}
+
+impl TwoMachines {
+    async fn keys(&self) -> Vec<String> {
+        keys_under(&self.url, &format!("{}*", self.prefix)).await
+    }
+}
+
+/// Two machines, or `None` (skipped) without a server.
+async fn two_machines() -> Option<TwoMachines> {
+    let Ok(url) = std::env::var("WAYPOST_TEST_REDIS_URL") else {
+        eprintln!("skipped: WAYPOST_TEST_REDIS_URL is not set");
+        return None;
+    };
+    let prefix = format!("waypost-test:{}:", uuid::Uuid::new_v4().simple());
+    let first = RedisStores::connect(&url).await.expect("reach Redis");
+    let second = RedisStores::connect(&url).await.expect("reach Redis");
+    Some(TwoMachines {
+        first: first.with_prefix(prefix.clone()),
+        second: second.with_prefix(prefix.clone()),
+        url,
+        prefix,
+    })
+}
+
+async fn keys_under(url: &str, pattern: &str) -> Vec<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut connection)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn exactly_the_limit_passes_across_machines_under_concurrency() {
+    let Some(TwoMachines { first, second, .. }) = two_machines().await else {
+        return;
+    };
+    let limit = RateLimit::new(10, Duration::from_secs(60));
+    let stores = [first.rate_limits(), second.rate_limits()];
+    let key = RateKey {
+        route: "/api/hello",
+        subject: Subject::Ip("10.1.2.3".parse().unwrap()),
+    };
+    let checks = (0..30).map(|i| {
+        let store = stores[i % 2].clone();
+        tokio::spawn(async move { store.check(key, limit).await.unwrap() })
+    });
+    let mut decisions = Vec::new();
+    for check in checks {
+        decisions.push(check.await.unwrap());
+    }
+    let allowed: Vec<_> = decisions.iter().filter(|d| d.allowed).collect();
+    assert_eq!(allowed.len(), 10);
+    let mut remaining: Vec<u32> = allowed.iter().map(|d| d.remaining).collect();
+    remaining.sort_unstable();
+    assert_eq!(remaining, (0..10).collect::<Vec<_>>());
+    for refused in decisions.iter().filter(|d| !d.allowed) {
+        assert_eq!(refused.remaining, 0);
+        // One request's worth of the window (6 s) has to pass before the next one may.
+        assert!(refused.retry_after > Duration::from_secs(5));
+        assert!(refused.retry_after <= Duration::from_secs(6));
+    }
+    // Another subject and another route have quotas of their own.
+    let other_ip = RateKey {
+        subject: Subject::Ip("10.1.2.4".parse().unwrap()),
+        ..key
+    };
+    let other_route = RateKey {
+        route: "/api/posts",
+        ..key
+    };
+    let user = RateKey {
+        subject: Subject::User("42"),
+        ..key
+    };
+    for key in [other_ip, other_route, user] {
+        let decision = stores[0].check(key, limit).await.unwrap();
+        assert!(decision.allowed);
+        assert_eq!(decision.remaining, 9);
+    }
+}
+
+#[tokio::test]
+async fn a_counter_holds_nothing_once_its_quota_is_full_again() {
+    let Some(machines) = two_machines().await else {
+        return;
+    };
+    let store = machines.first.rate_limits();
+    let key = RateKey {
+        route: "/short",
+        subject: Subject::User("7"),
+    };
+    let limit = RateLimit::new(2, Duration::from_millis(200));
+    assert!(store.check(key, limit).await.unwrap().allowed);
+    assert!(store.check(key, limit).await.unwrap().allowed);
+    assert!(!store.check(key, limit).await.unwrap().allowed);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    // The key expired with the window: the client starts over with the whole quota.
+    let decision = store.check(key, limit).await.unwrap();
+    assert!(decision.allowed);
+    assert_eq!(decision.remaining, 1);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(machines.keys().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_session_written_on_one_machine_is_read_and_ended_on_another() {
+    let Some(machines) = two_machines().await else {
+        return;
+    };
+    let (writer, reader) = (machines.first.sessions(), machines.second.sessions());
+    let record = SessionRecord {
+        user_id: "user-1".to_owned(),
+        expires_at: SystemTime::now() + Duration::from_secs(3600),
+    };
+    let id = "a-secret-session-id";
+    writer.insert(id, record.clone()).await.unwrap();
+    let read = reader
+        .get(id)
+        .await
+        .unwrap()
+        .expect("the session is shared");
+    assert_eq!(read.user_id, "user-1");
+    // Stored to the millisecond.
+    let drift = record
+        .expires_at
+        .duration_since(read.expires_at)
+        .unwrap_or_else(|error| error.duration());
+    assert!(drift < Duration::from_millis(1));
+    // The id itself is not a key: a reader of Redis gets no usable cookie.
+    let keys = machines.keys().await;
+    assert_eq!(keys.len(), 1);
+    assert!(!keys[0].contains(id));
+    assert!(reader.get("another-id").await.unwrap().is_none());
+    reader.remove(id).await.unwrap();
+    assert!(writer.get(id).await.unwrap().is_none());
+    assert!(machines.keys().await.is_empty());
+}
+
+#[tokio::test]
+async fn sessions_end_at_their_expiry() {
+    let Some(machines) = two_machines().await else {
+        return;
+    };
+    let sessions = machines.first.sessions();
+    let short = SessionRecord {
+        user_id: "user-2".to_owned(),
+        expires_at: SystemTime::now() + Duration::from_millis(300),
+    };
+    sessions.insert("short", short).await.unwrap();
+    assert!(sessions.get("short").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sessions.get("short").await.unwrap().is_none());
+    let expired = SessionRecord {
+        user_id: "user-3".to_owned(),
+        expires_at: SystemTime::now() - Duration::from_secs(1),
+    };
+    sessions.insert("expired", expired).await.unwrap();
+    assert!(sessions.get("expired").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_clear_error() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    let error = RedisStores::connect("redis://127.0.0.1:9")
+        .await
+        .expect_err("nothing listens");
+    let StoreError::Unavailable(message) = error else {
+        panic!("unexpected error kind");
+    };
+    assert!(message.starts_with("redis: "), "{message}");
+    let error = RedisStores::connect("not a url")
+        .await
+        .expect_err("bad url");
+    assert!(error.to_string().contains("redis"), "{error}");
+}
+
+/// Forwards `127.0.0.1:<port>` to `target` until the returned handle is aborted, which also
+/// cuts every forwarded connection: Redis "going away" under a running app.
+async fn forwarder(target: String) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let target = target.clone();
+            connections.spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (port, handle)
+}
+
+#[tokio::test]
+async fn requests_get_a_503_while_redis_is_gone_and_the_server_keeps_serving() {
+    use waypost::{
+        axum::Router,
+        routing::{HandlerInfo, Method, RouteInfo, RouteMethods},
+        security::{Security, SecuritySettings},
+        testing::TestServer,
+        App, RouteConfig,
+    };
+    static LIMITED: RouteInfo = RouteInfo {
+        pattern: "/limited",
+        paths: &["/limited"],
+        file: "src/app/limited/route.rs",
+        params: &[],
+        handlers: &[HandlerInfo {
+            method: Method::Get,
+            arguments: &[],
+            returns: "",
+            docs: "",
+        }],
+        middleware: &[],
+        config: RouteConfig::new(),
+    };
+    let Ok(url) = std::env::var("WAYPOST_TEST_REDIS_URL") else {
+        eprintln!("skipped: WAYPOST_TEST_REDIS_URL is not set");
+        return;
+    };
+    let target = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (port, handle) = forwarder(target).await;
+    let stores = RedisStores::connect(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .unwrap()
+        .with_prefix(format!("waypost-test:{}:", uuid::Uuid::new_v4().simple()));
+    let security = stores.install(Security::new(SecuritySettings::default()).unwrap());
+    let router = RouteMethods::new(&LIMITED)
+        .get(|| async { "counted" })
+        .mount(Router::new());
+    let server =
+        TestServer::start(App::new(router).with_security(std::sync::Arc::new(security))).await;
+    let client = reqwest::Client::new();
+    let response = client.get(server.url("/limited")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("ratelimit"));
+
+    handle.abort();
+    let _ = handle.await;
+    let started = std::time::Instant::now();
+    let response = client.get(server.url("/limited")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "store_unavailable");
+    assert!(!body.to_string().contains("127.0.0.1"), "{body}");
+    // Quickly, not after a hang.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // What needs no store still answers.
+    let response = client.get(server.url("/elsewhere")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+}
