@@ -85,6 +85,38 @@ async fn a_signed_payment_adds_its_credits_given_as_string_or_number() {
 }
 
 #[tokio::test]
+async fn an_absurd_credit_amount_is_400_and_changes_nothing() {
+    let app = start().await;
+    let alice = app.account("alice@example.com").await;
+    for (event, amount) in [
+        ("evt_huge_string", json!("9223372036854775807")),
+        ("evt_huge_number", json!(9_223_372_036_854_775_807_i64)),
+        ("evt_float", json!(1e300)),
+    ] {
+        let body = payment(event, alice.id(), amount);
+        let response = deliver(&app, &body, Some(&sign(&body))).await;
+        let error = expect_error(response, 400, "invalid_event").await;
+        assert!(error["error"].as_str().unwrap().contains("1000000"));
+    }
+    assert_eq!(credits(&app, &alice).await, 5);
+    // Refused events are not claimed: a corrected delivery of the same id still counts.
+    assert_eq!(app.count_rows("processed_webhooks").await, 0);
+    let body = payment("evt_huge_string", alice.id(), json!("1000000"));
+    expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    assert_eq!(credits(&app, &alice).await, 1_000_005);
+    // Fractions and non-positive amounts add nothing (and are not errors).
+    for (event, amount) in [
+        ("evt_fraction", json!("1.5")),
+        ("evt_zero", json!(0)),
+        ("evt_negative", json!(-3)),
+    ] {
+        let body = payment(event, alice.id(), amount);
+        expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    }
+    assert_eq!(credits(&app, &alice).await, 1_000_005);
+}
+
+#[tokio::test]
 async fn a_tampered_body_is_400_invalid_signature_and_credits_nothing() {
     let app = start().await;
     let alice = app.account("alice@example.com").await;

@@ -4,7 +4,10 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 use waypost::{
-    axum::{body::Bytes, http::HeaderMap},
+    axum::{
+        body::Bytes,
+        http::{HeaderMap, StatusCode},
+    },
     credits::claim_once,
     extract::{Json, State},
     webhook::StripeVerifier,
@@ -25,14 +28,27 @@ struct StripeEvent {
     data: Value,
 }
 
-/// Stripe's metadata values are strings; accept numbers too.
-fn credits_of(metadata: &Value) -> Option<i64> {
-    match &metadata["credits"] {
-        Value::Number(number) => number.as_i64(),
-        Value::String(text) => text.trim().parse().ok(),
+/// The most credits one payment may add: far above any real purchase, far below what could
+/// overflow a balance.
+const MAX_CREDITS_PER_PAYMENT: i64 = 1_000_000;
+
+/// The credits a payment adds (`None`: none). Stripe's metadata values are strings; numbers
+/// are accepted too. More than [`MAX_CREDITS_PER_PAYMENT`] is refused, not added.
+fn credits_of(metadata: &Value) -> Result<Option<i64>, ApiError> {
+    let credits = match &metadata["credits"] {
+        Value::Number(number) => number.as_f64(),
+        Value::String(text) => text.trim().parse::<f64>().ok(),
         _ => None,
+    };
+    match credits {
+        Some(credits) if credits > MAX_CREDITS_PER_PAYMENT as f64 => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            format!("A payment adds at most {MAX_CREDITS_PER_PAYMENT} credits."),
+        )),
+        Some(credits) if credits >= 1.0 && credits.fract() == 0.0 => Ok(Some(credits as i64)),
+        _ => Ok(None),
     }
-    .filter(|credits| *credits > 0)
 }
 
 /// 200 `{"received": true}`; 400 `invalid_signature` for a missing, wrong or stale signature.
@@ -51,7 +67,7 @@ pub async fn post(
     let event: StripeEvent = Json::from_bytes(&body)?.0;
     if event.kind == "payment_intent.succeeded" {
         let metadata = &event.data["object"]["metadata"];
-        if let (Some(user_id), Some(credits)) = (metadata["userId"].as_str(), credits_of(metadata)) {
+        if let (Some(user_id), Some(credits)) = (metadata["userId"].as_str(), credits_of(metadata)?) {
             // The claim and the credit commit together: a replay finds the claim and adds
             // nothing, also when it arrives concurrently.
             let mut transaction = state.db().begin().await?;
