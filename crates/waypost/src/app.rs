@@ -25,6 +25,9 @@ use crate::{
     security::{Security, SecuritySettings},
 };
 
+/// hyper's default HTTP/1 read buffer limit (8 KiB + 100 × 4 KiB).
+const HYPER_READ_BUFFER: usize = 8192 + 4096 * 100;
+
 /// An app ready to serve: its router and its server settings.
 ///
 /// # Example
@@ -93,6 +96,7 @@ impl App {
             Arc::new(Security::new(SecuritySettings::default()).expect("the defaults are valid"))
         });
         FrontLayer::new(Some(self.server.body_read_timeout))
+            .with_max_header_bytes(self.server.max_header_bytes)
             .with_security(security)
             .layer(self.router)
     }
@@ -124,7 +128,10 @@ impl App {
         template
             .http1()
             .header_read_timeout(server.header_read_timeout)
-            .max_buf_size(server.max_header_bytes);
+            // hyper's own read buffer (its default size, or twice the limit when that is more):
+            // a header section past the limit but within the buffer reaches the front layer,
+            // which answers 431 in the one error shape with the request id.
+            .max_buf_size(HYPER_READ_BUFFER.max(2 * server.max_header_bytes));
         template
             .http2()
             .timer(TokioTimer::new())

@@ -124,6 +124,15 @@ impl ApiError {
         )
     }
 
+    /// 431 `header_fields_too_large`.
+    pub fn header_fields_too_large() -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "header_fields_too_large",
+            "The request's header section is larger than this server accepts.",
+        )
+    }
+
     /// 415 `unsupported_media_type`.
     pub fn unsupported_media_type(expected: &str) -> Self {
         Self::new(

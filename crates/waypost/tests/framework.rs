@@ -323,20 +323,49 @@ async fn the_default_body_limit_is_one_mebibyte() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn an_oversized_header_section_is_431() {
-    let server = TestServer::start(app()).await;
+/// Sends `request` raw and reads the whole answer (the server closes after a 431).
+async fn raw_exchange(server: &TestServer, request: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(server.address())
         .await
         .unwrap();
-    let request = format!(
-        "GET /echo?page=1 HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(64 * 1024)
-    );
     let _ = stream.write_all(request.as_bytes()).await;
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
-    let answer = String::from_utf8_lossy(&answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn with_header_of(bytes: usize) -> String {
+    format!(
+        "GET /echo?page=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(bytes)
+    )
+}
+
+#[tokio::test]
+async fn an_oversized_header_section_is_431() {
+    let server = TestServer::start(app()).await;
+    // Past the limit (16 KiB by default): the one error shape, with the request id.
+    let answer = raw_exchange(&server, &with_header_of(64 * 1024)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let lower = answer.to_ascii_lowercase();
+    let id = lower
+        .lines()
+        .find_map(|line| line.strip_prefix("x-request-id: "))
+        .expect("X-Request-Id on the 431")
+        .trim()
+        .to_owned();
+    assert!(
+        lower.contains("x-content-type-options: nosniff"),
+        "{answer}"
+    );
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["code"], "header_fields_too_large");
+    assert_eq!(body["requestId"], id.as_str());
+    // Just under the limit passes.
+    let answer = raw_exchange(&server, &with_header_of(15 * 1024)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Far past it, hyper's read buffer gives out first: still 431.
+    let answer = raw_exchange(&server, &with_header_of(1024 * 1024)).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 
     // The server is still serving.

@@ -46,6 +46,7 @@ pub const INTERNAL_HEADER_PREFIX: &str = "x-waypost-";
 #[derive(Clone, Debug)]
 pub struct FrontLayer {
     body_read_timeout: Option<Duration>,
+    max_header_bytes: Option<usize>,
     security: Option<Arc<Security>>,
 }
 
@@ -55,8 +56,18 @@ impl FrontLayer {
     pub fn new(body_read_timeout: Option<Duration>) -> Self {
         Self {
             body_read_timeout,
+            max_header_bytes: None,
             security: None,
         }
+    }
+
+    /// Answers 431 — in the one error shape, with the request id — to a request whose header
+    /// section (request line included) is larger than `limit` bytes. The server's read buffer
+    /// stays larger, so such requests reach this layer; past the buffer hyper answers a bare
+    /// 431 itself.
+    pub fn with_max_header_bytes(mut self, limit: usize) -> Self {
+        self.max_header_bytes = Some(limit);
+        self
     }
 
     /// Runs the security gate of `security` around every request, and makes it the security
@@ -74,6 +85,7 @@ impl<S> Layer<S> for FrontLayer {
         Front {
             inner,
             body_read_timeout: self.body_read_timeout,
+            max_header_bytes: self.max_header_bytes,
             security: self.security.clone(),
         }
     }
@@ -84,6 +96,7 @@ impl<S> Layer<S> for FrontLayer {
 pub struct Front<S> {
     inner: S,
     body_read_timeout: Option<Duration>,
+    max_header_bytes: Option<usize>,
     security: Option<Arc<Security>>,
 }
 
@@ -125,7 +138,14 @@ where
             id,
             security: self.security.clone(),
         });
+        let too_large = self
+            .max_header_bytes
+            .is_some_and(|limit| header_section_size(&request) > limit);
         let gate = match &self.security {
+            // Rendered in the request's context, so the body carries the request id.
+            _ if too_large => Gate::Answer(context::enter(&mut context, || {
+                ApiError::header_fields_too_large().into_response()
+            })),
             None => Gate::Pass(None),
             Some(security) => gate::admit(security, &mut request),
         };
@@ -293,6 +313,22 @@ impl Finishing {
         }
         response
     }
+}
+
+/// The size of the request's head as it came in: the request line and every header line.
+fn header_section_size(request: &Request) -> usize {
+    let line = request.method().as_str().len()
+        + request
+            .uri()
+            .path_and_query()
+            .map_or(1, |path| path.as_str().len())
+        + " HTTP/1.1\r\n ".len();
+    request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum::<usize>()
+        + line
 }
 
 fn strip_internal_headers(headers: &mut axum::http::HeaderMap) {
