@@ -174,6 +174,12 @@ problems() {
          /Socket errors:/ { sub(/^ *Socket errors: */, ""); printf "socket errors: %s; ", $0 }' "$1"
 }
 
+# The CPU time (user + system, in clock ticks) process $1 has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# The number of requests one wrk output reports.
+requests_done() { awk '/ requests in / { print $1 }' "$1"; }
+
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 main() {
@@ -201,8 +207,8 @@ main() {
 
     local table="$RESULTS/table.md" notes="" slow="" i round server port out
     {
-        echo "| endpoint | waypost req/s | axum req/s | ratio waypost/axum | waypost p99 | axum p99 |"
-        echo "|---|---:|---:|---:|---:|---:|"
+        echo "| endpoint | waypost req/s | axum req/s | ratio waypost/axum | waypost p99 | axum p99 | waypost CPU/req | axum CPU/req |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     } >"$table"
     for i in "${!PATHS[@]}"; do
         local name="${NAMES[$i]}" path="${PATHS[$i]}"
@@ -213,33 +219,42 @@ main() {
         fi
         for round in $(seq "$ROUNDS"); do
             for server in waypost axum; do
+                local pid="$SHOWCASE_PID" before after
                 port="$SHOWCASE_PORT"
-                [[ "$server" == axum ]] && port="$BASELINE_PORT"
+                [[ "$server" == axum ]] && port="$BASELINE_PORT" && pid="$BASELINE_PID"
                 out="$RESULTS/$name-$server-$round.txt"
                 log "GET $path: $server, round $round/$ROUNDS ($DURATION)"
+                before="$(cpu_ticks "$pid")"
                 run_wrk "http://127.0.0.1:$port$path" "$out" "$DURATION"
+                after="$(cpu_ticks "$pid")"
                 [[ -n "$(req_per_sec "$out")" ]] || die "could not read req/s from $out"
+                # The server's own CPU time per request (µs), which wrk's share does not blur.
+                awk -v b="$before" -v a="$after" -v t="$(getconf CLK_TCK)" -v n="$(requests_done "$out")" \
+                    'BEGIN { printf "%.2f\n", (a - b) * 1e6 / t / n }' >"$out.cpu"
                 local problem
                 problem="$(problems "$out")"
                 [[ -z "$problem" ]] || notes+="- $name, $server, round $round: ${problem%; }"$'\n'
             done
         done
-        local wr ar wp ap ratio
+        local wr ar wp ap wc ac ratio
         wr="$(for r in $(seq "$ROUNDS"); do req_per_sec "$RESULTS/$name-waypost-$r.txt"; done | median)"
         ar="$(for r in $(seq "$ROUNDS"); do req_per_sec "$RESULTS/$name-axum-$r.txt"; done | median)"
         wp="$(for r in $(seq "$ROUNDS"); do p99_ms "$RESULTS/$name-waypost-$r.txt"; echo; done | median)"
         ap="$(for r in $(seq "$ROUNDS"); do p99_ms "$RESULTS/$name-axum-$r.txt"; echo; done | median)"
+        wc="$(for r in $(seq "$ROUNDS"); do cat "$RESULTS/$name-waypost-$r.txt.cpu"; done | median)"
+        ac="$(for r in $(seq "$ROUNDS"); do cat "$RESULTS/$name-axum-$r.txt.cpu"; done | median)"
         ratio="$(awk -v w="$wr" -v a="$ar" 'BEGIN { printf "%.3f", w / a }')"
-        printf '| GET %s | %.0f | %.0f | %s | %.2f ms | %.2f ms |\n' \
-            "${path/$post_id/{id\}}" "$wr" "$ar" "$ratio" "$wp" "$ap" >>"$table"
+        printf '| GET %s | %.0f | %.0f | %s | %.2f ms | %.2f ms | %.2f µs | %.2f µs |\n' \
+            "${path/$post_id/{id\}}" "$wr" "$ar" "$ratio" "$wp" "$ap" "$wc" "$ac" >>"$table"
         if awk -v r="$ratio" 'BEGIN { exit !(r < 0.95) }'; then
             slow+="GET ${path/$post_id/{id\}} ($ratio), "
         fi
     done
     {
         echo
-        echo "req/s and p99: median of $ROUNDS interleaved rounds; wrk -t$THREADS -c$CONNECTIONS" \
-            "-d$DURATION, $POSTS posts, $(nproc) CPUs shared by wrk and the server."
+        echo "req/s, p99 and CPU/req (the server process's user + system time per request): median" \
+            "of $ROUNDS interleaved rounds; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $POSTS posts," \
+            "$(nproc) CPUs shared by wrk and the server."
         [[ -z "$slow" ]] || echo "Waypost below 0.95 of axum on: ${slow%, }."
         if [[ -n "$notes" ]]; then
             echo
