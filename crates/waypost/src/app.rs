@@ -153,7 +153,7 @@ impl App {
             };
             let _ = stream.set_nodelay(true);
             let hyper_service = ConnectionService {
-                app: RefCell::new(service.clone()),
+                app: RefCell::new(service.for_connection()),
                 peer,
             };
             // Each connection gets its own header-read timer (see `header_timer`).

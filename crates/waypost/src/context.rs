@@ -16,8 +16,14 @@ use crate::{request_id::RequestId, security::Security};
 #[derive(Clone, Debug)]
 pub(crate) struct RequestContext {
     pub(crate) id: RequestId,
-    pub(crate) security: Option<Arc<Security>>,
+    pub(crate) security: Option<Arc<ConnectionSecurity>>,
 }
+
+/// The app's security settings as one connection holds them. Every request takes a reference
+/// to its context; counted on a per-connection `Arc`, that reference count stays in the cache of
+/// the core serving the connection instead of bouncing between cores on every request.
+#[derive(Debug)]
+pub(crate) struct ConnectionSecurity(pub(crate) Arc<Security>);
 
 thread_local! {
     static CURRENT: RefCell<Option<RequestContext>> = const { RefCell::new(None) };
@@ -48,7 +54,7 @@ pub(crate) fn enter<R>(slot: &mut Option<RequestContext>, f: impl FnOnce() -> R)
 }
 
 /// Reads the current context, if a request is being served on this thread.
-fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R {
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R {
     let mut f = Some(f);
     let read = CURRENT.try_with(|current| {
         let f = f.take().expect("called once");
@@ -73,7 +79,11 @@ pub(crate) fn security() -> Option<Arc<Security>> {
 /// Runs `f` with the security settings of the app serving the current request, borrowed: the
 /// hot path reads them without touching the shared reference count.
 pub(crate) fn with_security<R>(f: impl FnOnce(Option<&Arc<Security>>) -> R) -> R {
-    with_current(|context| f(context.and_then(|context| context.security.as_ref())))
+    with_current(|context| {
+        f(context
+            .and_then(|context| context.security.as_ref())
+            .map(|security| &security.0))
+    })
 }
 
 #[cfg(test)]

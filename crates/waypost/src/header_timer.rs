@@ -55,9 +55,6 @@ impl Future for Deadline {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if tokio::time::Instant::now().into_std() >= self.deadline {
-            return Poll::Ready(());
-        }
         let mut armed = self
             .armed
             .lock()
@@ -68,10 +65,15 @@ impl Future for Deadline {
             // Only a deadline from another use of the timer can be later than ours: wake in time.
             sleep.as_mut().reset(self.deadline.into());
         }
+        // The shared sleep is armed no later than our deadline, so while it is pending ours has
+        // not passed either: the clock is only read once it fires.
         loop {
             match sleep.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                // It fired for an earlier deadline: arm it for ours (checked above: not passed).
+                Poll::Ready(()) if tokio::time::Instant::now().into_std() >= self.deadline => {
+                    return Poll::Ready(())
+                }
+                // It fired for an earlier deadline: arm it for ours.
                 Poll::Ready(()) => sleep.as_mut().reset(self.deadline.into()),
             }
         }

@@ -29,7 +29,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::{
-    context::{self, RequestContext},
+    context::{self, ConnectionSecurity, RequestContext},
     error::{self, ApiError, RenderedError},
     request_id::{RequestId, REQUEST_ID_HEADER},
     security::{
@@ -86,7 +86,10 @@ impl<S> Layer<S> for FrontLayer {
             inner,
             body_read_timeout: self.body_read_timeout,
             max_header_bytes: self.max_header_bytes,
-            security: self.security.clone(),
+            security: self
+                .security
+                .clone()
+                .map(|security| Arc::new(ConnectionSecurity(security))),
         }
     }
 }
@@ -97,7 +100,22 @@ pub struct Front<S> {
     inner: S,
     body_read_timeout: Option<Duration>,
     max_header_bytes: Option<usize>,
-    security: Option<Arc<Security>>,
+    security: Option<Arc<ConnectionSecurity>>,
+}
+
+impl<S: Clone> Front<S> {
+    /// A copy for one connection to call: the same app and settings, with a reference count
+    /// of its own for the security settings, so the count each request takes stays on the core
+    /// serving the connection.
+    pub fn for_connection(&self) -> Self {
+        Self {
+            security: self
+                .security
+                .as_ref()
+                .map(|shared| Arc::new(ConnectionSecurity(shared.0.clone()))),
+            ..self.clone()
+        }
+    }
 }
 
 impl<S> Service<Request> for Front<S>
@@ -147,7 +165,7 @@ where
                 ApiError::header_fields_too_large().into_response()
             })),
             None => Gate::Pass(None),
-            Some(security) => gate::admit(security, &mut request),
+            Some(security) => gate::admit(&security.0, &mut request),
         };
         let stage = match gate {
             Gate::Answer(response) => Stage::answered(response),
@@ -165,7 +183,7 @@ where
             }
             Gate::LookUpSession { session, passed } => {
                 finishing.passed = Some(passed);
-                let security = self.security.clone().expect("the gate ran");
+                let security = self.security.as_ref().expect("the gate ran").0.clone();
                 // Take the service that was driven to readiness and leave a fresh clone behind.
                 let clone = self.inner.clone();
                 let mut service = std::mem::replace(&mut self.inner, clone);
@@ -290,17 +308,18 @@ impl Finishing {
     /// The last touches every answer gets: the gate's headers, errors in the one JSON shape,
     /// `X-Request-Id` and `nosniff`, no body for HEAD.
     fn finish(&mut self, mut response: Response) -> Response {
-        if let Some(passed) = &self.passed {
-            context::with_security(|security| {
-                if let Some(security) = security {
-                    gate::finish(security, passed, &mut response);
-                }
-            });
-        }
+        // One look at the context for both the gate's headers and the id.
+        let id = context::with_current(|context| {
+            let security = context.and_then(|context| context.security.as_ref());
+            if let (Some(passed), Some(security)) = (&self.passed, security) {
+                gate::finish(&security.0, passed, &mut response);
+            }
+            context.map_or(RequestId::NONE, |context| context.id)
+        });
         if response.status().is_client_error() || response.status().is_server_error() {
             response = render_foreign_error(response);
         }
-        finish_headers(&mut response, &context::request_id());
+        finish_headers(&mut response, &id);
         if self.is_head {
             *response.body_mut() = Body::empty();
         }

@@ -100,7 +100,7 @@ impl RouteGuard {
             let Some(policy) = self.policy(security) else {
                 return RateStep::Unlimited;
             };
-            let counted = Counted::of(self.route, &request);
+            let counted = Counted::of(self.route, &request, security);
             match security
                 .rate_limits()
                 .check_inline(counted.key(self.route), policy.limit)
@@ -381,7 +381,7 @@ enum Counted {
 }
 
 impl Counted {
-    fn of(route: &RouteInfo, request: &Request) -> Self {
+    fn of(route: &RouteInfo, request: &Request, security: &Security) -> Self {
         let user = route
             .config
             .rate_limit_by_user
@@ -392,6 +392,7 @@ impl Counted {
             None => Counted::Ip(rate_limit::request_client_ip(
                 request.extensions(),
                 request.headers(),
+                Some(security),
             )),
         }
     }

@@ -17,32 +17,36 @@ use axum::{
 };
 use ipnet::IpNet;
 
-use crate::{config::ConfigError, store::Decision, RateLimit};
+use crate::{config::ConfigError, security::Security, store::Decision, RateLimit};
 
 /// The client's IP address as the framework counts it (peer address, or `X-Forwarded-For`
 /// behind a trusted proxy), as an extractor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-/// The client IP of a request from its extensions (peer and [`Security`]) and headers.
-pub(crate) fn request_client_ip(extensions: &Extensions, headers: &HeaderMap) -> IpAddr {
+/// The client IP of a request from its peer address (in its extensions) and headers, behind
+/// the trusted proxies of `security` (none without it).
+pub(crate) fn request_client_ip(
+    extensions: &Extensions,
+    headers: &HeaderMap,
+    security: Option<&Security>,
+) -> IpAddr {
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    crate::context::with_security(|security| match security {
+    match security {
         Some(security) => client_ip(peer, headers, &security.settings().trusted_proxies),
         None => peer,
-    })
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(request_client_ip(
-            &parts.extensions,
-            &parts.headers,
-        )))
+        Ok(ClientIp(crate::context::with_security(|security| {
+            request_client_ip(&parts.extensions, &parts.headers, security.map(|s| &**s))
+        })))
     }
 }
 
