@@ -1,39 +1,44 @@
 #!/usr/bin/env bash
 # Load benchmark: the Waypost showcase against a plain axum server (bench/axum-baseline) doing
-# the same work, on the same SQLite file, measured with wrk in one run, interleaved.
+# the same work, and against the same axum server with the showcase's protections added from
+# tower-http and tower_governor (BASELINE_PROTECTIONS=1), on the same SQLite file, measured with
+# wrk in one run, interleaved.
 #
 #   bash bench/run.sh
 #
 # Endpoints: GET /api/hello, GET /api/posts/{id}, GET /api/posts?page=2.
-# Prints a markdown table (median req/s of the rounds, their ratio, median p99) and writes it,
-# the raw wrk outputs and both server logs to bench/results/<UTC time>/ (gitignored).
+# Prints a markdown table (median req/s of the rounds, the median of the rounds' ratios, median
+# p99, each server's CPU time per request) and writes it, the raw wrk outputs and the server
+# logs to bench/results/<UTC time>/ (gitignored).
 #
 # Knobs (environment):
-#   DURATION=10s        length of each measured wrk run (wrk syntax: 10, 10s, 1m)
+#   DURATION=8s         length of each measured wrk run (wrk syntax: 10, 10s, 1m)
 #   WARMUP=2s           unmeasured wrk run per server and endpoint before the rounds; 0 skips it
 #   CONNECTIONS=64      wrk -c
 #   THREADS=2           wrk -t
-#   ROUNDS=3            measured runs per server and endpoint, interleaved waypost, axum, …
+#   ROUNDS=5            measured runs per server and endpoint, interleaved waypost, axum,
+#                       axum+protections, waypost, …
 #   POSTS=200           published posts seeded into the fresh database
-#   SHOWCASE_PORT=3000  BASELINE_PORT=3001   (both servers listen on 127.0.0.1 only)
+#   SHOWCASE_PORT=3000  BASELINE_PORT=3001  PROTECTED_PORT=3002   (127.0.0.1 only)
 #   SKIP_BUILD=1        reuse the release binaries already in target/release
 #   RATE_LIMIT_DEFAULT  passed to the showcase; defaults here to 100000000/1s so the showcase's
 #                       per-IP rate limit (300/60s by default) never answers wrk with 429s.
 #                       Every other variable set in the caller's environment reaches the showcase
 #                       unchanged too, except HOST, PORT, DATABASE_URL and RUST_LOG (set to warn).
 #
-# Only 127.0.0.1 is used; both servers are killed on exit; every wait and wrk run is bounded.
+# Only 127.0.0.1 is used; the servers are killed on exit; every wait and wrk run is bounded.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DURATION="${DURATION:-10s}"
+DURATION="${DURATION:-8s}"
 WARMUP="${WARMUP:-2s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
-ROUNDS="${ROUNDS:-3}"
+ROUNDS="${ROUNDS:-5}"
 POSTS="${POSTS:-200}"
 SHOWCASE_PORT="${SHOWCASE_PORT:-3000}"
 BASELINE_PORT="${BASELINE_PORT:-3001}"
+PROTECTED_PORT="${PROTECTED_PORT:-3002}"
 export RATE_LIMIT_DEFAULT="${RATE_LIMIT_DEFAULT:-100000000/1s}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
@@ -43,6 +48,7 @@ DB="$WORK/bench.db"
 DATABASE_URL="sqlite://$DB"
 SHOWCASE_PID=""
 BASELINE_PID=""
+PROTECTED_PID=""
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -50,6 +56,7 @@ source "$ROOT/bench/lib.sh"
 cleanup() {
     stop "$SHOWCASE_PID"
     stop "$BASELINE_PID"
+    stop "$PROTECTED_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -106,6 +113,15 @@ start_baseline() {
     wait_ready "http://127.0.0.1:$BASELINE_PORT/api/hello" "$BASELINE_PID" axum
 }
 
+# The same baseline with the showcase's protections added from tower-http and tower_governor.
+start_protected() {
+    port_free "$PROTECTED_PORT"
+    BASELINE_PROTECTIONS=1 HOST=127.0.0.1 PORT="$PROTECTED_PORT" DATABASE_URL="$DATABASE_URL" \
+        "$TARGET_DIR/release/axum-baseline" >>"$RESULTS/axum-protected.log" 2>&1 &
+    PROTECTED_PID=$!
+    wait_ready "http://127.0.0.1:$PROTECTED_PORT/api/hello" "$PROTECTED_PID" axum-protected
+}
+
 # Seeds $POSTS published posts straight into the migrated schema, in the showcase's formats:
 # id 32 lowercase hex, unique titles of 5–200 chars, RFC 3339 UTC with 6 fraction digits, one
 # second apart. (Seeding through `POST /api/posts` would depend on whatever auth/CSRF the
@@ -143,6 +159,8 @@ check_same_answers() {
             || die "showcase: GET $path failed"
         b="$(curl -fsS --max-time 5 "http://127.0.0.1:$BASELINE_PORT$path")" \
             || die "axum-baseline: GET $path failed"
+        [[ "$(curl -fsS --max-time 5 "http://127.0.0.1:$PROTECTED_PORT$path")" == "$b" ]] \
+            || die "GET $path differs between axum-baseline with and without protections"
         [[ "$a" == "$b" ]] || die "GET $path differs between the servers:
   showcase: ${a:0:300}
   axum:     ${b:0:300}"
@@ -180,6 +198,27 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # The number of requests one wrk output reports.
 requests_done() { awk '/ requests in / { print $1 }' "$1"; }
 
+# The server's CPU per request of one run, saved beside its wrk output.
+cpu_per_request() { cat "$1.cpu"; }
+
+# The median over the rounds of `measure` (a function of one wrk output) for endpoint $1 on
+# server $2.
+column_median() {
+    local name="$1" server="$2" measure="$3" r
+    for r in $(seq "$ROUNDS"); do "$measure" "$RESULTS/$name-$server-$r.txt"; echo; done \
+        | grep -v '^$' | median
+}
+
+# The median of the rounds' waypost/<server $2> req/s ratios for endpoint $1: a round's runs are
+# neighbours in time, so a slow spell of the machine (they come and go) mostly hits all of them.
+ratio_median() {
+    local name="$1" server="$2" r
+    for r in $(seq "$ROUNDS"); do
+        awk -v w="$(req_per_sec "$RESULTS/$name-waypost-$r.txt")" \
+            -v a="$(req_per_sec "$RESULTS/$name-$server-$r.txt")" 'BEGIN { printf "%.4f\n", w / a }'
+    done | median | xargs printf '%.3f'
+}
+
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 main() {
@@ -200,15 +239,17 @@ main() {
     NAMES=(hello post posts-page-2)
     PATHS=("/api/hello" "/api/posts/$post_id" "/api/posts?page=2")
 
-    log "starting showcase (127.0.0.1:$SHOWCASE_PORT) and axum-baseline (127.0.0.1:$BASELINE_PORT)"
+    log "starting showcase (127.0.0.1:$SHOWCASE_PORT), axum-baseline (127.0.0.1:$BASELINE_PORT)" \
+        "and axum-baseline with protections (127.0.0.1:$PROTECTED_PORT)"
     start_showcase
     start_baseline
+    start_protected
     check_same_answers
 
     local table="$RESULTS/table.md" notes="" slow="" i round server port out
     {
-        echo "| endpoint | waypost req/s | axum req/s | ratio waypost/axum | waypost p99 | axum p99 | waypost CPU/req | axum CPU/req |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| endpoint | waypost req/s | axum req/s | ratio waypost/axum | axum+protections req/s | ratio waypost/axum+protections | waypost p99 | axum p99 | waypost CPU/req | axum CPU/req | axum+protections CPU/req |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     } >"$table"
     for i in "${!PATHS[@]}"; do
         local name="${NAMES[$i]}" path="${PATHS[$i]}"
@@ -216,12 +257,14 @@ main() {
             log "GET $path: warm-up ($WARMUP each)"
             run_wrk "http://127.0.0.1:$SHOWCASE_PORT$path" "$RESULTS/$name-waypost-warmup.txt" "$WARMUP"
             run_wrk "http://127.0.0.1:$BASELINE_PORT$path" "$RESULTS/$name-axum-warmup.txt" "$WARMUP"
+            run_wrk "http://127.0.0.1:$PROTECTED_PORT$path" "$RESULTS/$name-protected-warmup.txt" "$WARMUP"
         fi
         for round in $(seq "$ROUNDS"); do
-            for server in waypost axum; do
+            for server in waypost axum protected; do
                 local pid="$SHOWCASE_PID" before after
                 port="$SHOWCASE_PORT"
                 [[ "$server" == axum ]] && port="$BASELINE_PORT" && pid="$BASELINE_PID"
+                [[ "$server" == protected ]] && port="$PROTECTED_PORT" && pid="$PROTECTED_PID"
                 out="$RESULTS/$name-$server-$round.txt"
                 log "GET $path: $server, round $round/$ROUNDS ($DURATION)"
                 before="$(cpu_ticks "$pid")"
@@ -236,16 +279,20 @@ main() {
                 [[ -z "$problem" ]] || notes+="- $name, $server, round $round: ${problem%; }"$'\n'
             done
         done
-        local wr ar wp ap wc ac ratio
-        wr="$(for r in $(seq "$ROUNDS"); do req_per_sec "$RESULTS/$name-waypost-$r.txt"; done | median)"
-        ar="$(for r in $(seq "$ROUNDS"); do req_per_sec "$RESULTS/$name-axum-$r.txt"; done | median)"
-        wp="$(for r in $(seq "$ROUNDS"); do p99_ms "$RESULTS/$name-waypost-$r.txt"; echo; done | median)"
-        ap="$(for r in $(seq "$ROUNDS"); do p99_ms "$RESULTS/$name-axum-$r.txt"; echo; done | median)"
-        wc="$(for r in $(seq "$ROUNDS"); do cat "$RESULTS/$name-waypost-$r.txt.cpu"; done | median)"
-        ac="$(for r in $(seq "$ROUNDS"); do cat "$RESULTS/$name-axum-$r.txt.cpu"; done | median)"
-        ratio="$(awk -v w="$wr" -v a="$ar" 'BEGIN { printf "%.3f", w / a }')"
-        printf '| GET %s | %.0f | %.0f | %s | %.2f ms | %.2f ms | %.2f µs | %.2f µs |\n' \
-            "${path/$post_id/{id\}}" "$wr" "$ar" "$ratio" "$wp" "$ap" "$wc" "$ac" >>"$table"
+        local wr ar pr wp ap wc ac pc ratio protected_ratio
+        wr="$(column_median "$name" waypost req_per_sec)"
+        ar="$(column_median "$name" axum req_per_sec)"
+        pr="$(column_median "$name" protected req_per_sec)"
+        wp="$(column_median "$name" waypost p99_ms)"
+        ap="$(column_median "$name" axum p99_ms)"
+        wc="$(column_median "$name" waypost cpu_per_request)"
+        ac="$(column_median "$name" axum cpu_per_request)"
+        pc="$(column_median "$name" protected cpu_per_request)"
+        ratio="$(ratio_median "$name" axum)"
+        protected_ratio="$(ratio_median "$name" protected)"
+        printf '| GET %s | %.0f | %.0f | %s | %.0f | %s | %.2f ms | %.2f ms | %.2f µs | %.2f µs | %.2f µs |\n' \
+            "${path/$post_id/{id\}}" "$wr" "$ar" "$ratio" "$pr" "$protected_ratio" "$wp" "$ap" \
+            "$wc" "$ac" "$pc" >>"$table"
         if awk -v r="$ratio" 'BEGIN { exit !(r < 0.95) }'; then
             slow+="GET ${path/$post_id/{id\}} ($ratio), "
         fi
@@ -253,8 +300,9 @@ main() {
     {
         echo
         echo "req/s, p99 and CPU/req (the server process's user + system time per request): median" \
-            "of $ROUNDS interleaved rounds; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $POSTS posts," \
-            "$(nproc) CPUs shared by wrk and the server."
+            "of $ROUNDS interleaved rounds; the ratio: median of the rounds' ratios; wrk" \
+            "-t$THREADS -c$CONNECTIONS -d$DURATION, $POSTS posts, $(nproc) CPUs shared by wrk and" \
+            "the server."
         [[ -z "$slow" ]] || echo "Waypost below 0.95 of axum on: ${slow%, }."
         if [[ -n "$notes" ]]; then
             echo

@@ -237,6 +237,41 @@ async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     Ok(pool)
 }
 
+/// `BASELINE_PROTECTIONS=1`: the protections the showcase gives every route, added the way an
+/// axum user would, from tower-http and tower_governor — a request id (made or kept, echoed),
+/// `nosniff`, panics caught as 500, a 1 MiB body limit, and a per-IP rate limit (GCRA, with its
+/// headers) that, like the bench's setting for the showcase, never refuses.
+fn with_protections(app: Router) -> Router {
+    use tower_governor::{governor::GovernorConfigBuilder, GovernorLayer};
+    use tower_http::{
+        catch_panic::CatchPanicLayer,
+        limit::RequestBodyLimitLayer,
+        request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+        set_header::SetResponseHeaderLayer,
+    };
+
+    // One element every 10 ns with a burst of 10^8: 10^8 per second, as RATE_LIMIT_DEFAULT.
+    let limits = GovernorConfigBuilder::default()
+        .per_nanosecond(10)
+        .burst_size(100_000_000)
+        .use_headers()
+        .finish()
+        .expect("a valid quota");
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    app.layer(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(SetResponseHeaderLayer::overriding(
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ))
+            .layer(CatchPanicLayer::new())
+            .layer(RequestBodyLimitLayer::new(1024 * 1024))
+            .layer(GovernorLayer::new(limits)),
+    )
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = env::var("PORT").map_or(Ok(3001), |port| port.parse())?;
@@ -250,6 +285,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/posts", get(list_posts))
         .route("/api/posts/{id}", get(show_post))
         .with_state(db);
+    let protected = env::var("BASELINE_PROTECTIONS").is_ok_and(|value| value == "1");
+    let app = if protected {
+        with_protections(app)
+    } else {
+        app
+    };
 
     let address = SocketAddr::new(host.parse()?, port);
     // TCP_NODELAY, as the showcase's server sets it, so both send responses the same way.
@@ -258,11 +299,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .tap_io(|stream| {
             let _ = stream.set_nodelay(true);
         });
-    eprintln!("axum-baseline listening on http://{address}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    eprintln!("axum-baseline listening on http://{address} (protections: {protected})");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
