@@ -13,7 +13,6 @@ use axum::{
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
     AnyPool, ConnectOptions, Executor, Row,
@@ -125,8 +124,14 @@ impl IntoResponse for AppError {
     }
 }
 
-async fn hello() -> Json<serde_json::Value> {
-    Json(json!({ "message": "Hello" }))
+/// The same type the showcase's `/api/hello` answers with.
+#[derive(Serialize)]
+struct Greeting {
+    message: &'static str,
+}
+
+async fn hello() -> Json<Greeting> {
+    Json(Greeting { message: "Hello" })
 }
 
 async fn show_post(

@@ -1,6 +1,7 @@
 //! `GET /api/health`: is the service up, and can it reach its database?
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use waypost::{
     extract::{Json, State},
     ApiError,
@@ -8,10 +9,22 @@ use waypost::{
 
 use crate::AppState;
 
+/// The service is up and its database answers.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Healthy {
+    /// Always `ok`.
+    pub status: &'static str,
+    /// Always `ok`.
+    pub database: &'static str,
+}
+
 /// 200 when the database answers, 503 `database_unavailable` when it does not.
-pub async fn get(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(state): State<AppState>) -> Result<Json<Healthy>, ApiError> {
     if waypost::database::ping(state.db()).await {
-        Ok(Json(json!({ "status": "ok", "database": "ok" })))
+        Ok(Json(Healthy {
+            status: "ok",
+            database: "ok",
+        }))
     } else {
         let mut fields = serde_json::Map::new();
         fields.insert("status".into(), json!("error"));

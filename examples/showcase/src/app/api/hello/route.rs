@@ -1,9 +1,16 @@
 //! `GET /api/hello`: the smallest route there is.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use waypost::extract::Json;
 
+/// A greeting.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Greeting {
+    /// Always `Hello`.
+    pub message: &'static str,
+}
+
 /// Says hello.
-pub async fn get() -> Json<Value> {
-    Json(json!({ "message": "Hello" }))
+pub async fn get() -> Json<Greeting> {
+    Json(Greeting { message: "Hello" })
 }

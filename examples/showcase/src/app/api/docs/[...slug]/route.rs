@@ -1,16 +1,23 @@
 //! `GET /api/docs/{...slug}`: a catch-all route serving documentation pages by path.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use waypost::{extract::Json, ApiError};
 
 use super::Params;
 
+/// A documentation page.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct DocsPage {
+    /// The page's text.
+    pub docs: &'static str,
+}
+
 /// The page at `slug` (`api/users`, `api/posts`), or 404.
-pub async fn get(params: Params) -> Result<Json<Value>, ApiError> {
+pub async fn get(params: Params) -> Result<Json<DocsPage>, ApiError> {
     let docs = match params.slug.trim_matches('/') {
         "api/users" => "User API documentation",
         "api/posts" => "Post API documentation",
         _ => return Err(ApiError::not_found("No documentation at this path.")),
     };
-    Ok(Json(json!({ "docs": docs })))
+    Ok(Json(DocsPage { docs }))
 }
