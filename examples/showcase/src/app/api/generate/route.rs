@@ -1,8 +1,8 @@
 //! `POST /api/generate`: spend one credit, run the generator, give the credit back if it fails.
 
 use garde::Validate;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use waypost::{
     extract::{Json, State, Valid},
     security::Auth,
@@ -32,16 +32,25 @@ pub struct GenerateInput {
 
 /// 200 `{"result", "credits"}`; 402 `no_credits`; 502 `upstream_failed` with the credit
 /// refunded.
+/// What one credit bought.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Generated {
+    /// The generator's answer, as it gave it.
+    pub result: Value,
+    /// Credits left after this one.
+    pub credits: i64,
+}
+
 pub async fn post(
     State(state): State<AppState>,
     Auth(user): Auth<User>,
     Valid(Json(input)): Valid<Json<GenerateInput>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Generated>, ApiError> {
     let prompt = input.prompt.unwrap_or_default();
     let (result, credits) = credit_ledger()
         .spend_for(state.db(), &user.id, 1, || {
             generate::run(&state, &prompt, input.project_id.as_deref())
         })
         .await?;
-    Ok(Json(json!({ "result": result, "credits": credits })))
+    Ok(Json(Generated { result, credits }))
 }

@@ -1,8 +1,8 @@
 //! `POST /api/webhooks/stripe`: verified Stripe events; `payment_intent.succeeded` adds credits,
 //! exactly once per event id.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use waypost::{
     axum::{
         body::Bytes,
@@ -51,12 +51,19 @@ fn credits_of(metadata: &Value) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// The answer Stripe expects.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Acknowledged {
+    /// Always `true`.
+    pub received: bool,
+}
+
 /// 200 `{"received": true}`; 400 `invalid_signature` for a missing, wrong or stale signature.
 pub async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Acknowledged>, ApiError> {
     let Some(secret) = &state.config().stripe_webhook_secret else {
         return Err(ApiError::unavailable(
             "webhooks_unavailable",
@@ -83,5 +90,5 @@ pub async fn post(
             transaction.commit().await?;
         }
     }
-    Ok(Json(json!({ "received": true })))
+    Ok(Json(Acknowledged { received: true }))
 }

@@ -1,6 +1,7 @@
 //! `POST /api/tools/{toolId}/use`: a daily usage quota per user (or client IP), per tool.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use waypost::{
     axum::http::StatusCode,
     credits::DailyQuota,
@@ -16,6 +17,30 @@ fn quota() -> DailyQuota {
     DailyQuota::new("tool_usage")
 }
 
+/// A use counted against the day's quota.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolUse {
+    /// Always `true` (a refused use is a 429 with the same fields).
+    pub allowed: bool,
+    /// Uses per day.
+    pub limit: DailyLimit,
+    /// Uses so far today, this one included.
+    pub used: u64,
+    /// When the count starts over (RFC 3339, UTC midnight).
+    pub resets_at: String,
+}
+
+/// A daily limit: a number, or `"unlimited"` (admins).
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum DailyLimit {
+    /// At most this many uses a day.
+    Uses(u64),
+    /// No limit: always the string `unlimited`.
+    Unlimited(&'static str),
+}
+
 /// 200 `{"allowed": true, "limit", "used", "resetsAt"}`, or 429 `quota_exceeded` with the same
 /// fields and `allowed: false`. Admins are unlimited.
 pub async fn post(
@@ -23,7 +48,7 @@ pub async fn post(
     MaybeAuth(user): MaybeAuth<User>,
     ClientIp(ip): ClientIp,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ToolUse>, ApiError> {
     // Any id names a tool (it is only ever a bound SQL value); the cap keeps keys small.
     let tool = params.toolId.as_str();
     if tool.chars().count() > 1024 {
@@ -35,18 +60,20 @@ pub async fn post(
         None => (format!("ip:{ip}"), Some(state.config().tool_daily_limit)),
     };
     let usage = quota().try_use(state.db(), &subject, tool, limit).await?;
-    let limit = usage.limit.map_or(json!("unlimited"), |limit| json!(limit));
+    let limit = usage
+        .limit
+        .map_or(DailyLimit::Unlimited("unlimited"), DailyLimit::Uses);
     if usage.allowed {
-        return Ok(Json(json!({
-            "allowed": true,
-            "limit": limit,
-            "used": usage.used,
-            "resetsAt": usage.resets_at,
-        })));
+        return Ok(Json(ToolUse {
+            allowed: true,
+            limit,
+            used: usage.used,
+            resets_at: usage.resets_at,
+        }));
     }
     let mut fields = serde_json::Map::new();
     fields.insert("allowed".into(), json!(false));
-    fields.insert("limit".into(), limit);
+    fields.insert("limit".into(), json!(limit));
     fields.insert("used".into(), json!(usage.used));
     fields.insert("resetsAt".into(), json!(usage.resets_at));
     Err(ApiError::new(
