@@ -2,11 +2,13 @@
 //!
 //! In order: client headers in the internal `x-waypost-*` namespace are dropped (the lesson of
 //! Next.js CVE-2025-29927: a client must never impersonate the framework), the request id is
-//! settled, the body gets a read timeout, the security gate runs (CORS preflight, credentials,
-//! see [`crate::security`]), a panic becomes a 500 without its message, an error that some inner
-//! layer rendered as plain text is re-rendered as the one JSON shape, and the response gets
-//! `X-Request-Id` and `X-Content-Type-Options: nosniff`. One service instead of seven keeps the
-//! per-request cost at one boxed future.
+//! settled, the body gets a read timeout, a header section past the limit is answered 431, the
+//! security gate runs (CORS preflight, credentials, see [`crate::security`]), a panic becomes a
+//! 500 without its message, an error that some inner layer rendered as plain text is re-rendered
+//! as the one JSON shape, and the response gets `X-Request-Id` and
+//! `X-Content-Type-Options: nosniff`. One service instead of seven, with a named future
+//! ([`FrontFuture`]), keeps the hot path free of boxing; only a session lookup takes a boxed
+//! detour.
 
 use std::{
     convert::Infallible,
