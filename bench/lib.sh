@@ -33,3 +33,28 @@ apt_install() {
     # Refresh the package lists only when the package is not found with the current ones.
     $sudo apt-get install -y "$@" || { $sudo apt-get update && $sudo apt-get install -y "$@"; }
 }
+
+# Installs whichever of the Debian packages named like their commands ($@) is missing, and
+# insists on curl.
+ensure_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { log "installing $tool"; apt_install "$tool"; }
+    done
+    command -v curl >/dev/null || die "curl is required"
+}
+
+# Builds the release binaries of the packages $@ (unless SKIP_BUILD=1) and checks they exist
+# in $TARGET_DIR/release.
+build_release() {
+    local package
+    if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
+        log "SKIP_BUILD=1: using the binaries in $TARGET_DIR/release"
+    else
+        log "building $* (release)"
+        (cd "$ROOT" && cargo build --release "${@/#/--package=}")
+    fi
+    for package in "$@"; do
+        [[ -x "$TARGET_DIR/release/$package" ]] || die "no $TARGET_DIR/release/$package"
+    done
+}

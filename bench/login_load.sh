@@ -41,21 +41,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-ensure_tools() {
-    command -v wrk >/dev/null || { log "installing wrk"; apt_install wrk; }
-    command -v curl >/dev/null || die "curl is required"
-}
-
-build() {
-    if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
-        log "SKIP_BUILD=1: using $TARGET_DIR/release/showcase"
-    else
-        log "building the showcase (release)"
-        (cd "$ROOT" && cargo build --release -p showcase)
-    fi
-    [[ -x "$TARGET_DIR/release/showcase" ]] || die "no $TARGET_DIR/release/showcase"
-}
-
 start_server() {
     ! curl -s -o /dev/null --max-time 1 "$BASE/" 2>/dev/null \
         || die "something already listens on 127.0.0.1:$PORT"
@@ -141,8 +126,8 @@ row() {
 }
 
 main() {
-    ensure_tools
-    build
+    ensure_tools wrk
+    build_release showcase
     log "starting the showcase on $BASE"
     start_server
     register

@@ -63,23 +63,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-ensure_tools() {
-    command -v wrk >/dev/null || { log "installing wrk"; apt_install wrk; }
-    command -v sqlite3 >/dev/null || { log "installing sqlite3"; apt_install sqlite3; }
-    command -v curl >/dev/null || die "curl is required"
-}
-
-build() {
-    if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
-        log "SKIP_BUILD=1: using the binaries in $TARGET_DIR/release"
-    else
-        log "building showcase and axum-baseline (release)"
-        (cd "$ROOT" && cargo build --release -p showcase -p axum-baseline)
-    fi
-    [[ -x "$TARGET_DIR/release/showcase" ]] || die "no $TARGET_DIR/release/showcase"
-    [[ -x "$TARGET_DIR/release/axum-baseline" ]] || die "no $TARGET_DIR/release/axum-baseline"
-}
-
 # Waits (at most 30 s) until `url` answers 2xx; fails early if the server process died.
 wait_ready() {
     local url="$1" pid="$2" name="$3"
@@ -222,8 +205,8 @@ ratio_median() {
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 main() {
-    ensure_tools
-    build
+    ensure_tools wrk sqlite3
+    build_release showcase axum-baseline
     mkdir -p "$RESULTS"
     log "results: $RESULTS"
 

@@ -21,17 +21,6 @@ use waypost::axum::{
     Json, Router,
 };
 
-async fn credits(app: &Showcase, account: &Account) -> i64 {
-    let response = app
-        .as_user(account, Method::GET, "/api/credits")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    body["credits"].as_i64().unwrap()
-}
-
 async fn generate(app: &Showcase, account: &Account, body: Value) -> reqwest::Response {
     app.send_json_as(account, Method::POST, "/api/generate", body)
         .await
@@ -91,7 +80,7 @@ async fn the_built_in_generator_answers_and_spends_one_credit() {
             "credits": 4
         })
     );
-    assert_eq!(credits(&app, &alice).await, 4);
+    assert_eq!(app.credits(&alice).await, 4);
 }
 
 #[tokio::test]
@@ -124,14 +113,14 @@ async fn thirty_concurrent_generations_with_5_credits_succeed_exactly_5_times() 
     assert_eq!(no_credits + rate_limited, 25);
     // Ten pass the per-user limiter; the five that lost the race for a credit are 402.
     assert_eq!(rate_limited, 20);
-    assert_eq!(credits(&app, &alice).await, 0);
+    assert_eq!(app.credits(&alice).await, 0);
     expect_error(
         generate(&app, &alice, json!({ "prompt": "one more" })).await,
         429,
         "rate_limited",
     )
     .await;
-    assert_eq!(credits(&app, &alice).await, 0, "never below zero");
+    assert_eq!(app.credits(&alice).await, 0, "never below zero");
 }
 
 #[tokio::test]
@@ -151,7 +140,7 @@ async fn with_no_credit_left_generate_is_402_and_the_generator_is_not_called() {
         "no_credits",
     )
     .await;
-    assert_eq!(credits(&app, &alice).await, 0);
+    assert_eq!(app.credits(&alice).await, 0);
     assert!(received.lock().unwrap().is_empty());
 }
 
@@ -171,7 +160,7 @@ async fn the_eleventh_generation_within_a_minute_is_429_and_spends_nothing() {
         .unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     expect_error(response, 429, "rate_limited").await;
-    assert_eq!(credits(&app, &alice).await, 10);
+    assert_eq!(app.credits(&alice).await, 10);
     // Another user has a limit of their own.
     let bob = app.account("bob@example.com").await;
     assert_eq!(
@@ -213,7 +202,7 @@ async fn a_working_generator_receives_prompt_and_project_and_its_result_is_retur
             json!({ "prompt": "no project", "projectId": null }),
         ]
     );
-    assert_eq!(credits(&app, &alice).await, 3);
+    assert_eq!(app.credits(&alice).await, 3);
 }
 
 #[tokio::test]
@@ -240,7 +229,7 @@ async fn a_failing_generator_is_502_and_the_credit_comes_back() {
         )
         .await;
         assert!(!body.to_string().contains("secret"), "{body}");
-        assert_eq!(credits(&app, &alice).await, 5, "the credit is given back");
+        assert_eq!(app.credits(&alice).await, 5, "the credit is given back");
     }
     assert_eq!(received.lock().unwrap().len(), 2);
 }
@@ -270,7 +259,7 @@ async fn a_generator_slower_than_generate_timeout_is_502_and_the_credit_comes_ba
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.credits(&alice).await, 5);
     assert_eq!(received.lock().unwrap().len(), 1);
 }
 
@@ -309,7 +298,7 @@ async fn a_redirecting_generator_is_502_and_the_target_is_never_hit() {
     )
     .await;
     assert_eq!(target_hits.load(Ordering::SeqCst), 0);
-    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.credits(&alice).await, 5);
 }
 
 #[tokio::test]
@@ -325,7 +314,7 @@ async fn a_generation_without_a_prompt_is_400_and_spends_nothing() {
             expect_error(generate(&app, &alice, body).await, 400, "validation_failed").await;
         assert!(error["details"]["prompt"].is_array(), "{error}");
     }
-    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.credits(&alice).await, 5);
     expect_error(
         app.post_json("/api/generate", json!({ "prompt": "anon" }))
             .await,
@@ -351,13 +340,13 @@ async fn a_generation_the_client_abandons_gives_the_credit_back_once() {
         .send()
         .await;
     assert!(abandoned.unwrap_err().is_timeout());
-    let mut balance = credits(&app, &alice).await;
+    let mut balance = app.credits(&alice).await;
     for _ in 0..50 {
         if balance == 5 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        balance = credits(&app, &alice).await;
+        balance = app.credits(&alice).await;
     }
     assert_eq!(
         balance, 5,
@@ -365,6 +354,6 @@ async fn a_generation_the_client_abandons_gives_the_credit_back_once() {
     );
     // Past the moment the generator would have answered: refunded once, not twice.
     tokio::time::sleep(Duration::from_millis(1700)).await;
-    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.credits(&alice).await, 5);
     assert_eq!(received.lock().unwrap().len(), 1);
 }

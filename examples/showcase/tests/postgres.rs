@@ -113,15 +113,7 @@ async fn the_showcase_runs_unchanged_on_postgres() {
         statuses.iter().all(|s| *s == 200 || *s == 402),
         "{statuses:?}"
     );
-    let credits: Value = app
-        .as_user(&alice, Method::GET, "/api/credits")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(credits["credits"], 0);
+    assert_eq!(app.credits(&alice).await, 0);
 
     // The daily quota upsert: exactly the limit passes under concurrency.
     let uses = (0..6).map(|_| {

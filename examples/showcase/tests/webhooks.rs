@@ -5,8 +5,7 @@ mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{expect_error, Account, Showcase};
-use reqwest::Method;
+use common::{expect_error, Showcase};
 use serde_json::{json, Value};
 use waypost::webhook::StripeVerifier;
 
@@ -57,30 +56,19 @@ async fn expect_received(response: reqwest::Response) {
     assert_eq!(body, json!({ "received": true }));
 }
 
-async fn credits(app: &Showcase, account: &Account) -> i64 {
-    let response = app
-        .as_user(account, Method::GET, "/api/credits")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    body["credits"].as_i64().unwrap()
-}
-
 #[tokio::test]
 async fn a_signed_payment_adds_its_credits_given_as_string_or_number() {
     let app = start().await;
     let alice = app.account("alice@example.com").await;
-    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.credits(&alice).await, 5);
 
     let body = payment("evt_string", alice.id(), json!("10"));
     expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
-    assert_eq!(credits(&app, &alice).await, 15);
+    assert_eq!(app.credits(&alice).await, 15);
 
     let body = payment("evt_number", alice.id(), json!(10));
     expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
-    assert_eq!(credits(&app, &alice).await, 25);
+    assert_eq!(app.credits(&alice).await, 25);
     assert_eq!(app.count_rows("processed_webhooks").await, 2);
 }
 
@@ -98,12 +86,12 @@ async fn an_absurd_credit_amount_is_400_and_changes_nothing() {
         let error = expect_error(response, 400, "invalid_event").await;
         assert!(error["error"].as_str().unwrap().contains("1000000"));
     }
-    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.credits(&alice).await, 5);
     // Refused events are not claimed: a corrected delivery of the same id still counts.
     assert_eq!(app.count_rows("processed_webhooks").await, 0);
     let body = payment("evt_huge_string", alice.id(), json!("1000000"));
     expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
-    assert_eq!(credits(&app, &alice).await, 1_000_005);
+    assert_eq!(app.credits(&alice).await, 1_000_005);
     // Fractions and non-positive amounts add nothing (and are not errors).
     for (event, amount) in [
         ("evt_fraction", json!("1.5")),
@@ -113,7 +101,7 @@ async fn an_absurd_credit_amount_is_400_and_changes_nothing() {
         let body = payment(event, alice.id(), amount);
         expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
     }
-    assert_eq!(credits(&app, &alice).await, 1_000_005);
+    assert_eq!(app.credits(&alice).await, 1_000_005);
 }
 
 #[tokio::test]
@@ -137,7 +125,7 @@ async fn a_tampered_body_is_400_invalid_signature_and_credits_nothing() {
         "invalid_signature",
     )
     .await;
-    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.credits(&alice).await, 5);
     assert_eq!(app.count_rows("processed_webhooks").await, 0);
 }
 
@@ -163,12 +151,12 @@ async fn stale_missing_or_malformed_signatures_are_400_and_credit_nothing() {
         )
         .await;
     }
-    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.credits(&alice).await, 5);
     assert_eq!(app.count_rows("processed_webhooks").await, 0);
 
     // The same body, freshly signed, goes through: the refusals were about the signature.
     expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
-    assert_eq!(credits(&app, &alice).await, 15);
+    assert_eq!(app.credits(&alice).await, 15);
 }
 
 #[tokio::test]
@@ -187,7 +175,7 @@ async fn one_matching_v1_among_several_suffices() {
         .to_owned();
     let header = format!("t={t},v1={old_v1},v0=deadbeef,v1={good_v1}");
     expect_received(deliver(&app, &body, Some(&header)).await).await;
-    assert_eq!(credits(&app, &alice).await, 8);
+    assert_eq!(app.credits(&alice).await, 8);
 }
 
 #[tokio::test]
@@ -199,7 +187,7 @@ async fn a_replayed_event_is_200_and_credits_once() {
     // Stripe retries with a fresh signature; the event id is what counts.
     expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
     expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
-    assert_eq!(credits(&app, &alice).await, 15);
+    assert_eq!(app.credits(&alice).await, 15);
     assert_eq!(app.count_rows("processed_webhooks").await, 1);
 }
 
@@ -213,7 +201,7 @@ async fn ten_concurrent_deliveries_of_one_event_credit_once() {
     for response in futures_util::future::join_all(deliveries).await {
         expect_received(response).await;
     }
-    assert_eq!(credits(&app, &alice).await, 15);
+    assert_eq!(app.credits(&alice).await, 15);
     assert_eq!(app.count_rows("processed_webhooks").await, 1);
 }
 
@@ -234,7 +222,7 @@ async fn other_event_types_are_200_and_change_nothing() {
         .to_string();
         expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
     }
-    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.credits(&alice).await, 5);
     assert_eq!(app.count_rows("processed_webhooks").await, 0);
 }
 
@@ -257,7 +245,7 @@ async fn the_webhook_needs_no_csrf_token_even_with_a_cookie() {
         .await
         .unwrap();
     expect_received(response).await;
-    assert_eq!(credits(&app, &alice).await, 7);
+    assert_eq!(app.credits(&alice).await, 7);
 }
 
 #[tokio::test]
@@ -271,6 +259,6 @@ async fn without_stripe_webhook_secret_deliveries_are_refused_with_503() {
         "webhooks_unavailable",
     )
     .await;
-    assert_eq!(credits(&app, &alice).await, 5);
+    assert_eq!(app.credits(&alice).await, 5);
     assert_eq!(app.count_rows("processed_webhooks").await, 0);
 }

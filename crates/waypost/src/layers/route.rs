@@ -17,6 +17,7 @@ use std::{
     convert::Infallible,
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{ready, Context, Poll},
 };
 
@@ -110,23 +111,28 @@ impl RouteGuard {
                     decision,
                 }),
                 Some(decision) => RateStep::Refused(refusal(policy, &decision)),
-                None => RateStep::AskStore(policy.clone(), counted),
+                None => RateStep::Waiting(AskStore {
+                    security: security.clone(),
+                    policy: policy.clone(),
+                    counted,
+                }),
             }
         });
         let note = match step {
             RateStep::Refused(response) => return GuardedFuture::ready(response),
             RateStep::Unlimited => None,
             RateStep::Passed(note) => Some(note),
-            RateStep::AskStore(..) => {
+            RateStep::Waiting(ask) => {
+                let rate = Rate::Waiting(ask);
                 return GuardedFuture::boxed(guard_slowly(
-                    self.route, step, request, too_large, call,
-                ))
+                    self.route, rate, request, too_large, call,
+                ));
             }
         };
         let needs_csrf = config.csrf && csrf::is_unsafe(request.method());
         if needs_csrf || too_large || config.max_duration.is_some() {
-            let step = note.map_or(RateStep::Unlimited, RateStep::Passed);
-            return GuardedFuture::boxed(guard_slowly(self.route, step, request, too_large, call));
+            let rate = Rate::Decided(note);
+            return GuardedFuture::boxed(guard_slowly(self.route, rate, request, too_large, call));
         }
         GuardedFuture::direct(call(request), note)
     }
@@ -141,7 +147,22 @@ enum RateStep {
     /// Counted and refused: the 429 to send.
     Refused(Response),
     /// The store must be asked, asynchronously.
-    AskStore(RatePolicy, Counted),
+    Waiting(AskStore),
+}
+
+/// A rate-limit question for a store that answers asynchronously (a shared one).
+struct AskStore {
+    security: Arc<Security>,
+    policy: RatePolicy,
+    counted: Counted,
+}
+
+/// Where the rate limit stands when the guard has something to wait for.
+enum Rate {
+    /// Decided on the spot: passed with these headers, or no limit.
+    Decided(Option<RateNote>),
+    /// The store is still to be asked.
+    Waiting(AskStore),
 }
 
 /// What the response's `RateLimit` headers report.
@@ -225,7 +246,7 @@ impl<F: Future<Output = Response>> Future for GuardedFuture<F> {
 /// The checks that wait for something, then the handler.
 async fn guard_slowly<F, C>(
     route: &'static RouteInfo,
-    step: RateStep,
+    rate: Rate,
     request: Request,
     too_large: bool,
     call: C,
@@ -235,24 +256,21 @@ where
     F: Future<Output = Response>,
 {
     let security = crate::context::security();
-    let note = match step {
-        RateStep::Unlimited => None,
-        RateStep::Passed(note) => Some(note),
-        RateStep::Refused(response) => return response,
-        RateStep::AskStore(policy, counted) => {
-            let Some(security) = &security else {
-                return ApiError::internal("rate limit without security settings").into_response();
-            };
-            match security
-                .rate_limits()
-                .check(counted.key(route), policy.limit)
-                .await
-            {
-                Err(error) => return ApiError::from(error).into_response(),
-                Ok(decision) if !decision.allowed => return refusal(&policy, &decision),
-                Ok(decision) => Some(RateNote { policy, decision }),
-            }
-        }
+    let note = match rate {
+        Rate::Decided(note) => note,
+        Rate::Waiting(AskStore {
+            security,
+            policy,
+            counted,
+        }) => match security
+            .rate_limits()
+            .check(counted.key(route), policy.limit)
+            .await
+        {
+            Err(error) => return ApiError::from(error).into_response(),
+            Ok(decision) if !decision.allowed => return refusal(&policy, &decision),
+            Ok(decision) => Some(RateNote { policy, decision }),
+        },
     };
     let mut response = match admit(security.as_deref(), &route.config, request, too_large).await {
         Err(error) => error.into_response(),
@@ -377,7 +395,7 @@ fn refusal(policy: &RatePolicy, decision: &Decision) -> Response {
 /// IP), else the client IP. Owned, so a shared store can be awaited with it.
 enum Counted {
     Ip(std::net::IpAddr),
-    User(std::sync::Arc<str>),
+    User(Arc<str>),
 }
 
 impl Counted {

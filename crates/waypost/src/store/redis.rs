@@ -173,10 +173,11 @@ fn decode_session(value: &str) -> Option<SessionRecord> {
 impl SessionStore for RedisSessionStore {
     fn insert<'a>(&'a self, id: &'a str, record: SessionRecord) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let (value, expires_ms) = encode_session(&record);
+            // An already expired session is not stored at all.
             if record.expires_at <= SystemTime::now() {
                 return Ok(());
             }
+            let (value, expires_ms) = encode_session(&record);
             let mut connection = self.connection.0.clone();
             redis::cmd("SET")
                 .arg(self.key(id))

@@ -185,6 +185,18 @@ impl Showcase {
             .unwrap()
     }
 
+    /// `account`'s balance, from `GET /api/credits`.
+    pub async fn credits(&self, account: &Account) -> i64 {
+        let response = self
+            .as_user(account, reqwest::Method::GET, "/api/credits")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["credits"].as_i64().unwrap()
+    }
+
     /// `GET /api/auth/me` with the session cookie `session`.
     pub async fn me_with_cookie(&self, session: &str) -> reqwest::Response {
         self.client
