@@ -176,7 +176,7 @@ async fn list_posts(
     }
     let order = match params.sort.unwrap_or_default() {
         Sort::CreatedAt => "created_at DESC, id DESC",
-        Sort::Title => "title ASC, id ASC",
+        Sort::Title => "LOWER(title) ASC, title ASC, id ASC",
     };
     let next = if params.category.is_some() { 3 } else { 2 };
     let select = format!(

@@ -12,7 +12,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{Arc, Mutex},
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
 
@@ -21,7 +21,16 @@ use hyper::rt::{Sleep, Timer};
 /// One connection's timer: give each connection its own (see [`crate::App`]).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ConnectionTimer {
-    armed: Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>,
+    armed: Arc<Mutex<Option<Armed>>>,
+}
+
+/// The connection's one tokio sleep, and the waker its last poll registered.
+#[derive(Debug)]
+struct Armed {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// Polling the sleep again for the same task only registers the same waker again, so
+    /// while it has not fired, a poll for that task can return at once.
+    registered: Option<Waker>,
 }
 
 impl Timer for ConnectionTimer {
@@ -46,7 +55,7 @@ impl Timer for ConnectionTimer {
 /// A sleep of [`ConnectionTimer`]: completes at `deadline`, woken by the shared tokio sleep.
 struct Deadline {
     deadline: Instant,
-    armed: Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>,
+    armed: Arc<Mutex<Option<Armed>>>,
 }
 
 impl Sleep for Deadline {}
@@ -55,26 +64,45 @@ impl Future for Deadline {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut armed = self
+        let mut shared = self
             .armed
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let sleep =
-            armed.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(self.deadline.into())));
-        if sleep.deadline().into_std() > self.deadline {
+        let armed = shared.get_or_insert_with(|| Armed {
+            sleep: Box::pin(tokio::time::sleep_until(self.deadline.into())),
+            registered: None,
+        });
+        if armed.sleep.deadline().into_std() > self.deadline {
             // Only a deadline from another use of the timer can be later than ours: wake in time.
-            sleep.as_mut().reset(self.deadline.into());
+            armed.sleep.as_mut().reset(self.deadline.into());
+        } else if !armed.sleep.is_elapsed()
+            && armed
+                .registered
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            // Armed no later than our deadline and set to wake this task: nothing to do yet.
+            return Poll::Pending;
         }
         // The shared sleep is armed no later than our deadline, so while it is pending ours has
         // not passed either: the clock is only read once it fires.
         loop {
-            match sleep.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
+            match armed.sleep.as_mut().poll(cx) {
+                Poll::Pending => {
+                    if !armed
+                        .registered
+                        .as_ref()
+                        .is_some_and(|waker| waker.will_wake(cx.waker()))
+                    {
+                        armed.registered = Some(cx.waker().clone());
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(()) if tokio::time::Instant::now().into_std() >= self.deadline => {
                     return Poll::Ready(())
                 }
                 // It fired for an earlier deadline: arm it for ours.
-                Poll::Ready(()) => sleep.as_mut().reset(self.deadline.into()),
+                Poll::Ready(()) => armed.sleep.as_mut().reset(self.deadline.into()),
             }
         }
     }
@@ -112,6 +140,21 @@ mod tests {
         let started = tokio::time::Instant::now();
         timer.sleep(Duration::from_secs(2)).await;
         assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sleep_polled_by_another_task_wakes_that_task() {
+        let timer = ConnectionTimer::default();
+        // One task arms the shared sleep (and registers its waker), then gives up on it.
+        let first = timer.sleep(Duration::from_secs(5));
+        tokio::spawn(async move { completes_within(first, Duration::from_secs(1)).await })
+            .await
+            .unwrap();
+        // This task's sleep must register this task, or it would never be woken.
+        let started = tokio::time::Instant::now();
+        let second = timer.sleep_until(timer.now() + Duration::from_secs(4));
+        assert!(completes_within(second, Duration::from_secs(60)).await);
+        assert_eq!(started.elapsed(), Duration::from_secs(4));
     }
 
     #[tokio::test(start_paused = true)]

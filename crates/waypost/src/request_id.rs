@@ -74,12 +74,34 @@ impl RequestId {
         thread_local! {
             static IDS: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(&mut rand::rng()));
         }
-        let mut random = [0u8; 16];
-        IDS.with(|ids| ids.borrow_mut().fill_bytes(&mut random));
+        let (high, low) = IDS.with(|ids| {
+            let mut ids = ids.borrow_mut();
+            (ids.next_u64(), ids.next_u64())
+        });
         let mut bytes = [0u8; MAX_LEN];
-        hex::encode_to_slice(random, &mut bytes[..32]).expect("32 digits fit in 32 bytes");
+        let words = [
+            high as u32,
+            (high >> 32) as u32,
+            low as u32,
+            (low >> 32) as u32,
+        ];
+        for (digits, word) in bytes[..32].chunks_exact_mut(8).zip(words) {
+            digits.copy_from_slice(&hex_digits(word));
+        }
         Self { bytes, len: 32 }
     }
+}
+
+/// The eight lowercase hex digits of `word`, lowest nibble first (the order is irrelevant for a
+/// random id), computed for all eight at once: the nibbles are spread one per byte, then each
+/// byte `n` becomes `'0' + n`, plus 39 more (`'a' - '0' - 10`) when `n > 9`.
+fn hex_digits(word: u32) -> [u8; 8] {
+    let mut spread = u64::from(word);
+    spread = (spread | (spread << 16)) & 0x0000_FFFF_0000_FFFF;
+    spread = (spread | (spread << 8)) & 0x00FF_00FF_00FF_00FF;
+    spread = (spread | (spread << 4)) & 0x0F0F_0F0F_0F0F_0F0F;
+    let above_nine = ((spread + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (spread + 0x3030_3030_3030_3030 + above_nine * 39).to_le_bytes()
 }
 
 impl fmt::Debug for RequestId {
@@ -128,6 +150,14 @@ mod tests {
             assert_ne!(id.as_str(), bad);
             assert_eq!(id.as_str().len(), 32);
         }
+    }
+
+    #[test]
+    fn hex_digits_are_the_words_nibbles_lowest_first() {
+        assert_eq!(&hex_digits(0x0123_4567), b"76543210");
+        assert_eq!(&hex_digits(0xabcd_ef89), b"98fedcba");
+        assert_eq!(&hex_digits(0), b"00000000");
+        assert_eq!(&hex_digits(u32::MAX), b"ffffffff");
     }
 
     #[test]

@@ -202,7 +202,7 @@ pub async fn list(db: &Database, query: &ListQuery<'_>) -> Result<Page, ApiError
     }
     let order = match query.sort {
         Sort::CreatedAt => "created_at DESC, id DESC",
-        Sort::Title => "title ASC, id ASC",
+        Sort::Title => "LOWER(title) ASC, title ASC, id ASC",
     };
     let next = if query.category.is_some() { 3 } else { 2 };
     let select = format!(

@@ -87,23 +87,27 @@ async fn another_users_published_post_is_403_to_change_and_stays_unchanged() {
 }
 
 #[tokio::test]
-async fn another_users_draft_is_404_for_every_method() {
+async fn another_users_draft_is_hidden_from_reads_and_forbidden_to_writes() {
     let app = start().await;
     let alice = app.account("alice@example.com").await;
     let bob = app.account("bob@example.com").await;
     let draft = create(&app, &alice, "Alice's secret draft", false).await;
     let path = path_of(&draft);
     let read = app.as_user(&bob, Method::GET, &path).send().await.unwrap();
-    let unknown = expect_error(read, 404, "not_found").await;
-    for response in writes(&app, &bob, &path).await {
-        let body = expect_error(response, 404, "not_found").await;
-        assert_eq!(
-            body["error"], unknown["error"],
-            "a draft looks exactly like a missing post"
-        );
-    }
+    expect_error(read, 404, "not_found").await;
     expect_error(app.get(&path).await, 404, "not_found").await;
+    // The contract: another user's post → 403 for PUT/PATCH/DELETE, drafts included.
+    for response in writes(&app, &bob, &path).await {
+        expect_error(response, 403, "forbidden").await;
+    }
     assert_eq!(stored(&app, &draft).await, as_stored(&draft));
+    // Still there for its author.
+    let own = app
+        .as_user(&alice, Method::GET, &path)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
 }
 
 #[tokio::test]

@@ -14,6 +14,16 @@ async fn create(app: &Showcase, author: &Account, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
+/// The titles of a page of posts, in order.
+fn titles_of(page: &Value) -> Vec<&str> {
+    page["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect()
+}
+
 async fn post_count(app: &Showcase) -> i64 {
     let pool = waypost::database::connect(&app.database_url).await.unwrap();
     let count = sqlx::query_scalar("SELECT COUNT(*) FROM posts")
@@ -231,12 +241,7 @@ async fn list_paginates_sorts_and_filters_published_posts() {
         page["pagination"],
         json!({ "page": 1, "limit": 10, "total": 25, "totalPages": 3 })
     );
-    let titles: Vec<&str> = page["posts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["title"].as_str().unwrap())
-        .collect();
+    let titles = titles_of(&page);
     assert_eq!(titles.first(), Some(&"Post number 24"), "newest first");
     assert_eq!(titles.len(), 10);
 
@@ -250,12 +255,7 @@ async fn list_paginates_sorts_and_filters_published_posts() {
         .json()
         .await
         .unwrap();
-    let titles: Vec<&str> = page["posts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["title"].as_str().unwrap())
-        .collect();
+    let titles = titles_of(&page);
     assert_eq!(
         titles,
         ["Post number 00", "Post number 01", "Post number 02"]
@@ -550,4 +550,24 @@ async fn post_routes_answer_framework_rows() {
     let response = app.client.head(app.url("/api/posts")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sort_by_title_is_alphabetical_whatever_the_case() {
+    let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
+    for title in ["delta post", "Bravo post", "alpha post", "Charlie post"] {
+        create(
+            &app,
+            &alice,
+            json!({"title": title, "content": "c", "published": true}),
+        )
+        .await;
+    }
+    let page: Value = app.get("/api/posts?sort=title").await.json().await.unwrap();
+    let titles = titles_of(&page);
+    assert_eq!(
+        titles,
+        ["alpha post", "Bravo post", "Charlie post", "delta post"]
+    );
 }

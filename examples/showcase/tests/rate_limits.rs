@@ -253,3 +253,20 @@ async fn each_route_has_its_own_quota() {
     assert_eq!(posts.status(), 200);
     assert!(posts.headers().contains_key("ratelimit"));
 }
+
+#[tokio::test]
+async fn nothing_more_passes_until_the_window_ends_then_the_whole_quota_is_back() {
+    let app = Showcase::start_with(&[("RATE_LIMIT_DEFAULT", "5/2s")]).await;
+    let client = client_from("127.0.0.21");
+    assert_eq!(passing(&app, &client, 8).await, N);
+    // A refill spread over the window (one every 0.4 s) would let these through.
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let response = hello(&app, &client).await;
+        let state = response.headers()["ratelimit"].to_str().unwrap().to_owned();
+        assert!(state.contains(";r=0;"), "{state}");
+        expect_rate_limited(response).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(passing(&app, &client, 8).await, N, "a new window, in full");
+}

@@ -402,3 +402,38 @@ async fn a_cookie_session_upload_needs_a_csrf_token_and_without_one_stores_nothi
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn a_browser_form_may_carry_its_csrf_token_as_a_multipart_field_before_or_after_the_file() {
+    let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
+    let (csrf_cookie, csrf_token) = app.csrf().await;
+    let (_, other_token) = app.csrf().await;
+    let cookie = format!("session={}; csrf={csrf_cookie}", alice.session);
+    let send = |form: Form| {
+        app.client
+            .post(app.url("/api/upload"))
+            .header("cookie", &cookie)
+            .multipart(form)
+            .send()
+    };
+    let file = || file_form(noise(70_000), "form.bin", "application/octet-stream");
+    // A token made for another client's cookie, or none at all, stores nothing.
+    let wrong = Form::new()
+        .text("_csrf", other_token.clone())
+        .part("file", Part::bytes(noise(10)).file_name("x.bin"));
+    expect_error(send(wrong).await.unwrap(), 403, "csrf_invalid").await;
+    assert_eq!(app.count_rows("files").await, 0);
+
+    let first = Form::new()
+        .text("_csrf", csrf_token.clone())
+        .part("file", Part::bytes(noise(70_000)).file_name("first.bin"));
+    let response = send(first).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let stored: Value = response.json().await.unwrap();
+    assert_eq!(stored["size"], 70_000, "the whole file reached the handler");
+    let last = file().text("_csrf", csrf_token.clone());
+    assert_eq!(send(last).await.unwrap().status(), 201);
+    assert_eq!(stored_names(&app).len(), 2);
+    assert_eq!(app.count_rows("files").await, 2);
+}

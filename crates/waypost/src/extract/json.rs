@@ -38,9 +38,10 @@ impl<T: DeserializeOwned> Json<T> {
             .and_then(|value| deserializer.end().map(|()| value))
             .map_err(|error| {
                 let message = match error.classify() {
-                    serde_json::error::Category::Data => {
-                        format!("The JSON body has the wrong shape: {error}.")
-                    }
+                    serde_json::error::Category::Data => format!(
+                        "The JSON body has the wrong shape: {}.",
+                        without_type_names(&error.to_string())
+                    ),
                     serde_json::error::Category::Eof => {
                         "The request body is not valid JSON: it ends too early.".to_owned()
                     }
@@ -50,6 +51,28 @@ impl<T: DeserializeOwned> Json<T> {
             })?;
         Ok(Json(value))
     }
+}
+
+/// serde names the Rust type it expected (`expected struct ContactForm`): a client is told the
+/// JSON it should send instead, and learns nothing of the server's types.
+fn without_type_names(message: &str) -> String {
+    const KINDS: [(&str, &str); 4] = [
+        ("expected struct ", "expected an object"),
+        ("expected tuple struct ", "expected an array"),
+        ("expected unit struct ", "expected null"),
+        ("expected enum ", "expected one of the allowed values"),
+    ];
+    let mut text = message.to_owned();
+    for (kind, public) in KINDS {
+        while let Some(start) = text.find(kind) {
+            let name = &text[start + kind.len()..];
+            let end = name
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(name.len());
+            text.replace_range(start..start + kind.len() + end, public);
+        }
+    }
+    text
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -77,5 +100,36 @@ impl<T> std::ops::Deref for Json<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct ContactForm {
+        name: String,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    enum Sort {
+        Title,
+    }
+
+    #[test]
+    fn shape_errors_do_not_name_the_servers_types() {
+        let error = Json::<ContactForm>::from_bytes(br#""x""#).unwrap_err();
+        let message = error.message();
+        assert!(!message.contains("ContactForm"), "{message}");
+        assert!(message.contains("expected an object"), "{message}");
+        let error = Json::<Sort>::from_bytes(b"1").unwrap_err();
+        assert!(!error.message().contains("Sort"), "{}", error.message());
+        assert_eq!(
+            without_type_names("invalid type: map, expected tuple struct Pair at line 1"),
+            "invalid type: map, expected an array at line 1"
+        );
     }
 }

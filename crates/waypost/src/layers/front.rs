@@ -35,7 +35,7 @@ use crate::{
     error::{self, ApiError, RenderedError},
     request_id::{RequestId, REQUEST_ID_HEADER},
     security::{
-        layer::{self as gate, Gate},
+        layer::{self as gate, Gate, GateHeaders},
         Security,
     },
 };
@@ -134,8 +134,11 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        strip_internal_headers(request.headers_mut());
-        let id = RequestId::from_header(request.headers().get(REQUEST_ID));
+        let head = HeadScan::of(&request);
+        if head.has_internal {
+            strip_internal_headers(request.headers_mut());
+        }
+        let id = head.request_id;
         if let Some(timeout) = self.body_read_timeout {
             if !request.body().is_end_stream() {
                 request = request
@@ -158,16 +161,14 @@ where
             id,
             security: self.security.clone(),
         });
-        let too_large = self
-            .max_header_bytes
-            .is_some_and(|limit| header_section_size(&request) > limit);
+        let too_large = self.max_header_bytes.is_some_and(|limit| head.size > limit);
         let gate = match &self.security {
             // Rendered in the request's context, so the body carries the request id.
             _ if too_large => Gate::Answer(context::enter(&mut context, || {
                 ApiError::header_fields_too_large().into_response()
             })),
             None => Gate::Pass(None),
-            Some(security) => gate::admit(&security.0, &mut request),
+            Some(security) => gate::admit(&security.0, &mut request, head.gate_headers),
         };
         let stage = match gate {
             Gate::Answer(response) => Stage::answered(response),
@@ -336,30 +337,53 @@ impl Finishing {
     }
 }
 
-/// The size of the request's head as it came in: the request line and every header line.
-fn header_section_size(request: &Request) -> usize {
-    let line = request.method().as_str().len()
-        + request
-            .uri()
-            .path_and_query()
-            .map_or(1, |path| path.as_str().len())
-        + " HTTP/1.1\r\n ".len();
-    request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
-        .sum::<usize>()
-        + line
+/// What the front layer needs from the request's head, gathered in one pass over its headers
+/// rather than a hashed lookup per name (a custom name such as `x-request-id` is hashed byte by
+/// byte on every lookup).
+struct HeadScan {
+    /// The size of the head as it came in: the request line and every header line.
+    size: usize,
+    /// Whether any header is in the internal `x-waypost-*` namespace.
+    has_internal: bool,
+    /// The client's own id when it sent a sane one, else a fresh one.
+    request_id: RequestId,
+    /// Which of the headers the security gate reads are present.
+    gate_headers: GateHeaders,
+}
+
+impl HeadScan {
+    fn of(request: &Request) -> Self {
+        let mut size = request.method().as_str().len()
+            + request
+                .uri()
+                .path_and_query()
+                .map_or(1, |path| path.as_str().len())
+            + " HTTP/1.1\r\n ".len();
+        let mut has_internal = false;
+        let mut client_id = None;
+        let mut gate_headers = GateHeaders::default();
+        for (name, value) in request.headers() {
+            let text = name.as_str();
+            size += text.len() + value.len() + ": \r\n".len();
+            if text.starts_with(INTERNAL_HEADER_PREFIX) {
+                has_internal = true;
+            } else if client_id.is_none() && name == REQUEST_ID {
+                // The first value counts, as `HeaderMap::get` would have it.
+                client_id = Some(value);
+            } else {
+                gate_headers.note(name);
+            }
+        }
+        Self {
+            size,
+            has_internal,
+            request_id: RequestId::from_header(client_id),
+            gate_headers,
+        }
+    }
 }
 
 fn strip_internal_headers(headers: &mut axum::http::HeaderMap) {
-    // Most requests carry none: look before allocating.
-    if !headers
-        .keys()
-        .any(|name| name.as_str().starts_with(INTERNAL_HEADER_PREFIX))
-    {
-        return;
-    }
     let internal: Vec<HeaderName> = headers
         .keys()
         .filter(|name| name.as_str().starts_with(INTERNAL_HEADER_PREFIX))

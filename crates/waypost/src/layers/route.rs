@@ -464,11 +464,23 @@ async fn check_csrf(
             Err(csrf::rejected("token does not match the cookie"))
         };
     }
-    if !csrf::is_urlencoded_form(&parts.headers) {
+    let boundary = csrf::multipart_boundary(&parts.headers);
+    if boundary.is_none() && !csrf::is_urlencoded_form(&parts.headers) {
         return Err(csrf::rejected("no token"));
     }
     if too_large {
         return Err(ApiError::payload_too_large());
+    }
+    if let Some(boundary) = boundary {
+        let (token, body) = csrf::multipart_token(body, boundary)
+            .await
+            .map_err(ApiError::from)?;
+        return match token {
+            Some(token) if security.csrf().verify(&token, &cookie) => {
+                Ok(Request::from_parts(parts, body))
+            }
+            _ => Err(csrf::rejected("no valid form token")),
+        };
     }
     // The token can only be in the form body: read it (within the route's limit, already
     // applied to the body) and put it back for the handler.

@@ -9,15 +9,27 @@
 //! - it says `Sec-Fetch-Site: cross-site`;
 //! - its `Origin` is neither the server's own (same host as `Host`) nor allow-listed for CORS;
 //! - it carries a `Cookie` header but no valid token in `X-CSRF-Token`, the `token` query
-//!   parameter, or the `_csrf` field of a URL-encoded form.
+//!   parameter, or the `_csrf` field of a form (URL-encoded or multipart; a multipart body is
+//!   read only as far as that field, and handed on whole).
 //!
 //! Requests without any `Cookie` (API clients with bearer tokens) cannot be forged by a browser
 //! and need no token. Caveat: a proxy that rewrites `Host` without setting it back makes every
 //! browser request look cross-origin; configure the proxy to preserve `Host`.
 
-use axum::http::{header, request::Parts, HeaderMap, HeaderValue, Method};
+use std::{
+    pin::Pin,
+    sync::{Arc, Mutex, PoisonError},
+    task::{ready, Context, Poll},
+};
+
+use axum::{
+    body::{Body, Bytes},
+    http::{header, request::Parts, HeaderMap, HeaderValue, Method},
+};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
+use http_body::Body as _;
 use rand::RngCore;
 use sha2::Sha256;
 
@@ -179,6 +191,97 @@ pub(crate) fn form_field(form: &[u8], field: &str) -> Option<String> {
     url::form_urlencoded::parse(form)
         .find(|(key, _)| key == field)
         .map(|(_, value)| value.into_owned())
+}
+
+/// The boundary of a `multipart/form-data` body.
+pub(crate) fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    multer::parse_boundary(content_type).ok()
+}
+
+/// How much of a multipart body is kept while looking for its `_csrf` field.
+pub(crate) const TOKEN_SEARCH_LIMIT: usize = 1024 * 1024;
+
+/// The `_csrf` field of a multipart body, and the body again, whole, for the handler.
+///
+/// The body is read only as far as the field (a form's hidden token usually comes first); what
+/// was read is kept and replayed ahead of the rest. At most [`TOKEN_SEARCH_LIMIT`] bytes are
+/// kept while searching — an upload route's body may be far larger than anyone should buffer —
+/// so a token behind a larger file is not found (send it first, or in the header).
+pub(crate) async fn multipart_token(
+    body: Body,
+    boundary: String,
+) -> Result<(Option<String>, Body), axum::Error> {
+    let tap = Arc::new(Mutex::new(Tap {
+        body,
+        read: Vec::new(),
+        kept: 0,
+        failed: None,
+    }));
+    let source = {
+        let tap = tap.clone();
+        futures_util::stream::poll_fn(move |cx| {
+            tap.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .poll_data(cx)
+        })
+    };
+    let mut multipart = multer::Multipart::new(source, boundary);
+    let mut token = None;
+    // A malformed body simply has no token: the caller refuses it as such.
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(CSRF_FORM_FIELD) {
+            token = field.text().await.ok();
+            break;
+        }
+    }
+    drop(multipart);
+    let mut tap = tap.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(error) = tap.failed.take() {
+        return Err(error);
+    }
+    let read = std::mem::take(&mut tap.read);
+    let rest = std::mem::replace(&mut tap.body, Body::empty());
+    let replay = futures_util::stream::iter(read.into_iter().map(Ok::<_, axum::Error>))
+        .chain(rest.into_data_stream());
+    Ok((token, Body::from_stream(replay)))
+}
+
+/// A body being read for its token, keeping what it has given out.
+struct Tap {
+    body: Body,
+    read: Vec<Bytes>,
+    /// Bytes in `read`.
+    kept: usize,
+    /// The body's own error (a limit, a broken connection), for the caller to answer with.
+    failed: Option<axum::Error>,
+}
+
+impl Tap {
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+        loop {
+            return match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+                None => Poll::Ready(None),
+                Some(Ok(frame)) => match frame.into_data() {
+                    // Past the search limit the parser sees the end: no token is found.
+                    Ok(_) if self.kept > TOKEN_SEARCH_LIMIT => Poll::Ready(None),
+                    Ok(data) => {
+                        self.kept += data.len();
+                        self.read.push(data.clone());
+                        Poll::Ready(Some(Ok(data)))
+                    }
+                    // Trailers carry no form data.
+                    Err(_trailers) => continue,
+                },
+                Some(Err(error)) => {
+                    self.failed = Some(error);
+                    Poll::Ready(Some(Err(std::io::Error::other(
+                        "the body could not be read",
+                    ))))
+                }
+            };
+        }
+    }
 }
 
 /// Whether the request body is a URL-encoded form (where `_csrf` may be).

@@ -7,7 +7,7 @@
 
 use axum::{
     extract::Request,
-    http::{header, HeaderMap, HeaderValue},
+    http::{header, HeaderMap, HeaderName, HeaderValue},
     response::{IntoResponse, Response},
 };
 
@@ -24,6 +24,29 @@ pub(crate) enum Gate {
     Pass(Option<Passed>),
     /// Look the session cookie up in the store ([`resolve_session`]), then route.
     LookUpSession { session: String, passed: Passed },
+}
+
+/// Which of the headers the gate reads a request carries. The front layer notes them in its one
+/// pass over the header section, so the gate hashes its way only to headers that are there —
+/// most API requests carry neither `Origin`, `Cookie` nor `Authorization`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct GateHeaders {
+    pub(crate) origin: bool,
+    pub(crate) cookie: bool,
+    pub(crate) authorization: bool,
+}
+
+impl GateHeaders {
+    /// Notes `name` if it is one the gate reads.
+    pub(crate) fn note(&mut self, name: &HeaderName) {
+        if name == header::ORIGIN {
+            self.origin = true;
+        } else if name == header::COOKIE {
+            self.cookie = true;
+        } else if name == header::AUTHORIZATION {
+            self.authorization = true;
+        }
+    }
 }
 
 /// What the response of a request that passed the gate needs.
@@ -51,19 +74,27 @@ fn bearer_token(request: &Request) -> Option<&str> {
 /// Runs before routing, on the spot: a preflight is answered here; a bearer token is checked
 /// and the resulting [`Identity`] (or the note that it was rejected) put in the request; a
 /// session cookie is handed back to be looked up.
-pub(crate) fn admit(security: &Security, request: &mut Request) -> Gate {
-    if let Some(preflight) = security
-        .cors()
-        .preflight(request.method(), request.headers())
-    {
+pub(crate) fn admit(security: &Security, request: &mut Request, present: GateHeaders) -> Gate {
+    // Without `Origin` the request is neither a preflight nor cross-origin: no CORS work.
+    let preflight = present
+        .origin
+        .then(|| {
+            security
+                .cors()
+                .preflight(request.method(), request.headers())
+        })
+        .flatten();
+    if let Some(preflight) = preflight {
         return Gate::Answer(preflight);
     }
-    let origin = security
-        .cors()
-        .is_enabled()
+    let origin = (present.origin && security.cors().is_enabled())
         .then(|| request.headers().get(header::ORIGIN).cloned())
         .flatten();
-    if let Some(token) = bearer_token(request) {
+    if let Some(token) = present
+        .authorization
+        .then(|| bearer_token(request))
+        .flatten()
+    {
         let outcome = security.jwt().verify(token);
         match outcome {
             Ok(claims) => {
@@ -85,7 +116,11 @@ pub(crate) fn admit(security: &Security, request: &mut Request) -> Gate {
         origin,
         presented: false,
     };
-    match super::request_cookie(request.headers(), SESSION_COOKIE) {
+    let session = present
+        .cookie
+        .then(|| super::request_cookie(request.headers(), SESSION_COOKIE))
+        .flatten();
+    match session {
         Some(session) => Gate::LookUpSession {
             session,
             passed: Passed {
@@ -121,7 +156,13 @@ pub(crate) async fn resolve_session(
 
 /// Runs on the response of a request that passed the gate.
 pub(crate) fn finish(security: &Security, passed: &Passed, response: &mut Response) {
-    if passed.presented || response.headers().contains_key(header::SET_COOKIE) {
+    // A response has a handful of headers: looking through them beats hashing the name.
+    if passed.presented
+        || response
+            .headers()
+            .keys()
+            .any(|name| name == header::SET_COOKIE)
+    {
         forbid_storing(response.headers_mut());
     }
     security.cors().decorate(passed.origin.as_ref(), response);

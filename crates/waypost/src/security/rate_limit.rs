@@ -171,7 +171,8 @@ fn interned_policy_header(limit: RateLimit) -> HeaderValue {
 /// This runs on every response of a limited route: the policy is a prepared value and the state
 /// is written with `itoa` into a stack buffer, copied once into the header value.
 pub(crate) fn set_headers(headers: &mut HeaderMap, policy: &RatePolicy, decision: &Decision) {
-    let reset = decision.reset_after.as_secs_f64().ceil() as u64;
+    // Whole seconds, rounded up.
+    let reset = decision.reset_after.as_secs() + u64::from(decision.reset_after.subsec_nanos() > 0);
     let mut buffer = [0u8; 64];
     let mut length = 0;
     let mut push = |part: &[u8]| {

@@ -1,11 +1,11 @@
-//! Rate-limit counters: GCRA (the generic cell rate algorithm, as `governor` uses) per key.
+//! Rate-limit counters: a fixed window per key, as the contract words it — exactly the configured
+//! number of requests pass within a window, then none until it ends.
 //!
-//! A key's whole state is one instant, the "theoretical arrival time" (TAT). A request at `now`
-//! passes when `TAT - now <= window - interval` (so a full burst of `requests` passes at once),
-//! and moves TAT to `max(TAT, now) + interval`, where `interval = window / requests`. The check
-//! and the update happen under one lock (or one Lua script in Redis), so exactly the configured
-//! number pass, also under concurrency. A key whose TAT is in the past holds no information and
-//! is evicted, which bounds memory by the number of clients active within one window.
+//! A key's state is when its window ends and how many requests it has counted. The first request
+//! after a window ended opens the next one, `window` long. The check and the update happen under
+//! one lock (or one Lua script in Redis), so exactly the configured number pass, also under
+//! concurrency. A key whose window has ended holds no information and is evicted, which bounds
+//! memory by the number of clients active within one window.
 
 use std::{
     collections::HashMap,
@@ -73,11 +73,11 @@ pub trait RateLimitStore: Send + Sync + 'static {
     }
 }
 
-/// The in-process GCRA store: sharded maps of key hash → TAT.
+/// The in-process store: sharded maps of key hash → window.
 ///
 /// Keys are kept as 64-bit keyed hashes (SipHash with a random key per store): a lookup never
 /// allocates, and a collision — one in 2^64 per pair, unpredictable to clients — would at worst
-/// make two callers share a bucket.
+/// make two callers share a window.
 #[derive(Debug)]
 pub struct MemoryRateLimitStore {
     shards: Vec<Mutex<Shard>>,
@@ -87,9 +87,18 @@ pub struct MemoryRateLimitStore {
 
 #[derive(Debug, Default)]
 struct Shard {
-    /// Key hash → theoretical arrival time, in nanoseconds since the store's epoch.
-    tats: HashMap<u64, u64, BuildHasherDefault<KeyedHash>>,
+    /// Key hash → its current window.
+    windows: HashMap<u64, Window, BuildHasherDefault<KeyedHash>>,
     inserts_since_sweep: usize,
+}
+
+/// One key's current window.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    /// When it ends, in nanoseconds since the store's epoch.
+    ends_at: u64,
+    /// Requests counted in it (passed ones; a refused request is not counted).
+    counted: u32,
 }
 
 /// The map's hasher for keys that already are keyed SipHash values: it passes them through
@@ -137,7 +146,7 @@ impl MemoryRateLimitStore {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| shard.lock().map(|s| s.tats.len()).unwrap_or(0))
+            .map(|shard| shard.lock().map(|s| s.windows.len()).unwrap_or(0))
             .sum()
     }
 
@@ -151,7 +160,7 @@ impl MemoryRateLimitStore {
         let now = nanos(self.epoch.elapsed());
         for shard in &self.shards {
             if let Ok(mut shard) = shard.lock() {
-                shard.tats.retain(|_, tat| *tat > now);
+                shard.windows.retain(|_, window| window.ends_at > now);
                 shard.inserts_since_sweep = 0;
             }
         }
@@ -187,53 +196,52 @@ impl MemoryRateLimitStore {
         hasher.finish()
     }
 
-    /// The GCRA step at `now` (time since the store's epoch), synchronously. Times are kept as
-    /// nanoseconds in a `u64` (585 years from the epoch), so each step is 64-bit arithmetic.
+    /// One request at `now` (time since the store's epoch), counted synchronously. Times are
+    /// kept as nanoseconds in a `u64` (585 years from the epoch), so each step is 64-bit
+    /// arithmetic.
     pub fn check_at(&self, key: RateKey<'_>, limit: RateLimit, now: Duration) -> Decision {
         let requests = limit.requests.max(1);
-        let window = nanos(limit.window);
-        let interval = window / u64::from(requests);
-        let tolerance = window - interval;
+        let length = nanos(limit.window).max(1);
         let now = nanos(now);
         let key = self.key_hash(key);
         let mut shard = self.shards[(key % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let stored = shard.tats.get_mut(&key);
-        let tat = stored.as_deref().copied().unwrap_or(now).max(now);
-        let wait = tat - now;
-        if wait > tolerance {
-            return Decision {
+        let shard = &mut *shard;
+        let opened = Window {
+            ends_at: now.saturating_add(length),
+            counted: 0,
+        };
+        let known = shard.windows.len();
+        let window = shard.windows.entry(key).or_insert(opened);
+        if window.ends_at <= now {
+            *window = opened;
+        }
+        let reset_after = Duration::from_nanos(window.ends_at - now);
+        let decision = if window.counted >= requests {
+            Decision {
                 allowed: false,
                 remaining: 0,
-                reset_after: Duration::from_nanos(wait),
-                retry_after: Duration::from_nanos(wait - tolerance),
-            };
-        }
-        let new_tat = tat.saturating_add(interval);
-        match stored {
-            Some(stored) => *stored = new_tat,
-            None => {
-                shard.tats.insert(key, new_tat);
-                shard.inserts_since_sweep += 1;
-                if shard.inserts_since_sweep >= SWEEP_EVERY {
-                    shard.tats.retain(|_, tat| *tat > now);
-                    shard.inserts_since_sweep = 0;
-                }
+                reset_after,
+                retry_after: reset_after,
+            }
+        } else {
+            window.counted += 1;
+            Decision {
+                allowed: true,
+                remaining: requests - window.counted,
+                reset_after,
+                retry_after: Duration::ZERO,
+            }
+        };
+        if shard.windows.len() > known {
+            shard.inserts_since_sweep += 1;
+            if shard.inserts_since_sweep >= SWEEP_EVERY {
+                shard.windows.retain(|_, window| window.ends_at > now);
+                shard.inserts_since_sweep = 0;
             }
         }
-        drop(shard);
-        let used = new_tat - now;
-        let remaining = match window.saturating_sub(used).checked_div(interval) {
-            Some(remaining) => u32::try_from(remaining).unwrap_or(u32::MAX),
-            None => requests,
-        };
-        Decision {
-            allowed: true,
-            remaining: remaining.min(requests),
-            reset_after: Duration::from_nanos(used),
-            retry_after: Duration::ZERO,
-        }
+        decision
     }
 }
 
@@ -267,24 +275,44 @@ mod tests {
     }
 
     #[test]
-    fn exactly_the_burst_passes_then_one_per_interval() {
+    fn exactly_the_limit_passes_within_a_window_then_the_next_one_opens() {
         let store = MemoryRateLimitStore::new();
-        let now = Duration::from_secs(100);
+        let start = Duration::from_secs(100);
         let passed = (0..30)
-            .filter(|_| store.check_at(key("k"), TEN_PER_MINUTE, now).allowed)
+            .filter(|_| store.check_at(key("k"), TEN_PER_MINUTE, start).allowed)
             .count();
         assert_eq!(passed, 10);
-        let refused = store.check_at(key("k"), TEN_PER_MINUTE, now);
-        assert_eq!(refused.retry_after, Duration::from_secs(6));
-        assert!(
-            !store
-                .check_at(key("k"), TEN_PER_MINUTE, now + Duration::from_secs(5))
-                .allowed
-        );
-        assert!(
-            store
-                .check_at(key("k"), TEN_PER_MINUTE, now + Duration::from_secs(6))
-                .allowed
+        let refused = store.check_at(key("k"), TEN_PER_MINUTE, start);
+        assert_eq!(refused.retry_after, Duration::from_secs(60));
+        assert_eq!(refused.remaining, 0);
+        // Nothing passes for the rest of the window, however it is spread out.
+        for second in [6, 30, 59] {
+            let later = store.check_at(
+                key("k"),
+                TEN_PER_MINUTE,
+                start + Duration::from_secs(second),
+            );
+            assert!(!later.allowed, "at +{second}s");
+            assert_eq!(later.retry_after, Duration::from_secs(60 - second));
+        }
+        // The next window starts in full.
+        let next = start + Duration::from_secs(60);
+        let passed = (0..30)
+            .filter(|_| store.check_at(key("k"), TEN_PER_MINUTE, next).allowed)
+            .count();
+        assert_eq!(passed, 10);
+    }
+
+    #[test]
+    fn a_window_opens_at_the_first_request_after_the_last_one_ended() {
+        let store = MemoryRateLimitStore::new();
+        let first = store.check_at(key("k"), TEN_PER_MINUTE, Duration::from_secs(10));
+        assert_eq!(first.reset_after, Duration::from_secs(60));
+        // Long idle: the next request opens a fresh window of its own.
+        let later = store.check_at(key("k"), TEN_PER_MINUTE, Duration::from_secs(500));
+        assert_eq!(
+            (later.remaining, later.reset_after),
+            (9, Duration::from_secs(60))
         );
     }
 

@@ -5,8 +5,9 @@
 //! every key starts with a prefix (`waypost:` by default) so apps can share a server. Sessions
 //! are stored under a SHA-256 of their id — whoever reads the Redis keys does not get
 //! usable session cookies — with the session's own expiry (`PXAT`). Rate limits run the same
-//! GCRA as the in-process store, as one Lua script on Redis' clock, so the check and the update
-//! are one atomic step whichever instance asks and however the instances' clocks drift.
+//! fixed windows as the in-process store, as one Lua script on Redis' clock (the key's own
+//! expiry is the window), so the check and the update are one atomic step whichever instance
+//! asks and however the instances' clocks drift.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,24 +37,24 @@ use crate::{security::Security, RateLimit};
 /// The prefix of every key, unless [`RedisStores::with_prefix`] sets another.
 pub const DEFAULT_PREFIX: &str = "waypost:";
 
-/// One GCRA step, atomically, on Redis' clock. KEYS[1]: the counter; ARGV: interval, tolerance
-/// (both µs). Returns {allowed (0/1), µs until the quota is full again, µs until a retry may
-/// pass}. The theoretical arrival time is kept in µs since the Unix epoch (exact in a Lua
-/// double until the year 2255) and expires when it is reached, holding no information after.
-const GCRA_SCRIPT: &str = r"
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local wait = tat - now
-if wait > tolerance then
-  return {0, wait, wait - tolerance}
+/// One request counted in its key's fixed window, atomically, on Redis' clock. KEYS[1]: the
+/// counter; ARGV: the limit, the window (ms). The first request of a window creates the key with
+/// the window as its expiry; a refused request is not counted. Returns {allowed (0/1), requests
+/// counted, ms until the window ends}.
+const WINDOW_SCRIPT: &str = r"
+local limit = tonumber(ARGV[1])
+local counted = tonumber(redis.call('GET', KEYS[1]) or '0')
+local left = redis.call('PTTL', KEYS[1])
+if counted == 0 or left < 0 then
+  counted = 0
+  left = tonumber(ARGV[2])
+  redis.call('SET', KEYS[1], '0', 'PX', left)
 end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1)
-return {1, new_tat - now, 0}
+if counted >= limit then
+  return {0, counted, left}
+end
+redis.call('INCR', KEYS[1])
+return {1, counted + 1, left}
 ";
 
 /// The multiplexed, self-reconnecting connection every store shares (redis' manager has no
@@ -116,7 +117,7 @@ impl RedisStores {
         RedisRateLimitStore {
             connection: self.connection.clone(),
             prefix: format!("{}rl:", self.prefix),
-            script: Script::new(GCRA_SCRIPT),
+            script: Script::new(WINDOW_SCRIPT),
         }
     }
 
@@ -221,38 +222,29 @@ pub struct RedisRateLimitStore {
     script: Script,
 }
 
-fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
-}
-
 impl RateLimitStore for RedisRateLimitStore {
     fn check<'a>(&'a self, key: RateKey<'a>, limit: RateLimit) -> StoreFuture<'a, Decision> {
         Box::pin(async move {
             let requests = limit.requests.max(1);
-            let window = micros(limit.window).max(1);
-            let interval = (window / u64::from(requests)).max(1);
-            let tolerance = window.saturating_sub(interval);
+            let window_ms = u64::try_from(limit.window.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1);
             let mut connection = self.connection.0.clone();
-            let (allowed, reset_us, retry_us): (u8, u64, u64) = self
+            let (allowed, counted, left_ms): (u8, u64, u64) = self
                 .script
                 .key(format!("{}{key}", self.prefix))
-                .arg(interval)
-                .arg(tolerance)
+                .arg(requests)
+                .arg(window_ms)
                 .invoke_async(&mut connection)
                 .await
                 .map_err(unavailable)?;
-            let remaining = if allowed == 1 {
-                u32::try_from(window.saturating_sub(reset_us) / interval)
-                    .unwrap_or(u32::MAX)
-                    .min(requests)
-            } else {
-                0
-            };
+            let reset_after = Duration::from_millis(left_ms);
+            let allowed = allowed == 1;
             Ok(Decision {
-                allowed: allowed == 1,
-                remaining,
-                reset_after: Duration::from_micros(reset_us),
-                retry_after: Duration::from_micros(retry_us),
+                allowed,
+                remaining: u32::try_from(u64::from(requests).saturating_sub(counted)).unwrap_or(0),
+                reset_after,
+                retry_after: if allowed { Duration::ZERO } else { reset_after },
             })
         })
     }

@@ -5,7 +5,7 @@ use waypost::{
     axum::response::Response,
     extract::State,
     response,
-    security::Auth,
+    security::{csrf::CSRF_FORM_FIELD, Auth},
     upload::Multipart,
     ApiError, RouteConfig,
 };
@@ -28,6 +28,10 @@ pub async fn post(
     let outcome = async {
         while let Some(field) = form.next_field().await? {
             let name = field.name().unwrap_or_default().to_owned();
+            if name == CSRF_FORM_FIELD {
+                // A browser form's CSRF token: the route's guard has checked it already.
+                continue;
+            }
             if name != "file" || stored.is_some() {
                 return Err(ApiError::invalid_field(
                     &name,
