@@ -32,28 +32,23 @@ thread_local! {
 /// Runs `f` with the context in `slot` current on this thread; the context is back in `slot`
 /// afterwards, also when `f` panics. Nests: an outer request's context is restored after.
 pub(crate) fn enter<R>(slot: &mut Option<RequestContext>, f: impl FnOnce() -> R) -> R {
-    /// Puts the context back into the slot and the outer one back into the thread-local.
+    /// Swaps the context back into its slot (and the outer one, normally none, back into the
+    /// thread) when `f` returns or unwinds.
     struct Restore<'a> {
         slot: &'a mut Option<RequestContext>,
-        outer: Option<RequestContext>,
     }
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
-            let outer = self.outer.take();
-            let _ = CURRENT.try_with(|current| {
-                *self.slot = std::mem::replace(&mut *current.borrow_mut(), outer);
-            });
+            let _ =
+                CURRENT.try_with(|current| std::mem::swap(self.slot, &mut current.borrow_mut()));
         }
     }
-    let inner = slot.take();
-    let outer = CURRENT
-        .try_with(|current| std::mem::replace(&mut *current.borrow_mut(), inner))
-        .unwrap_or_default();
-    let _restore = Restore { slot, outer };
+    // One swap in, one swap out: the slot holds the outer context meanwhile.
+    let _ = CURRENT.try_with(|current| std::mem::swap(slot, &mut current.borrow_mut()));
+    let _restore = Restore { slot };
     f()
 }
 
-/// Reads the current context, if a request is being served on this thread.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R {
     let mut f = Some(f);
     let read = CURRENT.try_with(|current| {

@@ -49,14 +49,14 @@ use crate::{
 pub struct RouteGuard {
     route: &'static RouteInfo,
     /// The route's own limit with its rendered policy header (`None`: the default or none).
-    custom_policy: Option<RatePolicy>,
+    custom_policy: Option<&'static RatePolicy>,
 }
 
 impl RouteGuard {
     /// The guard of `route`.
     pub fn new(route: &'static RouteInfo) -> Self {
         let custom_policy = match route.config.rate_limit {
-            RateLimitSetting::Custom(limit) => Some(RatePolicy::new(limit)),
+            RateLimitSetting::Custom(limit) => Some(RatePolicy::of(limit)),
             RateLimitSetting::Default | RateLimitSetting::Disabled => None,
         };
         Self {
@@ -66,10 +66,10 @@ impl RouteGuard {
     }
 
     /// The limit in force on this route under `security`'s settings.
-    fn policy<'a>(&'a self, security: &'a Security) -> Option<&'a RatePolicy> {
+    fn policy(&self, security: &Security) -> Option<&'static RatePolicy> {
         match self.route.config.rate_limit {
             RateLimitSetting::Default => security.default_rate_policy(),
-            RateLimitSetting::Custom(_) => self.custom_policy.as_ref(),
+            RateLimitSetting::Custom(_) => self.custom_policy,
             RateLimitSetting::Disabled => None,
         }
     }
@@ -106,14 +106,13 @@ impl RouteGuard {
                 .rate_limits()
                 .check_inline(counted.key(self.route), policy.limit)
             {
-                Some(decision) if decision.allowed => RateStep::Passed(RateNote {
-                    policy: policy.clone(),
-                    decision,
-                }),
+                Some(decision) if decision.allowed => {
+                    RateStep::Passed(RateNote { policy, decision })
+                }
                 Some(decision) => RateStep::Refused(refusal(policy, &decision)),
                 None => RateStep::Waiting(AskStore {
                     security: security.clone(),
-                    policy: policy.clone(),
+                    policy,
                     counted,
                 }),
             }
@@ -153,7 +152,7 @@ enum RateStep {
 /// A rate-limit question for a store that answers asynchronously (a shared one).
 struct AskStore {
     security: Arc<Security>,
-    policy: RatePolicy,
+    policy: &'static RatePolicy,
     counted: Counted,
 }
 
@@ -167,13 +166,13 @@ enum Rate {
 
 /// What the response's `RateLimit` headers report.
 struct RateNote {
-    policy: RatePolicy,
+    policy: &'static RatePolicy,
     decision: Decision,
 }
 
 impl RateNote {
     fn stamp(&self, response: &mut Response) {
-        rate_limit::set_headers(response.headers_mut(), &self.policy, &self.decision);
+        rate_limit::set_headers(response.headers_mut(), self.policy, &self.decision);
     }
 }
 
@@ -268,7 +267,7 @@ where
             .await
         {
             Err(error) => return ApiError::from(error).into_response(),
-            Ok(decision) if !decision.allowed => return refusal(&policy, &decision),
+            Ok(decision) if !decision.allowed => return refusal(policy, &decision),
             Ok(decision) => Some(RateNote { policy, decision }),
         },
     };

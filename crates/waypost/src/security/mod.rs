@@ -126,7 +126,7 @@ pub struct Security {
     sessions: Arc<dyn SessionStore>,
     rate_limits: Arc<dyn RateLimitStore>,
     /// `default_rate_limit` with its policy header rendered once.
-    default_rate_policy: Option<rate_limit::RatePolicy>,
+    default_rate_policy: Option<&'static rate_limit::RatePolicy>,
 }
 
 impl std::fmt::Debug for Security {
@@ -156,7 +156,7 @@ impl Security {
             jwt: JwtKeys::new(&secret, settings.jwt_ttl),
             sessions: Arc::new(MemorySessionStore::new()),
             rate_limits: Arc::new(MemoryRateLimitStore::new()),
-            default_rate_policy: settings.default_rate_limit.map(rate_limit::RatePolicy::new),
+            default_rate_policy: settings.default_rate_limit.map(rate_limit::RatePolicy::of),
             settings,
         })
     }
@@ -205,8 +205,8 @@ impl Security {
         self.rate_limits.as_ref()
     }
 
-    pub(crate) fn default_rate_policy(&self) -> Option<&rate_limit::RatePolicy> {
-        self.default_rate_policy.as_ref()
+    pub(crate) fn default_rate_policy(&self) -> Option<&'static rate_limit::RatePolicy> {
+        self.default_rate_policy
     }
 
     /// Starts a session for `user_id` and returns the cookie to set. A session the client

@@ -126,44 +126,41 @@ pub(crate) const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelim
 pub(crate) const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// A limit together with its `RateLimit-Policy` value, `"default";q=<requests>;w=<window s>`,
-/// rendered once when the route or the settings are set up rather than on every response.
-#[derive(Clone, Debug)]
+/// rendered once rather than on every response.
+#[derive(Debug)]
 pub(crate) struct RatePolicy {
     pub(crate) limit: RateLimit,
     header: HeaderValue,
 }
 
 impl RatePolicy {
-    pub(crate) fn new(limit: RateLimit) -> Self {
-        Self {
-            limit,
-            header: interned_policy_header(limit),
+    /// The policy of `limit`, interned: each distinct limit is rendered (and kept for the life
+    /// of the process) once — there are only as many as the app configures — so a request
+    /// carries a plain reference to it, and its header value is over static bytes, cloned onto
+    /// each response without a reference count.
+    pub(crate) fn of(limit: RateLimit) -> &'static RatePolicy {
+        static INTERNED: Mutex<Vec<&'static RatePolicy>> = Mutex::new(Vec::new());
+        let mut interned = INTERNED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(policy) = interned.iter().find(|policy| policy.limit == limit) {
+            return policy;
         }
+        let text: &'static str = Box::leak(
+            format!(
+                "\"default\";q={};w={}",
+                limit.requests,
+                limit.window.as_secs().max(1)
+            )
+            .into_boxed_str(),
+        );
+        let policy: &'static RatePolicy = Box::leak(Box::new(RatePolicy {
+            limit,
+            header: HeaderValue::from_static(text),
+        }));
+        interned.push(policy);
+        policy
     }
-}
-
-/// The policy header of `limit` over static bytes, so cloning it onto each response costs no
-/// reference count. Each distinct limit is rendered (and kept for the life of the process)
-/// once: there are only as many as the app configures.
-fn interned_policy_header(limit: RateLimit) -> HeaderValue {
-    static INTERNED: Mutex<Vec<(RateLimit, HeaderValue)>> = Mutex::new(Vec::new());
-    let mut interned = INTERNED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((_, header)) = interned.iter().find(|(known, _)| *known == limit) {
-        return header.clone();
-    }
-    let text: &'static str = Box::leak(
-        format!(
-            "\"default\";q={};w={}",
-            limit.requests,
-            limit.window.as_secs().max(1)
-        )
-        .into_boxed_str(),
-    );
-    let header = HeaderValue::from_static(text);
-    interned.push((limit, header.clone()));
-    header
 }
 
 /// Sets `RateLimit-Policy` and `RateLimit`: `"default";r=<remaining>;t=<seconds to full>`.
