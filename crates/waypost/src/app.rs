@@ -22,6 +22,7 @@ use crate::{
     config::{ConfigError, Env, ServerConfig},
     header_timer::ConnectionTimer,
     layers::{Front, FrontLayer},
+    protocol_errors::ShapedErrors,
     security::{Security, SecuritySettings},
 };
 
@@ -161,8 +162,10 @@ impl App {
             builder.http1().timer(ConnectionTimer::default());
             let watcher = graceful.watcher();
             tokio::spawn(async move {
-                let connection =
-                    builder.serve_connection_with_upgrades(TokioIo::new(stream), hyper_service);
+                let connection = builder.serve_connection_with_upgrades(
+                    TokioIo::new(ShapedErrors::new(stream)),
+                    hyper_service,
+                );
                 if let Err(error) = watcher.watch(connection).await {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 }

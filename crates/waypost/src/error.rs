@@ -287,6 +287,30 @@ struct ErrorBody<'a> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RenderedError;
 
+impl Inner {
+    /// The JSON body, `{"error", "code", "requestId", "details"?}`.
+    fn body_bytes(&self, request_id: &str) -> Vec<u8> {
+        let body = ErrorBody {
+            error: &self.message,
+            code: &self.code,
+            request_id,
+            details: self.details.as_ref(),
+            extra: self.extra.as_ref(),
+        };
+        serde_json::to_vec(&body).unwrap_or_else(|_| {
+            br#"{"error":"Something went wrong on our side.","code":"internal_error"}"#.to_vec()
+        })
+    }
+}
+
+impl ApiError {
+    /// The JSON body this error renders with `request_id`, for answers written outside any
+    /// request (see `protocol_errors`).
+    pub(crate) fn body_bytes(&self, request_id: &str) -> Vec<u8> {
+        self.0.body_bytes(request_id)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error = *self.0;
@@ -305,16 +329,7 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(request_id = %request_id.as_str(), status = error.status.as_u16(), code = %error.code, "request rejected");
         }
-        let body = ErrorBody {
-            error: &error.message,
-            code: &error.code,
-            request_id: request_id.as_str(),
-            details: error.details.as_ref(),
-            extra: error.extra.as_ref(),
-        };
-        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
-            br#"{"error":"Something went wrong on our side.","code":"internal_error"}"#.to_vec()
-        });
+        let bytes = error.body_bytes(request_id.as_str());
         let mut response = (
             error.status,
             [(

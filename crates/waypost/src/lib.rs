@@ -26,6 +26,7 @@ pub mod extract;
 mod header_timer;
 pub mod layers;
 pub mod openapi;
+mod protocol_errors;
 pub mod proxy;
 pub mod request_id;
 pub mod response;

@@ -346,35 +346,89 @@ async fn an_oversized_header_section_is_431() {
     let server = TestServer::start(app()).await;
     // Past the limit (16 KiB by default): the one error shape, with the request id.
     let answer = raw_exchange(&server, &with_header_of(64 * 1024)).await;
-    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
-    let lower = answer.to_ascii_lowercase();
-    let id = lower
-        .lines()
-        .find_map(|line| line.strip_prefix("x-request-id: "))
-        .expect("X-Request-Id on the 431")
-        .trim()
-        .to_owned();
-    assert!(
-        lower.contains("x-content-type-options: nosniff"),
-        "{answer}"
-    );
-    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    assert_eq!(body["code"], "header_fields_too_large");
-    assert_eq!(body["requestId"], id.as_str());
+    expect_shaped_error(&answer, "431", "header_fields_too_large");
     // Just under the limit passes.
     let answer = raw_exchange(&server, &with_header_of(15 * 1024)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    // Far past it, hyper's read buffer gives out first: still 431.
+    // Far past it, hyper's read buffer gives out first, and past 100 headers hyper refuses on
+    // its own: still a 431 in the one error shape.
     let answer = raw_exchange(&server, &with_header_of(1024 * 1024)).await;
-    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    expect_shaped_error(&answer, "431", "header_fields_too_large");
+    let many: String = (0..150).map(|i| format!("X-H{i}: a\r\n")).collect();
+    let request = format!("GET /echo?page=1 HTTP/1.1\r\nHost: localhost\r\n{many}\r\n");
+    expect_shaped_error(
+        &raw_exchange(&server, &request).await,
+        "431",
+        "header_fields_too_large",
+    );
 
     // The server is still serving.
+    expect_still_serving(&server).await;
+}
+
+/// Asserts the server still answers an ordinary request.
+async fn expect_still_serving(server: &TestServer) {
     let response = Client::new()
         .get(server.url("/echo?page=1"))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Asserts `answer` is a `status` error in the one shape: JSON body with `code`, the request id
+/// in header and body alike, `nosniff`.
+fn expect_shaped_error(answer: &str, status: &str, code: &str) {
+    assert!(
+        answer.starts_with(&format!("HTTP/1.1 {status}")),
+        "{answer}"
+    );
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    let head = head.to_ascii_lowercase();
+    let id = head
+        .lines()
+        .find_map(|line| line.strip_prefix("x-request-id: "))
+        .unwrap_or_else(|| panic!("X-Request-Id on the {status}: {answer}"));
+    assert!(head.contains("x-content-type-options: nosniff"), "{answer}");
+    assert!(head.contains("content-type: application/json"), "{answer}");
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["code"], code);
+    assert_eq!(body["requestId"], id);
+    assert!(body["error"].as_str().is_some_and(|text| !text.is_empty()));
+}
+
+#[tokio::test]
+async fn what_hyper_cannot_parse_is_answered_in_the_one_error_shape() {
+    let server = TestServer::start(app()).await;
+    expect_shaped_error(
+        &raw_exchange(&server, "GARBAGE\r\n\r\n").await,
+        "400",
+        "bad_request",
+    );
+    expect_shaped_error(
+        &raw_exchange(
+            &server,
+            "GET /echo HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        )
+        .await,
+        "400",
+        "bad_request",
+    );
+    let long_uri = format!(
+        "GET /echo?q={} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    expect_shaped_error(
+        &raw_exchange(&server, &long_uri).await,
+        "414",
+        "uri_too_long",
+    );
+    // The server is still serving, and its own answers are untouched.
+    expect_still_serving(&server).await;
+    let missing = Client::new().get(server.url("/nope")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["code"], "not_found");
 }
 
 #[tokio::test]

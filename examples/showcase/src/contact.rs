@@ -11,13 +11,21 @@ use crate::timestamp;
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct ContactForm {
     /// Who writes, 1–100 characters.
-    #[garde(required, length(chars, min = 1, max = 100))]
+    #[garde(
+        required,
+        length(chars, min = 1, max = 100),
+        custom(crate::rules::not_blank)
+    )]
     pub name: Option<String>,
     /// Where to answer.
     #[garde(required, email)]
     pub email: Option<String>,
     /// The message, 1–5000 characters.
-    #[garde(required, length(chars, min = 1, max = 5000))]
+    #[garde(
+        required,
+        length(chars, min = 1, max = 5000),
+        custom(crate::rules::not_blank)
+    )]
     pub message: Option<String>,
 }
 

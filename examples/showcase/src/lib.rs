@@ -10,6 +10,7 @@ pub mod files;
 pub mod generate;
 pub mod pagination;
 pub mod posts;
+pub mod rules;
 pub mod state;
 pub mod timestamp;
 pub mod users;

@@ -91,18 +91,12 @@ pub struct Registration {
     #[garde(required, length(chars, min = 8, max = 1024))]
     pub password: Option<String>,
     /// 1–100 characters, not only spaces.
-    #[garde(required, length(chars, min = 1, max = 100), custom(not_blank))]
+    #[garde(
+        required,
+        length(chars, min = 1, max = 100),
+        custom(crate::rules::not_blank)
+    )]
     pub name: Option<String>,
-}
-
-/// Names are stored trimmed, so one of only whitespace would be stored empty.
-fn not_blank(value: &Option<String>, _context: &()) -> garde::Result {
-    match value {
-        Some(text) if !text.is_empty() && text.trim().is_empty() => {
-            Err(garde::Error::new("must not be blank"))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// The login body.

@@ -173,6 +173,26 @@ async fn contact_names_every_missing_field_at_once() {
 }
 
 #[tokio::test]
+async fn contact_refuses_blank_fields_like_missing_ones() {
+    let app = Showcase::start().await;
+    let body = expect_error(
+        app.post_json(
+            "/api/contact",
+            json!({ "name": "   ", "email": "ada@example.com", "message": "" }),
+        )
+        .await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    for field in ["name", "message"] {
+        assert!(body["details"][field].is_array(), "{field} in {body}");
+    }
+    assert!(body["details"].get("email").is_none(), "{body}");
+    assert_eq!(contact_count(&app).await, 0, "nothing stored");
+}
+
+#[tokio::test]
 async fn contact_rejects_a_bad_email() {
     let app = Showcase::start().await;
     let body = expect_error(

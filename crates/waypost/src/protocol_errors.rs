@@ -1,0 +1,208 @@
+//! hyper's own answers to requests it cannot parse — 400 for a malformed request, 414 for a URI
+//! past its limit, 431 for a header section past its read buffer or with more than 100 headers —
+//! given the one JSON error shape, a fresh `X-Request-Id` and `nosniff`, like every other answer.
+//!
+//! hyper writes these itself, before any service sees a request, so no layer can reach them.
+//! They are recognised on the way out instead: [`ShapedErrors`] wraps the connection's socket,
+//! and a write that is exactly a bare 400, 414 or 431 head without `X-Request-Id` — every answer
+//! of the app carries one, so only hyper's own can lack it — is replaced by the full answer. Any
+//! other write passes straight through, after one comparison of its first bytes.
+
+use std::{
+    io::{self, IoSlice},
+    pin::Pin,
+    task::{ready, Context, Poll},
+};
+
+use axum::{body::Bytes, http::StatusCode};
+use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::{request_id::RequestId, ApiError};
+
+pin_project! {
+    /// A connection's socket, with hyper's bare error answers given the one error shape.
+    #[derive(Debug)]
+    pub(crate) struct ShapedErrors<T> {
+        #[pin]
+        io: T,
+        // What is left to write of a replaced answer.
+        pending: Bytes,
+    }
+}
+
+impl<T> ShapedErrors<T> {
+    pub(crate) fn new(io: T) -> Self {
+        Self {
+            io,
+            pending: Bytes::new(),
+        }
+    }
+}
+
+impl<T: AsyncWrite> ShapedErrors<T> {
+    /// Writes what is left of a replaced answer before anything else.
+    fn poll_pending(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut this = self.project();
+        while !this.pending.is_empty() {
+            let written = ready!(this.io.as_mut().poll_write(cx, this.pending))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            let _ = this.pending.split_to(written);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncRead> AsyncRead for ShapedErrors<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.project().io.poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite> AsyncWrite for ShapedErrors<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.as_mut().poll_pending(cx))?;
+        if let Some(answer) = shaped_answer(buf) {
+            // Taken whole now; written by the flush hyper sends after it.
+            *self.as_mut().project().pending = answer;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        self.project().io.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.as_mut().poll_pending(cx))?;
+        let mut written = bufs.iter().filter(|buf| !buf.is_empty());
+        if let (Some(only), None) = (written.next(), written.next()) {
+            if let Some(answer) = shaped_answer(only) {
+                *self.as_mut().project().pending = answer;
+                return Poll::Ready(Ok(only.len()));
+            }
+        }
+        self.project().io.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_pending(cx))?;
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_pending(cx))?;
+        self.project().io.poll_shutdown(cx)
+    }
+}
+
+/// The full answer to put in place of `head`, when `head` is one of hyper's bare error answers.
+fn shaped_answer(head: &[u8]) -> Option<Bytes> {
+    // Every ordinary write is turned away here.
+    if !head.starts_with(b"HTTP/1.1 4") {
+        return None;
+    }
+    let error = match head.get(9..12)? {
+        b"400" => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "The request could not be parsed as HTTP.",
+        ),
+        b"414" => ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            "The request's URI is longer than this server accepts.",
+        ),
+        b"431" => ApiError::header_fields_too_large(),
+        _ => return None,
+    };
+    // A bare head, ending the write, without a request id.
+    let head = std::str::from_utf8(head.strip_suffix(b"\r\n\r\n")?).ok()?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next()?;
+    let kept: Vec<&str> = lines
+        .filter(|line| !starts_with_name(line, "content-length:"))
+        .collect();
+    if kept
+        .iter()
+        .any(|line| starts_with_name(line, "x-request-id:"))
+    {
+        return None;
+    }
+    let id = RequestId::fresh();
+    tracing::debug!(request_id = %id, status = %status_line, "hyper refused an unparsable request");
+    let body = error.body_bytes(id.as_str());
+    let mut answer = format!(
+        "{status_line}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         x-request-id: {id}\r\nx-content-type-options: nosniff\r\n",
+        body.len()
+    )
+    .into_bytes();
+    for line in kept {
+        answer.extend_from_slice(line.as_bytes());
+        answer.extend_from_slice(b"\r\n");
+    }
+    answer.extend_from_slice(b"\r\n");
+    answer.extend_from_slice(&body);
+    Some(Bytes::from(answer))
+}
+
+fn starts_with_name(line: &str, name: &str) -> bool {
+    line.as_bytes()
+        .get(..name.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(name.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_431_gets_the_error_shape_and_keeps_its_other_headers() {
+        let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\ndate: Sat, 21 Nov 2026 16:00:00 GMT\r\n\r\n";
+        let answer = shaped_answer(head).expect("replaced");
+        let text = std::str::from_utf8(&answer).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(head.contains("\r\nconnection: close"));
+        assert!(head.contains("\r\ndate: Sat, 21 Nov 2026 16:00:00 GMT"));
+        assert!(head.contains("\r\nx-content-type-options: nosniff"));
+        assert!(!head.contains("content-length: 0"));
+        assert!(head.contains(&format!("\r\ncontent-length: {}", body.len())));
+        let id = head
+            .lines()
+            .find_map(|line| line.strip_prefix("x-request-id: "))
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["code"], "header_fields_too_large");
+        assert_eq!(body["requestId"], id);
+    }
+
+    #[test]
+    fn the_apps_own_answers_pass_untouched() {
+        // Ours always carry a request id, a body or both.
+        assert!(shaped_answer(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(shaped_answer(b"HTTP/1.1 400 Bad Request\r\nx-request-id: abc\r\n\r\n").is_none());
+        assert!(shaped_answer(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\nx-request-id: a\r\n\r\n{}"
+        )
+        .is_none());
+        assert!(shaped_answer(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(shaped_answer(b"HTTP/1.1 4").is_none());
+    }
+}
