@@ -335,3 +335,34 @@ async fn a_user_record_is_for_its_owner_and_admins() {
     let anonymous = app.get(&format!("/api/users/{}", alice.id())).await;
     expect_error(anonymous, 401, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn who_may_change_a_post_is_settled_before_its_body_is_validated() {
+    let app = start().await;
+    let alice = app.account("alice@example.com").await;
+    let bob = app.account("bob@example.com").await;
+    let post = create(&app, &alice, "Alice's public post", true).await;
+    let invalid = json!({ "title": "x", "content": "" });
+    for method in [Method::PUT, Method::PATCH] {
+        let response = app
+            .send_json_as(&bob, method.clone(), &path_of(&post), invalid.clone())
+            .await;
+        expect_error(response, 403, "forbidden").await;
+        let response = app
+            .send_json_as(
+                &bob,
+                method.clone(),
+                "/api/posts/0123456789abcdef",
+                invalid.clone(),
+            )
+            .await;
+        expect_error(response, 404, "not_found").await;
+        // The author gets the validation details.
+        let response = app
+            .send_json_as(&alice, method, &path_of(&post), invalid.clone())
+            .await;
+        let body = expect_error(response, 400, "validation_failed").await;
+        assert!(body["details"]["title"].is_array(), "{body}");
+    }
+    assert_eq!(stored(&app, &post).await, as_stored(&post));
+}

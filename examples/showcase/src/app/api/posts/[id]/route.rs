@@ -2,7 +2,7 @@
 //! (the author or an admin).
 
 use waypost::{
-    extract::{Json, State, Valid},
+    extract::{validate, Json, State},
     response::NoContent,
     security::{Auth, MaybeAuth},
     ApiError,
@@ -44,26 +44,29 @@ pub async fn get(
         .ok_or_else(not_found)
 }
 
-/// Replaces every client-settable field.
+/// Replaces every client-settable field. Who may change the post is settled before the body is
+/// validated: someone else's post is 403 (an unknown one 404) whatever the body holds.
 pub async fn put(
     State(state): State<AppState>,
     Auth(editor): Auth<User>,
     params: Params,
-    Valid(Json(input)): Valid<Json<PostInput>>,
+    Json(input): Json<PostInput>,
 ) -> Result<Json<Post>, ApiError> {
     let mut post = editable_post(&state, &params.id, &editor).await?;
+    validate(&input)?;
     input.replace(&mut post);
     Ok(Json(posts::save(state.db(), post).await?))
 }
 
-/// Changes the fields present in the body.
+/// Changes the fields present in the body (ownership first, as for `put`).
 pub async fn patch(
     State(state): State<AppState>,
     Auth(editor): Auth<User>,
     params: Params,
-    Valid(Json(patch)): Valid<Json<PostPatch>>,
+    Json(patch): Json<PostPatch>,
 ) -> Result<Json<Post>, ApiError> {
     let mut post = editable_post(&state, &params.id, &editor).await?;
+    validate(&patch)?;
     patch.apply(&mut post);
     Ok(Json(posts::save(state.db(), post).await?))
 }
