@@ -56,6 +56,7 @@ impl<T: AsyncWrite> ShapedErrors<T> {
 }
 
 impl<T: AsyncRead> AsyncRead for ShapedErrors<T> {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -66,42 +67,58 @@ impl<T: AsyncRead> AsyncRead for ShapedErrors<T> {
 }
 
 impl<T: AsyncWrite> AsyncWrite for ShapedErrors<T> {
+    #[inline]
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        ready!(self.as_mut().poll_pending(cx))?;
-        if let Some(answer) = shaped_answer(buf) {
-            // Taken whole now; written by the flush hyper sends after it.
-            *self.as_mut().project().pending = answer;
-            return Poll::Ready(Ok(buf.len()));
+        if !self.pending.is_empty() {
+            ready!(self.as_mut().poll_pending(cx))?;
+        }
+        if buf.starts_with(ERROR_HEAD) {
+            if let Some(answer) = shaped_answer(buf) {
+                // Taken whole now; written by the flush hyper sends after it.
+                *self.as_mut().project().pending = answer;
+                return Poll::Ready(Ok(buf.len()));
+            }
         }
         self.project().io.poll_write(cx, buf)
     }
 
+    #[inline]
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        ready!(self.as_mut().poll_pending(cx))?;
-        let mut written = bufs.iter().filter(|buf| !buf.is_empty());
-        if let (Some(only), None) = (written.next(), written.next()) {
-            if let Some(answer) = shaped_answer(only) {
+        if !self.pending.is_empty() {
+            ready!(self.as_mut().poll_pending(cx))?;
+        }
+        // hyper's own answer is a head alone, in the first slice.
+        if bufs
+            .first()
+            .is_some_and(|first| first.starts_with(ERROR_HEAD))
+            && bufs[1..].iter().all(|rest| rest.is_empty())
+        {
+            if let Some(answer) = shaped_answer(&bufs[0]) {
                 *self.as_mut().project().pending = answer;
-                return Poll::Ready(Ok(only.len()));
+                return Poll::Ready(Ok(bufs[0].len()));
             }
         }
         self.project().io.poll_write_vectored(cx, bufs)
     }
 
+    #[inline]
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
     }
 
+    #[inline]
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.as_mut().poll_pending(cx))?;
+        if !self.pending.is_empty() {
+            ready!(self.as_mut().poll_pending(cx))?;
+        }
         self.project().io.poll_flush(cx)
     }
 
@@ -111,10 +128,12 @@ impl<T: AsyncWrite> AsyncWrite for ShapedErrors<T> {
     }
 }
 
+/// How every client-error head starts; anything else is not looked at further.
+const ERROR_HEAD: &[u8] = b"HTTP/1.1 4";
+
 /// The full answer to put in place of `head`, when `head` is one of hyper's bare error answers.
 fn shaped_answer(head: &[u8]) -> Option<Bytes> {
-    // Every ordinary write is turned away here.
-    if !head.starts_with(b"HTTP/1.1 4") {
+    if !head.starts_with(ERROR_HEAD) {
         return None;
     }
     let error = match head.get(9..12)? {
