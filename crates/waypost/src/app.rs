@@ -154,7 +154,7 @@ impl App {
             };
             let _ = stream.set_nodelay(true);
             let hyper_service = ConnectionService {
-                app: RefCell::new(service.for_connection()),
+                app: RefCell::new(service.for_connection(peer)),
                 peer,
             };
             // Each connection gets its own header-read timer (see `header_timer`).

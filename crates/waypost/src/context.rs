@@ -8,7 +8,7 @@
 //! the request needs no extra future wrapped around it. Like a task-local, it does not follow
 //! work onto spawned tasks or blocking threads.
 
-use std::{cell::RefCell, sync::Arc};
+use std::{cell::RefCell, net::IpAddr, sync::Arc};
 
 use crate::{request_id::RequestId, security::Security};
 
@@ -17,6 +17,12 @@ use crate::{request_id::RequestId, security::Security};
 pub(crate) struct RequestContext {
     pub(crate) id: RequestId,
     pub(crate) security: Option<Arc<ConnectionSecurity>>,
+    /// The connection's peer, when the app's own server serves it (else `ConnectInfo`, if any,
+    /// is read from the request).
+    pub(crate) peer: Option<IpAddr>,
+    /// Whether the request presented credentials, so an [`crate::security::Identity`] may be
+    /// among its extensions; without, nobody looks.
+    pub(crate) presented_credentials: bool,
 }
 
 /// The app's security settings as one connection holds them. Every request takes a reference
@@ -89,6 +95,8 @@ mod tests {
         Some(RequestContext {
             id: RequestId::from_header(Some(&axum::http::HeaderValue::from_str(id).unwrap())),
             security: None,
+            peer: None,
+            presented_credentials: false,
         })
     }
 

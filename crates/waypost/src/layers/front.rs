@@ -13,6 +13,7 @@
 use std::{
     convert::Infallible,
     future::Future,
+    net::{IpAddr, SocketAddr},
     panic::{catch_unwind, AssertUnwindSafe},
     pin::Pin,
     sync::Arc,
@@ -92,6 +93,7 @@ impl<S> Layer<S> for FrontLayer {
                 .security
                 .clone()
                 .map(|security| Arc::new(ConnectionSecurity(security))),
+            peer: None,
         }
     }
 }
@@ -103,18 +105,22 @@ pub struct Front<S> {
     body_read_timeout: Option<Duration>,
     max_header_bytes: Option<usize>,
     security: Option<Arc<ConnectionSecurity>>,
+    /// The connection's peer (see [`Front::for_connection`]).
+    peer: Option<IpAddr>,
 }
 
 impl<S: Clone> Front<S> {
-    /// A copy for one connection to call: the same app and settings, with a reference count
-    /// of its own for the security settings, so the count each request takes stays on the core
-    /// serving the connection.
-    pub fn for_connection(&self) -> Self {
+    /// A copy for one connection, from `peer`, to call: the same app and settings, with a
+    /// reference count of its own for the security settings, so the count each request takes
+    /// stays on the core serving the connection, and the peer's address at hand for the rate
+    /// limiter without a look through each request's extensions.
+    pub fn for_connection(&self, peer: SocketAddr) -> Self {
         Self {
             security: self
                 .security
                 .as_ref()
                 .map(|shared| Arc::new(ConnectionSecurity(shared.0.clone()))),
+            peer: Some(peer.ip()),
             ..self.clone()
         }
     }
@@ -160,6 +166,8 @@ where
         let mut context = Some(RequestContext {
             id,
             security: self.security.clone(),
+            peer: self.peer,
+            presented_credentials: false,
         });
         let too_large = self.max_header_bytes.is_some_and(|limit| head.size > limit);
         let gate = match &self.security {
@@ -170,6 +178,11 @@ where
             None => Gate::Pass(None),
             Some(security) => gate::admit(&security.0, &mut request, head.gate_headers),
         };
+        if let (Some(context), Gate::Pass(Some(passed)) | Gate::LookUpSession { passed, .. }) =
+            (&mut context, &gate)
+        {
+            context.presented_credentials = passed.presented;
+        }
         let stage = match gate {
             Gate::Answer(response) => Stage::answered(response),
             Gate::Pass(passed) => {

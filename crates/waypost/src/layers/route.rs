@@ -34,6 +34,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::{
+    context::RequestContext,
     routing::RouteInfo,
     security::{
         csrf,
@@ -94,14 +95,17 @@ impl RouteGuard {
             // Streamed (chunked) bodies are cut off at the limit as they arrive.
             request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
         }
-        let step = crate::context::with_security(|security| {
-            let Some(security) = security else {
+        let step = crate::context::with_current(|context| {
+            let Some(context) = context else {
+                return RateStep::Unlimited;
+            };
+            let Some(security) = context.security.as_ref().map(|security| &security.0) else {
                 return RateStep::Unlimited;
             };
             let Some(policy) = self.policy(security) else {
                 return RateStep::Unlimited;
             };
-            let counted = Counted::of(self.route, &request, security);
+            let counted = Counted::of(self.route, &request, security, context);
             match security
                 .rate_limits()
                 .check_inline(counted.key(self.route), policy.limit)
@@ -398,15 +402,19 @@ enum Counted {
 }
 
 impl Counted {
-    fn of(route: &RouteInfo, request: &Request, security: &Security) -> Self {
-        let user = route
-            .config
-            .rate_limit_by_user
+    fn of(
+        route: &RouteInfo,
+        request: &Request,
+        security: &Security,
+        context: &RequestContext,
+    ) -> Self {
+        let user = (route.config.rate_limit_by_user && context.presented_credentials)
             .then(|| request.extensions().get::<Identity>())
             .flatten();
         match user {
             Some(identity) => Counted::User(identity.user_id.clone()),
             None => Counted::Ip(rate_limit::request_client_ip(
+                context.peer,
                 request.extensions(),
                 request.headers(),
                 Some(security),

@@ -55,7 +55,7 @@ pub(crate) struct Passed {
     /// The request's `Origin`, when CORS is on.
     origin: Option<HeaderValue>,
     /// Whether the request presented credentials.
-    presented: bool,
+    pub(crate) presented: bool,
 }
 
 fn bearer_token(request: &Request) -> Option<&str> {

@@ -24,16 +24,22 @@ use crate::{config::ConfigError, security::Security, store::Decision, RateLimit}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-/// The client IP of a request from its peer address (in its extensions) and headers, behind
-/// the trusted proxies of `security` (none without it).
+/// The client IP of a request from its peer address (`peer` when the app's server gave it, else
+/// `ConnectInfo` in its extensions) and headers, behind the trusted proxies of `security` (none
+/// without it).
 pub(crate) fn request_client_ip(
+    peer: Option<IpAddr>,
     extensions: &Extensions,
     headers: &HeaderMap,
     security: Option<&Security>,
 ) -> IpAddr {
-    let peer = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    let peer = peer
+        .or_else(|| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip())
+        })
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     match security {
         Some(security) => client_ip(peer, headers, &security.settings().trusted_proxies),
         None => peer,
@@ -44,8 +50,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(crate::context::with_security(|security| {
-            request_client_ip(&parts.extensions, &parts.headers, security.map(|s| &**s))
+        Ok(ClientIp(crate::context::with_current(|context| {
+            let security = context.and_then(|context| context.security.as_ref());
+            request_client_ip(
+                context.and_then(|context| context.peer),
+                &parts.extensions,
+                &parts.headers,
+                security.map(|security| &*security.0),
+            )
         })))
     }
 }
