@@ -348,11 +348,19 @@ impl IntoResponse for ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
-    /// Maps database errors by kind: no row → 404, a unique or foreign-key violation → 409,
-    /// anything else → 500 with the SQL error kept for the log only.
+    /// Maps database errors by kind: no row → 404, a unique or foreign-key violation → 409, a
+    /// value the database refuses as data (SQLSTATE class 22 — a NUL character in Postgres text,
+    /// a number out of range) → 400, anything else → 500; the SQL error is kept for the log only.
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::RowNotFound => ApiError::not_found("Not found."),
+            sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")) => {
+                ApiError::bad_request(
+                    "A value in the request cannot be stored or compared (a NUL character, a \
+                     number out of range).",
+                )
+                .with_source(error)
+            }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 ApiError::conflict("A record with these values already exists.").with_source(error)
             }

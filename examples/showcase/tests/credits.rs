@@ -314,6 +314,15 @@ async fn a_generation_without_a_prompt_is_400_and_spends_nothing() {
             expect_error(generate(&app, &alice, body).await, 400, "validation_failed").await;
         assert!(error["details"]["prompt"].is_array(), "{error}");
     }
+    // Fields are named as the client sends them (camelCase), not as the Rust struct has them.
+    let error = expect_error(
+        generate(&app, &alice, json!({ "prompt": "hi", "projectId": "" })).await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    assert!(error["details"]["projectId"].is_array(), "{error}");
+    assert!(error["details"].get("project_id").is_none(), "{error}");
     assert_eq!(app.credits(&alice).await, 5);
     expect_error(
         app.post_json("/api/generate", json!({ "prompt": "anon" }))

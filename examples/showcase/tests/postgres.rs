@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Showcase;
+use common::{expect_error, Showcase};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
@@ -127,6 +127,41 @@ async fn the_showcase_runs_unchanged_on_postgres() {
         .count();
     assert_eq!(allowed, 3);
 
+    drop(app);
+    drop_database(&base, &url).await;
+}
+
+#[tokio::test]
+async fn a_nul_character_postgres_cannot_store_is_a_400_not_a_500() {
+    let Some((base, url)) = fresh_database().await else {
+        return;
+    };
+    let app = Showcase::start_with(&[("DATABASE_URL", &url)]).await;
+    // Postgres text cannot hold U+0000; SQLite can. Either way it is the client's value.
+    expect_error(
+        app.get("/api/posts?category=a%00b").await,
+        400,
+        "bad_request",
+    )
+    .await;
+    let contact = app
+        .post_json(
+            "/api/contact",
+            json!({ "name": "N\u{0}l", "email": "nul@example.com", "message": "hello" }),
+        )
+        .await;
+    let body = expect_error(contact, 400, "bad_request").await;
+    assert!(
+        !body.to_string().contains("0x00"),
+        "no database text: {body}"
+    );
+    assert_eq!(
+        app.count_rows("contact_messages").await,
+        0,
+        "nothing stored"
+    );
+    // Still serving.
+    assert_eq!(app.get("/api/posts").await.status(), 200);
     drop(app);
     drop_database(&base, &url).await;
 }

@@ -1,5 +1,9 @@
 //! `Valid<E>`: parse with `E` (`Json`, `Query`, `Form`), then run `garde` validation; a failure is
 //! 400 `validation_failed` with `details` = `{"field": ["message", …]}`, every field at once.
+//!
+//! `details` names each field as the client sent it: garde reports Rust field names
+//! (`project_id`), so they are matched to the names the type's `Deserialize` impl declares
+//! (`projectId` under `rename_all = "camelCase"`).
 
 use std::collections::BTreeMap;
 
@@ -33,16 +37,18 @@ use crate::ApiError;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Valid<E>(pub E);
 
-/// Runs `garde` rules on `value` and turns a report into the one error shape.
-pub fn check<T: Validate<Context = ()>>(value: &T) -> Result<(), ApiError> {
+/// Runs `garde` rules on `value` and turns a report into the one error shape, each field named
+/// as the client sends it.
+pub fn check<T: Validate<Context = ()> + DeserializeOwned>(value: &T) -> Result<(), ApiError> {
     value.validate().map_err(|report| {
+        let sent_names = sent_field_names::<T>();
         let mut details: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (path, error) in report.iter() {
             let field = path.to_string();
             let field = if field.is_empty() {
                 "body".to_owned()
             } else {
-                field
+                as_sent(&field, sent_names)
             };
             details
                 .entry(field)
@@ -51,6 +57,60 @@ pub fn check<T: Validate<Context = ()>>(value: &T) -> Result<(), ApiError> {
         }
         ApiError::validation(details)
     })
+}
+
+/// `path` (garde's, from Rust names) with its first segment renamed to the matching name of
+/// `sent_names`: the same letters once case, `_` and `-` are set aside.
+fn as_sent(path: &str, sent_names: &[&str]) -> String {
+    let split = path.find(['.', '[']).unwrap_or(path.len());
+    let (first, rest) = path.split_at(split);
+    let letters = |name: &str| -> String {
+        name.chars()
+            .filter(|c| !matches!(c, '_' | '-'))
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = letters(first);
+    match sent_names.iter().find(|name| letters(name) == wanted) {
+        Some(name) => format!("{name}{rest}"),
+        None => path.to_owned(),
+    }
+}
+
+/// The field names `T`'s `Deserialize` impl reads (empty unless `T` is a struct): asked of it
+/// with a deserializer that only listens.
+fn sent_field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{self, Deserializer, Visitor};
+
+    struct Listener<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for Listener<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("only listening"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Listener(&mut fields));
+    fields
 }
 
 /// garde's wording, made to read as a sentence about the field.
@@ -67,7 +127,7 @@ pub trait Validated: Sized {
     fn validated(self) -> Result<Self, ApiError>;
 }
 
-impl<T: Validate<Context = ()>> Validated for T {
+impl<T: Validate<Context = ()> + DeserializeOwned> Validated for T {
     fn validated(self) -> Result<Self, ApiError> {
         check(&self)?;
         Ok(self)
@@ -120,5 +180,46 @@ impl<E> std::ops::Deref for Valid<E> {
     type Target = E;
     fn deref(&self) -> &E {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, garde::Validate)]
+    #[serde(rename_all = "camelCase")]
+    struct Generate {
+        #[garde(length(min = 1))]
+        project_id: String,
+        #[garde(length(min = 1))]
+        #[serde(rename = "e-mail")]
+        email: String,
+        #[garde(length(min = 1))]
+        title: String,
+    }
+
+    #[test]
+    fn details_name_fields_as_the_client_sends_them() {
+        let value = Generate {
+            project_id: String::new(),
+            email: String::new(),
+            title: String::new(),
+        };
+        let error = check(&value).unwrap_err();
+        let details = error.details().expect("details");
+        let mut names: Vec<&str> = details
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["e-mail", "projectId", "title"]);
+        assert_eq!(
+            as_sent("items[0].zip_code", &["items"]),
+            "items[0].zip_code"
+        );
+        assert_eq!(as_sent("unknown_name", &["other"]), "unknown_name");
     }
 }

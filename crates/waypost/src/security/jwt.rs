@@ -18,9 +18,11 @@ pub struct Claims {
     pub sub: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
-    /// Issued at.
+    /// Issued at (0 when the token has none: only `sub` and `exp` are required).
+    #[serde(default)]
     pub iat: u64,
-    /// Not before.
+    /// Not before (0 when the token has none).
+    #[serde(default)]
     pub nbf: u64,
 }
 
@@ -145,6 +147,10 @@ mod tests {
         let hs = r#"{"alg":"HS256","typ":"JWT"}"#;
         let good = format!(r#"{{"sub":"u","exp":{exp},"iat":0,"nbf":0}}"#);
         assert!(keys().verify(&sign(hs, &good, SECRET)).is_ok(), "control");
+        // `sub` and `exp` are all a token must have.
+        let minimal = format!(r#"{{"sub":"u","exp":{exp}}}"#);
+        let claims = keys().verify(&sign(hs, &minimal, SECRET)).expect("minimal");
+        assert_eq!((claims.sub.as_str(), claims.exp), ("u", exp));
 
         let none = format!(
             "{}.{}.",

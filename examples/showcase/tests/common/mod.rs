@@ -32,6 +32,8 @@ impl Showcase {
         pairs.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config = Config::from(&Env::from_pairs(pairs)).unwrap();
         let upload_dir = config.upload_dir.clone();
+        // The database the app really uses (a test may point it at Postgres).
+        let database_url = config.database_url.clone();
         let app = showcase::build(config).await.unwrap();
         Self {
             server: TestServer::start(app).await,
