@@ -193,6 +193,23 @@ async fn contact_refuses_blank_fields_like_missing_ones() {
 }
 
 #[tokio::test]
+async fn an_array_in_place_of_the_object_is_invalid_json_and_stores_nothing() {
+    let app = Showcase::start().await;
+    let body = expect_error(
+        app.post_json(
+            "/api/contact",
+            json!(["Ann", "ann@example.com", "hello there"]),
+        )
+        .await,
+        400,
+        "invalid_json",
+    )
+    .await;
+    assert!(!body.to_string().contains("ContactForm"), "{body}");
+    assert_eq!(contact_count(&app).await, 0, "nothing stored");
+}
+
+#[tokio::test]
 async fn contact_rejects_a_bad_email() {
     let app = Showcase::start().await;
     let body = expect_error(

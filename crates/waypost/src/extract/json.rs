@@ -7,6 +7,7 @@ use axum::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
+use super::declared::DeclaredShape;
 use crate::ApiError;
 
 /// A JSON request body (checked `Content-Type`, bounded by the route's body limit) or a JSON
@@ -33,6 +34,14 @@ where
 impl<T: DeserializeOwned> Json<T> {
     /// Parses `bytes` as `T`, answering 400 `invalid_json` with where it went wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
+        // serde takes a struct from an array of its fields in order too; a JSON API means an
+        // object (checked only when an array came, so an object body costs one comparison).
+        let is_array = bytes.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[');
+        if is_array && DeclaredShape::of::<T>().wants_object() {
+            return Err(ApiError::invalid_json(
+                "The JSON body has the wrong shape: expected an object, found an array.",
+            ));
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let value = T::deserialize(&mut deserializer)
             .and_then(|value| deserializer.end().map(|()| value))
@@ -127,6 +136,11 @@ mod tests {
         assert!(message.contains("expected an object"), "{message}");
         let error = Json::<Sort>::from_bytes(b"1").unwrap_err();
         assert!(!error.message().contains("Sort"), "{}", error.message());
+        // A struct is not taken from an array of its fields.
+        let error = Json::<ContactForm>::from_bytes(br#" ["Ann"]"#).unwrap_err();
+        assert_eq!(error.code(), "invalid_json");
+        assert!(error.message().contains("expected an object"));
+        assert_eq!(Json::<Vec<u8>>::from_bytes(b"[1, 2]").unwrap().0, [1, 2]);
         assert_eq!(
             without_type_names("invalid type: map, expected tuple struct Pair at line 1"),
             "invalid type: map, expected an array at line 1"

@@ -4,6 +4,7 @@
 //! validation after parsing. Any plain axum extractor still works in a handler; its rejection is
 //! turned into the same shape on the way out.
 
+mod declared;
 mod form;
 mod json;
 mod path;

@@ -14,7 +14,7 @@ use axum::{
 use garde::Validate;
 use serde::de::DeserializeOwned;
 
-use super::{Form, Json, Query};
+use super::{declared::DeclaredShape, Form, Json, Query};
 use crate::ApiError;
 
 /// A payload that passed its `garde` rules. Deref gives the inner value.
@@ -41,7 +41,7 @@ pub struct Valid<E>(pub E);
 /// as the client sends it.
 pub fn check<T: Validate<Context = ()> + DeserializeOwned>(value: &T) -> Result<(), ApiError> {
     value.validate().map_err(|report| {
-        let sent_names = sent_field_names::<T>();
+        let sent_names = DeclaredShape::of::<T>().field_names();
         let mut details: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (path, error) in report.iter() {
             let field = path.to_string();
@@ -75,42 +75,6 @@ fn as_sent(path: &str, sent_names: &[&str]) -> String {
         Some(name) => format!("{name}{rest}"),
         None => path.to_owned(),
     }
-}
-
-/// The field names `T`'s `Deserialize` impl reads (empty unless `T` is a struct): asked of it
-/// with a deserializer that only listens.
-fn sent_field_names<T: DeserializeOwned>() -> &'static [&'static str] {
-    use serde::de::{self, Deserializer, Visitor};
-
-    struct Listener<'a>(&'a mut &'static [&'static str]);
-
-    impl<'de> Deserializer<'de> for Listener<'_> {
-        type Error = de::value::Error;
-
-        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
-            Err(de::Error::custom("not a struct"))
-        }
-
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _name: &'static str,
-            fields: &'static [&'static str],
-            _visitor: V,
-        ) -> Result<V::Value, Self::Error> {
-            *self.0 = fields;
-            Err(de::Error::custom("only listening"))
-        }
-
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
-            ignored_any
-        }
-    }
-
-    let mut fields: &'static [&'static str] = &[];
-    let _ = T::deserialize(Listener(&mut fields));
-    fields
 }
 
 /// garde's wording, made to read as a sentence about the field.
