@@ -22,7 +22,7 @@ use crate::{
     config::{ConfigError, Env, ServerConfig},
     header_timer::ConnectionTimer,
     layers::{Front, FrontLayer},
-    protocol_errors::ShapedErrors,
+    protocol_errors::{FirstRequest, ShapedErrors},
     security::{Security, SecuritySettings},
 };
 
@@ -153,9 +153,11 @@ impl App {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
+            let first_request = FirstRequest::default();
             let hyper_service = ConnectionService {
                 app: RefCell::new(service.for_connection(peer)),
                 peer,
+                first_request: first_request.clone(),
             };
             // Each connection gets its own header-read timer (see `header_timer`).
             let mut builder = template.clone();
@@ -163,7 +165,7 @@ impl App {
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let connection = builder.serve_connection_with_upgrades(
-                    TokioIo::new(ShapedErrors::new(stream)),
+                    TokioIo::new(ShapedErrors::new(stream, first_request)),
                     hyper_service,
                 );
                 if let Err(error) = watcher.watch(connection).await {
@@ -190,6 +192,8 @@ impl App {
 struct ConnectionService<S> {
     app: RefCell<S>,
     peer: SocketAddr,
+    /// Told when the first request arrives (see `protocol_errors`).
+    first_request: FirstRequest,
 }
 
 impl<S> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
@@ -201,6 +205,7 @@ where
     type Future = Either<S::Future, Oneshot<S, Request>>;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        self.first_request.served();
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let request = request.map(Body::new);
         let mut app = self.app.borrow_mut();

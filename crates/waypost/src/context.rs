@@ -55,6 +55,7 @@ pub(crate) fn enter<R>(slot: &mut Option<RequestContext>, f: impl FnOnce() -> R)
     f()
 }
 
+/// Reads the current context, if a request is being served on this thread.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R {
     let mut f = Some(f);
     let read = CURRENT.try_with(|current| {

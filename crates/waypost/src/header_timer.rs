@@ -87,7 +87,11 @@ impl Future for Deadline {
         // The shared sleep is armed no later than our deadline, so while it is pending ours has
         // not passed either: the clock is only read once it fires.
         loop {
-            match armed.sleep.as_mut().poll(cx) {
+            // Unconstrained by tokio's co-operative budget: a sleep polled by a task out of
+            // budget answers `Pending` without registering, and the cached waker above would
+            // then wait for a wake that never comes.
+            let polled = std::pin::pin!(tokio::task::unconstrained(armed.sleep.as_mut())).poll(cx);
+            match polled {
                 Poll::Pending => {
                     if !armed
                         .registered
@@ -155,6 +159,24 @@ mod tests {
         let second = timer.sleep_until(timer.now() + Duration::from_secs(4));
         assert!(completes_within(second, Duration::from_secs(60)).await);
         assert_eq!(started.elapsed(), Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sleep_first_polled_by_a_task_out_of_budget_still_wakes_it() {
+        let timer = ConnectionTimer::default();
+        let mut deadline = timer.sleep(Duration::from_secs(5));
+        // Spend the task's whole budget (128 units a poll), then poll the sleep once.
+        for _ in 0..128 {
+            tokio::task::consume_budget().await;
+        }
+        std::future::poll_fn(|cx| {
+            let _ = deadline.as_mut().poll(cx);
+            Poll::Ready(())
+        })
+        .await;
+        let started = tokio::time::Instant::now();
+        assert!(completes_within(deadline, Duration::from_secs(60)).await);
+        assert!(started.elapsed() <= Duration::from_secs(5));
     }
 
     #[tokio::test(start_paused = true)]

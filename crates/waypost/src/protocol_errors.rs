@@ -4,13 +4,19 @@
 //!
 //! hyper writes these itself, before any service sees a request, so no layer can reach them.
 //! They are recognised on the way out instead: [`ShapedErrors`] wraps the connection's socket,
-//! and a write that is exactly a bare 400, 414 or 431 head without `X-Request-Id` — every answer
-//! of the app carries one, so only hyper's own can lack it — is replaced by the full answer. Any
-//! other write passes straight through, after one comparison of its first bytes.
+//! and — only until the connection's first request reaches the app — a write that is exactly a
+//! bare 400, 414 or 431 head is replaced by the full answer. Until then every byte written is
+//! hyper's own; after it, a write may be (the start of) a response body, whose bytes a client
+//! may choose, so nothing is looked at: a parse error later on a keep-alive connection keeps
+//! hyper's bare answer. Rewriting a body would desynchronise the connection.
 
 use std::{
     io::{self, IoSlice},
     pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     task::{ready, Context, Poll},
 };
 
@@ -20,23 +26,49 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::{request_id::RequestId, ApiError};
 
+/// Whether a connection's first request has reached the app: set by the connection's service,
+/// read by its socket wrapper (the same task; the atomic only makes it shareable).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FirstRequest(Arc<AtomicBool>);
+
+impl FirstRequest {
+    /// Notes that a request reached the app.
+    #[inline]
+    pub(crate) fn served(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn is_pending(&self) -> bool {
+        !self.0.load(Ordering::Relaxed)
+    }
+}
+
 pin_project! {
     /// A connection's socket, with hyper's bare error answers given the one error shape.
     #[derive(Debug)]
     pub(crate) struct ShapedErrors<T> {
         #[pin]
         io: T,
+        first_request: FirstRequest,
         // What is left to write of a replaced answer.
         pending: Bytes,
     }
 }
 
 impl<T> ShapedErrors<T> {
-    pub(crate) fn new(io: T) -> Self {
+    pub(crate) fn new(io: T, first_request: FirstRequest) -> Self {
         Self {
             io,
+            first_request,
             pending: Bytes::new(),
         }
+    }
+
+    /// Whether `head` may be one of hyper's bare answers and is worth a closer look.
+    #[inline]
+    fn may_be_hypers(&self, head: &[u8]) -> bool {
+        head.starts_with(ERROR_HEAD) && self.first_request.is_pending()
     }
 }
 
@@ -76,7 +108,7 @@ impl<T: AsyncWrite> AsyncWrite for ShapedErrors<T> {
         if !self.pending.is_empty() {
             ready!(self.as_mut().poll_pending(cx))?;
         }
-        if buf.starts_with(ERROR_HEAD) {
+        if self.may_be_hypers(buf) {
             if let Some(answer) = shaped_answer(buf) {
                 // Taken whole now; written by the flush hyper sends after it.
                 *self.as_mut().project().pending = answer;
@@ -96,9 +128,7 @@ impl<T: AsyncWrite> AsyncWrite for ShapedErrors<T> {
             ready!(self.as_mut().poll_pending(cx))?;
         }
         // hyper's own answer is a head alone, in the first slice.
-        if bufs
-            .first()
-            .is_some_and(|first| first.starts_with(ERROR_HEAD))
+        if bufs.first().is_some_and(|first| self.may_be_hypers(first))
             && bufs[1..].iter().all(|rest| rest.is_empty())
         {
             if let Some(answer) = shaped_answer(&bufs[0]) {

@@ -58,6 +58,10 @@ static SLOW: RouteInfo = route(
 static PANIC: RouteInfo = route(&["/panic"], GET, RouteConfig::new());
 static HEADERS: RouteInfo = route(&["/headers"], GET, RouteConfig::new());
 static STREAM_BODY: RouteInfo = route(&["/count"], POST, RouteConfig::new().body_limit(1024));
+static LOOKALIKE: RouteInfo = route(&["/lookalike"], GET, RouteConfig::new());
+
+/// A body that looks exactly like one of hyper's bare error heads.
+const LOOKALIKE_BODY: &[u8] = b"HTTP/1.1 400 Bad Request\r\nset-cookie: session=attacker\r\n\r\n";
 
 #[derive(Deserialize, garde::Validate)]
 struct Note {
@@ -115,6 +119,19 @@ fn app() -> App {
                 total += chunk.map_err(ApiError::from)?.len();
             }
             Ok::<_, ApiError>(Json(json!({ "bytes": total })))
+        })
+        .mount(router);
+    let router = RouteMethods::new(&LOOKALIKE)
+        .get(|| async {
+            // Streamed after a pause, so hyper writes the head and this body separately.
+            let body = futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(LOOKALIKE_BODY))
+            });
+            (
+                [(header::CONTENT_LENGTH, LOOKALIKE_BODY.len().to_string())],
+                Body::from_stream(body),
+            )
         })
         .mount(router);
     App::new(router.fallback(routing::not_found_fallback))
@@ -429,6 +446,23 @@ async fn what_hyper_cannot_parse_is_answered_in_the_one_error_shape() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["code"], "not_found");
+}
+
+#[tokio::test]
+async fn a_response_body_that_looks_like_a_bare_error_goes_out_untouched() {
+    let server = TestServer::start(app()).await;
+    let answer = raw_exchange(
+        &server,
+        "GET /lookalike HTTP/1.1\r\nHost: localhost\r\n\r\n\
+         GET /echo?page=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (head, rest) = answer.split_once("\r\n\r\n").expect("a first answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{answer}");
+    let body = std::str::from_utf8(LOOKALIKE_BODY).unwrap();
+    assert!(rest.starts_with(body), "the body, byte for byte: {answer}");
+    // And the connection stays in step: the next answer follows right after it.
+    assert!(rest[body.len()..].starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 #[tokio::test]

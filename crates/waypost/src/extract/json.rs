@@ -62,14 +62,21 @@ impl<T: DeserializeOwned> Json<T> {
     }
 }
 
-/// serde names the Rust type it expected (`expected struct ContactForm`): a client is told the
-/// JSON it should send instead, and learns nothing of the server's types.
+/// serde names the Rust type it expected (`expected struct ContactForm`, `untagged enum Shape`):
+/// a client is told the JSON it should send instead, and learns nothing of the server's types.
+/// The kinds are serde_derive's, longest first so none is cut short by a shorter one.
 fn without_type_names(message: &str) -> String {
-    const KINDS: [(&str, &str); 4] = [
-        ("expected struct ", "expected an object"),
-        ("expected tuple struct ", "expected an array"),
-        ("expected unit struct ", "expected null"),
-        ("expected enum ", "expected one of the allowed values"),
+    const KINDS: [(&str, &str); 10] = [
+        ("any variant of untagged enum ", "any of the allowed shapes"),
+        ("internally tagged enum ", "one of the allowed values"),
+        ("adjacently tagged enum ", "one of the allowed values"),
+        ("struct variant ", "an object"),
+        ("tuple variant ", "an array"),
+        ("newtype struct ", "a value"),
+        ("tuple struct ", "an array"),
+        ("unit struct ", "null"),
+        ("struct ", "an object"),
+        ("enum ", "one of the allowed values"),
     ];
     let mut text = message.to_owned();
     for (kind, public) in KINDS {
@@ -141,9 +148,34 @@ mod tests {
         assert_eq!(error.code(), "invalid_json");
         assert!(error.message().contains("expected an object"));
         assert_eq!(Json::<Vec<u8>>::from_bytes(b"[1, 2]").unwrap().0, [1, 2]);
-        assert_eq!(
-            without_type_names("invalid type: map, expected tuple struct Pair at line 1"),
-            "invalid type: map, expected an array at line 1"
-        );
+        for (serde_says, client_reads) in [
+            (
+                "invalid type: map, expected tuple struct Pair at line 1",
+                "invalid type: map, expected an array at line 1",
+            ),
+            (
+                "invalid type: string, expected struct variant E::A",
+                "invalid type: string, expected an object",
+            ),
+            (
+                "invalid type: map, expected tuple variant E::B",
+                "invalid type: map, expected an array",
+            ),
+            (
+                "invalid type: null, expected internally tagged enum Tagged",
+                "invalid type: null, expected one of the allowed values",
+            ),
+            (
+                "expected adjacently tagged enum Adj",
+                "expected one of the allowed values",
+            ),
+            (
+                "data did not match any variant of untagged enum Untagged",
+                "data did not match any of the allowed shapes",
+            ),
+            ("expected newtype struct Id", "expected a value"),
+        ] {
+            assert_eq!(without_type_names(serde_says), client_reads);
+        }
     }
 }

@@ -205,8 +205,8 @@ pub(crate) const TOKEN_SEARCH_LIMIT: usize = 1024 * 1024;
 /// The `_csrf` field of a multipart body, and the body again, whole, for the handler.
 ///
 /// The body is read only as far as the field (a form's hidden token usually comes first); what
-/// was read is kept and replayed ahead of the rest. At most [`TOKEN_SEARCH_LIMIT`] bytes are
-/// kept while searching — an upload route's body may be far larger than anyone should buffer —
+/// was read is kept and replayed ahead of the rest. At most [`TOKEN_SEARCH_LIMIT`] bytes (and the
+/// frame that passes it) are kept while searching — an upload route's body may be far larger than anyone should buffer —
 /// so a token behind a larger file is not found (send it first, or in the header).
 pub(crate) async fn multipart_token(
     body: Body,
@@ -263,11 +263,14 @@ impl Tap {
             return match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
                 None => Poll::Ready(None),
                 Some(Ok(frame)) => match frame.into_data() {
-                    // Past the search limit the parser sees the end: no token is found.
-                    Ok(_) if self.kept > TOKEN_SEARCH_LIMIT => Poll::Ready(None),
                     Ok(data) => {
+                        // Kept whole either way, so a replay never misses a frame.
                         self.kept += data.len();
                         self.read.push(data.clone());
+                        if self.kept > TOKEN_SEARCH_LIMIT {
+                            // Past the search limit the parser sees the end: no token is found.
+                            return Poll::Ready(None);
+                        }
                         Poll::Ready(Some(Ok(data)))
                     }
                     // Trailers carry no form data.

@@ -116,7 +116,9 @@ impl RedisStores {
     pub fn rate_limits(&self) -> RedisRateLimitStore {
         RedisRateLimitStore {
             connection: self.connection.clone(),
-            prefix: format!("{}rl:", self.prefix),
+            // `rlw:` (rate limit, window): a key space of its own, so counters of the earlier
+            // GCRA scheme (`rl:`, a time) are never read as counts during a rolling deploy.
+            prefix: format!("{}rlw:", self.prefix),
             script: Script::new(WINDOW_SCRIPT),
         }
     }

@@ -44,8 +44,9 @@ pub async fn get(
         .ok_or_else(not_found)
 }
 
-/// Replaces every client-settable field. Who may change the post is settled before the body is
-/// validated: someone else's post is 403 (an unknown one 404) whatever the body holds.
+/// Replaces every client-settable field. Who may change the post is settled before the body's
+/// rules are checked: someone else's post is 403 (an unknown one 404) for any body that parses;
+/// a body that does not parse is 400 `invalid_json` first.
 pub async fn put(
     State(state): State<AppState>,
     Auth(editor): Auth<User>,
