@@ -75,16 +75,10 @@ pub(crate) fn request_id() -> RequestId {
 
 /// The security settings of the app serving the current request.
 pub(crate) fn security() -> Option<Arc<Security>> {
-    with_security(|security| security.cloned())
-}
-
-/// Runs `f` with the security settings of the app serving the current request, borrowed: the
-/// hot path reads them without touching the shared reference count.
-pub(crate) fn with_security<R>(f: impl FnOnce(Option<&Arc<Security>>) -> R) -> R {
     with_current(|context| {
-        f(context
+        context
             .and_then(|context| context.security.as_ref())
-            .map(|security| &security.0))
+            .map(|security| security.0.clone())
     })
 }
 

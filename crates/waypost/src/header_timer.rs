@@ -33,6 +33,15 @@ struct Armed {
     registered: Option<Waker>,
 }
 
+impl Armed {
+    /// Whether the sleep's last poll registered `waker` (or one that wakes the same task).
+    fn wakes(&self, waker: &Waker) -> bool {
+        self.registered
+            .as_ref()
+            .is_some_and(|registered| registered.will_wake(waker))
+    }
+}
+
 impl Timer for ConnectionTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
         self.sleep_until(self.now() + duration)
@@ -75,12 +84,7 @@ impl Future for Deadline {
         if armed.sleep.deadline().into_std() > self.deadline {
             // Only a deadline from another use of the timer can be later than ours: wake in time.
             armed.sleep.as_mut().reset(self.deadline.into());
-        } else if !armed.sleep.is_elapsed()
-            && armed
-                .registered
-                .as_ref()
-                .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
+        } else if !armed.sleep.is_elapsed() && armed.wakes(cx.waker()) {
             // Armed no later than our deadline and set to wake this task: nothing to do yet.
             return Poll::Pending;
         }
@@ -93,11 +97,7 @@ impl Future for Deadline {
             let polled = std::pin::pin!(tokio::task::unconstrained(armed.sleep.as_mut())).poll(cx);
             match polled {
                 Poll::Pending => {
-                    if !armed
-                        .registered
-                        .as_ref()
-                        .is_some_and(|waker| waker.will_wake(cx.waker()))
-                    {
+                    if !armed.wakes(cx.waker()) {
                         armed.registered = Some(cx.waker().clone());
                     }
                     return Poll::Pending;
