@@ -6,6 +6,7 @@ use std::{cell::RefCell, convert::Infallible, future::Future, io, net::SocketAdd
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request},
+    http::Extensions,
     response::Response,
     Router,
 };
@@ -156,7 +157,7 @@ impl App {
             let first_request = FirstRequest::default();
             let hyper_service = ConnectionService {
                 app: RefCell::new(service.for_connection(peer)),
-                peer,
+                extensions: connection_extensions(peer),
                 first_request: first_request.clone(),
             };
             // Each connection gets its own header-read timer (see `header_timer`).
@@ -191,7 +192,9 @@ impl App {
 /// through tower's `Oneshot`; an app that is not ready is called through one.
 struct ConnectionService<S> {
     app: RefCell<S>,
-    peer: SocketAddr,
+    /// What every request of the connection starts with in its extensions (see
+    /// [`connection_extensions`]).
+    extensions: Extensions,
     /// Told when the first request arrives (see `protocol_errors`).
     first_request: FirstRequest,
 }
@@ -206,7 +209,7 @@ where
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         self.first_request.served();
-        request.extensions_mut().insert(ConnectInfo(self.peer));
+        request.extensions_mut().extend(self.extensions.clone());
         let request = request.map(Body::new);
         let mut app = self.app.borrow_mut();
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
@@ -215,6 +218,28 @@ where
             _ => Either::Right(app.clone().oneshot(request)),
         }
     }
+}
+
+/// A connection's template for its requests' extensions: `ConnectInfo` with the peer's address,
+/// in a map with room for seven entries.
+///
+/// Routing adds three entries of axum's own (`OriginalUri`, `MatchedPath`, the path parameters),
+/// so a map that starts with `ConnectInfo` in the default room for three would grow, rehashing,
+/// on every request. A clone keeps the template's room, and costs what building the map did.
+fn connection_extensions(peer: SocketAddr) -> Extensions {
+    /// Entries that only make room: the map grows as they go in, and keeps its size when they
+    /// are taken out again.
+    #[derive(Clone, Copy)]
+    struct Room<const N: usize>;
+    let mut extensions = Extensions::new();
+    extensions.insert(ConnectInfo(peer));
+    extensions.insert(Room::<1>);
+    extensions.insert(Room::<2>);
+    extensions.insert(Room::<3>);
+    extensions.remove::<Room<1>>();
+    extensions.remove::<Room<2>>();
+    extensions.remove::<Room<3>>();
+    extensions
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

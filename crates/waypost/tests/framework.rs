@@ -603,3 +603,56 @@ async fn optional_catch_all_params_are_none_without_the_tail() {
         assert_eq!(body, json!({ "rest": rest }), "{path}");
     }
 }
+
+#[tokio::test]
+async fn axum_connection_and_routing_extractors_work_on_every_request_of_a_connection() {
+    use std::net::SocketAddr;
+    use waypost::axum::extract::{ConnectInfo, MatchedPath, OriginalUri, Path};
+
+    static ITEM: RouteInfo = RouteInfo {
+        pattern: "/items/{id}",
+        paths: &["/items/{id}"],
+        file: "src/app/items/[id]/route.rs",
+        params: &[],
+        handlers: GET,
+        middleware: &[],
+        config: RouteConfig::new(),
+    };
+    let router = RouteMethods::new(&ITEM)
+        .get(
+            |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+             matched: MatchedPath,
+             OriginalUri(uri): OriginalUri,
+             Path(id): Path<String>| async move {
+                Json(json!({
+                    "peer": peer.ip().to_string(),
+                    "matched": matched.as_str(),
+                    "uri": uri.to_string(),
+                    "id": id,
+                }))
+            },
+        )
+        .mount(Router::new());
+    let server = TestServer::start(App::new(router)).await;
+    // One client with one pooled connection: every request after the first reuses it, so each
+    // must get its own copy of what the connection provides.
+    let client = Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    for n in 0..5 {
+        let response = client
+            .get(server.url(&format!("/items/{n}?q={n}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "peer": "127.0.0.1",
+                "matched": "/items/{id}",
+                "uri": format!("/items/{n}?q={n}"),
+                "id": n.to_string(),
+            })
+        );
+    }
+}
