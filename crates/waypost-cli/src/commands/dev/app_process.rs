@@ -113,6 +113,15 @@ impl AppProcess {
         Ok(Arc::new(AppProcess { port, kill, exited }))
     }
 
+    /// A stand-in for a build already listening on `port` (a test's own server): nothing to
+    /// supervise or stop.
+    #[cfg(test)]
+    pub(crate) fn listening_on(port: u16) -> Arc<AppProcess> {
+        let (kill, _) = watch::channel(false);
+        let (_, exited) = watch::channel(true);
+        Arc::new(AppProcess { port, kill, exited })
+    }
+
     /// The loopback port it serves on.
     pub(crate) fn port(&self) -> u16 {
         self.port

@@ -5,7 +5,8 @@
 //! While no build is running yet, requests wait (up to a bound) instead of failing; while a new
 //! build is compiled or starting, the previous one keeps answering. What the proxy answers
 //! itself (the app still building, the build broken) uses Waypost's JSON error shape.
-//! WebSocket upgrades are not forwarded.
+//! An HTTP/1.1 upgrade (a WebSocket) is forwarded too: once the app switches protocols, the
+//! client's connection and the app's are joined byte for byte until either side closes.
 
 use std::{
     convert::Infallible,
@@ -83,7 +84,9 @@ pub(crate) async fn serve(
                 async move { Ok::<_, Infallible>(proxy.forward(request).await) }
             });
             // A client hanging up mid-request is not worth reporting.
-            let _ = server.serve_connection(TokioIo::new(stream), service).await;
+            let _ = server
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -135,11 +138,48 @@ impl Proxy {
             }
         }
         *request.uri_mut() = target;
+        // An upgrade keeps its `Upgrade` (and `Connection: upgrade`) on both hops, which are
+        // otherwise hop-by-hop; the client's side of it is taken before the request moves on.
+        let upgrade = requested_upgrade(&request);
+        let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         // The hop to the app is HTTP/1.1 whatever the client spoke.
         *request.version_mut() = Version::HTTP_11;
         remove_hop_by_hop(request.headers_mut());
+        if let Some(protocol) = upgrade {
+            keep_upgrade(request.headers_mut(), protocol);
+        }
         let method = request.method().clone();
         match self.client.request(request).await {
+            Ok(mut response) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                let Some(client_side) = client_side else {
+                    // The app may not switch protocols unasked.
+                    eprintln!("[waypost] {method} {path}: the app switched protocols unasked");
+                    return self.error(
+                        &HeaderMap::new(),
+                        StatusCode::BAD_GATEWAY,
+                        "app_unreachable",
+                        "The app answered 101 to a request that asked for no upgrade.",
+                    );
+                };
+                let app_side = hyper::upgrade::on(&mut response);
+                tokio::spawn(async move {
+                    // The tunnel holds the build alive for as long as it is open.
+                    let _serving = app;
+                    if let (Ok(client), Ok(app)) = tokio::join!(client_side, app_side) {
+                        let _ = tokio::io::copy_bidirectional(
+                            &mut TokioIo::new(client),
+                            &mut TokioIo::new(app),
+                        )
+                        .await;
+                    }
+                });
+                let protocol = response.headers().get(header::UPGRADE).cloned();
+                remove_hop_by_hop(response.headers_mut());
+                if let Some(protocol) = protocol {
+                    keep_upgrade(response.headers_mut(), protocol);
+                }
+                response.map(|body| body.boxed())
+            }
             Ok(response) => {
                 let mut response = response.map(|body| {
                     // The body holds the build alive until the last byte is sent, so a
@@ -247,6 +287,27 @@ fn is_sane_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// The protocol an HTTP/1.1 request asks to switch to (`Upgrade`, with `upgrade` among its
+/// `Connection` options), if any.
+fn requested_upgrade(request: &Request<Incoming>) -> Option<HeaderValue> {
+    let asks = request.version() == Version::HTTP_11
+        && request
+            .headers()
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|option| option.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| request.headers().get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// Puts an upgrade's own headers back after the hop-by-hop ones were removed.
+fn keep_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, protocol);
+}
+
 /// Headers about one connection (RFC 9110 §7.6.1) that a proxy must not pass on.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
@@ -340,6 +401,109 @@ mod tests {
             body,
             json!({ "error": "It broke.", "code": "app_down", "requestId": "abc-1" })
         );
+    }
+
+    /// Reads from `stream` until the end of a message head, which is returned.
+    async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(
+                stream.read(&mut byte).await.unwrap(),
+                1,
+                "the head ended early"
+            );
+            head.push(byte[0]);
+        }
+        String::from_utf8(head).unwrap().to_ascii_lowercase()
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_is_forwarded_and_both_connections_joined() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // The app: switches to the protocol asked for, then answers each read in upper case.
+        let app = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let app_port = app.local_addr().unwrap().port();
+        let app_task = tokio::spawn(async move {
+            let (mut stream, _) = app.accept().await.unwrap();
+            let head = read_head(&mut stream).await;
+            stream
+                .write_all(
+                    b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\
+                      Upgrade: websocket\r\nSec-WebSocket-Accept: accepted\r\n\r\n",
+                )
+                .await
+                .unwrap();
+            let mut buffer = [0u8; 64];
+            loop {
+                let read = stream.read(&mut buffer).await.unwrap();
+                if read == 0 {
+                    break;
+                }
+                stream
+                    .write_all(&buffer[..read].to_ascii_uppercase())
+                    .await
+                    .unwrap();
+            }
+            head
+        });
+        let (_sender, upstream) =
+            watch::channel(Upstream::Serving(AppProcess::listening_on(app_port)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_port = listener.local_addr().unwrap().port();
+        let proxy = tokio::spawn(serve(listener, upstream, Duration::from_secs(1)));
+
+        // Bounded: a tunnel that never opens must fail the test, not hang it.
+        let exchange = async {
+            let mut client = tokio::net::TcpStream::connect(("127.0.0.1", proxy_port))
+                .await
+                .unwrap();
+            client
+                .write_all(
+                    b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive, Upgrade\r\n\
+                      Upgrade: websocket\r\nSec-WebSocket-Key: a2V5\r\n\
+                      Sec-WebSocket-Version: 13\r\n\r\n",
+                )
+                .await
+                .unwrap();
+            let answer = read_head(&mut client).await;
+            assert!(answer.starts_with("http/1.1 101 "), "{answer}");
+            for line in [
+                "connection: upgrade",
+                "upgrade: websocket",
+                "sec-websocket-accept: accepted",
+            ] {
+                assert!(answer.contains(line), "{line} missing from {answer}");
+            }
+            for message in ["hello", "again"] {
+                client.write_all(message.as_bytes()).await.unwrap();
+                let mut echoed = vec![0u8; message.len()];
+                client.read_exact(&mut echoed).await.unwrap();
+                assert_eq!(echoed, message.to_ascii_uppercase().as_bytes());
+            }
+            client
+        };
+        let client = tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .expect("the upgraded exchange completes");
+        // The client closing its side ends the app's too.
+        drop(client);
+        let seen = tokio::time::timeout(Duration::from_secs(5), app_task)
+            .await
+            .expect("the app's side is closed")
+            .unwrap();
+        assert!(seen.starts_with("get /ws http/1.1\r\n"), "{seen}");
+        for line in [
+            "connection: upgrade",
+            "upgrade: websocket",
+            "sec-websocket-key: a2v5",
+            "sec-websocket-version: 13",
+        ] {
+            assert!(seen.contains(line), "{line} missing from {seen}");
+        }
+        assert!(!seen.contains("keep-alive"), "{seen}");
+        proxy.abort();
     }
 
     #[test]
