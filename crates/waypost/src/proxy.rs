@@ -16,7 +16,10 @@
 use std::{
     collections::HashMap,
     future::Future,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -139,12 +142,26 @@ struct Entry {
     fetched: Instant,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;
+/// One user's place in the cache.
+#[derive(Default)]
+struct Slot {
+    /// How many fetches for this user have ended, read before waiting for `state`: a caller
+    /// that finds it moved on while it waited knows a fetch ran meanwhile.
+    fetches_ended: AtomicU64,
+    state: tokio::sync::Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    token: Option<Entry>,
+    /// Whether the last fetch that ended failed.
+    last_fetch_failed: bool,
+}
 
 /// Tokens per user, with a TTL and single-flight fetching.
 pub struct TokenCache {
     ttl: Duration,
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -167,15 +184,18 @@ impl TokenCache {
         }
     }
 
-    fn slot(&self, user: &str) -> Slot {
+    fn slot(&self, user: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = slots.get(user) {
             return slot.clone();
         }
         if slots.len() >= SWEEP_ABOVE {
             let ttl = self.ttl;
-            slots.retain(|_, slot| match slot.try_lock() {
-                Ok(entry) => entry.as_ref().is_some_and(|e| e.fetched.elapsed() < ttl),
+            slots.retain(|_, slot| match slot.state.try_lock() {
+                Ok(state) => state
+                    .token
+                    .as_ref()
+                    .is_some_and(|e| e.fetched.elapsed() < ttl),
                 Err(_) => true,
             });
         }
@@ -183,10 +203,12 @@ impl TokenCache {
     }
 
     /// `user`'s token, fetched with `fetch` when there is none or it expired. Concurrent
-    /// callers for one user wait for a single fetch.
+    /// callers for one user wait for a single fetch, and share its outcome: when it fails,
+    /// those that waited for it fail too rather than each trying again in turn.
     ///
     /// # Errors
-    /// `fetch`'s error (nothing is cached then).
+    /// `fetch`'s error (nothing is cached then); 502 `upstream_failed` for a caller that
+    /// waited for a fetch that failed.
     pub async fn get_or_fetch<F, Fut>(
         &self,
         user: &str,
@@ -196,24 +218,15 @@ impl TokenCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<BackendToken, ApiError>>,
     {
-        let slot = self.slot(user);
-        let mut entry = slot.lock().await;
-        if let Some(current) = entry.as_ref().filter(|e| e.fetched.elapsed() < self.ttl) {
-            return Ok(current.token.clone());
-        }
-        let token = Arc::new(fetch().await?);
-        *entry = Some(Entry {
-            token: token.clone(),
-            fetched: Instant::now(),
-        });
-        Ok(token)
+        self.settle(user, |_| true, fetch).await
     }
 
     /// Replaces `stale` (a token the backend refused) with a fresh one — unless another request
-    /// already did, in which case that newer token is returned without a fetch.
+    /// already did, in which case that newer token is returned without a fetch. Concurrent
+    /// callers share one fetch, as with [`get_or_fetch`](Self::get_or_fetch).
     ///
     /// # Errors
-    /// `fetch`'s error (the stale token is dropped either way).
+    /// As [`get_or_fetch`](Self::get_or_fetch) (the stale token is dropped either way).
     pub async fn refresh<F, Fut>(
         &self,
         user: &str,
@@ -224,17 +237,43 @@ impl TokenCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<BackendToken, ApiError>>,
     {
+        self.settle(user, |token| !Arc::ptr_eq(token, stale), fetch)
+            .await
+    }
+
+    /// The cached token when it is fresh and `usable`; else the outcome of the fetch this caller
+    /// waited for, if one ended meanwhile and failed; else a fetch of its own.
+    async fn settle<F, Fut>(
+        &self,
+        user: &str,
+        usable: impl Fn(&Arc<BackendToken>) -> bool,
+        fetch: F,
+    ) -> Result<Arc<BackendToken>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<BackendToken, ApiError>>,
+    {
         let slot = self.slot(user);
-        let mut entry = slot.lock().await;
-        if let Some(current) = entry
+        let ended_before = slot.fetches_ended.load(Ordering::Acquire);
+        let mut state = slot.state.lock().await;
+        if let Some(current) = state
+            .token
             .as_ref()
-            .filter(|e| !Arc::ptr_eq(&e.token, stale) && e.fetched.elapsed() < self.ttl)
+            .filter(|e| e.fetched.elapsed() < self.ttl && usable(&e.token))
         {
             return Ok(current.token.clone());
         }
-        *entry = None;
-        let token = Arc::new(fetch().await?);
-        *entry = Some(Entry {
+        if state.last_fetch_failed && slot.fetches_ended.load(Ordering::Acquire) != ended_before {
+            return Err(upstream_failed(
+                "the token fetch this request waited for failed",
+            ));
+        }
+        state.token = None;
+        let fetched = fetch().await;
+        state.last_fetch_failed = fetched.is_err();
+        slot.fetches_ended.fetch_add(1, Ordering::Release);
+        let token = Arc::new(fetched?);
+        state.token = Some(Entry {
             token: token.clone(),
             fetched: Instant::now(),
         });
@@ -415,9 +454,12 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn concurrent_first_requests_of_one_user_fetch_once() {
-        let cache = Arc::new(TokenCache::new(Duration::from_secs(60)));
+    /// Five concurrent first requests of `alice`, whose fetch takes 50 ms and ends with
+    /// `outcome`: what each got, and how many fetches ran.
+    async fn five_first_requests(
+        cache: &Arc<TokenCache>,
+        outcome: fn() -> Result<BackendToken, ApiError>,
+    ) -> (Vec<Result<Arc<BackendToken>, ApiError>>, usize) {
         let fetches = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..5)
             .map(|_| {
@@ -427,22 +469,58 @@ mod tests {
                         .get_or_fetch("alice", || async {
                             fetches.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_millis(50)).await;
-                            Ok(token("t1"))
+                            outcome()
                         })
                         .await
-                        .unwrap()
                 })
             })
             .collect();
+        let mut results = Vec::new();
         for task in tasks {
-            assert_eq!(task.await.unwrap().token, "t1");
+            results.push(task.await.unwrap());
         }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        (results, fetches.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_requests_of_one_user_fetch_once() {
+        let cache = Arc::new(TokenCache::new(Duration::from_secs(60)));
+        let (results, fetches) = five_first_requests(&cache, || Ok(token("t1"))).await;
+        for result in results {
+            assert_eq!(result.unwrap().token, "t1");
+        }
+        assert_eq!(fetches, 1);
         let bob = cache
             .get_or_fetch("bob", || async { Ok(token("t2")) })
             .await
             .unwrap();
         assert_eq!(bob.token, "t2", "users never share a token");
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_fails_those_that_waited_for_it_and_the_next_request_tries_again() {
+        let cache = Arc::new(TokenCache::new(Duration::from_secs(60)));
+        let (results, fetches) =
+            five_first_requests(&cache, || Err(upstream_failed("the backend is down"))).await;
+        for result in results {
+            let error = result.unwrap_err();
+            assert_eq!(error.status(), axum::http::StatusCode::BAD_GATEWAY);
+            assert_eq!(error.code(), "upstream_failed");
+        }
+        assert_eq!(fetches, 1, "one fetch for all five");
+        // A request that arrives after the failure fetches again, and its token is kept.
+        let token = cache
+            .get_or_fetch("alice", || async { Ok(token("back")) })
+            .await
+            .unwrap();
+        assert_eq!(token.token, "back");
+        let cached = cache
+            .get_or_fetch("alice", || async {
+                Err(ApiError::internal("must not fetch"))
+            })
+            .await
+            .unwrap();
+        assert_eq!(cached.token, "back");
     }
 
     #[tokio::test]
