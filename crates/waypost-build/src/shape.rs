@@ -295,7 +295,7 @@ pub(crate) fn shape_of(
             (name, inner)
         };
         match name.as_str() {
-            "Json" => shape.body = Some(RequestBody::Json(named(inner))),
+            "Json" | "JsonWithBytes" => shape.body = Some(RequestBody::Json(named(inner))),
             "Form" => shape.body = Some(RequestBody::Form(named(inner))),
             "Multipart" => shape.body = Some(RequestBody::Multipart),
             "Bytes" | "Body" | "String" => shape.body = Some(RequestBody::Raw),

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use tokio::{sync::Notify, time::timeout};
 use waypost::{
     axum::{
-        body::Body,
+        body::{Body, Bytes},
         extract::{Query, RawQuery, State},
         http::{header, HeaderMap, StatusCode},
         response::{IntoResponse, Response},
@@ -64,6 +64,8 @@ struct Call {
     token: Option<String>,
     raw_query: String,
     body: Value,
+    /// The body exactly as it arrived.
+    raw_body: Bytes,
 }
 
 impl Call {
@@ -139,6 +141,7 @@ async fn session(State(drupal): State<Arc<Drupal>>, headers: HeaderMap) -> Respo
             token: None,
             raw_query: String::new(),
             body: Value::Null,
+            raw_body: Bytes::new(),
         });
         sessions.len()
     };
@@ -176,13 +179,15 @@ async fn chat(
     Query(query): Query<HashMap<String, String>>,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    raw_body: Bytes,
 ) -> Response {
+    let body: Value = serde_json::from_slice(&raw_body).expect("the proxy sends JSON");
     let call = Call {
         headers,
         token: query.get("token").cloned(),
         raw_query: raw_query.unwrap_or_default(),
         body: body.clone(),
+        raw_body,
     };
     drupal.chats.lock().unwrap().push(call.clone());
     let behaviour = &drupal.behaviour;
@@ -323,7 +328,6 @@ async fn five_concurrent_first_chats_of_one_user_fetch_one_session() {
         assert_eq!(sub_of(call.bearer()), alice.id());
         assert_eq!(call.headers["content-type"], "application/json");
     }
-    // The body is Deep Chat's shape, rebuilt from what was validated.
     assert!(chats
         .iter()
         .any(|call| call.body == json!({ "messages": [{ "role": "user", "text": "hi 0" }] })));
@@ -331,6 +335,40 @@ async fn five_concurrent_first_chats_of_one_user_fetch_one_session() {
     // Later chats reuse the cached token.
     text_of(chat_as(&app, &alice, hello("again")).await).await;
     assert_eq!(drupal.sessions().len(), 1);
+}
+
+#[tokio::test]
+async fn the_clients_body_reaches_the_backend_as_sent() {
+    let (drupal, url) = Drupal::start(Behaviour::default()).await;
+    let app = start(&url).await;
+    let alice = app.account("alice@example.com").await;
+    // Fields Deep Chat may add (files, custom settings) and the client's own formatting.
+    let sent = r#"{ "messages": [ {"role": "user", "text": "hi", "files": [{"name": "a.txt"}]} ],
+ "custom": {"temperature": 0.5} }"#;
+    let response = app
+        .as_user(&alice, Method::POST, "/api/chat")
+        .header("content-type", "application/json")
+        .body(sent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(response).await,
+        json!({ "text": "Drupal says: hi" })
+    );
+    let chats = drupal.chats();
+    assert_eq!(chats.len(), 1);
+    assert_eq!(chats[0].raw_body, sent.as_bytes());
+    // What is not a valid chat request is refused before the backend hears of it.
+    let response = app
+        .as_user(&alice, Method::POST, "/api/chat")
+        .header("content-type", "application/json")
+        .body(r#"{"messages": "not a list", "custom": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "invalid_json").await;
+    assert_eq!(drupal.chats().len(), 1);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! `Json<T>`: a JSON body in, a JSON body out; rejections are 415, 413 or 400 `invalid_json`.
 
 use axum::{
+    body::Bytes,
     extract::{FromRequest, Request},
     http::{header, HeaderValue},
     response::{IntoResponse, Response},
@@ -23,12 +24,41 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !super::has_json_content_type(request.headers()) {
-            return Err(ApiError::unsupported_media_type("application/json"));
-        }
-        let bytes = super::read_body(request, state).await?;
-        Self::from_bytes(&bytes)
+        Self::from_bytes(&read_json_body(request, state).await?)
     }
+}
+
+/// A JSON request body parsed as `T`, together with the exact bytes that came — for a handler
+/// that checks a document and passes it on untouched (a proxy: fields it does not know and the
+/// client's own formatting reach the backend as sent). Rejections are [`Json`]'s.
+#[derive(Debug, Clone)]
+pub struct JsonWithBytes<T> {
+    /// The body, parsed.
+    pub value: T,
+    /// The body as it came.
+    pub bytes: Bytes,
+}
+
+impl<T, S> FromRequest<S> for JsonWithBytes<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_json_body(request, state).await?;
+        let Json(value) = Json::from_bytes(&bytes)?;
+        Ok(Self { value, bytes })
+    }
+}
+
+/// The body of a request that says it is JSON (415 otherwise), within the route's limit.
+async fn read_json_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    if !super::has_json_content_type(request.headers()) {
+        return Err(ApiError::unsupported_media_type("application/json"));
+    }
+    super::read_body(request, state).await
 }
 
 impl<T: DeserializeOwned> Json<T> {

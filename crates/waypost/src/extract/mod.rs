@@ -1,7 +1,8 @@
 //! Extractors whose rejections are the one JSON error shape.
 //!
 //! They mirror axum's (`Json`, `Query`, `Form`, `Path`) and add [`Valid`], which runs `garde`
-//! validation after parsing. Any plain axum extractor still works in a handler; its rejection is
+//! validation after parsing, and [`JsonWithBytes`], a JSON body parsed and kept as it came (for
+//! a proxy that checks what it passes on). Any plain axum extractor still works in a handler; its rejection is
 //! turned into the same shape on the way out.
 
 mod declared;
@@ -14,7 +15,7 @@ mod valid;
 pub use axum::extract::{FromRequest, FromRequestParts, State};
 pub use axum_extra::extract::cookie::{Cookie, CookieJar};
 pub use form::Form;
-pub use json::Json;
+pub use json::{Json, JsonWithBytes};
 pub use path::{path_params, Path};
 pub use query::Query;
 pub use valid::{check as validate, Valid, Validated};

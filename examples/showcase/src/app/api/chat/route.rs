@@ -4,11 +4,10 @@
 use serde_json::{json, Value};
 use waypost::{
     axum::{
-        body::Bytes,
         http::HeaderMap,
         response::{IntoResponse, Response},
     },
-    extract::{validate, Json, State},
+    extract::{validate, Json, JsonWithBytes, State},
     proxy::{read_json, relay_stream, upstream_failed},
     security::{Auth, Identity},
     ApiError,
@@ -20,12 +19,16 @@ use crate::{
 };
 
 /// The backend's JSON (`{"text"}` or `{"html"}`) or its event stream relayed as it arrives;
-/// 502 `upstream_failed` when the backend fails.
+/// 502 `upstream_failed` when the backend fails. The backend gets the client's body as sent,
+/// once it is known to be a valid chat request.
 pub async fn post(
     State(state): State<AppState>,
     Auth(identity): Auth<Identity>,
     headers: HeaderMap,
-    Json(request): Json<ChatRequest>,
+    JsonWithBytes {
+        value: request,
+        bytes: body,
+    }: JsonWithBytes<ChatRequest>,
 ) -> Result<Response, ApiError> {
     validate(&request)?;
     let stream = request.wants_stream();
@@ -38,7 +41,6 @@ pub async fn post(
         });
     };
     let bearer = chat_bearer(&state, &identity, &headers)?;
-    let body = Bytes::from(serde_json::to_vec(&request_body(&request)).map_err(ApiError::internal)?);
     let upstream = backend.call(&identity.user_id, &bearer, body).await?;
     if stream {
         return Ok(relay_stream(upstream));
@@ -48,18 +50,4 @@ pub async fn post(
         return Err(upstream_failed("the chat backend answered neither text nor html"));
     }
     Ok(Json(answer).into_response())
-}
-
-/// The body sent upstream: Deep Chat's shape, rebuilt from what was validated.
-fn request_body(request: &ChatRequest) -> Value {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|message| json!({ "role": message.role, "text": message.text }))
-        .collect();
-    let mut body = json!({ "messages": messages });
-    if let Some(stream) = &request.stream {
-        body["stream"] = stream.clone();
-    }
-    body
 }
