@@ -75,7 +75,8 @@ impl CreditLedger {
     }
 
     /// Adds `amount` to `id`'s balance (a grant or a refund); the new balance, or `None` when
-    /// the row does not exist.
+    /// the row does not exist or the balance cannot hold that much more (it never wraps or
+    /// turns into a float past the largest 64-bit integer).
     ///
     /// # Errors
     /// The database failed.
@@ -107,6 +108,9 @@ impl CreditLedger {
         let (t, b, i) = (self.table, self.balance_column, self.id_column);
         let guard = if guarded {
             format!(" AND {b} >= $1")
+        } else if amount > 0 {
+            // Room for it below i64::MAX, asked without computing a sum that could overflow.
+            format!(" AND {b} <= {} - $1", i64::MAX)
         } else {
             String::new()
         };

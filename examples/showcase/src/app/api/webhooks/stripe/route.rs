@@ -28,27 +28,23 @@ struct StripeEvent {
     data: Value,
 }
 
-/// The most credits one payment may add: far above any real purchase, far below what could
-/// overflow a balance.
-const MAX_CREDITS_PER_PAYMENT: i64 = 1_000_000;
-
-/// The credits a payment adds (`None`: none). Stripe's metadata values are strings; numbers
-/// are accepted too. More than [`MAX_CREDITS_PER_PAYMENT`] is refused, not added.
-fn credits_of(metadata: &Value) -> Result<Option<i64>, ApiError> {
-    let credits = match &metadata["credits"] {
-        Value::Number(number) => number.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok(),
-        _ => None,
+/// The credits a payment adds (`None`: none — absent, not a whole number of at least one, or
+/// past what a balance holds). Stripe's metadata values are strings; numbers are accepted too.
+fn credits_of(metadata: &Value) -> Option<i64> {
+    let whole = |number: f64| {
+        (number.fract() == 0.0 && number >= 1.0 && number < i64::MAX as f64).then_some(number as i64)
     };
-    match credits {
-        Some(credits) if credits > MAX_CREDITS_PER_PAYMENT as f64 => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_event",
-            format!("A payment adds at most {MAX_CREDITS_PER_PAYMENT} credits."),
-        )),
-        Some(credits) if credits >= 1.0 && credits.fract() == 0.0 => Ok(Some(credits as i64)),
-        _ => Ok(None),
+    match &metadata["credits"] {
+        Value::Number(number) => number.as_i64().or_else(|| number.as_f64().and_then(whole)),
+        Value::String(text) => {
+            let text = text.trim();
+            text.parse::<i64>()
+                .ok()
+                .or_else(|| text.parse::<f64>().ok().and_then(whole))
+        }
+        _ => None,
     }
+    .filter(|credits| *credits >= 1)
 }
 
 /// The answer Stripe expects.
@@ -74,7 +70,7 @@ pub async fn post(
     let event: StripeEvent = Json::from_bytes(&body)?.0;
     if event.kind == "payment_intent.succeeded" {
         let metadata = &event.data["object"]["metadata"];
-        if let (Some(user_id), Some(credits)) = (metadata["userId"].as_str(), credits_of(metadata)?) {
+        if let (Some(user_id), Some(credits)) = (metadata["userId"].as_str(), credits_of(metadata)) {
             // The claim and the credit commit together: a replay finds the claim and adds
             // nothing, also when it arrives concurrently.
             let mut transaction = state.db().begin().await?;
@@ -84,7 +80,12 @@ pub async fn post(
                     .await?
                     .is_none()
                 {
-                    tracing::warn!(event = %event.id, user = %user_id, "payment for an unknown user");
+                    tracing::warn!(
+                        event = %event.id,
+                        user = %user_id,
+                        credits,
+                        "payment for an unknown user, or more than the balance can hold: not added"
+                    );
                 }
             }
             transaction.commit().await?;
