@@ -1,5 +1,6 @@
 //! Bearer tokens over HTTP: a hand-signed HS256 token with the server's secret is accepted, and
-//! every forgery in the usual catalogue is a 401 `unauthorized` on `/api/auth/me`.
+//! every forgery in the usual catalogue is a 401 `unauthorized` on `/api/auth/me` — and on public
+//! routes too, where a bad token is refused rather than served as anonymous.
 
 mod common;
 
@@ -276,4 +277,74 @@ async fn a_short_jwt_secret_still_signs_and_verifies() {
             .verify(&alice.token)
             .expect("signed with JWT_SECRET");
     assert_eq!(claims.sub, alice.id());
+}
+
+#[tokio::test]
+async fn a_bad_token_is_401_on_public_routes_too_and_nothing_is_counted() {
+    let app = Showcase::start_with(&[
+        ("JWT_SECRET", SECRET),
+        ("CORS_ORIGINS", "https://app.example"),
+    ])
+    .await;
+    let alice = app.account("alice@example.com").await;
+    let now = now();
+    let expired = sign(
+        HS256,
+        &json!({ "sub": alice.id(), "iat": now - 7200, "exp": now - 5 }),
+        SECRET.as_bytes(),
+    );
+    let forged = sign(
+        HS256,
+        &claims(alice.id()),
+        b"another-secret-that-is-long-enough!!",
+    );
+    for token in [expired.as_str(), forged.as_str(), "not.a.jwt"] {
+        for (method, path) in [
+            (reqwest::Method::GET, "/api/hello"),
+            (reqwest::Method::GET, "/api/posts"),
+            (reqwest::Method::POST, "/api/tools/summarize/use"),
+            (reqwest::Method::POST, "/api/auth/login"),
+        ] {
+            let response = app
+                .client
+                .request(method.clone(), app.url(path))
+                .bearer_auth(token)
+                .header("origin", "https://app.example")
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            // A browser app on an allowed origin can read the 401, and no cache keeps it.
+            assert_eq!(
+                response.headers()["access-control-allow-origin"],
+                "https://app.example",
+                "{method} {path}"
+            );
+            assert_eq!(response.headers()["cache-control"], "no-store");
+            let error = expect_error(response, 401, "unauthorized").await;
+            assert_eq!(
+                error["error"], "The bearer token is invalid or expired.",
+                "{method} {path}"
+            );
+        }
+    }
+    // Nothing was counted against the quota of the caller the token claimed, nor the IP's.
+    let used = app
+        .client
+        .post(app.url("/api/tools/summarize/use"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used.status(), 200);
+    assert_eq!(used.json::<Value>().await.unwrap()["used"], 1);
+    let anonymous = app
+        .client
+        .post(app.url("/api/tools/summarize/use"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.json::<Value>().await.unwrap()["used"], 1);
+    // Without a token the public routes serve as before.
+    assert_eq!(app.get("/api/hello").await.status(), 200);
 }

@@ -185,6 +185,10 @@ where
         }
         let stage = match gate {
             Gate::Answer(response) => Stage::answered(response),
+            Gate::Refuse { error, passed } => {
+                finishing.passed = Some(passed);
+                Stage::answered(context::enter(&mut context, || error.into_response()))
+            }
             Gate::Pass(passed) => {
                 finishing.passed = passed;
                 // The router is called right here, in the request's context: routing and the

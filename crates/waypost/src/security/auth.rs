@@ -25,7 +25,8 @@ pub struct Identity {
     pub credential: Credential,
 }
 
-/// A credential was presented but did not check out (kept so `Auth` can say why).
+/// A session cookie was presented but names no session (kept so `Auth` can say why; a bearer
+/// token that does not check out never gets this far).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CredentialRejected;
 

@@ -15,11 +15,15 @@ use super::{
     auth::{Credential, CredentialRejected, Identity},
     Security, SESSION_COOKIE,
 };
+use crate::ApiError;
 
 /// What the gate decided before the handler.
 pub(crate) enum Gate {
     /// Answer this instead of routing (a preflight).
     Answer(Response),
+    /// Refuse the request with this error, rendered in its context, and finish the answer as
+    /// for a request that passed (CORS, `no-store`): a bearer token that does not check out.
+    Refuse { error: ApiError, passed: Passed },
     /// Route the request (noting what the answer needs, when the gate ran).
     Pass(Option<Passed>),
     /// Look the session cookie up in the store ([`resolve_session`]), then route.
@@ -95,22 +99,25 @@ pub(crate) fn admit(security: &Security, request: &mut Request, present: GateHea
         .then(|| bearer_token(request))
         .flatten()
     {
-        let outcome = security.jwt().verify(token);
-        match outcome {
+        let passed = Passed {
+            origin,
+            presented: true,
+        };
+        return match security.jwt().verify(token) {
             Ok(claims) => {
                 request.extensions_mut().insert(Identity {
                     user_id: claims.sub.into(),
                     credential: Credential::Bearer,
                 });
+                Gate::Pass(Some(passed))
             }
-            Err(_) => {
-                request.extensions_mut().insert(CredentialRejected);
-            }
-        }
-        return Gate::Pass(Some(Passed {
-            origin,
-            presented: true,
-        }));
+            // On any route, public ones too: a client whose token expired learns it at once
+            // instead of being served as anonymous (what GitHub's API and DRF do).
+            Err(_) => Gate::Refuse {
+                error: ApiError::unauthorized("The bearer token is invalid or expired."),
+                passed,
+            },
+        };
     }
     let passed = Passed {
         origin,

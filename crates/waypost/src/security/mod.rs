@@ -2,7 +2,9 @@
 //!
 //! One [`Security`] value holds every setting and store; [`crate::App`] hands it to the front
 //! layer, which runs the security gate around every request (CORS preflights, credentials →
-//! [`Identity`], `no-store`), and the per-route layer enforces each route's CSRF and rate limit
+//! [`Identity`], `no-store`; a bearer token that does not check out is 401 on any route, while a
+//! session cookie that no longer names a session leaves the request anonymous, as browsers keep
+//! sending stale cookies), and the per-route layer enforces each route's CSRF and rate limit
 //! from it. Each default is changed in one visible place — [`SecuritySettings`], read
 //! from the environment with [`SecuritySettings::from_env`]:
 //!
