@@ -236,6 +236,13 @@ impl RouteInfo {
         self.handlers.iter().any(|handler| handler.method == method)
     }
 
+    /// Whether a handler answers `method` (as it comes on a request).
+    pub fn exports(&self, method: &http::Method) -> bool {
+        self.handlers
+            .iter()
+            .any(|handler| handler.method.as_str() == method.as_str())
+    }
+
     /// The value of the `Allow` header: the exported methods, HEAD with GET, OPTIONS always.
     pub fn allow_header(&self) -> String {
         let mut methods: Vec<Method> = self.handlers.iter().map(|h| h.method).collect();

@@ -193,6 +193,59 @@ async fn a_same_origin_origin_header_passes() {
 }
 
 #[tokio::test]
+async fn over_http2_the_servers_own_origin_passes_and_a_foreign_one_does_not() {
+    let app = Showcase::start().await;
+    // HTTP/2 names the host in `:authority`; there is no `Host` header to compare with.
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let own = format!("http://127.0.0.1:{}", app.server.address().port());
+    let contact = serde_json::json!({ "name": "Ann", "email": "ann@example.com", "message": "hi" });
+    for (origin, status) in [(own.as_str(), 200), ("http://evil.example", 403)] {
+        let response = client
+            .post(app.url("/api/contact"))
+            .header("origin", origin)
+            .json(&contact)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert_eq!(response.status(), status, "{origin}");
+    }
+    assert_eq!(app.count_rows("contact_messages").await, 1);
+}
+
+#[tokio::test]
+async fn a_method_a_route_does_not_export_is_405_whatever_its_provenance() {
+    let app = Showcase::start().await;
+    let (_, browser) = signed_in(&app).await;
+    for (method, path, allow) in [
+        (Method::PUT, "/api/hello", "GET, HEAD, OPTIONS"),
+        (Method::DELETE, "/api/auth/me", "GET, HEAD, OPTIONS"),
+        (Method::PATCH, "/api/posts", "GET, POST, HEAD, OPTIONS"),
+        // A route guarded as a whole (its body limit is above the default).
+        (Method::PUT, "/api/upload", "POST, OPTIONS"),
+    ] {
+        // A session cookie without a token, a foreign Origin, a cross-site fetch: each would
+        // fail the CSRF check of a method the route has.
+        for request in [
+            app.as_browser(&browser, method.clone(), path),
+            app.client
+                .request(method.clone(), app.url(path))
+                .header("origin", "http://evil.example"),
+            app.client
+                .request(method.clone(), app.url(path))
+                .header("sec-fetch-site", "cross-site"),
+        ] {
+            let response = send(request).await;
+            assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+            expect_error(response, 405, "method_not_allowed").await;
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_allowed_cors_origin_passes_the_origin_check() {
     let app = Showcase::start_with(&[("CORS_ORIGINS", "https://app.example.com")]).await;
     let (_, browser) = signed_in(&app).await;

@@ -42,7 +42,7 @@ use crate::{
         Identity, Security,
     },
     store::{Decision, RateKey, Subject},
-    ApiError, RateLimitSetting, RouteConfig,
+    ApiError, RateLimitSetting,
 };
 
 /// One route's checks, ready to run on its requests.
@@ -132,8 +132,7 @@ impl RouteGuard {
                 ));
             }
         };
-        let needs_csrf = config.csrf && csrf::is_unsafe(request.method());
-        if needs_csrf || too_large || config.max_duration.is_some() {
+        if needs_csrf(self.route, request.method()) || too_large || config.max_duration.is_some() {
             let rate = Rate::Decided(note);
             return GuardedFuture::boxed(guard_slowly(self.route, rate, request, too_large, call));
         }
@@ -275,7 +274,7 @@ where
             Ok(decision) => Some(RateNote { policy, decision }),
         },
     };
-    let mut response = match admit(security.as_deref(), &route.config, request, too_large).await {
+    let mut response = match admit(security.as_deref(), route, request, too_large).await {
         Err(error) => error.into_response(),
         Ok(request) => match route.config.max_duration {
             None => call(request).await,
@@ -433,17 +432,25 @@ impl Counted {
     }
 }
 
+/// Whether a request with `method` must pass the CSRF check on `route`: an unsafe method the
+/// route exports (and has not opted out for). A method it does not export changes nothing and
+/// is answered 405, whatever its provenance.
+fn needs_csrf(route: &RouteInfo, method: &axum::http::Method) -> bool {
+    route.config.csrf && csrf::is_unsafe(method) && route.exports(method)
+}
+
 /// The CSRF and body-size checks; hands back the request (its body re-assembled when a form
 /// field had to be read for the token).
 async fn admit(
     security: Option<&Security>,
-    config: &RouteConfig,
+    route: &RouteInfo,
     request: Request,
     too_large: bool,
 ) -> Result<Request, ApiError> {
-    let needs_csrf = config.csrf && csrf::is_unsafe(request.method());
     let request = match security {
-        Some(security) if needs_csrf => check_csrf(security, request, too_large).await?,
+        Some(security) if needs_csrf(route, request.method()) => {
+            check_csrf(security, request, too_large).await?
+        }
         _ => request,
     };
     if too_large {
@@ -457,7 +464,7 @@ async fn check_csrf(
     request: Request,
     too_large: bool,
 ) -> Result<Request, ApiError> {
-    csrf::check_provenance(request.headers(), security.cors())?;
+    csrf::check_provenance(request.uri(), request.headers(), security.cors())?;
     if !request.headers().contains_key(header::COOKIE) {
         return Ok(request);
     }

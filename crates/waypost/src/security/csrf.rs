@@ -24,7 +24,7 @@ use std::{
 
 use axum::{
     body::{Body, Bytes},
-    http::{header, request::Parts, HeaderMap, HeaderValue, Method},
+    http::{header, request::Parts, HeaderMap, HeaderValue, Method, Uri},
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use futures_util::StreamExt;
@@ -125,7 +125,11 @@ pub(crate) fn rejected(reason: &'static str) -> ApiError {
 }
 
 /// The request-header part of the check: Fetch Metadata and Origin.
-pub(crate) fn check_provenance(headers: &HeaderMap, cors: &CorsPolicy) -> Result<(), ApiError> {
+pub(crate) fn check_provenance(
+    uri: &Uri,
+    headers: &HeaderMap,
+    cors: &CorsPolicy,
+) -> Result<(), ApiError> {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"))
@@ -133,15 +137,24 @@ pub(crate) fn check_provenance(headers: &HeaderMap, cors: &CorsPolicy) -> Result
         return Err(rejected("sec-fetch-site is cross-site"));
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
-        if !is_same_origin(origin, headers.get(header::HOST)) && !cors.allows(origin) {
+        if !is_same_origin(origin, own_authority(uri, headers)) && !cors.allows(origin) {
             return Err(rejected("foreign origin"));
         }
     }
     Ok(())
 }
 
-fn is_same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
-    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(|h| h.to_str())) else {
+/// The host (and port) the client addressed: HTTP/2's `:authority` (and an HTTP/1.1 request
+/// in absolute form) carry it in the target, which then outranks `Host` (RFC 9112 §3.2.2);
+/// otherwise it is the `Host` header.
+fn own_authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    uri.authority()
+        .map(|authority| authority.as_str())
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+}
+
+fn is_same_origin(origin: &HeaderValue, host: Option<&str>) -> bool {
+    let (Ok(origin), Some(host)) = (origin.to_str(), host) else {
         return false;
     };
     let Some(origin) = normalize_origin(origin) else {
@@ -318,12 +331,28 @@ mod tests {
 
     #[test]
     fn origins_compare_with_the_host() {
-        let host = HeaderValue::from_static("127.0.0.1:3000");
-        let same = |o: &'static str| is_same_origin(&HeaderValue::from_static(o), Some(&host));
+        let same =
+            |o: &'static str| is_same_origin(&HeaderValue::from_static(o), Some("127.0.0.1:3000"));
         assert!(same("http://127.0.0.1:3000"));
         assert!(same("https://127.0.0.1:3000"));
         assert!(!same("http://127.0.0.1:3001"));
         assert!(!same("http://evil.example"));
         assert!(!same("null"));
+    }
+
+    #[test]
+    fn the_own_authority_is_the_targets_else_the_host_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("api.example"));
+        // HTTP/2 (`:authority`) and absolute-form HTTP/1.1 name it in the target.
+        let absolute: Uri = "https://app.example:8443/api/posts".parse().unwrap();
+        assert_eq!(own_authority(&absolute, &headers), Some("app.example:8443"));
+        assert_eq!(
+            own_authority(&absolute, &HeaderMap::new()),
+            Some("app.example:8443")
+        );
+        let origin_form: Uri = "/api/posts".parse().unwrap();
+        assert_eq!(own_authority(&origin_form, &headers), Some("api.example"));
+        assert_eq!(own_authority(&origin_form, &HeaderMap::new()), None);
     }
 }
