@@ -656,3 +656,63 @@ async fn axum_connection_and_routing_extractors_work_on_every_request_of_a_conne
         );
     }
 }
+
+#[tokio::test]
+async fn path_parameters_that_are_not_text_are_404_and_malformed_ones_400() {
+    use waypost::extract::Path;
+
+    static NAMED: RouteInfo = RouteInfo {
+        pattern: "/named/{name}",
+        paths: &["/named/{name}"],
+        file: "src/app/named/[name]/route.rs",
+        params: &[],
+        handlers: GET,
+        middleware: &[],
+        config: RouteConfig::new(),
+    };
+    static NUMBERED: RouteInfo = RouteInfo {
+        pattern: "/numbered/{number}",
+        paths: &["/numbered/{number}"],
+        file: "src/app/numbered/[number]/route.rs",
+        params: &[],
+        handlers: GET,
+        middleware: &[],
+        config: RouteConfig::new(),
+    };
+    #[derive(Deserialize)]
+    struct Numbered {
+        number: u32,
+    }
+    let router = RouteMethods::new(&NAMED)
+        .get(|Path(name): Path<String>| async move { Json(json!({ "name": name })) })
+        .mount(Router::new());
+    let router =
+        RouteMethods::new(&NUMBERED)
+            .get(|Path(numbered): Path<Numbered>| async move {
+                Json(json!({ "number": numbered.number }))
+            })
+            .mount(router);
+    let server = TestServer::start(App::new(router)).await;
+    let client = Client::new();
+    let get = |path: &str| client.get(server.url(path)).send();
+
+    let ok: Value = get("/named/caf%C3%A9").await.unwrap().json().await.unwrap();
+    assert_eq!(ok, json!({ "name": "café" }));
+    // Bytes that are not UTF-8 name nothing.
+    for path in ["/named/%ff", "/named/%c0%ae", "/numbered/%ff"] {
+        error_of(get(path).await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
+    }
+    // A value of the wrong form is named, without the server's Rust types.
+    let body = error_of(
+        get("/numbered/abc").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert_eq!(
+        body["error"],
+        "The path parameter `number` has an invalid value."
+    );
+    let ok: Value = get("/numbered/7").await.unwrap().json().await.unwrap();
+    assert_eq!(ok, json!({ "number": 7 }));
+}

@@ -1,6 +1,13 @@
 //! `Path<T>` and the generated routes' `Params`: path parameters with a JSON 400 on a bad value.
 
-use axum::{extract::FromRequestParts, http::request::Parts};
+use axum::{
+    extract::{
+        path::ErrorKind,
+        rejection::{FailedToDeserializePathParams, PathRejection},
+        FromRequestParts,
+    },
+    http::request::Parts,
+};
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
@@ -19,11 +26,28 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
-            Err(rejection) => Err(ApiError::bad_request(format!(
-                "Invalid path parameter: {}.",
-                rejection.body_text()
-            ))),
+            Err(PathRejection::FailedToDeserializePathParams(failed)) => Err(refusal(failed)),
+            // The extractor on a route without parameters: the app's mistake.
+            Err(other) => Err(ApiError::internal(other)),
         }
+    }
+}
+
+/// The answer to parameters that do not deserialize: 404 for bytes that are not text (no
+/// resource is named by them), 400 naming the parameter for a value of the wrong form, 500 for
+/// a `T` that does not fit the route. Said without the Rust types axum's messages name.
+fn refusal(failed: FailedToDeserializePathParams) -> ApiError {
+    match failed.kind() {
+        ErrorKind::InvalidUtf8InPathParam { .. } => {
+            ApiError::not_found("Nothing exists at this path.")
+        }
+        ErrorKind::ParseErrorAtKey { key, .. } | ErrorKind::DeserializeError { key, .. } => {
+            ApiError::bad_request(format!("The path parameter `{key}` has an invalid value."))
+        }
+        ErrorKind::WrongNumberOfParameters { .. } | ErrorKind::UnsupportedType { .. } => {
+            ApiError::internal(failed)
+        }
+        _ => ApiError::bad_request("A path parameter has an invalid value."),
     }
 }
 
