@@ -350,10 +350,15 @@ impl IntoResponse for ApiError {
 impl From<sqlx::Error> for ApiError {
     /// Maps database errors by kind: no row → 404, a unique or foreign-key violation → 409, a
     /// value the database refuses as data (SQLSTATE class 22 — a NUL character in Postgres text,
-    /// a number out of range) → 400, anything else → 500; the SQL error is kept for the log only.
+    /// a number out of range) → 400, a database that cannot be reached or is gone → 503,
+    /// anything else → 500; the SQL error is kept for the log only.
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::RowNotFound => ApiError::not_found("Not found."),
+            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_unavailability) => {
+                ApiError::unavailable("database_unavailable", "The database is unavailable.")
+                    .with_source(error)
+            }
             sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")) => {
                 ApiError::bad_request(
                     "A value in the request cannot be stored or compared (a NUL character, a \
@@ -375,6 +380,13 @@ impl From<sqlx::Error> for ApiError {
             _ => ApiError::internal(error),
         }
     }
+}
+
+/// SQLSTATEs that say the database, not the statement, is the trouble: class 08 (connection
+/// exceptions), `3D000` (the database does not exist, e.g. dropped under the server), `53300`
+/// (too many connections) and `57P01`–`57P03` (shut down, crashed, starting up).
+fn is_unavailability(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "3D000" | "53300" | "57P01" | "57P02" | "57P03")
 }
 
 impl From<axum::Error> for ApiError {

@@ -132,6 +132,29 @@ async fn the_showcase_runs_unchanged_on_postgres() {
 }
 
 #[tokio::test]
+async fn a_database_dropped_under_the_server_is_503_and_the_server_keeps_serving() {
+    let Some((base, url)) = fresh_database().await else {
+        return;
+    };
+    let app = Showcase::start_with(&[("DATABASE_URL", &url)]).await;
+    assert_eq!(app.get("/api/health").await.status(), 200);
+    // Gone, its connections with it: every new connection is refused (3D000).
+    drop_database(&base, &url).await;
+    for path in ["/api/health", "/api/posts"] {
+        let body = expect_error(app.get(path).await, 503, "database_unavailable").await;
+        assert!(!body.to_string().contains("does not exist"), "{body}");
+    }
+    let response = app
+        .post_json(
+            "/api/contact",
+            json!({ "name": "Ann", "email": "ann@example.com", "message": "hi" }),
+        )
+        .await;
+    expect_error(response, 503, "database_unavailable").await;
+    assert_eq!(app.get("/api/hello").await.status(), 200);
+}
+
+#[tokio::test]
 async fn a_nul_character_postgres_cannot_store_is_a_400_not_a_500() {
     let Some((base, url)) = fresh_database().await else {
         return;
