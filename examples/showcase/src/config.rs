@@ -76,6 +76,14 @@ impl Config {
                 "expected sqlite://… or postgres://…",
             ));
         }
+        let admin_emails = env.list("ADMIN_EMAILS");
+        if let Some(bad) = admin_emails.iter().find(|email| !looks_like_email(email)) {
+            return Err(ConfigError::invalid(
+                "ADMIN_EMAILS",
+                bad,
+                "expected email addresses, comma-separated",
+            ));
+        }
         let signup_credits: i64 = env.parse_or("SIGNUP_CREDITS", 5)?;
         if signup_credits < 0 {
             return Err(ConfigError::invalid(
@@ -132,11 +140,49 @@ impl Config {
             redis_key_prefix: env
                 .get("REDIS_KEY_PREFIX")
                 .unwrap_or_else(|| waypost::store::redis::DEFAULT_PREFIX.to_owned()),
-            admin_emails: env
-                .list("ADMIN_EMAILS")
+            admin_emails: admin_emails
                 .iter()
                 .map(|email| crate::users::normalize_email(email))
                 .collect(),
         })
+    }
+}
+
+/// `local@domain`, both parts present, nothing that cannot be in an address.
+fn looks_like_email(text: &str) -> bool {
+    text.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && !domain.is_empty()
+            && !domain.contains('@')
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admins(value: &str) -> Result<Config, ConfigError> {
+        Config::from(&Env::from_pairs([("ADMIN_EMAILS", value.to_owned())]))
+    }
+
+    #[test]
+    fn admin_emails_must_be_addresses_and_the_error_names_the_variable() {
+        let config = admins(" Boss@Example.com , root@example.com,,").unwrap();
+        assert_eq!(
+            config.admin_emails,
+            ["boss@example.com", "root@example.com"]
+        );
+        for bad in [
+            "notanemail",
+            "a@b.com,c",
+            "@example.com",
+            "a@",
+            "a@b@c",
+            "a b@c.d",
+        ] {
+            let error = admins(bad).unwrap_err().to_string();
+            assert!(error.contains("ADMIN_EMAILS"), "{bad}: {error}");
+        }
     }
 }

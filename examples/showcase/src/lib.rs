@@ -70,10 +70,10 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] waypost::config::ConfigError),
     /// The database could not be opened.
-    #[error(transparent)]
+    #[error("DATABASE_URL: {0}")]
     Database(#[from] waypost::database::DatabaseError),
     /// A migration failed.
-    #[error("migrating the database failed: {0}")]
+    #[error("DATABASE_URL: migrating the database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// `REDIS_URL` is set and Redis cannot be reached.
     #[error("REDIS_URL: {source}")]

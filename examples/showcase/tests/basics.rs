@@ -32,10 +32,11 @@ async fn health_reports_the_database() {
     );
 }
 
-#[tokio::test]
-async fn health_is_503_when_the_database_is_gone() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/showcase.db", dir.path().display());
+/// The showcase on a SQLite file in `dir` (a folder of its own), and the pool it uses.
+async fn showcase_in(
+    dir: &std::path::Path,
+) -> (waypost::testing::TestServer, waypost::database::Database) {
+    let url = format!("sqlite://{}/showcase.db", dir.display());
     let config = showcase::Config::from(&waypost::config::Env::from_pairs([(
         "DATABASE_URL",
         url.clone(),
@@ -43,19 +44,31 @@ async fn health_is_503_when_the_database_is_gone() {
     .unwrap();
     let pool = waypost::database::connect(&url).await.unwrap();
     showcase::MIGRATOR.run(&pool).await.unwrap();
-    let uploads = waypost::upload::UploadDir::open(dir.path().join("uploads"))
+    let uploads = waypost::upload::UploadDir::open(dir.join("uploads"))
         .await
         .unwrap();
     let state = showcase::AppState::new(config, pool.clone(), uploads).unwrap();
-    let server = waypost::testing::TestServer::start(showcase::app(state)).await;
-    pool.close().await;
+    (
+        waypost::testing::TestServer::start(showcase::app(state)).await,
+        pool,
+    )
+}
 
+/// 503 `database_unavailable` in the one error shape, and the server still serving.
+async fn expect_database_down(server: &waypost::testing::TestServer) {
     let response = reqwest::get(server.url("/api/health")).await.unwrap();
     let body = expect_error(response, 503, "database_unavailable").await;
-    assert_eq!(body["database"], "down");
-    // The server itself still answers.
+    assert_eq!(body["details"], json!({ "database": ["down"] }));
     let response = reqwest::get(server.url("/api/hello")).await.unwrap();
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn health_is_503_when_the_database_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, pool) = showcase_in(dir.path()).await;
+    pool.close().await;
+    expect_database_down(&server).await;
 }
 
 #[tokio::test]
@@ -224,4 +237,19 @@ async fn contact_rejects_a_bad_email() {
     .await;
     assert!(body["details"]["email"].is_array(), "{body}");
     assert_eq!(contact_count(&app).await, 0, "nothing stored");
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_be_opened_stops_start_up_naming_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the database's folder would have to be.
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, b"").unwrap();
+    let url = format!("sqlite://{}/data/showcase.db", blocker.display());
+    let config =
+        showcase::Config::from(&waypost::config::Env::from_pairs([("DATABASE_URL", url)])).unwrap();
+    let Err(error) = showcase::build(config).await else {
+        panic!("start-up must fail");
+    };
+    assert!(error.to_string().starts_with("DATABASE_URL: "), "{error}");
 }
