@@ -11,17 +11,10 @@ use std::future::Future;
 use sqlx::Any;
 use time::OffsetDateTime;
 
-use crate::{database::Database, ApiError};
-
-fn assert_identifier(name: &str) {
-    assert!(
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'),
-        "{name:?} is not a plain SQL identifier"
-    );
-}
+use crate::{
+    database::{assert_identifier, Database},
+    ApiError,
+};
 
 /// A balance column: `table.balance_column`, keyed by `id_column`.
 #[derive(Clone, Copy, Debug)]

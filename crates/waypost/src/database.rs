@@ -129,14 +129,48 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DatabaseError> {
     }
 }
 
-/// Whether the database answers a trivial query (for health checks).
-pub async fn ping(database: &Database) -> bool {
-    sqlx::query("SELECT 1").execute(database).await.is_ok()
+/// Panics unless `name` is a plain SQL identifier (letters, digits, `_`, `.`), as every name the
+/// framework splices into a statement must be.
+pub(crate) fn assert_identifier(name: &str) {
+    assert!(
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'),
+        "{name:?} is not a plain SQL identifier"
+    );
+}
+
+/// Whether the database answers a read of `table` (for health checks): a table the app's
+/// migrations create, such as sqlx's `_sqlx_migrations`, so that a connection to a database
+/// without the app's schema (an empty SQLite file made in place of a lost one) counts as down,
+/// where `SELECT 1` would pass.
+///
+/// # Panics
+/// When `table` is not a plain SQL identifier (it is spliced into the statement).
+pub async fn ping(database: &Database, table: &str) -> bool {
+    assert_identifier(table);
+    sqlx::query(&format!("SELECT 1 FROM {table} LIMIT 1"))
+        .execute(database)
+        .await
+        .is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn ping_counts_a_database_without_the_table_as_down() {
+        let pool = connect("sqlite::memory:").await.unwrap();
+        assert!(!ping(&pool, "_sqlx_migrations").await, "no schema yet");
+        pool.execute("CREATE TABLE _sqlx_migrations (version INTEGER)")
+            .await
+            .unwrap();
+        assert!(ping(&pool, "_sqlx_migrations").await);
+        pool.close().await;
+        assert!(!ping(&pool, "_sqlx_migrations").await, "closed");
+    }
 
     #[test]
     fn engines_are_told_apart_by_scheme() {

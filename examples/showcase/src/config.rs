@@ -77,7 +77,9 @@ impl Config {
             ));
         }
         let admin_emails = env.list("ADMIN_EMAILS");
-        if let Some(bad) = admin_emails.iter().find(|email| !looks_like_email(email)) {
+        // The rule registration applies to the address, so every listed admin can sign up.
+        let not_an_address = |email: &&String| garde::rules::email::parse_email(email).is_err();
+        if let Some(bad) = admin_emails.iter().find(not_an_address) {
             return Err(ConfigError::invalid(
                 "ADMIN_EMAILS",
                 bad,
@@ -146,16 +148,6 @@ impl Config {
                 .collect(),
         })
     }
-}
-
-/// `local@domain`, both parts present, nothing that cannot be in an address.
-fn looks_like_email(text: &str) -> bool {
-    text.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty()
-            && !domain.is_empty()
-            && !domain.contains('@')
-            && !text.chars().any(|c| c.is_whitespace() || c.is_control())
-    })
 }
 
 #[cfg(test)]

@@ -152,25 +152,27 @@ async fn contact_stores_a_valid_message() {
     assert_eq!(stored, ("Ada".to_owned(), "ada@example.com".to_owned()));
 }
 
+/// Posts `body` to the contact form, expects a 400 with `code`, checks nothing was stored, and
+/// hands back the error body.
+async fn contact_refused(app: &Showcase, body: Value, code: &str) -> Value {
+    let error = expect_error(app.post_json("/api/contact", body).await, 400, code).await;
+    assert_eq!(contact_count(app).await, 0, "nothing stored");
+    error
+}
+
 #[tokio::test]
 async fn contact_names_every_missing_field_at_once() {
     let app = Showcase::start().await;
-    let body = expect_error(
-        app.post_json("/api/contact", json!({})).await,
-        400,
-        "validation_failed",
-    )
-    .await;
+    let body = contact_refused(&app, json!({}), "validation_failed").await;
     for field in ["name", "email", "message"] {
         assert!(
             body["details"][field].is_array(),
             "{field} missing from {body}"
         );
     }
-    let body = expect_error(
-        app.post_json("/api/contact", json!({ "name": "Ada", "message": "x" }))
-            .await,
-        400,
+    let body = contact_refused(
+        &app,
+        json!({ "name": "Ada", "message": "x" }),
         "validation_failed",
     )
     .await;
@@ -182,19 +184,14 @@ async fn contact_names_every_missing_field_at_once() {
             .collect::<Vec<_>>(),
         vec!["email"]
     );
-    assert_eq!(contact_count(&app).await, 0, "nothing stored");
 }
 
 #[tokio::test]
 async fn contact_refuses_blank_fields_like_missing_ones() {
     let app = Showcase::start().await;
-    let body = expect_error(
-        app.post_json(
-            "/api/contact",
-            json!({ "name": "   ", "email": "ada@example.com", "message": "" }),
-        )
-        .await,
-        400,
+    let body = contact_refused(
+        &app,
+        json!({ "name": "   ", "email": "ada@example.com", "message": "" }),
         "validation_failed",
     )
     .await;
@@ -202,41 +199,30 @@ async fn contact_refuses_blank_fields_like_missing_ones() {
         assert!(body["details"][field].is_array(), "{field} in {body}");
     }
     assert!(body["details"].get("email").is_none(), "{body}");
-    assert_eq!(contact_count(&app).await, 0, "nothing stored");
 }
 
 #[tokio::test]
 async fn an_array_in_place_of_the_object_is_invalid_json_and_stores_nothing() {
     let app = Showcase::start().await;
-    let body = expect_error(
-        app.post_json(
-            "/api/contact",
-            json!(["Ann", "ann@example.com", "hello there"]),
-        )
-        .await,
-        400,
+    let body = contact_refused(
+        &app,
+        json!(["Ann", "ann@example.com", "hello there"]),
         "invalid_json",
     )
     .await;
     assert!(!body.to_string().contains("ContactForm"), "{body}");
-    assert_eq!(contact_count(&app).await, 0, "nothing stored");
 }
 
 #[tokio::test]
 async fn contact_rejects_a_bad_email() {
     let app = Showcase::start().await;
-    let body = expect_error(
-        app.post_json(
-            "/api/contact",
-            json!({ "name": "Ada", "email": "not-an-email", "message": "Hi" }),
-        )
-        .await,
-        400,
+    let body = contact_refused(
+        &app,
+        json!({ "name": "Ada", "email": "not-an-email", "message": "Hi" }),
         "validation_failed",
     )
     .await;
     assert!(body["details"]["email"].is_array(), "{body}");
-    assert_eq!(contact_count(&app).await, 0, "nothing stored");
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 //!
 //! They mirror axum's (`Json`, `Query`, `Form`, `Path`) and add [`Valid`], which runs `garde`
 //! validation after parsing, and [`JsonWithBytes`], a JSON body parsed and kept as it came (for
-//! a proxy that checks what it passes on). Any plain axum extractor still works in a handler; its rejection is
-//! turned into the same shape on the way out.
+//! a proxy that checks what it passes on). Any plain axum extractor still works in a handler;
+//! its rejection is turned into the same shape on the way out.
 
 mod declared;
 mod form;

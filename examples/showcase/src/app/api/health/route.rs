@@ -20,23 +20,15 @@ pub struct Healthy {
 /// 200 when the database answers with the app's schema in it, 503 `database_unavailable` when
 /// it does not.
 pub async fn get(State(state): State<AppState>) -> Result<Json<Healthy>, ApiError> {
-    // Read a table, not just `SELECT 1`: a SQLite file that vanished under a running server
-    // still answers `SELECT 1` (a connection re-creates an empty file), while every real
-    // query fails.
-    let schema = sqlx::query("SELECT 1 FROM _sqlx_migrations LIMIT 1")
-        .execute(state.db())
-        .await;
-    match schema {
-        Ok(_) => Ok(Json(Healthy {
+    if waypost::database::ping(state.db(), "_sqlx_migrations").await {
+        Ok(Json(Healthy {
             status: "ok",
             database: "ok",
-        })),
-        Err(error) => {
-            tracing::warn!(%error, "health check: the database does not answer");
-            Err(
-                ApiError::unavailable("database_unavailable", "The database is unavailable.")
-                    .with_details(serde_json::json!({ "database": ["down"] })),
-            )
-        }
+        }))
+    } else {
+        Err(
+            ApiError::unavailable("database_unavailable", "The database is unavailable.")
+                .with_details(serde_json::json!({ "database": ["down"] })),
+        )
     }
 }

@@ -31,9 +31,7 @@ struct StripeEvent {
 /// The credits a payment adds (`None`: none — absent, not a whole number of at least one, or
 /// past what a balance holds). Stripe's metadata values are strings; numbers are accepted too.
 fn credits_of(metadata: &Value) -> Option<i64> {
-    let whole = |number: f64| {
-        (number.fract() == 0.0 && number >= 1.0 && number < i64::MAX as f64).then_some(number as i64)
-    };
+    let whole = |number: f64| (number.fract() == 0.0 && number.abs() < i64::MAX as f64).then_some(number as i64);
     match &metadata["credits"] {
         Value::Number(number) => number.as_i64().or_else(|| number.as_f64().and_then(whole)),
         Value::String(text) => {
