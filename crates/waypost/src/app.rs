@@ -21,9 +21,9 @@ use tower::{util::Oneshot, Layer, Service, ServiceExt};
 
 use crate::{
     config::{ConfigError, Env, ServerConfig},
-    header_timer::ConnectionTimer,
+    head_timeout::{self, ConnectionActivity, HeadDeadline, Tracked, TrackedBody},
     layers::{Front, FrontLayer},
-    protocol_errors::{FirstRequest, ShapedErrors},
+    protocol_errors::ShapedErrors,
     security::{Security, SecuritySettings},
 };
 
@@ -129,7 +129,9 @@ impl App {
         let mut template = auto::Builder::new(TokioExecutor::new());
         template
             .http1()
-            .header_read_timeout(server.header_read_timeout)
+            // Kept at the socket instead (see `head_timeout`); hyper's own needs a timer, and
+            // none is given, but `None` says so whatever hyper's default.
+            .header_read_timeout(None)
             // hyper's own read buffer (its default size, or twice the limit when that is more):
             // a header section past the limit but within the buffer reaches the front layer,
             // which answers 431 in the one error shape with the request id.
@@ -137,7 +139,10 @@ impl App {
         template
             .http2()
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX));
+            // Twice the limit, as for HTTP/1: a header list past the limit but within this reaches
+            // the front layer, which answers 431 in the one error shape; past it, h2 refuses the
+            // stream with a bare 431 of its own.
+            .max_header_list_size(u32::try_from(2 * server.max_header_bytes).unwrap_or(u32::MAX));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
@@ -154,21 +159,22 @@ impl App {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let first_request = FirstRequest::default();
+            let activity = ConnectionActivity::new();
             let hyper_service = ConnectionService {
                 app: RefCell::new(service.for_connection(peer)),
                 extensions: connection_extensions(peer),
-                first_request: first_request.clone(),
+                activity: activity.clone(),
             };
-            // Each connection gets its own header-read timer (see `header_timer`).
-            let mut builder = template.clone();
-            builder.http1().timer(ConnectionTimer::default());
+            let io = HeadDeadline::new(
+                ShapedErrors::new(stream, activity.clone()),
+                activity,
+                server.header_read_timeout,
+            );
+            let builder = template.clone();
             let watcher = graceful.watcher();
             tokio::spawn(async move {
-                let connection = builder.serve_connection_with_upgrades(
-                    TokioIo::new(ShapedErrors::new(stream, first_request)),
-                    hyper_service,
-                );
+                let connection =
+                    builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_service);
                 if let Err(error) = watcher.watch(connection).await {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 }
@@ -195,28 +201,29 @@ struct ConnectionService<S> {
     /// What every request of the connection starts with in its extensions (see
     /// [`connection_extensions`]).
     extensions: Extensions,
-    /// Told when the first request arrives (see `protocol_errors`).
-    first_request: FirstRequest,
+    /// Told of each request and of when its response is done (see `head_timeout`).
+    activity: Arc<ConnectionActivity>,
 }
 
 impl<S> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone,
 {
-    type Response = Response;
+    type Response = Response<TrackedBody>;
     type Error = Infallible;
-    type Future = Either<S::Future, Oneshot<S, Request>>;
+    type Future = Tracked<Either<S::Future, Oneshot<S, Request>>>;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        self.first_request.served();
+        let version = request.version();
         request.extensions_mut().extend(self.extensions.clone());
         let request = request.map(Body::new);
         let mut app = self.app.borrow_mut();
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-        match app.poll_ready(&mut context) {
+        let future = match app.poll_ready(&mut context) {
             std::task::Poll::Ready(Ok(())) => Either::Left(app.call(request)),
             _ => Either::Right(app.clone().oneshot(request)),
-        }
+        };
+        head_timeout::track(&self.activity, version, future)
     }
 }
 

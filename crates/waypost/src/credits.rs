@@ -6,8 +6,9 @@
 //! never a read, a check in Rust, and a write: two requests can never both see the last credit.
 //! The same SQL runs on SQLite (≥ 3.35) and Postgres.
 
-use std::future::Future;
+use std::{borrow::Cow, future::Future};
 
+use sha2::{Digest, Sha256};
 use sqlx::Any;
 use time::OffsetDateTime;
 
@@ -241,6 +242,8 @@ impl DailyQuota {
         let day = now.date().to_string();
         let resets_at = format!("{}T00:00:00Z", now.date().next_day().unwrap_or(now.date()));
         let t = self.table;
+        let (subject, tool) = (index_key(subject), index_key(tool));
+        let (subject, tool) = (subject.as_ref(), tool.as_ref());
         let counted: Option<i64> = match limit {
             Some(0) => None,
             Some(limit) => {
@@ -320,9 +323,44 @@ where
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let result = sqlx::query(&sql)
-        .bind(key)
+        .bind(index_key(key).as_ref())
         .bind(now)
         .execute(executor)
         .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// The longest key stored as it is: Postgres refuses a B-tree index entry past about 2.7 kB, so
+/// a longer key (an event id or a tool name is whatever the client sent) is stored as its digest.
+const LONGEST_PLAIN_KEY: usize = 256;
+
+/// `key` as stored in a key column: itself, or `sha256:` and the hex SHA-256 of it when longer
+/// than [`LONGEST_PLAIN_KEY`] bytes. Distinct keys stay distinct, on SQLite and Postgres alike.
+fn index_key(key: &str) -> Cow<'_, str> {
+    if key.len() <= LONGEST_PLAIN_KEY {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(format!("sha256:{}", hex::encode(Sha256::digest(key))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_keys_are_stored_as_their_digest() {
+        // 256 bytes: the longest kept as it is.
+        let short = format!("{}x", "evt_1".repeat(51));
+        assert_eq!(index_key(&short), short.as_str());
+        let long = format!("{short}x");
+        let stored = index_key(&long);
+        assert!(
+            stored.starts_with("sha256:") && stored.len() == 7 + 64,
+            "{stored}"
+        );
+        assert_ne!(index_key(&format!("{short}y")), stored);
+        // By bytes: 100 three-byte characters are past the limit.
+        assert!(index_key(&"語".repeat(100)).starts_with("sha256:"));
+    }
 }

@@ -390,12 +390,10 @@ fn is_unavailability(code: &str) -> bool {
 }
 
 impl From<axum::Error> for ApiError {
-    /// A body read failed: too large → 413, otherwise the client sent a broken body → 400.
+    /// A body read failed: too large → 413, stopped arriving → 408, otherwise the client sent
+    /// a broken body → 400.
     fn from(error: axum::Error) -> Self {
-        if crate::extract::body_limit_exceeded(&error) {
-            return ApiError::payload_too_large();
-        }
-        ApiError::bad_request("The request body could not be read.").with_source(error)
+        crate::extract::body_read_failure(&error).with_source(error)
     }
 }
 

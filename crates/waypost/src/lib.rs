@@ -23,7 +23,7 @@ pub mod credits;
 pub mod database;
 pub mod error;
 pub mod extract;
-mod header_timer;
+mod head_timeout;
 pub mod layers;
 pub mod openapi;
 mod protocol_errors;

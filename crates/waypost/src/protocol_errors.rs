@@ -13,10 +13,7 @@
 use std::{
     io::{self, IoSlice},
     pin::Pin,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::Arc,
     task::{ready, Context, Poll},
 };
 
@@ -24,25 +21,7 @@ use axum::{body::Bytes, http::StatusCode};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::{request_id::RequestId, ApiError};
-
-/// Whether a connection's first request has reached the app: set by the connection's service,
-/// read by its socket wrapper (the same task; the atomic only makes it shareable).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct FirstRequest(Arc<AtomicBool>);
-
-impl FirstRequest {
-    /// Notes that a request reached the app.
-    #[inline]
-    pub(crate) fn served(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    #[inline]
-    fn is_pending(&self) -> bool {
-        !self.0.load(Ordering::Relaxed)
-    }
-}
+use crate::{head_timeout::ConnectionActivity, request_id::RequestId, ApiError};
 
 pin_project! {
     /// A connection's socket, with hyper's bare error answers given the one error shape.
@@ -50,17 +29,18 @@ pin_project! {
     pub(crate) struct ShapedErrors<T> {
         #[pin]
         io: T,
-        first_request: FirstRequest,
+        // Tells whether the connection's first request has reached the app.
+        activity: Arc<ConnectionActivity>,
         // What is left to write of a replaced answer.
         pending: Bytes,
     }
 }
 
 impl<T> ShapedErrors<T> {
-    pub(crate) fn new(io: T, first_request: FirstRequest) -> Self {
+    pub(crate) fn new(io: T, activity: Arc<ConnectionActivity>) -> Self {
         Self {
             io,
-            first_request,
+            activity,
             pending: Bytes::new(),
         }
     }
@@ -68,7 +48,7 @@ impl<T> ShapedErrors<T> {
     /// Whether `head` may be one of hyper's bare answers and is worth a closer look.
     #[inline]
     fn may_be_hypers(&self, head: &[u8]) -> bool {
-        head.starts_with(ERROR_HEAD) && self.first_request.is_pending()
+        head.starts_with(ERROR_HEAD) && !self.activity.has_served()
     }
 }
 

@@ -289,5 +289,5 @@ where
 
 #[doc(hidden)]
 pub async fn not_found_fallback() -> Response {
-    ApiError::not_found("no route matches this path").into_response()
+    ApiError::not_found("No route matches this path.").into_response()
 }

@@ -29,6 +29,7 @@ impl<S: Send + Sync> FromRequest<S> for Multipart {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        crate::extract::refuse_content_encoding(request.headers())?;
         axum::extract::Multipart::from_request(request, state)
             .await
             .map(Multipart)

@@ -716,3 +716,107 @@ async fn path_parameters_that_are_not_text_are_404_and_malformed_ones_400() {
     let ok: Value = get("/numbered/7").await.unwrap().json().await.unwrap();
     assert_eq!(ok, json!({ "number": 7 }));
 }
+
+#[tokio::test]
+async fn a_json_body_in_another_charset_or_content_coded_is_415() {
+    let server = TestServer::start(app()).await;
+    let client = Client::new();
+    let send = |content_type: &'static str, encoding: Option<&'static str>| {
+        let mut request = client
+            .post(server.url("/echo"))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(r#"{"text":"hello"}"#);
+        if let Some(encoding) = encoding {
+            request = request.header(header::CONTENT_ENCODING, encoding);
+        }
+        request.send()
+    };
+    for (content_type, encoding) in [
+        ("application/json; charset=utf-16", None),
+        ("application/json; charset=iso-8859-1", None),
+        ("application/json", Some("gzip")),
+        ("application/json", Some("br")),
+    ] {
+        let response = send(content_type, encoding).await.unwrap();
+        error_of(
+            response,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
+    }
+    // UTF-8 said out loud, and the identity coding, are the plain case.
+    for (content_type, encoding) in [
+        ("application/json; charset=UTF-8", None),
+        ("application/json", Some("identity")),
+    ] {
+        let response = send(content_type, encoding).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, json!({ "text": "hello" }));
+    }
+}
+
+#[tokio::test]
+async fn an_http_1_1_request_without_host_is_400() {
+    let server = TestServer::start(app()).await;
+    let answer = raw_exchange(
+        &server,
+        "GET /echo?page=1 HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    expect_shaped_error(&answer, "400", "bad_request");
+    // HTTP/1.0 had no Host requirement.
+    let answer = raw_exchange(&server, "GET /echo?page=1 HTTP/1.0\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    expect_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_408_timeout() {
+    let config = waypost::config::ServerConfig {
+        body_read_timeout: Duration::from_millis(200),
+        ..waypost::config::ServerConfig::default()
+    };
+    let server = TestServer::start(app().with_server_config(config)).await;
+    let mut stream = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    // Twenty bytes announced, eight sent, then nothing.
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+              Content-Length: 20\r\n\r\n{\"text\":",
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("an answer once the body read timeout passes")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    expect_shaped_error(&answer, "408", "timeout");
+    expect_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn a_header_list_past_the_limit_over_http2_is_431_in_the_error_shape() {
+    let server = TestServer::start(app()).await;
+    let client = Client::builder().http2_prior_knowledge().build().unwrap();
+    let response = client
+        .get(server.url("/echo?page=1"))
+        .header("x-big", "a".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    error_of(
+        response,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "header_fields_too_large",
+    )
+    .await;
+    let response = client.get(server.url("/echo?page=1")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -31,16 +31,11 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Everything needed to serve: connects the database, applies migrations, builds the router.
 ///
 /// # Errors
-/// The database cannot be opened or migrated.
+/// Redis, the upload directory or the database cannot be reached, or the database cannot be
+/// migrated.
 pub async fn build(config: Config) -> Result<waypost::App, StartError> {
-    let database = waypost::database::connect(&config.database_url).await?;
-    MIGRATOR.run(&database).await?;
-    let uploads = UploadDir::open(&config.upload_dir)
-        .await
-        .map_err(|source| StartError::Uploads {
-            path: config.upload_dir.display().to_string(),
-            source,
-        })?;
+    // Redis and the upload directory are reached first: a wrong REDIS_URL or UPLOAD_DIR stops
+    // start-up before the database is created or migrated.
     let mut security = Security::new(config.security.clone())?;
     if let Some(url) = &config.redis_url {
         let stores = RedisStores::connect(url)
@@ -49,6 +44,14 @@ pub async fn build(config: Config) -> Result<waypost::App, StartError> {
             .with_prefix(config.redis_key_prefix.clone());
         security = stores.install(security);
     }
+    let uploads = UploadDir::open(&config.upload_dir)
+        .await
+        .map_err(|source| StartError::Uploads {
+            path: config.upload_dir.display().to_string(),
+            source,
+        })?;
+    let database = waypost::database::connect(&config.database_url).await?;
+    MIGRATOR.run(&database).await?;
     Ok(app(AppState::with_security(
         config, database, uploads, security,
     )))

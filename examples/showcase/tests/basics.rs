@@ -115,6 +115,14 @@ async fn docs_catch_all_serves_known_pages_and_404s_the_rest() {
     );
     expect_error(app.get("/api/docs/api/nothing").await, 404, "not_found").await;
     expect_error(app.get("/api/docs/x").await, 404, "not_found").await;
+    // Other paths than the two, however close.
+    for path in [
+        "/api/docs/api/users/",
+        "/api/docs//api/users",
+        "/api/docs/api//users",
+    ] {
+        expect_error(app.get(path).await, 404, "not_found").await;
+    }
     // A catch-all needs at least one segment.
     expect_error(app.get("/api/docs").await, 404, "not_found").await;
 }
@@ -238,4 +246,28 @@ async fn a_database_that_cannot_be_opened_stops_start_up_naming_database_url() {
         panic!("start-up must fail");
     };
     assert!(error.to_string().starts_with("DATABASE_URL: "), "{error}");
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_stops_start_up_before_the_database_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("showcase.db");
+    let config = showcase::Config::from(&waypost::config::Env::from_pairs([
+        ("DATABASE_URL", format!("sqlite://{}", database.display())),
+        // Port 1: nothing listens there.
+        ("REDIS_URL", "redis://127.0.0.1:1/0".to_owned()),
+        (
+            "UPLOAD_DIR",
+            dir.path().join("uploads").display().to_string(),
+        ),
+    ]))
+    .unwrap();
+    let Err(error) = showcase::build(config).await else {
+        panic!("start-up must fail");
+    };
+    assert!(error.to_string().starts_with("REDIS_URL: "), "{error}");
+    assert!(
+        !database.exists(),
+        "the database was created before Redis was reached"
+    );
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Showcase;
+use common::{expect_error, Showcase};
 use reqwest::{Method, Response};
 use waypost::config::Env;
 
@@ -88,6 +88,30 @@ async fn a_preflight_from_an_allowed_origin_gets_204_and_the_cors_headers() {
     assert_eq!(header(&response, "access-control-max-age"), "86400");
     assert!(vary_names(&response).contains(&"origin".to_owned()));
     assert!(response.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_preflight_is_routed_a_path_without_a_route_is_404() {
+    let app = start().await;
+    expect_error(
+        preflight(&app, "/api/no-such-route", ALLOWED).await,
+        404,
+        "not_found",
+    )
+    .await;
+    // Preflights reach no handler and use up no budget: twelve to login (ten a minute) all
+    // pass, and its ten attempts are still there.
+    for _ in 0..12 {
+        let response = preflight(&app, "/api/auth/login", ALLOWED).await;
+        assert_eq!(response.status(), 204);
+        assert_eq!(header(&response, "access-control-allow-origin"), ALLOWED);
+        assert!(response.headers().get("allow").is_none());
+    }
+    assert_eq!(app.register("alice@example.com").await.status(), 201);
+    for attempt in 1..=10 {
+        let response = app.login("alice@example.com", common::PASSWORD).await;
+        assert_eq!(response.status(), 200, "attempt {attempt}");
+    }
 }
 
 #[tokio::test]

@@ -188,3 +188,78 @@ async fn a_nul_character_postgres_cannot_store_is_a_400_not_a_500() {
     drop(app);
     drop_database(&base, &url).await;
 }
+
+/// `count` random-looking characters, none repeated in a way compression could fold.
+fn incompressible(count: usize, alphabet_start: u32, alphabet_size: u32) -> String {
+    let mut random = Vec::new();
+    while random.len() < count {
+        random.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    random[..count]
+        .iter()
+        .enumerate()
+        .map(|(i, byte)| {
+            let offset = (u32::from(*byte) * 257 + u32::try_from(i).unwrap()) % alphabet_size;
+            char::from_u32(alphabet_start + offset).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn keys_longer_than_a_postgres_index_entry_still_count_once() {
+    let Some((base, url)) = fresh_database().await else {
+        return;
+    };
+    let secret = "whsec_postgres_long_keys";
+    let app =
+        Showcase::start_with(&[("DATABASE_URL", &url), ("STRIPE_WEBHOOK_SECRET", secret)]).await;
+    let alice = app.account("alice@example.com").await;
+
+    // A signed event whose id is 6000 random letters: credited once, a replay is not.
+    let event_id = format!("evt_{}", incompressible(6000, u32::from('a'), 26));
+    let body = json!({
+        "id": event_id,
+        "type": "payment_intent.succeeded",
+        "data": { "object": { "metadata": { "userId": alice.id(), "credits": "7" } } }
+    })
+    .to_string();
+    for _ in 0..2 {
+        let signature = waypost::webhook::StripeVerifier::new(secret).sign(
+            body.as_bytes(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        );
+        let response = app
+            .client
+            .post(app.url("/api/webhooks/stripe"))
+            .header("content-type", "application/json")
+            .header("stripe-signature", signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(app.credits(&alice).await, 12);
+    assert_eq!(app.count_rows("processed_webhooks").await, 1);
+
+    // A tool named by 1000 random CJK characters (3000 bytes): counted like any other.
+    let tool = incompressible(1000, 0x4E00, 20_000);
+    let encoded: String = url::form_urlencoded::byte_serialize(tool.as_bytes()).collect();
+    let path = format!("/api/tools/{encoded}/use");
+    let mut used = Vec::new();
+    for _ in 0..4 {
+        let response = app
+            .as_user(&alice, Method::POST, &path)
+            .send()
+            .await
+            .unwrap();
+        used.push(response.status().as_u16());
+    }
+    assert_eq!(used, [200, 200, 200, 429]);
+    assert_eq!(app.count_rows("tool_usage").await, 1);
+    drop(app);
+    drop_database(&base, &url).await;
+}

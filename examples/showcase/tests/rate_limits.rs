@@ -270,3 +270,27 @@ async fn nothing_more_passes_until_the_window_ends_then_the_whole_quota_is_back(
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert_eq!(passing(&app, &client, 8).await, N, "a new window, in full");
 }
+
+#[tokio::test]
+async fn the_frameworks_own_answers_do_not_use_up_a_routes_budget() {
+    let app = Showcase::start().await;
+    assert_eq!(app.register("alice@example.com").await.status(), 201);
+    // OPTIONS (204 with Allow) and methods login does not export (405) reach no handler.
+    for _ in 0..12 {
+        let options = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url("/api/auth/login"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(options.status(), 204);
+        assert_eq!(options.headers()["allow"], "POST, OPTIONS");
+        expect_error(app.get("/api/auth/login").await, 405, "method_not_allowed").await;
+    }
+    // All ten logins of the minute are still there.
+    for attempt in 1..=10 {
+        let response = app.login("alice@example.com", PASSWORD).await;
+        assert_eq!(response.status(), 200, "attempt {attempt}");
+    }
+    expect_rate_limited(app.login("alice@example.com", PASSWORD).await).await;
+}

@@ -170,10 +170,16 @@ where
             presented_credentials: false,
         });
         let too_large = self.max_header_bytes.is_some_and(|limit| head.size > limit);
+        // RFC 9112 §3.2: an HTTP/1.1 request without `Host` must be refused (hyper lets it in).
+        let hostless = !head.has_host && request.version() == axum::http::Version::HTTP_11;
         let gate = match &self.security {
             // Rendered in the request's context, so the body carries the request id.
             _ if too_large => Gate::Answer(context::enter(&mut context, || {
                 ApiError::header_fields_too_large().into_response()
+            })),
+            _ if hostless => Gate::Answer(context::enter(&mut context, || {
+                ApiError::bad_request("An HTTP/1.1 request must carry a Host header.")
+                    .into_response()
             })),
             None => Gate::Pass(None),
             Some(security) => gate::admit(&security.0, &mut request, head.gate_headers),
@@ -366,6 +372,8 @@ struct HeadScan {
     request_id: RequestId,
     /// Which of the headers the security gate reads are present.
     gate_headers: GateHeaders,
+    /// Whether a `Host` header is present.
+    has_host: bool,
 }
 
 impl HeadScan {
@@ -379,6 +387,7 @@ impl HeadScan {
         let mut has_internal = false;
         let mut client_id = None;
         let mut gate_headers = GateHeaders::default();
+        let mut has_host = false;
         for (name, value) in request.headers() {
             let text = name.as_str();
             size += text.len() + value.len() + ": \r\n".len();
@@ -387,6 +396,8 @@ impl HeadScan {
             } else if client_id.is_none() && name == REQUEST_ID {
                 // The first value counts, as `HeaderMap::get` would have it.
                 client_id = Some(value);
+            } else if name == header::HOST {
+                has_host = true;
             } else {
                 gate_headers.note(name);
             }
@@ -396,6 +407,7 @@ impl HeadScan {
             has_internal,
             request_id: RequestId::from_header(client_id),
             gate_headers,
+            has_host,
         }
     }
 }

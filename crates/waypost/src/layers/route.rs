@@ -1,7 +1,9 @@
 //! The per-route guard: what a route's [`RouteConfig`](crate::RouteConfig) asks for, enforced
 //! before the handler runs, in this order — the rate limit (429 with `Retry-After`), the CSRF
 //! check on unsafe methods (403 `csrf_invalid`), the body limit, declared and streamed (413),
-//! and the max duration (504).
+//! and the max duration (504). The rate limit counts the requests that reach a handler: the
+//! framework's own answers on a route's behalf (OPTIONS 204, 405) cost it nothing, so they
+//! never use up, say, a login's ten attempts.
 //!
 //! It is applied in one of two places, decided by [`RouteInfo::guards_each_handler`]: around
 //! each handler ([`Guarded`], what a plain route gets — no boxing beyond what axum does for any
@@ -35,9 +37,10 @@ use tower::{Layer, Service};
 
 use crate::{
     context::RequestContext,
-    routing::RouteInfo,
+    routing::{Method, RouteInfo},
     security::{
         csrf,
+        layer::CorsPreflight,
         rate_limit::{self, RatePolicy},
         Identity, Security,
     },
@@ -51,6 +54,9 @@ pub struct RouteGuard {
     route: &'static RouteInfo,
     /// The route's own limit with its rendered policy header (`None`: the default or none).
     custom_policy: Option<&'static RatePolicy>,
+    /// The methods one of the route's handlers answers (see [`method_bit`]); the framework's
+    /// own answers to the others — OPTIONS 204, 405 — are not counted against the rate limit.
+    handled: u8,
 }
 
 impl RouteGuard {
@@ -60,10 +66,26 @@ impl RouteGuard {
             RateLimitSetting::Custom(limit) => Some(RatePolicy::of(limit)),
             RateLimitSetting::Default | RateLimitSetting::Disabled => None,
         };
+        let handled = route
+            .handlers
+            .iter()
+            .map(|handler| match handler.method {
+                // HEAD is answered by the GET handler.
+                Method::Get => method_bit(&http::Method::GET) | method_bit(&http::Method::HEAD),
+                method => method_bit(&method.as_str().parse().expect("a method name")),
+            })
+            .fold(0, |bits, bit| bits | bit);
         Self {
             route,
             custom_policy,
+            handled,
         }
+    }
+
+    /// Whether a request with `method` reaches one of the route's handlers.
+    #[inline]
+    fn reaches_a_handler(&self, method: &http::Method) -> bool {
+        self.handled & method_bit(method) != 0
     }
 
     /// The limit in force on this route under `security`'s settings.
@@ -81,6 +103,12 @@ impl RouteGuard {
         C: FnOnce(Request) -> F + Send + 'static,
         F: Future<Output = Response> + Send + 'static,
     {
+        if request.method() == http::Method::OPTIONS
+            && request.extensions().get::<CorsPreflight>().is_some()
+        {
+            // The front layer makes this the preflight's answer (see `CorsPreflight`).
+            return GuardedFuture::ready(axum::http::StatusCode::NO_CONTENT.into_response());
+        }
         let config = &self.route.config;
         let limit = config.body_limit;
         // A request without a body (most GETs) has no length to check.
@@ -105,6 +133,9 @@ impl RouteGuard {
             let Some(policy) = self.policy(security) else {
                 return RateStep::Unlimited;
             };
+            if !self.reaches_a_handler(request.method()) {
+                return RateStep::Unlimited;
+            }
             let counted = Counted::of(self.route, &request, security, context);
             match security
                 .rate_limits()
@@ -435,6 +466,29 @@ impl Counted {
 /// Whether a request with `method` must pass the CSRF check on `route`: an unsafe method the
 /// route exports (and has not opted out for). A method it does not export changes nothing and
 /// is answered 405, whatever its provenance.
+/// One bit per method a `route.rs` can export; 0 for any other.
+fn method_bit(method: &http::Method) -> u8 {
+    use http::Method as M;
+    // Most frequent first: this runs on every request of a rate-limited route.
+    if *method == M::GET {
+        1
+    } else if *method == M::POST {
+        1 << 1
+    } else if *method == M::PUT {
+        1 << 2
+    } else if *method == M::PATCH {
+        1 << 3
+    } else if *method == M::DELETE {
+        1 << 4
+    } else if *method == M::HEAD {
+        1 << 5
+    } else if *method == M::OPTIONS {
+        1 << 6
+    } else {
+        0
+    }
+}
+
 fn needs_csrf(route: &RouteInfo, method: &axum::http::Method) -> bool {
     route.config.csrf && csrf::is_unsafe(method) && route.exports(method)
 }

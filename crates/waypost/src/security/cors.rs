@@ -83,14 +83,28 @@ impl CorsPolicy {
     /// The answer to a preflight from an allowed origin, or `None` when the request is not a
     /// preflight or its origin is not allowed.
     pub fn preflight(&self, method: &Method, headers: &HeaderMap) -> Option<Response> {
+        self.preflight_origin(method, headers)
+            .map(Self::preflight_answer)
+    }
+
+    /// The `Origin` of a preflight from an allowed origin; `None` when the request is not a
+    /// preflight or its origin is not allowed.
+    pub(crate) fn preflight_origin<'h>(
+        &self,
+        method: &Method,
+        headers: &'h HeaderMap,
+    ) -> Option<&'h HeaderValue> {
         if method != Method::OPTIONS || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
         {
             return None;
         }
-        let origin = headers.get(header::ORIGIN)?;
-        if !self.allows(origin) {
-            return None;
-        }
+        headers
+            .get(header::ORIGIN)
+            .filter(|origin| self.allows(origin))
+    }
+
+    /// The 204 that answers a preflight from `origin`, an allowed one.
+    pub(crate) fn preflight_answer(origin: &HeaderValue) -> Response {
         let mut response = Response::new(axum::body::Body::empty());
         *response.status_mut() = StatusCode::NO_CONTENT;
         let out = response.headers_mut();
@@ -117,7 +131,7 @@ impl CorsPolicy {
                 "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
             ),
         );
-        Some(response)
+        response
     }
 
     /// Adds the CORS headers to an actual (non-preflight) response.

@@ -1,5 +1,5 @@
-//! The app-wide security gate, run by the front layer around every request: it answers CORS
-//! preflights, resolves who is calling (session cookie or bearer JWT) into an [`Identity`],
+//! The app-wide security gate, run by the front layer around every request: it marks CORS
+//! preflights for the route's guard to answer, resolves who is calling (session cookie or bearer JWT) into an [`Identity`],
 //! and on the way out adds the CORS headers and marks `Cache-Control: no-store` on responses to
 //! requests that presented credentials — and on responses that set a cookie (a login's session,
 //! a CSRF secret) — so no shared cache keeps them or hands them to someone else. A handler's own
@@ -7,7 +7,7 @@
 
 use axum::{
     extract::Request,
-    http::{header, HeaderMap, HeaderName, HeaderValue},
+    http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 
@@ -19,7 +19,7 @@ use crate::ApiError;
 
 /// What the gate decided before the handler.
 pub(crate) enum Gate {
-    /// Answer this instead of routing (a preflight).
+    /// Answer this instead of routing.
     Answer(Response),
     /// Refuse the request with this error, rendered in its context, and finish the answer as
     /// for a request that passed (CORS, `no-store`): a bearer token that does not check out.
@@ -60,7 +60,16 @@ pub(crate) struct Passed {
     origin: Option<HeaderValue>,
     /// Whether the request presented credentials.
     pub(crate) presented: bool,
+    /// Whether it is a CORS preflight from an allowed origin (see [`CorsPreflight`]).
+    preflight: bool,
 }
+
+/// Marks a CORS preflight from an allowed origin. It is routed like any request, so a path
+/// with no route is 404; a route's guard answers it at once — no handler runs, a user's own
+/// `options` included, and the rate limit does not count it — and [`finish`] makes that answer
+/// the preflight's 204 with the CORS headers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CorsPreflight;
 
 fn bearer_token(request: &Request) -> Option<&str> {
     let value = request
@@ -85,11 +94,17 @@ pub(crate) fn admit(security: &Security, request: &mut Request, present: GateHea
         .then(|| {
             security
                 .cors()
-                .preflight(request.method(), request.headers())
+                .preflight_origin(request.method(), request.headers())
+                .cloned()
         })
         .flatten();
-    if let Some(preflight) = preflight {
-        return Gate::Answer(preflight);
+    if let Some(origin) = preflight {
+        request.extensions_mut().insert(CorsPreflight);
+        return Gate::Pass(Some(Passed {
+            origin: Some(origin),
+            presented: false,
+            preflight: true,
+        }));
     }
     let origin = (present.origin && security.cors().is_enabled())
         .then(|| request.headers().get(header::ORIGIN).cloned())
@@ -102,6 +117,7 @@ pub(crate) fn admit(security: &Security, request: &mut Request, present: GateHea
         let passed = Passed {
             origin,
             presented: true,
+            preflight: false,
         };
         return match security.jwt().verify(token) {
             Ok(claims) => {
@@ -122,6 +138,7 @@ pub(crate) fn admit(security: &Security, request: &mut Request, present: GateHea
     let passed = Passed {
         origin,
         presented: false,
+        preflight: false,
     };
     let session = present
         .cookie
@@ -163,6 +180,13 @@ pub(crate) async fn resolve_session(
 
 /// Runs on the response of a request that passed the gate.
 pub(crate) fn finish(security: &Security, passed: &Passed, response: &mut Response) {
+    if passed.preflight && response.status() != StatusCode::NOT_FOUND {
+        // A route's guard admitted the preflight: answer it.
+        if let Some(origin) = &passed.origin {
+            *response = super::cors::CorsPolicy::preflight_answer(origin);
+            return;
+        }
+    }
     // A response has a handful of headers: looking through them beats hashing the name.
     if passed.presented
         || response

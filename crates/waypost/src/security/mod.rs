@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | CORS origins | none (no CORS) | `CORS_ORIGINS` |
 //! | trusted proxies | none (`X-Forwarded-For` ignored) | `TRUSTED_PROXIES` |
-//! | default rate limit | 300 per 60 s window per user / IP and route (a fixed window: exactly that many pass in it) | `RATE_LIMIT_DEFAULT` (`off` disables) |
+//! | default rate limit | 300 per 60 s window per user / IP and route (a fixed window: exactly that many reach the route's handlers in it; OPTIONS and 405 are not counted) | `RATE_LIMIT_DEFAULT` (`off` disables) |
 //! | JWT secret | random per start (with a warning) | `JWT_SECRET` |
 //! | JWT lifetime | 1 h | `JWT_TTL` |
 //! | session lifetime | 7 days | `SESSION_TTL` |

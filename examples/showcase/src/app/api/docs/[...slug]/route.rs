@@ -12,9 +12,10 @@ pub struct DocsPage {
     pub docs: &'static str,
 }
 
-/// The page at `slug` (`api/users`, `api/posts`), or 404.
+/// The page at `slug` (`api/users`, `api/posts`), or 404. Exactly those: with a trailing or
+/// doubled slash it is another path, and 404 like `/api/hello/` is.
 pub async fn get(params: Params) -> Result<Json<DocsPage>, ApiError> {
-    let docs = match params.slug.trim_matches('/') {
+    let docs = match params.slug.as_str() {
         "api/users" => "User API documentation",
         "api/posts" => "Post API documentation",
         _ => return Err(ApiError::not_found("No documentation at this path.")),

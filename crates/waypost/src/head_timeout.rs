@@ -1,0 +1,360 @@
+//! The HTTP/1 header-read timeout, kept at the socket: a connection waiting for a request head —
+//! since it opened, or since its last response went out — has the configured time for the whole
+//! head, then is closed (the slowloris defence, and the keep-alive idle limit).
+//!
+//! hyper has this timeout built in, but asking for it sends hyper's connection loop round once
+//! more after every response, only to start the timer: about a thousand instructions a request,
+//! a twentieth of the cost of a small answer. Here the connection's service notes each request
+//! that reaches the app, and each response body notes when hyper is done with it
+//! ([`ConnectionActivity`]); the socket wrapper [`HeadDeadline`] looks at the clock only when
+//! its one tokio sleep fires, and then either closes a connection that has waited too long or
+//! re-arms the sleep for the moment it would have. So a request costs two atomic counts and a
+//! clock read, and the timer wheel is touched about once per timeout period per connection.
+//!
+//! As with hyper's own, the time runs only while no request is in flight: a slow handler, a long
+//! stream or a large download to a slow reader never trips it. HTTP/2 connections and upgraded
+//! ones (WebSocket) are left alone once their first request shows what they are.
+
+use std::{
+    future::Future,
+    io::{self, IoSlice},
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+        Arc,
+    },
+    task::{Context, Poll, Waker},
+    time::Duration,
+};
+
+use axum::{
+    body::{Body, Bytes},
+    http::{StatusCode, Version},
+    response::Response,
+};
+use pin_project_lite::pin_project;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    time::{Instant, Sleep},
+};
+
+/// What a connection's service and response bodies tell its socket: whether a request is in
+/// flight, and since when none has been.
+#[derive(Debug)]
+pub(crate) struct ConnectionActivity {
+    opened: Instant,
+    /// Whether a request has reached the app (see `protocol_errors`).
+    served: AtomicBool,
+    /// HTTP/1 requests whose response body hyper still holds.
+    in_flight: AtomicU32,
+    /// When the last response was done, in nanoseconds after `opened`.
+    last_done: AtomicU64,
+    /// HTTP/2, or upgraded to another protocol: there is no next head to wait for.
+    exempt: AtomicBool,
+}
+
+impl ConnectionActivity {
+    /// The activity of a connection opened now.
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            opened: Instant::now(),
+            served: AtomicBool::new(false),
+            in_flight: AtomicU32::new(0),
+            last_done: AtomicU64::new(0),
+            exempt: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether a request has reached the app yet.
+    #[inline]
+    pub(crate) fn has_served(&self) -> bool {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    fn response_done(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.note_progress();
+    }
+
+    /// Restarts the wait for the next head from now.
+    fn note_progress(&self) {
+        let since_opened = Instant::now().saturating_duration_since(self.opened);
+        self.last_done.store(
+            u64::try_from(since_opened.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn is_busy(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0
+    }
+
+    fn waiting_since(&self) -> Instant {
+        self.opened + Duration::from_nanos(self.last_done.load(Ordering::Relaxed))
+    }
+}
+
+pin_project! {
+    /// The future of a request that reached the app: its response, with a body that tells the
+    /// connection when hyper is done with it.
+    pub(crate) struct Tracked<F> {
+        #[pin]
+        future: F,
+        // Moved into the body; dropped with the future if the exchange is abandoned first.
+        done: Option<Done>,
+    }
+}
+
+/// Notes a request that reached the app, and tracks `future`, which answers it.
+#[inline]
+pub(crate) fn track<F>(
+    activity: &Arc<ConnectionActivity>,
+    version: Version,
+    future: F,
+) -> Tracked<F> {
+    activity.served.store(true, Ordering::Relaxed);
+    let done = if version == Version::HTTP_2 {
+        activity.exempt.store(true, Ordering::Relaxed);
+        None
+    } else {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        Some(Done(activity.clone()))
+    };
+    Tracked { future, done }
+}
+
+impl<F, E> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response<TrackedBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.future.poll(cx))?;
+        let done = this.done.take();
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(Done(activity)) = &done {
+                activity.exempt.store(true, Ordering::Relaxed);
+            }
+        }
+        Poll::Ready(Ok(response.map(|body| TrackedBody { body, _done: done })))
+    }
+}
+
+/// Tells the connection its response is done when dropped.
+#[derive(Debug)]
+struct Done(Arc<ConnectionActivity>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.response_done();
+    }
+}
+
+/// A response body that tells its connection when hyper drops it: once its last frame is
+/// written, or the exchange is abandoned.
+#[derive(Debug)]
+pub(crate) struct TrackedBody {
+    body: Body,
+    /// Held only to be dropped with the body.
+    _done: Option<Done>,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    #[inline]
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+pin_project! {
+    /// A connection's socket, closed when it has waited for a request head longer than the
+    /// timeout allows.
+    #[derive(Debug)]
+    pub(crate) struct HeadDeadline<T> {
+        #[pin]
+        io: T,
+        watch: Watch,
+    }
+}
+
+impl<T> HeadDeadline<T> {
+    /// `io`, closed when it waits for a head longer than `timeout` (`None`: no limit).
+    pub(crate) fn new(io: T, activity: Arc<ConnectionActivity>, timeout: Option<Duration>) -> Self {
+        Self {
+            io,
+            watch: Watch {
+                activity,
+                timeout,
+                sleep: None,
+                registered: None,
+                write_blocked: false,
+            },
+        }
+    }
+}
+
+/// The deadline's state, beside the socket.
+#[derive(Debug)]
+struct Watch {
+    activity: Arc<ConnectionActivity>,
+    timeout: Option<Duration>,
+    /// Armed no later than the deadline whenever the connection may be waiting for a head;
+    /// created by the first read that finds nothing.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The waker the sleep's last poll registered: while it has not fired, polling it again for
+    /// the same task would only register the same waker again.
+    registered: Option<Waker>,
+    /// Whether the last write found the socket full: a response still going out, however
+    /// slowly the client reads it, is not a wait for a head.
+    write_blocked: bool,
+}
+
+impl Watch {
+    /// Called when a read finds nothing: whether the connection has waited for a head past the
+    /// timeout. If not, the task is woken when it might have.
+    fn has_waited_too_long(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(timeout) = self.timeout else {
+            return false;
+        };
+        if self.activity.exempt.load(Ordering::Relaxed) {
+            return false;
+        }
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                let registered = self.registered.as_ref();
+                if !sleep.is_elapsed() && registered.is_some_and(|w| w.will_wake(cx.waker())) {
+                    return false;
+                }
+                sleep
+            }
+            None => self.sleep.insert(Box::pin(tokio::time::sleep_until(
+                self.activity.waiting_since() + timeout,
+            ))),
+        };
+        loop {
+            // Unconstrained by tokio's co-operative budget: a sleep polled by a task out of
+            // budget answers `Pending` without registering, and the cached waker above would
+            // then wait for a wake that never comes.
+            let polled = std::pin::pin!(tokio::task::unconstrained(sleep.as_mut())).poll(cx);
+            match polled {
+                Poll::Pending => {
+                    if !self
+                        .registered
+                        .as_ref()
+                        .is_some_and(|w| w.will_wake(cx.waker()))
+                    {
+                        self.registered = Some(cx.waker().clone());
+                    }
+                    return false;
+                }
+                Poll::Ready(()) => {
+                    // The one place the clock is read: the sleep fired, so the deadline may
+                    // have passed, or moved on since the sleep was armed.
+                    let now = Instant::now();
+                    let deadline = if self.write_blocked || self.activity.is_busy() {
+                        now + timeout
+                    } else {
+                        self.activity.waiting_since() + timeout
+                    };
+                    if deadline <= now {
+                        return true;
+                    }
+                    sleep.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+
+    /// Notes how a write went: one that got through after the socket was full restarts the
+    /// wait from now, as the tail of a large response may go out long after hyper took it.
+    #[inline]
+    fn note_write<R>(&mut self, polled: &Poll<R>) {
+        if polled.is_pending() {
+            self.write_blocked = true;
+        } else if self.write_blocked {
+            self.write_blocked = false;
+            self.activity.note_progress();
+        }
+    }
+}
+
+impl<T: AsyncRead> AsyncRead for HeadDeadline<T> {
+    #[inline]
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let polled = this.io.poll_read(cx, buf);
+        if polled.is_pending() && this.watch.has_waited_too_long(cx) {
+            tracing::debug!("no request head within the header-read timeout: closing");
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no request head within the header-read timeout",
+            )));
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite> AsyncWrite for HeadDeadline<T> {
+    #[inline]
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let polled = this.io.poll_write(cx, buf);
+        this.watch.note_write(&polled);
+        polled
+    }
+
+    #[inline]
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let polled = this.io.poll_write_vectored(cx, bufs);
+        this.watch.note_write(&polled);
+        polled
+    }
+
+    #[inline]
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    #[inline]
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let polled = this.io.poll_flush(cx);
+        this.watch.note_write(&polled);
+        polled
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,297 @@
+//! The header-read timeout over real sockets: a connection that keeps the server waiting for a
+//! request head is closed, and nothing else is — not a slow handler, a long stream, a large
+//! download to a slow reader, a busy keep-alive connection or an upgraded one.
+
+use std::time::Duration;
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+use waypost::{
+    axum::{body::Body, extract::Request, http::StatusCode, response::Response, Router},
+    config::ServerConfig,
+    routing::{HandlerInfo, Method, RouteInfo, RouteMethods},
+    testing::TestServer,
+    App, RouteConfig,
+};
+
+/// The timeout under test; every wait below is a few of these.
+const TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a closed connection may take to show as closed before a test gives up.
+const CLOSE_WITHIN: Duration = Duration::from_secs(5);
+
+const GET: &[HandlerInfo] = &[HandlerInfo {
+    method: Method::Get,
+    arguments: &[],
+    returns: "",
+    docs: "",
+}];
+
+const fn route(path: &'static [&'static str; 1]) -> RouteInfo {
+    RouteInfo {
+        pattern: path[0],
+        paths: path,
+        file: "src/app/test/route.rs",
+        params: &[],
+        handlers: GET,
+        middleware: &[],
+        config: RouteConfig::new(),
+    }
+}
+
+static HELLO: RouteInfo = route(&["/hello"]);
+static SLOW: RouteInfo = route(&["/slow"]);
+static TRICKLE: RouteInfo = route(&["/trickle"]);
+static LARGE: RouteInfo = route(&["/large"]);
+static ECHO_UPGRADE: RouteInfo = route(&["/upgrade"]);
+
+/// Larger than what loopback socket buffers hold, so the server's writes block until the
+/// client reads.
+const LARGE_BYTES: usize = 32 * 1024 * 1024;
+
+async fn server() -> TestServer {
+    let router = RouteMethods::new(&HELLO)
+        .get(|| async { "hello" })
+        .mount(Router::new());
+    let router = RouteMethods::new(&SLOW)
+        .get(|| async {
+            tokio::time::sleep(TIMEOUT * 3).await;
+            "slow"
+        })
+        .mount(router);
+    let router = RouteMethods::new(&TRICKLE)
+        .get(|| async {
+            // Six chunks, half a timeout apart: three timeouts in all.
+            let chunks = futures_util::stream::unfold(0, |n| async move {
+                if n == 6 {
+                    return None;
+                }
+                tokio::time::sleep(TIMEOUT / 2).await;
+                Some((Ok::<_, std::convert::Infallible>(format!("{n}")), n + 1))
+            });
+            Body::from_stream(chunks)
+        })
+        .mount(router);
+    let router = RouteMethods::new(&LARGE)
+        .get(|| async { vec![b'x'; LARGE_BYTES] })
+        .mount(router);
+    let router = RouteMethods::new(&ECHO_UPGRADE)
+        .get(|mut request: Request| async move {
+            let upgrade = hyper::upgrade::on(&mut request);
+            tokio::spawn(async move {
+                let Ok(upgraded) = upgrade.await else { return };
+                let mut io = hyper_util::rt::TokioIo::new(upgraded);
+                let mut buffer = [0u8; 64];
+                while let Ok(read @ 1..) = io.read(&mut buffer).await {
+                    if io.write_all(&buffer[..read]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header("connection", "upgrade")
+                .header("upgrade", "echo")
+                .body(Body::empty())
+                .unwrap()
+        })
+        .mount(router);
+    let config = ServerConfig {
+        header_read_timeout: Some(TIMEOUT),
+        ..ServerConfig::default()
+    };
+    TestServer::start(App::new(router).with_server_config(config)).await
+}
+
+/// Whether the server closes `stream` (end of stream or reset) within [`CLOSE_WITHIN`],
+/// sending nothing before it does.
+async fn closed_without_answer(stream: &mut TcpStream) -> bool {
+    let mut buffer = [0u8; 256];
+    matches!(
+        tokio::time::timeout(CLOSE_WITHIN, stream.read(&mut buffer)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// Sends `GET path` on `stream` (kept alive) and reads the whole answer: its status line and
+/// body (plain or chunked).
+async fn exchange(stream: &mut TcpStream, path: &str) -> (String, Vec<u8>) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_answer(stream).await
+}
+
+async fn read_answer(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut received = Vec::new();
+    let head_end = loop {
+        if let Some(end) = find(&received, b"\r\n\r\n") {
+            break end + 4;
+        }
+        read_more(stream, &mut received).await;
+    };
+    let head = String::from_utf8(received[..head_end].to_vec()).unwrap();
+    let mut rest = received[head_end..].to_vec();
+    let status = head.lines().next().unwrap().to_owned();
+    let lower = head.to_ascii_lowercase();
+    let body = if let Some(length) = lower
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+    {
+        let length: usize = length.trim().parse().unwrap();
+        while rest.len() < length {
+            read_more(stream, &mut rest).await;
+        }
+        rest
+    } else if lower.contains("transfer-encoding: chunked") {
+        while !rest.ends_with(b"0\r\n\r\n") {
+            read_more(stream, &mut rest).await;
+        }
+        dechunk(&rest)
+    } else {
+        rest
+    };
+    (status, body)
+}
+
+async fn read_more(stream: &mut TcpStream, into: &mut Vec<u8>) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let read = tokio::time::timeout(CLOSE_WITHIN, stream.read(&mut buffer))
+        .await
+        .expect("the server answers")
+        .expect("the connection stays open");
+    assert!(read > 0, "the server closed the connection mid-answer");
+    into.extend_from_slice(&buffer[..read]);
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = find(chunked, b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&chunked[..line_end]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return body;
+        }
+        let start = line_end + 2;
+        body.extend_from_slice(&chunked[start..start + size]);
+        chunked = &chunked[start + size + 2..];
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    assert!(closed_without_answer(&mut stream).await);
+}
+
+#[tokio::test]
+async fn a_head_sent_too_slowly_is_closed_without_an_answer() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    // One header byte every 50 ms: each arrives in time, the head never does.
+    let trickle = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if stream.write_all(b"X").await.is_err() {
+                break;
+            }
+        }
+    };
+    // The trickling connection ends: its writes start failing once the server has closed it.
+    tokio::time::timeout(CLOSE_WITHIN, trickle)
+        .await
+        .expect("the server closes the slow connection");
+    // Others are still served.
+    let mut other = TcpStream::connect(server.address()).await.unwrap();
+    let (status, body) = exchange(&mut other, "/hello").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body, b"hello");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_its_answer() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    let (status, body) = exchange(&mut stream, "/hello").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body, b"hello");
+    assert!(closed_without_answer(&mut stream).await);
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_in_use_stays_open() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    // A request every third of a timeout, over four timeouts: every gap is within the limit.
+    for _ in 0..12 {
+        let (status, body) = exchange(&mut stream, "/hello").await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(body, b"hello");
+        tokio::time::sleep(TIMEOUT / 3).await;
+    }
+}
+
+#[tokio::test]
+async fn slow_handlers_and_long_streams_are_not_waits_for_a_head() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    let (status, body) = exchange(&mut stream, "/slow").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body, b"slow");
+    let (status, body) = exchange(&mut stream, "/trickle").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body, b"012345");
+    // And the connection still serves.
+    let (status, _) = exchange(&mut stream, "/hello").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+}
+
+#[tokio::test]
+async fn a_large_answer_to_a_slow_reader_goes_out_whole() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    stream
+        .write_all(b"GET /large HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    // The server's writes block while the client reads nothing for three timeouts.
+    tokio::time::sleep(TIMEOUT * 3).await;
+    let (status, body) = read_answer(&mut stream).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body.len(), LARGE_BYTES);
+    assert!(body.iter().all(|&byte| byte == b'x'));
+    let (status, _) = exchange(&mut stream, "/hello").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+}
+
+#[tokio::test]
+async fn an_upgraded_connection_is_not_waiting_for_a_head() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    stream
+        .write_all(
+            b"GET /upgrade HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let (status, _) = read_answer(&mut stream).await;
+    assert_eq!(status, "HTTP/1.1 101 Switching Protocols");
+    // Quiet for three timeouts, then the tunnel still carries bytes both ways.
+    tokio::time::sleep(TIMEOUT * 3).await;
+    stream.write_all(b"ping").await.unwrap();
+    let mut echoed = Vec::new();
+    while echoed.len() < 4 {
+        read_more(&mut stream, &mut echoed).await;
+    }
+    assert_eq!(echoed, b"ping");
+}
