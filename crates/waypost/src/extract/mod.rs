@@ -40,6 +40,34 @@ pub(crate) fn body_read_failure(error: &(dyn std::error::Error + 'static)) -> cr
     crate::ApiError::bad_request("The request body could not be read.")
 }
 
+/// Refuses text with a NUL character (U+0000) where a request's values come in: Postgres cannot
+/// store one in text, SQLite can, so an app would answer the same request differently on each.
+/// At the door it is one answer on both — 400 for a body or query, 404 for a path, which then
+/// names nothing. Whether `text` (raw, still percent-encoded) encodes a NUL.
+pub(crate) fn percent_encodes_nul(text: &[u8]) -> bool {
+    memchr::memmem::find(text, b"%00").is_some()
+}
+
+/// Whether the JSON document `bytes` has a NUL character in a string: a `\u0000` escape that
+/// is not itself an escaped backslash followed by `u0000` (JSON allows NUL no other way).
+pub(crate) fn json_escapes_nul(bytes: &[u8]) -> bool {
+    memchr::memmem::find_iter(bytes, b"\\u0000").any(|at| {
+        let backslashes_before = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|&&byte| byte == b'\\')
+            .count();
+        backslashes_before % 2 == 0
+    })
+}
+
+/// 400 for a request value with a NUL character (see [`percent_encodes_nul`]).
+pub(crate) fn nul_refused(place: &str) -> crate::ApiError {
+    crate::ApiError::bad_request(format!(
+        "The {place} contains a NUL character, which is not accepted in text."
+    ))
+}
+
 /// Whether the request's `Content-Type` is `application/json` or a `+json` type, in UTF-8 (JSON
 /// has no other encoding, RFC 8259 §8.1: a `charset` parameter may only say so).
 pub(crate) fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
@@ -104,6 +132,19 @@ mod tests {
     use axum::http::{header, HeaderMap, HeaderValue};
 
     use super::has_json_content_type;
+
+    #[test]
+    fn a_nul_is_found_in_json_strings_only_when_it_is_one() {
+        use super::json_escapes_nul;
+        assert!(json_escapes_nul(br#"{"a":"x\u0000y"}"#));
+        assert!(json_escapes_nul(br#"{"a":"\\\u0000"}"#));
+        // An escaped backslash, then the text `u0000`.
+        assert!(!json_escapes_nul(br#"{"a":"\\u0000"}"#));
+        assert!(!json_escapes_nul(br#"{"a":"u0000 \u0001"}"#));
+        assert!(super::percent_encodes_nul(b"a=b%00c"));
+        // `%25` is the percent sign itself: this is the text `%00`.
+        assert!(!super::percent_encodes_nul(b"a=%2500"));
+    }
 
     #[test]
     fn json_content_types_are_recognised() {

@@ -24,6 +24,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A NUL character names nothing, as bytes that are not text do (see `refusal`).
+        if super::percent_encodes_nul(parts.uri.path().as_bytes()) {
+            return Err(nothing_here());
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
             Err(PathRejection::FailedToDeserializePathParams(failed)) => Err(refusal(failed)),
@@ -38,9 +42,7 @@ where
 /// a `T` that does not fit the route. Said without the Rust types axum's messages name.
 fn refusal(failed: FailedToDeserializePathParams) -> ApiError {
     match failed.kind() {
-        ErrorKind::InvalidUtf8InPathParam { .. } => {
-            ApiError::not_found("Nothing exists at this path.")
-        }
+        ErrorKind::InvalidUtf8InPathParam { .. } => nothing_here(),
         ErrorKind::ParseErrorAtKey { key, .. } | ErrorKind::DeserializeError { key, .. } => {
             ApiError::bad_request(format!("The path parameter `{key}` has an invalid value."))
         }
@@ -49,6 +51,10 @@ fn refusal(failed: FailedToDeserializePathParams) -> ApiError {
         }
         _ => ApiError::bad_request("A path parameter has an invalid value."),
     }
+}
+
+fn nothing_here() -> ApiError {
+    ApiError::not_found("Nothing exists at this path.")
 }
 
 impl<T> std::ops::Deref for Path<T> {

@@ -10,8 +10,11 @@ use crate::ApiError;
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned> Query<T> {
-    /// Parses a raw query string (without `?`).
+    /// Parses a raw query string (without `?`); a NUL character in it is 400, as in a body.
     pub fn from_query(query: &str) -> Result<Self, ApiError> {
+        if super::percent_encodes_nul(query.as_bytes()) {
+            return Err(super::nul_refused("query string"));
+        }
         serde_urlencoded::from_str(query)
             .map(Query)
             .map_err(|error| ApiError::invalid_query(format!("Invalid query string: {error}.")))

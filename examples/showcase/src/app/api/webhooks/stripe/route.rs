@@ -68,7 +68,12 @@ pub async fn post(
     let event: StripeEvent = Json::from_bytes(&body)?.0;
     if event.kind == "payment_intent.succeeded" {
         let metadata = &event.data["object"]["metadata"];
-        if let (Some(user_id), Some(credits)) = (metadata["userId"].as_str(), credits_of(metadata)) {
+        let user_id = metadata["userId"].as_str();
+        // Text with a NUL names no event or user here (Postgres cannot even store it): signed,
+        // so acknowledged — a refusal would only have Stripe resend it — but not applied.
+        if event.id.contains('\0') || user_id.is_some_and(|id| id.contains('\0')) {
+            tracing::warn!("a payment event with a NUL character in its id or user id: not applied");
+        } else if let (Some(user_id), Some(credits)) = (user_id, credits_of(metadata)) {
             // The claim and the credit commit together: a replay finds the claim and adds
             // nothing, also when it arrives concurrently.
             let mut transaction = state.db().begin().await?;
