@@ -64,11 +64,6 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_json", message)
     }
 
-    /// 400 `invalid_query`: a query parameter is missing or malformed.
-    pub fn invalid_query(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_query", message)
-    }
-
     /// 400 `validation_failed` with `details` = `{"field": ["message", …]}`.
     pub fn validation(details: impl Serialize) -> Self {
         Self::new(

@@ -270,7 +270,9 @@ impl IntoResponse for FileDownload {
                 (header::CONTENT_DISPOSITION, disposition),
                 (
                     header::CACHE_CONTROL,
-                    HeaderValue::from_static("private, no-store"),
+                    // Exactly `no-store`, what every authenticated answer carries: it already
+                    // keeps shared caches (and every other) from storing the file.
+                    HeaderValue::from_static("no-store"),
                 ),
                 (
                     header::X_CONTENT_TYPE_OPTIONS,

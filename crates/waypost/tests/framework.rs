@@ -277,14 +277,18 @@ async fn validation_failure_is_400_with_field_details() {
 }
 
 #[tokio::test]
-async fn a_bad_query_value_is_400() {
+async fn a_bad_query_value_is_400_validation_failed_naming_the_parameter() {
     let server = TestServer::start(app()).await;
     let response = Client::new()
         .get(server.url("/echo?page=minus-one"))
         .send()
         .await
         .unwrap();
-    error_of(response, StatusCode::BAD_REQUEST, "invalid_query").await;
+    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_eq!(
+        body["details"],
+        json!({ "page": ["must be a whole number"] })
+    );
 }
 
 /// POSTs `count` chunks of `size` bytes with chunked encoding (no Content-Length).

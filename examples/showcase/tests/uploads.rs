@@ -101,7 +101,7 @@ async fn upload_answers_201_and_download_returns_the_identical_bytes() {
     );
     assert_eq!(headers["content-type"], "application/pdf");
     assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert_eq!(headers["cache-control"], "private, no-store");
+    assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["content-length"], bytes.len().to_string().as_str());
     let downloaded = response.bytes().await.unwrap();
     assert!(
@@ -253,6 +253,10 @@ async fn an_upload_without_a_file_part_is_400_and_stores_nothing() {
     );
     let body = expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
     assert!(body["details"]["note"].is_array(), "{body}");
+    // A plain value named `file` (no filename) is no file either.
+    let form = Form::new().text("file", "just text");
+    let body = expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
+    assert!(body["details"]["file"].is_array(), "{body}");
     assert!(stored_names(&app).is_empty());
     assert_eq!(app.count_rows("files").await, 0);
 }

@@ -1,4 +1,5 @@
-//! `Query<T>`: the query string parsed into `T`; a bad value is 400 `invalid_query`.
+//! `Query<T>`: the query string parsed into `T`; a bad value is 400 `validation_failed` naming
+//! the parameter in `details`, as a value that fails validation is.
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use serde::de::DeserializeOwned;
@@ -15,10 +16,51 @@ impl<T: DeserializeOwned> Query<T> {
         if super::percent_encodes_nul(query.as_bytes()) {
             return Err(super::nul_refused("query string"));
         }
-        serde_urlencoded::from_str(query)
+        let pairs = url::form_urlencoded::parse(query.as_bytes());
+        serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs))
             .map(Query)
-            .map_err(|error| ApiError::invalid_query(format!("Invalid query string: {error}.")))
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let (field, problem) = described(&error.into_inner().to_string(), path);
+                ApiError::invalid_field(&field, problem)
+            })
     }
+}
+
+/// The parameter at fault and what is wrong with it, in words for the client: serde's message
+/// names the field itself when it is missing or repeated, and the standard library's integer
+/// errors are said as what the value must be.
+fn described(message: &str, path: String) -> (String, String) {
+    let quoted = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('`'))
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_owned())
+    };
+    if let Some(field) = quoted("missing field ") {
+        return (field, "is required".to_owned());
+    }
+    if let Some(field) = quoted("duplicate field ") {
+        return (field, "is given more than once".to_owned());
+    }
+    let field = if path.is_empty() || path == "." {
+        "query".to_owned()
+    } else {
+        path
+    };
+    let problem = match message {
+        "invalid digit found in string" | "cannot parse integer from empty string" => {
+            "must be a whole number".to_owned()
+        }
+        "number too large to fit in target type" | "number too small to fit in target type" => {
+            "is out of range".to_owned()
+        }
+        "invalid float literal" => "must be a number".to_owned(),
+        "provided string was not `true` or `false`" => "must be true or false".to_owned(),
+        other => other.replace("variant", "value"),
+    };
+    (field, problem)
 }
 
 impl<T, S> FromRequestParts<S> for Query<T>
@@ -37,5 +79,66 @@ impl<T> std::ops::Deref for Query<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::Query;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Listing {
+        page: Option<u32>,
+        city: String,
+        sort: Option<Sort>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    enum Sort {
+        CreatedAt,
+        Title,
+    }
+
+    fn details(query: &str) -> serde_json::Value {
+        let error = Query::<Listing>::from_query(query).unwrap_err();
+        assert_eq!(error.code(), "validation_failed");
+        error.details().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn each_bad_parameter_is_named_with_what_it_must_be() {
+        assert_eq!(
+            details("city=x&page=abc"),
+            json!({ "page": ["must be a whole number"] })
+        );
+        assert_eq!(
+            details("city=x&page="),
+            json!({ "page": ["must be a whole number"] })
+        );
+        assert_eq!(
+            details("city=x&page=-1"),
+            json!({ "page": ["must be a whole number"] })
+        );
+        assert_eq!(
+            details("city=x&page=99999999999"),
+            json!({ "page": ["is out of range"] })
+        );
+        assert_eq!(details("page=1"), json!({ "city": ["is required"] }));
+        assert_eq!(
+            details("city=x&city=y"),
+            json!({ "city": ["is given more than once"] })
+        );
+        let sort = details("city=x&sort=newest");
+        let message = sort["sort"][0].as_str().unwrap();
+        assert!(
+            message.contains("createdAt") && message.contains("title"),
+            "{message}"
+        );
+        assert!(!message.contains("Sort"), "no Rust type names: {message}");
     }
 }

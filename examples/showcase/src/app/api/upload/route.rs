@@ -38,6 +38,13 @@ pub async fn post(
                     "is not expected: the form holds one part, `file`",
                 ));
             }
+            if field.file_name().is_none() {
+                // A plain form value under the name, not a file.
+                return Err(ApiError::invalid_field(
+                    "file",
+                    "must be a file (a part with a filename)",
+                ));
+            }
             stored = Some(
                 state
                     .uploads()
