@@ -25,6 +25,10 @@ pub struct CreditLedger {
     balance_column: &'static str,
 }
 
+/// The largest balance a ledger holds: 2^53 − 1, the largest whole number a JSON client that
+/// reads numbers as doubles (JavaScript) still gets exactly.
+pub const MAX_BALANCE: i64 = (1 << 53) - 1;
+
 /// 402 `no_credits`.
 pub fn no_credits() -> ApiError {
     ApiError::new(
@@ -69,8 +73,8 @@ impl CreditLedger {
     }
 
     /// Adds `amount` to `id`'s balance (a grant or a refund); the new balance, or `None` when
-    /// the row does not exist or the balance cannot hold that much more (it never wraps or
-    /// turns into a float past the largest 64-bit integer).
+    /// the row does not exist or the balance would pass [`MAX_BALANCE`] (so it never wraps, turns
+    /// into a float, or reaches a client rounded).
     ///
     /// # Errors
     /// The database failed.
@@ -103,8 +107,9 @@ impl CreditLedger {
         let guard = if guarded {
             format!(" AND {b} >= $1")
         } else if amount > 0 {
-            // Room for it below i64::MAX, asked without computing a sum that could overflow.
-            format!(" AND {b} <= {} - $1", i64::MAX)
+            // Room for it below the largest balance, asked without computing a sum that could
+            // overflow.
+            format!(" AND {b} <= {MAX_BALANCE} - $1")
         } else {
             String::new()
         };

@@ -37,7 +37,9 @@ pub async fn run(
         )));
     }
     let body: Value = read_json(response).await?;
+    // `null` is no result either: the client paid a credit for one.
     body.get("result")
+        .filter(|result| !result.is_null())
         .cloned()
         .ok_or_else(|| upstream_failed("the generator's answer has no `result`"))
 }

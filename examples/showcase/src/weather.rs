@@ -40,7 +40,6 @@ struct Reply {
 
 #[derive(Deserialize)]
 struct ReplySys {
-    #[serde(default)]
     country: String,
 }
 
@@ -88,16 +87,18 @@ pub async fn fetch(state: &AppState, city: &str) -> Result<Weather, ApiError> {
         )));
     }
     let reply: Reply = read_json(response).await?;
+    // Every field of the answer comes from the reply: one without a condition is not a weather
+    // report, like one without any other field.
+    let Some(condition) = reply.weather.into_iter().next() else {
+        return Err(upstream_failed(
+            "the weather API's answer has no `weather` entry",
+        ));
+    };
     Ok(Weather {
         city: reply.name,
         country: reply.sys.country,
         temperature: reply.main.temp,
-        description: reply
-            .weather
-            .into_iter()
-            .next()
-            .map(|w| w.description)
-            .unwrap_or_default(),
+        description: condition.description,
         humidity: reply.main.humidity,
         wind_speed: reply.wind.speed,
     })

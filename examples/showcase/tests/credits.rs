@@ -210,6 +210,8 @@ async fn a_failing_generator_is_502_and_the_credit_comes_back() {
     let (router, received) = recording_generator(|body: Value| async move {
         if body["prompt"] == "no result" {
             Json(json!({ "text": "wrong shape" })).into_response()
+        } else if body["prompt"] == "null result" {
+            Json(json!({ "result": null })).into_response()
         } else {
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -221,7 +223,7 @@ async fn a_failing_generator_is_502_and_the_credit_comes_back() {
     let base = serve_fake(router).await;
     let app = Showcase::start_with(&[("GENERATE_BACKEND_URL", &format!("{base}/generate"))]).await;
     let alice = app.account("alice@example.com").await;
-    for prompt in ["fail please", "no result"] {
+    for prompt in ["fail please", "no result", "null result"] {
         let body = expect_error(
             generate(&app, &alice, json!({ "prompt": prompt })).await,
             502,
@@ -231,7 +233,7 @@ async fn a_failing_generator_is_502_and_the_credit_comes_back() {
         assert!(!body.to_string().contains("secret"), "{body}");
         assert_eq!(app.credits(&alice).await, 5, "the credit is given back");
     }
-    assert_eq!(received.lock().unwrap().len(), 2);
+    assert_eq!(received.lock().unwrap().len(), 3);
 }
 
 #[tokio::test]

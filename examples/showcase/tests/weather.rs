@@ -142,16 +142,28 @@ async fn an_upstream_error_is_502_upstream_failed() {
         match params["q"].as_str() {
             "Nowhere" => (StatusCode::NOT_FOUND, Json(json!({ "cod": "404" }))).into_response(),
             "Garbled" => Json(json!({ "unexpected": true })).into_response(),
+            // A report without a country, or without any condition, is no report either.
+            "Stateless" => Json(json!({
+                "name": "Stateless", "sys": {}, "main": { "temp": 1.0, "humidity": 2 },
+                "weather": [{ "description": "fog" }], "wind": { "speed": 3.0 }
+            }))
+            .into_response(),
+            "Conditionless" => Json(json!({
+                "name": "Conditionless", "sys": { "country": "PT" },
+                "main": { "temp": 1.0, "humidity": 2 }, "weather": [], "wind": { "speed": 3.0 }
+            }))
+            .into_response(),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "upstream secret /srv/x").into_response(),
         }
     })
     .await;
     let app = Showcase::start_with(&[("WEATHER_API_URL", &url)]).await;
-    for city in ["Paris", "Nowhere", "Garbled"] {
+    let cities = ["Paris", "Nowhere", "Garbled", "Stateless", "Conditionless"];
+    for city in cities {
         let body = expect_error(weather(&app, city).await, 502, "upstream_failed").await;
         assert!(!body.to_string().contains("secret"), "{body}");
     }
-    assert_eq!(received.lock().unwrap().len(), 3);
+    assert_eq!(received.lock().unwrap().len(), cities.len());
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{expect_error, Showcase};
 use serde_json::{json, Value};
-use waypost::webhook::StripeVerifier;
+use waypost::{credits::MAX_BALANCE, webhook::StripeVerifier};
 
 const SECRET: &str = "whsec_test_secret_for_the_battery";
 
@@ -79,29 +79,46 @@ async fn any_amount_the_balance_can_hold_is_added_and_past_that_nothing() {
     let body = payment("evt_big", alice.id(), json!("1000001"));
     expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
     assert_eq!(app.credits(&alice).await, 1_000_006);
-    // Up to the largest balance there is, exactly.
-    let body = payment("evt_to_the_top", alice.id(), json!(i64::MAX - 1_000_006));
+    // Up to the largest balance there is (2^53 - 1, exact in every JSON client), exactly.
+    let body = payment("evt_to_the_top", alice.id(), json!(MAX_BALANCE - 1_000_006));
     expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
-    assert_eq!(app.credits(&alice).await, i64::MAX);
+    assert_eq!(app.credits(&alice).await, MAX_BALANCE);
     // A signed event is acknowledged (Stripe would otherwise retry it for days), but what the
-    // balance cannot hold, or what is no whole amount, is not added: the balance never wraps.
+    // balance cannot hold, or what is no whole amount written as one, is not added.
     for (event, amount) in [
         ("evt_one_more", json!("1")),
         ("evt_max", json!(i64::MAX.to_string())),
         ("evt_float", json!(1e300)),
+        ("evt_exponent", json!("1e3")),
+        ("evt_whole_float", json!(10.0)),
+        ("evt_hex", json!("0x10")),
         ("evt_fraction", json!("1.5")),
         ("evt_zero", json!(0)),
         ("evt_negative", json!(-3)),
     ] {
         let body = payment(event, alice.id(), amount);
         expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
-        assert_eq!(app.credits(&alice).await, i64::MAX, "{event}");
+        assert_eq!(app.credits(&alice).await, MAX_BALANCE, "{event}");
     }
-    // The payments that named an amount were processed once each, applied or not.
-    assert_eq!(app.count_rows("processed_webhooks").await, 4);
+    // Only the applied payments are recorded as processed.
+    assert_eq!(app.count_rows("processed_webhooks").await, 2);
     // Another user's balance is untouched by all of it.
     let bob = app.account("bob@example.com").await;
     assert_eq!(app.credits(&bob).await, 5);
+}
+
+#[tokio::test]
+async fn a_payment_for_an_unknown_user_is_not_recorded_so_a_later_replay_applies_it() {
+    let app = start().await;
+    let body = payment("evt_early", "no-such-user", json!("10"));
+    expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    assert_eq!(app.count_rows("processed_webhooks").await, 0);
+    // The same event, once it names an existing user (Stripe's dashboard replays it).
+    let alice = app.account("alice@example.com").await;
+    let body = payment("evt_early", alice.id(), json!("10"));
+    expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
+    assert_eq!(app.credits(&alice).await, 15);
+    assert_eq!(app.count_rows("processed_webhooks").await, 1);
 }
 
 #[tokio::test]

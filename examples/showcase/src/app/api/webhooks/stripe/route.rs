@@ -28,17 +28,17 @@ struct StripeEvent {
     data: Value,
 }
 
-/// The credits a payment adds (`None`: none — absent, not a whole number of at least one, or
-/// past what a balance holds). Stripe's metadata values are strings; numbers are accepted too.
+/// The credits a payment adds (`None`: none — absent, or not a whole number of at least one).
+/// Stripe's metadata values are strings: a string of digits, or a JSON integer; nothing else
+/// (`"1e3"`, `2.5`, `"0x10"`) is read as an amount.
 fn credits_of(metadata: &Value) -> Option<i64> {
-    let whole = |number: f64| (number.fract() == 0.0 && number.abs() < i64::MAX as f64).then_some(number as i64);
     match &metadata["credits"] {
-        Value::Number(number) => number.as_i64().or_else(|| number.as_f64().and_then(whole)),
+        Value::Number(number) => number.as_i64(),
         Value::String(text) => {
             let text = text.trim();
-            text.parse::<i64>()
-                .ok()
-                .or_else(|| text.parse::<f64>().ok().and_then(whole))
+            (!text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()))
+                .then(|| text.parse::<i64>().ok())
+                .flatten()
         }
         _ => None,
     }
@@ -81,9 +81,13 @@ pub async fn post(
                 if credit_ledger()
                     .grant(&mut *transaction, user_id, credits)
                     .await?
-                    .is_none()
+                    .is_some()
                 {
-                    tracing::warn!(
+                    transaction.commit().await?;
+                } else {
+                    // Not recorded as processed (the transaction is dropped, its claim with
+                    // it): once the user exists, a replay from Stripe's dashboard still adds it.
+                    tracing::error!(
                         event = %event.id,
                         user = %user_id,
                         credits,
@@ -91,7 +95,6 @@ pub async fn post(
                     );
                 }
             }
-            transaction.commit().await?;
         }
     }
     Ok(Json(Acknowledged { received: true }))
