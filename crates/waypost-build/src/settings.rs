@@ -27,6 +27,8 @@ pub struct RouteSettings {
     pub rate_limit: RateLimitSetting,
     /// Whether signed-in callers are counted by user id (else by client IP).
     pub rate_limit_by_user: bool,
+    /// `idempotent()`: unsafe requests with an `Idempotency-Key` are answered once per key.
+    pub idempotent: bool,
     /// Calls this version of the scanner does not know, as written.
     pub other: Vec<ConfigCall>,
 }
@@ -60,6 +62,7 @@ impl Default for RouteSettings {
             csrf: true,
             rate_limit: RateLimitSetting::Default,
             rate_limit_by_user: true,
+            idempotent: false,
             other: Vec::new(),
         }
     }
@@ -106,6 +109,7 @@ impl ConfigExpr {
                 ("rate_limit", 1) => settings.rate_limit = RateLimitSetting::Custom(arg.to_owned()),
                 ("no_rate_limit", 0) => settings.rate_limit = RateLimitSetting::Disabled,
                 ("rate_limit_per_ip", 0) => settings.rate_limit_by_user = false,
+                ("idempotent", 0) => settings.idempotent = true,
                 _ => settings.other.push(call.clone()),
             }
         }
@@ -260,11 +264,13 @@ mod tests {
                 ("skip_csrf", &[]),
                 ("no_rate_limit", &[]),
                 ("rate_limit_per_ip", &[]),
+                ("idempotent", &[]),
                 ("cache", &["60"]),
             ],
         )
         .settings()
         .unwrap();
+        assert!(settings.idempotent);
         assert!(!settings.csrf);
         assert_eq!(settings.rate_limit, RateLimitSetting::Disabled);
         assert!(!settings.rate_limit_by_user);

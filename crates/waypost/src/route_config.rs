@@ -71,6 +71,8 @@ pub struct RouteConfig {
     pub rate_limit: RateLimitSetting,
     /// Whether signed-in callers are counted by user id (else every caller by client IP).
     pub rate_limit_by_user: bool,
+    /// Whether an unsafe request carrying `Idempotency-Key` is answered once per key.
+    pub idempotent: bool,
 }
 
 impl RouteConfig {
@@ -83,6 +85,7 @@ impl RouteConfig {
             csrf: true,
             rate_limit: RateLimitSetting::Default,
             rate_limit_by_user: true,
+            idempotent: false,
         }
     }
 
@@ -113,6 +116,18 @@ impl RouteConfig {
     /// Count this route's rate limit per client IP even for signed-in users.
     pub const fn rate_limit_per_ip(mut self) -> Self {
         self.rate_limit_by_user = false;
+        self
+    }
+
+    /// Honour the `Idempotency-Key` header on this route's unsafe methods (POST, PUT, PATCH,
+    /// DELETE): the first request with a key runs, and a retry with the same key — from the same
+    /// caller, with the same method, URL and body — gets the first answer again, marked
+    /// `Idempotent-Replayed: true`, without running the handler. While the first still runs a
+    /// retry is 409 `idempotency_in_progress`; the key with another request is 422
+    /// `idempotency_key_reused`. Answers are kept for 24 hours; a 5xx or a streamed answer is
+    /// not kept, so its retry runs again. Requests without the header run as usual.
+    pub const fn idempotent(mut self) -> Self {
+        self.idempotent = true;
         self
     }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use waypost::{
     store::{
-        RateKey, RateLimitStore, RedisStores, SessionRecord, SessionStore, StoreError, Subject,
+        Claim, IdempotencyStore, RateKey, RateLimitStore, RedisStores, SessionRecord, SessionStore,
+        StoreError, StoredResponse, Subject,
     },
     RateLimit,
 };
@@ -283,4 +284,56 @@ async fn requests_get_a_503_while_redis_is_gone_and_the_server_keeps_serving() {
     // What needs no store still answers.
     let response = client.get(server.url("/elsewhere")).send().await.unwrap();
     assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_claimed_once_across_machines_then_replayed() {
+    let Some(machines) = two_machines().await else {
+        return;
+    };
+    let (first, second) = (machines.first.idempotency(), machines.second.idempotency());
+    let hold = Duration::from_secs(60);
+    // Ten concurrent claims of one key, half on each machine: exactly one runs.
+    let claims = futures_util::future::join_all((0..10).map(|i| {
+        let store = if i % 2 == 0 { &first } else { &second };
+        store.claim("pay|u:1|order-7", "fp-a", hold)
+    }))
+    .await;
+    let started = claims
+        .iter()
+        .filter(|claim| matches!(claim, Ok(Claim::Started)))
+        .count();
+    assert_eq!(started, 1, "{claims:?}");
+    assert!(claims
+        .iter()
+        .all(|claim| matches!(claim, Ok(Claim::Started | Claim::InFlight))));
+    // Another request under the key is a mismatch, running or answered.
+    assert_eq!(
+        second.claim("pay|u:1|order-7", "fp-b", hold).await.unwrap(),
+        Claim::Mismatch
+    );
+    let answer = StoredResponse {
+        status: 201,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: br#"{"paid":true}"#.to_vec(),
+    };
+    first
+        .complete("pay|u:1|order-7", answer.clone(), hold)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.claim("pay|u:1|order-7", "fp-a", hold).await.unwrap(),
+        Claim::Replay(answer)
+    );
+    // Released (nothing worth keeping): the next claim runs again.
+    second.release("pay|u:1|order-7").await.unwrap();
+    assert_eq!(
+        first.claim("pay|u:1|order-7", "fp-b", hold).await.unwrap(),
+        Claim::Started
+    );
+    // Keys are stored hashed under the prefix, and expire.
+    let keys = machines.keys().await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(!keys[0].contains("order-7"), "{keys:?}");
+    first.release("pay|u:1|order-7").await.unwrap();
 }

@@ -368,3 +368,28 @@ async fn a_generation_the_client_abandons_gives_the_credit_back_once() {
     assert_eq!(app.credits(&alice).await, 5);
     assert_eq!(received.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_spends_no_second_credit() {
+    let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
+    let send = |prompt: &'static str| {
+        app.as_user(&alice, Method::POST, "/api/generate")
+            .header("idempotency-key", "draft-1")
+            .json(&json!({ "prompt": prompt }))
+            .send()
+    };
+    let first = send("a poem about rust").await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["credits"], 4);
+    let retry = send("a poem about rust").await.unwrap();
+    assert_eq!(retry.status(), 200);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.json::<Value>().await.unwrap(), first);
+    assert_eq!(app.credits(&alice).await, 4, "one credit for both");
+    // The key with another prompt is refused, and spends nothing.
+    let reused = send("something else").await.unwrap();
+    expect_error(reused, 422, "idempotency_key_reused").await;
+    assert_eq!(app.credits(&alice).await, 4);
+}

@@ -145,6 +145,9 @@ fn known_settings(settings: &RouteSettings) -> Vec<String> {
         format!("csrf {}", if settings.csrf { "on" } else { "off" }),
         format!("rate limit {rate_limit}"),
     ];
+    if settings.idempotent {
+        parts.push("idempotency keys".to_owned());
+    }
     parts.extend(
         settings
             .other

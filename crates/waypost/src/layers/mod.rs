@@ -2,6 +2,7 @@
 //! a [`RouteLayer`]).
 
 mod front;
+pub mod idempotency;
 mod route;
 
 pub use front::{Front, FrontLayer, INTERNAL_HEADER_PREFIX};

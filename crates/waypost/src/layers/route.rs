@@ -35,6 +35,7 @@ use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use super::idempotency;
 use crate::{
     context::RequestContext,
     routing::{Method, RouteInfo},
@@ -163,7 +164,11 @@ impl RouteGuard {
                 ));
             }
         };
-        if needs_csrf(self.route, request.method()) || too_large || config.max_duration.is_some() {
+        if needs_csrf(self.route, request.method())
+            || too_large
+            || config.max_duration.is_some()
+            || idempotency::wanted(config, &request)
+        {
             let rate = Rate::Decided(note);
             return GuardedFuture::boxed(guard_slowly(self.route, rate, request, too_large, call));
         }
@@ -305,14 +310,23 @@ where
             Ok(decision) => Some(RateNote { policy, decision }),
         },
     };
-    let mut response = match admit(security.as_deref(), route, request, too_large).await {
-        Err(error) => error.into_response(),
-        Ok(request) => match route.config.max_duration {
+    let run = |request| async move {
+        match route.config.max_duration {
             None => call(request).await,
             Some(max) => match tokio::time::timeout(max, call(request)).await {
                 Ok(response) => response,
                 Err(_elapsed) => ApiError::timeout().into_response(),
             },
+        }
+    };
+    let mut response = match admit(security.as_deref(), route, request, too_large).await {
+        Err(error) => error.into_response(),
+        Ok(request) => match security.as_deref() {
+            Some(security) if idempotency::wanted(&route.config, &request) => {
+                let peer = crate::context::with_current(|context| context.and_then(|c| c.peer));
+                idempotency::answer_once(security, peer, route.pattern, request, run).await
+            }
+            _ => run(request).await,
         },
     };
     if let Some(note) = note {

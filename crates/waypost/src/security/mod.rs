@@ -43,7 +43,8 @@ use crate::{
     config::{ConfigError, Env},
     response,
     store::{
-        MemoryRateLimitStore, MemorySessionStore, RateLimitStore, SessionRecord, SessionStore,
+        IdempotencyStore, MemoryIdempotencyStore, MemoryRateLimitStore, MemorySessionStore,
+        RateLimitStore, SessionRecord, SessionStore,
     },
     ApiError, RateLimit,
 };
@@ -127,6 +128,7 @@ pub struct Security {
     jwt: JwtKeys,
     sessions: Arc<dyn SessionStore>,
     rate_limits: Arc<dyn RateLimitStore>,
+    idempotency: Arc<dyn IdempotencyStore>,
     /// `default_rate_limit` with its policy header rendered once.
     default_rate_policy: Option<&'static rate_limit::RatePolicy>,
 }
@@ -158,6 +160,7 @@ impl Security {
             jwt: JwtKeys::new(&secret, settings.jwt_ttl),
             sessions: Arc::new(MemorySessionStore::new()),
             rate_limits: Arc::new(MemoryRateLimitStore::new()),
+            idempotency: Arc::new(MemoryIdempotencyStore::new()),
             default_rate_policy: settings.default_rate_limit.map(rate_limit::RatePolicy::of),
             settings,
         })
@@ -183,6 +186,12 @@ impl Security {
         self
     }
 
+    /// Keeps idempotency keys and their answers in `store` instead of in process memory.
+    pub fn with_idempotency_store(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
+        self.idempotency = store;
+        self
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &SecuritySettings {
         &self.settings
@@ -205,6 +214,10 @@ impl Security {
 
     pub(crate) fn rate_limits(&self) -> &dyn RateLimitStore {
         self.rate_limits.as_ref()
+    }
+
+    pub(crate) fn idempotency(&self) -> &dyn IdempotencyStore {
+        self.idempotency.as_ref()
     }
 
     pub(crate) fn default_rate_policy(&self) -> Option<&'static rate_limit::RatePolicy> {

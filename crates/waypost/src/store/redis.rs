@@ -30,7 +30,8 @@ use redis::{
 use sha2::{Digest, Sha256};
 
 use super::{
-    Decision, RateKey, RateLimitStore, SessionRecord, SessionStore, StoreError, StoreFuture,
+    Claim, Decision, IdempotencyStore, RateKey, RateLimitStore, SessionRecord, SessionStore,
+    StoreError, StoreFuture, StoredResponse,
 };
 use crate::{security::Security, RateLimit};
 
@@ -123,11 +124,21 @@ impl RedisStores {
         }
     }
 
-    /// `security` with its sessions and rate limits kept here.
+    /// The idempotency-key store.
+    pub fn idempotency(&self) -> RedisIdempotencyStore {
+        RedisIdempotencyStore {
+            connection: self.connection.clone(),
+            prefix: format!("{}idem:", self.prefix),
+            claim: Script::new(CLAIM_SCRIPT),
+        }
+    }
+
+    /// `security` with its sessions, rate limits and idempotency keys kept here.
     pub fn install(&self, security: Security) -> Security {
         security
             .with_session_store(Arc::new(self.sessions()))
             .with_rate_limit_store(Arc::new(self.rate_limits()))
+            .with_idempotency_store(Arc::new(self.idempotency()))
     }
 }
 
@@ -248,6 +259,119 @@ impl RateLimitStore for RedisRateLimitStore {
                 reset_after,
                 retry_after: if allowed { Duration::ZERO } else { reset_after },
             })
+        })
+    }
+}
+
+/// Claims an idempotency key (a hash: `fp`, and `answer` once completed) in one step: sets it
+/// when free (`started`), else says whether it names another request (`mismatch`), is still
+/// running (`running`), or was answered (`done` and the answer).
+///
+/// KEYS[1] the key; ARGV[1] the request's fingerprint; ARGV[2] how long a running claim holds, ms.
+const CLAIM_SCRIPT: &str = r"
+if redis.call('HSETNX', KEYS[1], 'fp', ARGV[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {'started'}
+end
+local found = redis.call('HMGET', KEYS[1], 'fp', 'answer')
+if found[1] ~= ARGV[1] then
+  return {'mismatch'}
+end
+if not found[2] then
+  return {'running'}
+end
+return {'done', found[2]}
+";
+
+/// Idempotency keys in Redis: one hash per key, under the SHA-256 of the key (see
+/// [`CLAIM_SCRIPT`]); the answer is kept as JSON.
+#[derive(Clone, Debug)]
+pub struct RedisIdempotencyStore {
+    connection: Connection,
+    prefix: String,
+    claim: Script,
+}
+
+impl RedisIdempotencyStore {
+    fn key(&self, key: &str) -> String {
+        format!(
+            "{}{}",
+            self.prefix,
+            hex::encode(Sha256::digest(key.as_bytes()))
+        )
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+impl IdempotencyStore for RedisIdempotencyStore {
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        fingerprint: &'a str,
+        hold: Duration,
+    ) -> StoreFuture<'a, Claim> {
+        Box::pin(async move {
+            let mut connection = self.connection.0.clone();
+            let found: Vec<String> = self
+                .claim
+                .key(self.key(key))
+                .arg(fingerprint)
+                .arg(millis(hold))
+                .invoke_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            match found.first().map(String::as_str) {
+                Some("started") => Ok(Claim::Started),
+                Some("running") => Ok(Claim::InFlight),
+                Some("mismatch") => Ok(Claim::Mismatch),
+                Some("done") => found
+                    .get(1)
+                    .and_then(|answer| serde_json::from_str(answer).ok())
+                    .map(Claim::Replay)
+                    .ok_or_else(|| StoreError::Unavailable("redis: an unreadable answer".into())),
+                _ => Err(StoreError::Unavailable("redis: an unexpected reply".into())),
+            }
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        key: &'a str,
+        response: StoredResponse,
+        keep: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let answer = serde_json::to_string(&response).map_err(|error| {
+                StoreError::Unavailable(format!("encoding the answer: {error}"))
+            })?;
+            let mut connection = self.connection.0.clone();
+            redis::pipe()
+                .atomic()
+                .hset(self.key(key), "answer", answer)
+                .ignore()
+                .pexpire(
+                    self.key(key),
+                    i64::try_from(millis(keep)).unwrap_or(i64::MAX),
+                )
+                .ignore()
+                .query_async::<()>(&mut connection)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn release<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut connection = self.connection.0.clone();
+            connection
+                .del::<_, ()>(self.key(key))
+                .await
+                .map_err(unavailable)
         })
     }
 }

@@ -1,8 +1,8 @@
 //! Server-side sessions: an opaque id in the cookie, the user it belongs to on the server.
 
-use std::{collections::HashMap, sync::Mutex, time::SystemTime};
+use std::{collections::HashMap, time::SystemTime};
 
-use super::{shard_of, StoreFuture, SHARDS};
+use super::{ShardedMap, StoreFuture};
 
 /// What the server keeps for one session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub trait SessionStore: Send + Sync + 'static {
 /// The in-process session store.
 #[derive(Debug)]
 pub struct MemorySessionStore {
-    shards: Vec<Mutex<HashMap<String, SessionRecord>>>,
+    sessions: ShardedMap<SessionRecord>,
 }
 
 impl Default for MemorySessionStore {
@@ -39,24 +39,19 @@ impl MemorySessionStore {
     /// An empty store.
     pub fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            sessions: ShardedMap::new(),
         }
     }
 
     fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, HashMap<String, SessionRecord>> {
-        self.shards[shard_of(id)]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.sessions.shard(id)
     }
 
     /// Drops every expired session.
     pub fn evict_expired(&self) {
         let now = SystemTime::now();
-        for shard in &self.shards {
-            shard
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .retain(|_, record| record.expires_at > now);
+        for mut shard in self.sessions.each() {
+            shard.retain(|_, record| record.expires_at > now);
         }
     }
 }

@@ -15,8 +15,11 @@ use crate::{
     AppState,
 };
 
-/// Ten generations a minute per user.
-pub const CONFIG: RouteConfig = RouteConfig::new().rate_limit(RateLimit::per_minute(10));
+/// Ten generations a minute per user; a retry with the same `Idempotency-Key` gets the first
+/// answer back instead of spending a second credit.
+pub const CONFIG: RouteConfig = RouteConfig::new()
+    .rate_limit(RateLimit::per_minute(10))
+    .idempotent();
 
 /// `{prompt, projectId?}`.
 #[derive(schemars::JsonSchema, Debug, Deserialize, Validate)]

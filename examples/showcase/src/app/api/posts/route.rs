@@ -6,7 +6,7 @@ use waypost::{
     extract::{Json, Query, State, Valid},
     response::Created,
     security::{Auth, MaybeAuth},
-    ApiError,
+    ApiError, RouteConfig,
 };
 
 use crate::{
@@ -14,6 +14,10 @@ use crate::{
     users::User,
     AppState,
 };
+
+/// A create retried with the same `Idempotency-Key` gets its 201 back, not a 409 for the title
+/// it took the first time.
+pub const CONFIG: RouteConfig = RouteConfig::new().idempotent();
 
 /// `?page&limit&sort&category`.
 #[derive(schemars::JsonSchema, Debug, Deserialize, Validate)]

@@ -1,0 +1,196 @@
+//! `Idempotency-Key` on the routes that ask for it ([`crate::RouteConfig::idempotent`]): a
+//! retried POST that charged a card, spent a credit or created a post gets the first answer
+//! back instead of doing it again.
+//!
+//! Run by the route's guard after the rate limit, CSRF and body checks, around the handler. The
+//! key is scoped to the route and the caller (user id when signed in, else client IP), so one
+//! client cannot read another's answer by guessing its key. The request is fingerprinted
+//! (method, URL, body) so the key sent again with a different request is refused rather than
+//! answered with something unrelated. The store ([`crate::store::IdempotencyStore`]) is in
+//! process or in Redis, with the other stores.
+
+use std::time::Duration;
+
+use axum::{
+    body::{Body, Bytes},
+    extract::Request,
+    http::{HeaderName, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::RenderedError,
+    security::{csrf, rate_limit, Identity, Security},
+    store::{Claim, StoredResponse},
+    ApiError, RouteConfig,
+};
+
+/// The request header carrying the key.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// The response header marking an answer sent again.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// How long a key is held while its request runs: past this (a crashed process), a retry runs.
+const HOLD: Duration = Duration::from_secs(5 * 60);
+/// How long an answer is kept for retries.
+const KEEP: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest key accepted (Stripe's limit).
+const LONGEST_KEY: usize = 255;
+/// The largest answer kept; a larger one is sent but not kept, like a streamed one.
+const LARGEST_KEPT_BODY: u64 = 1024 * 1024;
+
+/// Whether `request` asks this route for an answer once per key.
+pub(crate) fn wanted(config: &RouteConfig, request: &Request) -> bool {
+    config.idempotent
+        && csrf::is_unsafe(request.method())
+        && request.headers().contains_key(&IDEMPOTENCY_KEY)
+}
+
+/// Answers `request` through `run` once per idempotency key, replaying the kept answer to
+/// retries (see the module documentation).
+pub(crate) async fn answer_once<F>(
+    security: &Security,
+    peer: Option<std::net::IpAddr>,
+    pattern: &str,
+    request: Request,
+    run: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: std::future::Future<Output = Response>,
+{
+    let key = match request
+        .headers()
+        .get(&IDEMPOTENCY_KEY)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+    {
+        Some(key) if !key.is_empty() && key.len() <= LONGEST_KEY => key.to_owned(),
+        _ => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+            )
+            .into_response()
+        }
+    };
+    let caller = match request.extensions().get::<Identity>() {
+        Some(identity) => format!("u:{}", identity.user_id),
+        None => format!(
+            "ip:{}",
+            rate_limit::request_client_ip(
+                peer,
+                request.extensions(),
+                request.headers(),
+                Some(security)
+            )
+        ),
+    };
+    let scoped = format!("{pattern}|{caller}|{key}");
+    // The body is needed whole for the fingerprint; the route's limit already bounds it.
+    let (parts, body) = request.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => return ApiError::from(axum::Error::new(error)).into_response(),
+    };
+    let fingerprint = {
+        let mut digest = Sha256::new();
+        digest.update(parts.method.as_str());
+        digest.update(b" ");
+        digest.update(parts.uri.to_string());
+        digest.update(b"\n");
+        digest.update(&bytes);
+        hex::encode(digest.finalize())
+    };
+    let store = security.idempotency();
+    match store.claim(&scoped, &fingerprint, HOLD).await {
+        Err(error) => ApiError::from(error).into_response(),
+        Ok(Claim::InFlight) => {
+            let mut response = ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_in_progress",
+                "A request with this Idempotency-Key is still being answered; retry shortly.",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from_static("1"),
+            );
+            response
+        }
+        Ok(Claim::Mismatch) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different request.",
+        )
+        .into_response(),
+        Ok(Claim::Replay(stored)) => replayed(stored),
+        Ok(Claim::Started) => {
+            let response = run(Request::from_parts(parts, Body::from(bytes))).await;
+            let (response, kept) = keepable(response).await;
+            let outcome = match kept {
+                Some(stored) => store.complete(&scoped, stored, KEEP).await,
+                None => store.release(&scoped).await,
+            };
+            if let Err(error) = outcome {
+                // The work is done and its answer goes out; only a retry's replay is lost.
+                tracing::warn!(%error, "the idempotency store failed after the handler ran");
+            }
+            response
+        }
+    }
+}
+
+/// The response, and what to keep of it: its status, headers (but `Set-Cookie`) and body, when
+/// it is not a server error and its body is whole and small enough to keep.
+async fn keepable(response: Response) -> (Response, Option<StoredResponse>) {
+    let size = response.body().size_hint().exact();
+    if response.status().is_server_error() || size.is_none_or(|size| size > LARGEST_KEPT_BODY) {
+        return (response, None);
+    }
+    let (parts, body) = response.into_parts();
+    let bytes: Bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            return (
+                ApiError::internal(axum::Error::new(error)).into_response(),
+                None,
+            )
+        }
+    };
+    let stored = StoredResponse {
+        status: parts.status.as_u16(),
+        headers: parts
+            .headers
+            .iter()
+            .filter(|(name, _)| {
+                *name != axum::http::header::SET_COOKIE
+                    && *name != axum::http::header::CONTENT_LENGTH
+            })
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect(),
+        body: bytes.to_vec(),
+    };
+    (Response::from_parts(parts, Body::from(bytes)), Some(stored))
+}
+
+/// The kept answer, sent again.
+fn replayed(stored: StoredResponse) -> Response {
+    let mut response = Response::new(Body::from(stored.body));
+    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.append(name, value);
+        }
+    }
+    headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    // A kept error was rendered in the one shape already: the front layer leaves it as it is.
+    response.extensions_mut().insert(RenderedError);
+    response
+}

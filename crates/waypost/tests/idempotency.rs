@@ -1,0 +1,216 @@
+//! `Idempotency-Key` on a route that asks for it: the first request runs, a retry with the same
+//! key gets the same answer without running the handler again, and everything else is refused
+//! or run as usual — over a real socket, with the in-process store.
+
+use std::{
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use waypost::{
+    axum::{body::Bytes, http::header, Router},
+    extract::Json,
+    routing::{HandlerInfo, Method, RouteInfo, RouteMethods},
+    testing::TestServer,
+    App, RouteConfig,
+};
+
+const POST: &[HandlerInfo] = &[HandlerInfo {
+    method: Method::Post,
+    arguments: &[],
+    returns: "",
+    docs: "",
+}];
+
+const fn route(path: &'static [&'static str; 1], config: RouteConfig) -> RouteInfo {
+    RouteInfo {
+        pattern: path[0],
+        paths: path,
+        file: "src/app/test/route.rs",
+        params: &[],
+        handlers: POST,
+        middleware: &[],
+        config,
+    }
+}
+
+static PAY: RouteInfo = route(&["/pay"], RouteConfig::new().idempotent());
+static FLAKY: RouteInfo = route(&["/flaky"], RouteConfig::new().idempotent());
+static PLAIN: RouteInfo = route(&["/plain"], RouteConfig::new());
+
+/// How many times each handler ran.
+#[derive(Clone, Default)]
+struct Runs {
+    pay: Arc<AtomicU32>,
+    flaky: Arc<AtomicU32>,
+    plain: Arc<AtomicU32>,
+}
+
+async fn server() -> (TestServer, Runs) {
+    let runs = Runs::default();
+    let counter = runs.pay.clone();
+    let router = RouteMethods::new(&PAY)
+        .post(move |body: Bytes| async move {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            // Slow enough for a concurrent retry to find the key still held.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            (
+                StatusCode::CREATED,
+                [(header::SET_COOKIE, "receipt=1; Path=/")],
+                Json(json!({ "run": n, "paid": String::from_utf8_lossy(&body) })),
+            )
+        })
+        .mount(Router::new());
+    let counter = runs.flaky.clone();
+    let router = RouteMethods::new(&FLAKY)
+        .post(move || async move {
+            // The first run fails on the server's side; the next succeeds.
+            if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                (StatusCode::SERVICE_UNAVAILABLE, "try again")
+            } else {
+                (StatusCode::OK, "done")
+            }
+        })
+        .mount(router);
+    let counter = runs.plain.clone();
+    let router =
+        RouteMethods::new(&PLAIN)
+            .post(move || async move {
+                Json(json!({ "run": counter.fetch_add(1, Ordering::SeqCst) + 1 }))
+            })
+            .mount(router);
+    (TestServer::start(App::new(router)).await, runs)
+}
+
+async fn pay(client: &Client, server: &TestServer, key: &str, body: &str) -> reqwest::Response {
+    client
+        .post(server.url("/pay"))
+        .header("idempotency-key", key)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_key_gets_the_first_answer_without_running_again() {
+    let (server, runs) = server().await;
+    let client = Client::new();
+    let first = pay(&client, &server, "order-1", "10 EUR").await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().contains_key(header::SET_COOKIE));
+    assert!(!first.headers().contains_key("idempotent-replayed"));
+    let first_body: Value = first.json().await.unwrap();
+    assert_eq!(first_body, json!({ "run": 1, "paid": "10 EUR" }));
+
+    let retry = pay(&client, &server, "order-1", "10 EUR").await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.headers()[header::CONTENT_TYPE], "application/json");
+    // A replay hands out no cookie.
+    assert!(!retry.headers().contains_key(header::SET_COOKIE));
+    assert!(retry.headers().contains_key("x-request-id"));
+    assert_eq!(retry.json::<Value>().await.unwrap(), first_body);
+    assert_eq!(runs.pay.load(Ordering::SeqCst), 1);
+
+    // Another key is another request.
+    let other = pay(&client, &server, "order-2", "10 EUR").await;
+    assert_eq!(other.json::<Value>().await.unwrap()["run"], 2);
+    // Without a key every request runs.
+    let unkeyed = client
+        .post(server.url("/pay"))
+        .body("10 EUR")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unkeyed.json::<Value>().await.unwrap()["run"], 3);
+}
+
+#[tokio::test]
+async fn the_key_with_another_request_is_422_and_a_concurrent_retry_409() {
+    let (server, runs) = server().await;
+    let client = Client::new();
+    let (first, concurrent) = tokio::join!(pay(&client, &server, "k", "10 EUR"), async {
+        // Sent while the first is still in its handler.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        pay(&client, &server, "k", "10 EUR").await
+    });
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(concurrent.status(), StatusCode::CONFLICT);
+    assert_eq!(concurrent.headers()[header::RETRY_AFTER], "1");
+    let body: Value = concurrent.json().await.unwrap();
+    assert_eq!(body["code"], "idempotency_in_progress");
+
+    let reused = pay(&client, &server, "k", "99 EUR").await;
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = reused.json().await.unwrap();
+    assert_eq!(body["code"], "idempotency_key_reused");
+    assert!(body["requestId"].is_string());
+    assert_eq!(runs.pay.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn keys_belong_to_their_caller() {
+    let (server, runs) = server().await;
+    let here = Client::new();
+    let elsewhere = Client::builder()
+        .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    pay(&here, &server, "shared", "10 EUR").await;
+    let theirs = pay(&elsewhere, &server, "shared", "10 EUR").await;
+    assert_eq!(theirs.status(), StatusCode::CREATED);
+    assert!(!theirs.headers().contains_key("idempotent-replayed"));
+    assert_eq!(runs.pay.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_server_error_is_not_kept_so_the_retry_runs_again() {
+    let (server, runs) = server().await;
+    let client = Client::new();
+    let send = || {
+        client
+            .post(server.url("/flaky"))
+            .header("idempotency-key", "once")
+            .send()
+    };
+    assert_eq!(
+        send().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let retry = send().await.unwrap();
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(retry.text().await.unwrap(), "done");
+    let replay = send().await.unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.text().await.unwrap(), "done");
+    assert_eq!(runs.flaky.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_route_that_did_not_ask_ignores_the_key_and_a_bad_key_is_400() {
+    let (server, runs) = server().await;
+    let client = Client::new();
+    for _ in 0..2 {
+        let response = client
+            .post(server.url("/plain"))
+            .header("idempotency-key", "same")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(runs.plain.load(Ordering::SeqCst), 2);
+
+    let long = pay(&client, &server, &"k".repeat(256), "10 EUR").await;
+    assert_eq!(long.status(), StatusCode::BAD_REQUEST);
+    let body: Value = long.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_idempotency_key");
+    assert_eq!(runs.pay.load(Ordering::SeqCst), 0);
+}
