@@ -35,9 +35,6 @@ where
             ));
         }
         let bytes = super::read_body(request, state).await?;
-        if super::percent_encodes_nul(&bytes) {
-            return Err(super::nul_refused("form body"));
-        }
         serde_urlencoded::from_bytes(&bytes)
             .map(Form)
             .map_err(|error| ApiError::bad_request(format!("Invalid form body: {error}.")))

@@ -40,32 +40,11 @@ pub(crate) fn body_read_failure(error: &(dyn std::error::Error + 'static)) -> cr
     crate::ApiError::bad_request("The request body could not be read.")
 }
 
-/// Refuses text with a NUL character (U+0000) where a request's values come in: Postgres cannot
-/// store one in text, SQLite can, so an app would answer the same request differently on each.
-/// At the door it is one answer on both — 400 for a body or query, 404 for a path, which then
-/// names nothing. Whether `text` (raw, still percent-encoded) encodes a NUL.
+/// Whether `text` (a raw, still percent-encoded path) encodes a NUL character (U+0000). A path
+/// segment with one names nothing — Postgres could not even compare it with stored text, where
+/// SQLite would — so [`Path`] answers 404 for it on both.
 pub(crate) fn percent_encodes_nul(text: &[u8]) -> bool {
     memchr::memmem::find(text, b"%00").is_some()
-}
-
-/// Whether the JSON document `bytes` has a NUL character in a string: a `\u0000` escape that
-/// is not itself an escaped backslash followed by `u0000` (JSON allows NUL no other way).
-pub(crate) fn json_escapes_nul(bytes: &[u8]) -> bool {
-    memchr::memmem::find_iter(bytes, b"\\u0000").any(|at| {
-        let backslashes_before = bytes[..at]
-            .iter()
-            .rev()
-            .take_while(|&&byte| byte == b'\\')
-            .count();
-        backslashes_before % 2 == 0
-    })
-}
-
-/// 400 for a request value with a NUL character (see [`percent_encodes_nul`]).
-pub(crate) fn nul_refused(place: &str) -> crate::ApiError {
-    crate::ApiError::bad_request(format!(
-        "The {place} contains a NUL character, which is not accepted in text."
-    ))
 }
 
 /// Whether the request's `Content-Type` is `application/json` or a `+json` type, in UTF-8 (JSON
@@ -134,16 +113,10 @@ mod tests {
     use super::has_json_content_type;
 
     #[test]
-    fn a_nul_is_found_in_json_strings_only_when_it_is_one() {
-        use super::json_escapes_nul;
-        assert!(json_escapes_nul(br#"{"a":"x\u0000y"}"#));
-        assert!(json_escapes_nul(br#"{"a":"\\\u0000"}"#));
-        // An escaped backslash, then the text `u0000`.
-        assert!(!json_escapes_nul(br#"{"a":"\\u0000"}"#));
-        assert!(!json_escapes_nul(br#"{"a":"u0000 \u0001"}"#));
-        assert!(super::percent_encodes_nul(b"a=b%00c"));
+    fn a_percent_encoded_nul_is_found() {
+        assert!(super::percent_encodes_nul(b"/things/a%00b"));
         // `%25` is the percent sign itself: this is the text `%00`.
-        assert!(!super::percent_encodes_nul(b"a=%2500"));
+        assert!(!super::percent_encodes_nul(b"/things/a%2500"));
     }
 
     #[test]

@@ -11,11 +11,8 @@ use crate::ApiError;
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned> Query<T> {
-    /// Parses a raw query string (without `?`); a NUL character in it is 400, as in a body.
+    /// Parses a raw query string (without `?`).
     pub fn from_query(query: &str) -> Result<Self, ApiError> {
-        if super::percent_encodes_nul(query.as_bytes()) {
-            return Err(super::nul_refused("query string"));
-        }
         let pairs = url::form_urlencoded::parse(query.as_bytes());
         serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs))
             .map(Query)
