@@ -55,7 +55,7 @@ pub struct RouteGuard {
     route: &'static RouteInfo,
     /// The route's own limit with its rendered policy header (`None`: the default or none).
     custom_policy: Option<&'static RatePolicy>,
-    /// The methods one of the route's handlers answers (see [`method_bit`]); the framework's
+    /// The methods one of the route's handlers answers, a [`bit`] each; the framework's
     /// own answers to the others — OPTIONS 204, 405 — are not counted against the rate limit.
     handled: u8,
 }
@@ -72,8 +72,8 @@ impl RouteGuard {
             .iter()
             .map(|handler| match handler.method {
                 // HEAD is answered by the GET handler.
-                Method::Get => method_bit(&http::Method::GET) | method_bit(&http::Method::HEAD),
-                method => method_bit(&method.as_str().parse().expect("a method name")),
+                Method::Get => bit(Method::Get) | bit(Method::Head),
+                method => bit(method),
             })
             .fold(0, |bits, bit| bits | bit);
         Self {
@@ -86,7 +86,7 @@ impl RouteGuard {
     /// Whether a request with `method` reaches one of the route's handlers.
     #[inline]
     fn reaches_a_handler(&self, method: &http::Method) -> bool {
-        self.handled & method_bit(method) != 0
+        Method::of(method).is_some_and(|method| self.handled & bit(method) != 0)
     }
 
     /// The limit in force on this route under `security`'s settings.
@@ -477,32 +477,14 @@ impl Counted {
     }
 }
 
+/// The bit of `method` in a set of methods.
+fn bit(method: Method) -> u8 {
+    1 << method as u8
+}
+
 /// Whether a request with `method` must pass the CSRF check on `route`: an unsafe method the
 /// route exports (and has not opted out for). A method it does not export changes nothing and
 /// is answered 405, whatever its provenance.
-/// One bit per method a `route.rs` can export; 0 for any other.
-fn method_bit(method: &http::Method) -> u8 {
-    use http::Method as M;
-    // Most frequent first: this runs on every request of a rate-limited route.
-    if *method == M::GET {
-        1
-    } else if *method == M::POST {
-        1 << 1
-    } else if *method == M::PUT {
-        1 << 2
-    } else if *method == M::PATCH {
-        1 << 3
-    } else if *method == M::DELETE {
-        1 << 4
-    } else if *method == M::HEAD {
-        1 << 5
-    } else if *method == M::OPTIONS {
-        1 << 6
-    } else {
-        0
-    }
-}
-
 fn needs_csrf(route: &RouteInfo, method: &axum::http::Method) -> bool {
     route.config.csrf && csrf::is_unsafe(method) && route.exports(method)
 }

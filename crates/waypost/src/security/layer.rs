@@ -1,6 +1,6 @@
 //! The app-wide security gate, run by the front layer around every request: it marks CORS
-//! preflights for the route's guard to answer, resolves who is calling (session cookie or bearer JWT) into an [`Identity`],
-//! and on the way out adds the CORS headers and marks `Cache-Control: no-store` on responses to
+//! preflights for the route's guard to answer, resolves who is calling (session cookie or
+//! bearer JWT) into an [`Identity`], and on the way out adds the CORS headers and marks `Cache-Control: no-store` on responses to
 //! requests that presented credentials — and on responses that set a cookie (a login's session,
 //! a CSRF secret) — so no shared cache keeps them or hands them to someone else. A handler's own
 //! directives are kept (a stream's `no-cache` stays); `no-store` is added to them.

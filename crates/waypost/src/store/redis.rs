@@ -154,14 +154,15 @@ pub struct RedisSessionStore {
 }
 
 impl RedisSessionStore {
-    /// The key of session `id`: the prefix and the SHA-256 of the id, in hex.
     fn key(&self, id: &str) -> String {
-        format!(
-            "{}{}",
-            self.prefix,
-            hex::encode(Sha256::digest(id.as_bytes()))
-        )
+        hashed_key(&self.prefix, id)
     }
+}
+
+/// The Redis key for `name` under `prefix`: the prefix and the SHA-256 of the name, in hex — a
+/// session id or a client's idempotency key is never written out as it is.
+fn hashed_key(prefix: &str, name: &str) -> String {
+    format!("{prefix}{}", hex::encode(Sha256::digest(name.as_bytes())))
 }
 
 /// A session as stored: `<expiry in ms since the epoch>:<user id>`.
@@ -294,11 +295,7 @@ pub struct RedisIdempotencyStore {
 
 impl RedisIdempotencyStore {
     fn key(&self, key: &str) -> String {
-        format!(
-            "{}{}",
-            self.prefix,
-            hex::encode(Sha256::digest(key.as_bytes()))
-        )
+        hashed_key(&self.prefix, key)
     }
 }
 
@@ -349,15 +346,13 @@ impl IdempotencyStore for RedisIdempotencyStore {
             let answer = serde_json::to_string(&response).map_err(|error| {
                 StoreError::Unavailable(format!("encoding the answer: {error}"))
             })?;
+            let key = self.key(key);
             let mut connection = self.connection.0.clone();
             redis::pipe()
                 .atomic()
-                .hset(self.key(key), "answer", answer)
+                .hset(&key, "answer", answer)
                 .ignore()
-                .pexpire(
-                    self.key(key),
-                    i64::try_from(millis(keep)).unwrap_or(i64::MAX),
-                )
+                .pexpire(&key, i64::try_from(millis(keep)).unwrap_or(i64::MAX))
                 .ignore()
                 .query_async::<()>(&mut connection)
                 .await

@@ -35,8 +35,10 @@ fn credits_of(metadata: &Value) -> Option<i64> {
     match &metadata["credits"] {
         Value::Number(number) => number.as_i64(),
         Value::String(text) => {
+            // `parse` alone would take a sign; an empty string parses as nothing.
             let text = text.trim();
-            (!text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()))
+            text.bytes()
+                .all(|byte| byte.is_ascii_digit())
                 .then(|| text.parse::<i64>().ok())
                 .flatten()
         }
