@@ -106,6 +106,17 @@ await check("postApiPosts creates a post from a typed PostInput", async () => {
   postId = post.id;
 });
 
+await check("an Idempotency-Key makes a retried create return the first post", async () => {
+  const input: PostInput = { title: `Retried ${run}`, content: "Sent twice, stored once." };
+  const key = { "Idempotency-Key": `create-${run}` };
+  const first: Post = await client.postApiPosts(input, key);
+  const retry: Post = await client.postApiPosts(input, key);
+  expect(retry.id === first.id && retry.createdAt === first.createdAt, `ids ${first.id} ${retry.id}`);
+  const other = await apiError(() => client.postApiPosts({ ...input, content: "Something else." }, key));
+  expect(other.status === 422, `status ${other.status}`);
+  await client.deleteApiPostsId({ id: first.id });
+});
+
 await check("getApiPostsId reads it back", async () => {
   const post = await client.getApiPostsId({ id: postId });
   expect(post.id === postId && post.title === `From TypeScript ${run}`, `got ${post.title}`);

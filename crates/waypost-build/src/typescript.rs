@@ -253,10 +253,13 @@ fn property_name(name: &str) -> String {
     }
 }
 
-/// `object.name`, or `object["name"]` for names that are not identifiers.
+/// `object.name`, or `object["name"]` for names that are not identifiers; an `object` written
+/// `params?` (one that may be left out) gives `params?.name` and `params?.["name"]`.
 fn property_access(object: &str, name: &str) -> String {
     if is_identifier(name) {
         format!("{object}.{name}")
+    } else if object.ends_with('?') {
+        format!("{object}.[{}]", string_literal(name))
     } else {
         format!("{object}[{}]", string_literal(name))
     }
@@ -1169,7 +1172,7 @@ fn method_source(operation: &Operation) -> String {
     let mut params = operation.path_params.clone();
     params.extend(operation.header_params.iter().cloned());
     params.sort_by(|a, b| a.name.cmp(&b.name));
-    if !params.is_empty() {
+    let params_argument = (!params.is_empty()).then(|| {
         let fields: Vec<String> = params
             .iter()
             .map(|param| {
@@ -1182,8 +1185,15 @@ fn method_source(operation: &Operation) -> String {
             })
             .collect();
         let ty = format!("{{ {} }}", fields.join("; "));
-        let required = params.iter().any(|p| p.required);
-        arguments.push((format!("params: {ty}"), required));
+        (format!("params: {ty}"), params.iter().any(|p| p.required))
+    });
+    // Params that are all optional (headers such as `Idempotency-Key`) come after the body, so
+    // adding one to an operation leaves its callers' arguments where they were.
+    let params_required = params_argument
+        .as_ref()
+        .is_some_and(|(_, required)| *required);
+    if params_required {
+        arguments.extend(params_argument.clone());
     }
     if !operation.query_params.is_empty() {
         let required = operation.query_params.iter().any(|p| p.required);
@@ -1191,6 +1201,9 @@ fn method_source(operation: &Operation) -> String {
     }
     if let Some(body) = &operation.body {
         arguments.push((format!("body: {}", body.ty.text), body.required));
+    }
+    if !params_required {
+        arguments.extend(params_argument);
     }
     arguments.push(("options: RequestOptions".into(), false));
     // An optional argument may not come before a required one; such a one stays required
@@ -1221,10 +1234,11 @@ fn method_source(operation: &Operation) -> String {
             .header_params
             .iter()
             .map(|param| {
+                let object = if params_required { "params" } else { "params?" };
                 format!(
                     "{}: {}",
                     string_literal(&param.name),
-                    property_access("params", &param.name)
+                    property_access(object, &param.name)
                 )
             })
             .collect();

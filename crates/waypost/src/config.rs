@@ -148,10 +148,59 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
     }
 }
 
+/// `HOST` as the address to listen on: an IP address as written, or a host name looked up once
+/// (start-up may wait on the resolver; no request ever does).
+fn host_address(env: &Env) -> Result<Option<IpAddr>, ConfigError> {
+    use std::net::ToSocketAddrs;
+    let Some(raw) = env.get("HOST") else {
+        return Ok(None);
+    };
+    let name = raw.trim();
+    if let Ok(address) = name.parse::<IpAddr>() {
+        return Ok(Some(address));
+    }
+    // A bracketed IPv6 literal, as in URLs.
+    if let Some(address) = name
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|inner| inner.parse::<std::net::Ipv6Addr>().ok())
+    {
+        return Ok(Some(IpAddr::V6(address)));
+    }
+    let not_a_host = || {
+        ConfigError::invalid(
+            "HOST",
+            &raw,
+            "expected an IP address or a host name that resolves (127.0.0.1, 0.0.0.0, ::1, localhost)",
+        )
+    };
+    let is_host_name = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.');
+    if !is_host_name {
+        return Err(not_a_host());
+    }
+    let addresses: Vec<IpAddr> = (name, 0)
+        .to_socket_addrs()
+        .map_err(|_| not_a_host())?
+        .map(|address| address.ip())
+        .collect();
+    addresses
+        .iter()
+        .find(|address| address.is_ipv4())
+        .or(addresses.first())
+        .copied()
+        .map(Some)
+        .ok_or_else(not_a_host)
+}
+
 /// The HTTP server's own settings.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// `HOST` (127.0.0.1).
+    /// `HOST` (127.0.0.1): an IP address, or a host name resolved once at start-up
+    /// (`localhost` → 127.0.0.1; IPv4 preferred when a name has both).
     pub host: IpAddr,
     /// `PORT` (3000).
     pub port: u16,
@@ -195,7 +244,7 @@ impl ServerConfig {
             ));
         }
         Ok(Self {
-            host: env.parse_or("HOST", defaults.host)?,
+            host: host_address(env)?.unwrap_or(defaults.host),
             port: env.parse_or("PORT", defaults.port)?,
             header_read_timeout: match env.get("WAYPOST_HEADER_READ_TIMEOUT") {
                 Some(raw) if raw.trim().eq_ignore_ascii_case("off") => None,
@@ -231,5 +280,32 @@ mod tests {
         let env = Env::from_pairs([("PORT", "eighty")]);
         let error = ServerConfig::from_env(&env).unwrap_err().to_string();
         assert!(error.starts_with("PORT=\"eighty\" is not valid"), "{error}");
+    }
+
+    #[test]
+    fn host_is_an_address_or_a_name_that_resolves() {
+        let host = |value: &str| ServerConfig::from_env(&Env::from_pairs([("HOST", value)]));
+        assert_eq!(host("0.0.0.0").unwrap().host, IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(
+            host(" ::1 ").unwrap().host,
+            "::1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            host("[::1]").unwrap().host,
+            "::1".parse::<IpAddr>().unwrap()
+        );
+        // /etc/hosts has it on every machine; IPv4 first when it also maps to ::1.
+        assert_eq!(
+            host("localhost").unwrap().host,
+            IpAddr::from([127, 0, 0, 1])
+        );
+        // Rejected as written, before any lookup.
+        for bad in ["local host", "http://127.0.0.1", "127.0.0.1:3000", "a_b"] {
+            let error = host(bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("HOST={bad:?} is not valid")),
+                "{error}"
+            );
+        }
     }
 }

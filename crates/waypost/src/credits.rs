@@ -219,6 +219,8 @@ pub struct QuotaUse {
     pub limit: Option<u64>,
     /// When the count starts again: the next midnight UTC, RFC 3339.
     pub resets_at: String,
+    /// Whole seconds until then, rounded up (at least 1): a refusal's `Retry-After`.
+    pub resets_in_secs: u64,
 }
 
 impl DailyQuota {
@@ -245,7 +247,14 @@ impl DailyQuota {
     ) -> Result<QuotaUse, ApiError> {
         let now = OffsetDateTime::now_utc();
         let day = now.date().to_string();
-        let resets_at = format!("{}T00:00:00Z", now.date().next_day().unwrap_or(now.date()));
+        let midnight = now
+            .date()
+            .next_day()
+            .unwrap_or(now.date())
+            .midnight()
+            .assume_utc();
+        let resets_at = format!("{}T00:00:00Z", midnight.date());
+        let resets_in_secs = seconds_until(now, midnight);
         let t = self.table;
         let (subject, tool) = (index_key(subject), index_key(tool));
         let (subject, tool) = (subject.as_ref(), tool.as_ref());
@@ -299,8 +308,18 @@ impl DailyQuota {
             used: u64::try_from(used).unwrap_or(0),
             limit,
             resets_at,
+            resets_in_secs,
         })
     }
+}
+
+/// Whole seconds from `now` to `then`, rounded up and at least 1: a client told to come back
+/// in that many seconds finds the new day begun.
+fn seconds_until(now: OffsetDateTime, then: OffsetDateTime) -> u64 {
+    let nanos = u128::try_from((then - now).whole_nanoseconds()).unwrap_or(0);
+    u64::try_from(nanos.div_ceil(1_000_000_000))
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// Records that `key` was processed, in `table (event_key, processed_at)` with `event_key` unique; `true`
@@ -352,6 +371,31 @@ fn index_key(key: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wait_until_reset_is_rounded_up_to_whole_seconds() {
+        let midnight = time::macros::datetime!(2026-11-22 00:00 UTC);
+        let second = time::Duration::SECOND;
+        assert_eq!(seconds_until(midnight - 90 * second, midnight), 90);
+        assert_eq!(
+            seconds_until(
+                midnight - 90 * second - time::Duration::milliseconds(1),
+                midnight
+            ),
+            91
+        );
+        assert_eq!(
+            seconds_until(midnight - time::Duration::nanoseconds(1), midnight),
+            1
+        );
+        // Never "come back now": a reset that has just passed still asks for a second.
+        assert_eq!(seconds_until(midnight, midnight), 1);
+        assert_eq!(seconds_until(midnight + second, midnight), 1);
+        assert_eq!(
+            seconds_until(midnight - time::Duration::DAY, midnight),
+            86_400
+        );
+    }
 
     #[test]
     fn long_keys_are_stored_as_their_digest() {

@@ -195,6 +195,100 @@ async fn unexported_method_is_405_with_allow() {
 }
 
 #[tokio::test]
+async fn an_unexported_method_is_405_before_any_check_of_the_handlers() {
+    let server = TestServer::start(app()).await;
+    // Past the route's 16-byte body limit, with a cookie and no CSRF token: what the handler
+    // would have refused does not matter to a method that has no handler.
+    let response = Client::new()
+        .put(server.url("/small"))
+        .header(header::COOKIE, "session=abc")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(vec![b' '; 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[header::ALLOW], "POST, OPTIONS");
+    error_of(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+    // The route's own method still gets its checks.
+    let response = Client::new()
+        .post(server.url("/small"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(vec![b' '; 1024])
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+/// A route with a `middleware.rs` that reads every body, so the guard sits outside it.
+static READ_FIRST: RouteInfo = RouteInfo {
+    pattern: "/read-first",
+    paths: &["/read-first"],
+    file: "src/app/read-first/route.rs",
+    params: &[],
+    handlers: POST,
+    middleware: &["src/app/read-first/middleware.rs"],
+    config: RouteConfig::new().body_limit(16),
+};
+
+#[tokio::test]
+async fn a_middleware_before_a_405_still_reads_a_bounded_body() {
+    use waypost::axum::{
+        body::to_bytes,
+        extract::Request,
+        middleware::{self, Next},
+        response::IntoResponse,
+    };
+    // What a logging or signing middleware might do: read the whole body first.
+    async fn read_body(request: Request, next: Next) -> waypost::axum::response::Response {
+        let (parts, body) = request.into_parts();
+        match to_bytes(body, usize::MAX).await {
+            Ok(bytes) => {
+                let mut response = next
+                    .run(Request::from_parts(parts, Body::from(bytes.clone())))
+                    .await;
+                response.headers_mut().insert("x-read", bytes.len().into());
+                response
+            }
+            Err(_) => ApiError::payload_too_large().into_response(),
+        }
+    }
+    let router = RouteMethods::new(&READ_FIRST)
+        .post(|body: String| async move { body })
+        .layer(middleware::from_fn(read_body))
+        .mount(Router::new());
+    let server = TestServer::start(App::new(router)).await;
+    assert!(!READ_FIRST.guards_each_handler());
+    // A method the route lacks: the middleware runs, and what it reads stops at the limit.
+    let response = Client::new()
+        .put(server.url("/read-first"))
+        .body(vec![b'x'; 64 * 1024])
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    // Within the limit it reads the body and the framework answers 405.
+    let response = Client::new()
+        .put(server.url("/read-first"))
+        .body("small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-read"], "5");
+    error_of(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn options_answers_204_with_allow_and_no_body() {
     let server = TestServer::start(app()).await;
     let response = Client::new()
@@ -767,7 +861,7 @@ async fn a_json_body_in_another_charset_or_content_coded_is_415() {
 }
 
 #[tokio::test]
-async fn an_http_1_1_request_without_host_is_400() {
+async fn an_http_1_1_request_without_one_valid_host_is_400() {
     let server = TestServer::start(app()).await;
     let answer = raw_exchange(
         &server,
@@ -778,6 +872,32 @@ async fn an_http_1_1_request_without_host_is_400() {
     // HTTP/1.0 had no Host requirement.
     let answer = raw_exchange(&server, "GET /echo?page=1 HTTP/1.0\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    // Two Host headers, or one that is no host, are refused the same way (in any version).
+    for host in [
+        "Host: a.example\r\nHost: b.example",
+        "Host: a b",
+        "Host: a.example/path",
+        "Host: a.example:99999",
+        "Host: a.example:80x",
+        "Host: [::1",
+        "Host: user@a.example",
+    ] {
+        let request = format!("GET /echo?page=1 HTTP/1.1\r\n{host}\r\nConnection: close\r\n\r\n");
+        let answer = raw_exchange(&server, &request).await;
+        expect_shaped_error(&answer, "400", "bad_request");
+    }
+    for host in [
+        "Host: a.example",
+        "Host: 127.0.0.1:65535",
+        "Host: [::1]:8080",
+        "Host: [::1]",
+        "Host: xn--bcher-kva.example.",
+        "Host: ",
+    ] {
+        let request = format!("GET /echo?page=1 HTTP/1.1\r\n{host}\r\nConnection: close\r\n\r\n");
+        let answer = raw_exchange(&server, &request).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{host}: {answer}");
+    }
     expect_still_serving(&server).await;
 }
 

@@ -214,3 +214,38 @@ async fn a_route_that_did_not_ask_ignores_the_key_and_a_bad_key_is_400() {
     assert_eq!(body["code"], "invalid_idempotency_key");
     assert_eq!(runs.pay.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn a_method_the_route_does_not_export_is_405_whatever_key_it_carries() {
+    let (server, runs) = server().await;
+    let client = Client::new();
+    let first = pay(&client, &server, "order-9", "10 EUR").await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    // The same key, on a method only the framework answers: the key is not looked at, so it
+    // is neither "reused" (422) nor taken.
+    for body in ["10 EUR", "other"] {
+        let patched = client
+            .patch(server.url("/pay"))
+            .header("idempotency-key", "order-9")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patched.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(patched.headers()[header::ALLOW], "POST, OPTIONS");
+        let error: Value = patched.json().await.unwrap();
+        assert_eq!(error["code"], "method_not_allowed");
+    }
+    let fresh = client
+        .delete(server.url("/pay"))
+        .header("idempotency-key", "order-10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // The key the 405 carried was never claimed: its first POST runs.
+    let later = pay(&client, &server, "order-10", "5 EUR").await;
+    assert_eq!(later.status(), StatusCode::CREATED);
+    assert!(!later.headers().contains_key("idempotent-replayed"));
+    assert_eq!(runs.pay.load(Ordering::SeqCst), 2);
+}

@@ -36,11 +36,19 @@ pub struct Post {
 /// `authorId`, times) are not here, so a body that carries them cannot override them.
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct PostInput {
-    /// Required, 5–200 characters.
-    #[garde(required, length(chars, min = 5, max = 200))]
+    /// Required, 5–200 characters, not only whitespace.
+    #[garde(
+        required,
+        length(chars, min = 5, max = 200),
+        custom(crate::rules::not_blank)
+    )]
     pub title: Option<String>,
-    /// Required, 1–50 000 characters.
-    #[garde(required, length(chars, min = 1, max = 50_000))]
+    /// Required, 1–50 000 characters, not only whitespace.
+    #[garde(
+        required,
+        length(chars, min = 1, max = 50_000),
+        custom(crate::rules::not_blank)
+    )]
     pub content: Option<String>,
     /// Optional, at most 100 characters.
     #[garde(length(chars, max = 100))]
@@ -54,10 +62,10 @@ pub struct PostInput {
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct PostPatch {
     /// 5–200 characters.
-    #[garde(length(chars, min = 5, max = 200))]
+    #[garde(length(chars, min = 5, max = 200), custom(crate::rules::not_blank))]
     pub title: Option<String>,
     /// 1–50 000 characters.
-    #[garde(length(chars, min = 1, max = 50_000))]
+    #[garde(length(chars, min = 1, max = 50_000), custom(crate::rules::not_blank))]
     pub content: Option<String>,
     /// `null` clears it.
     #[garde(inner(length(chars, max = 100)))]
@@ -281,19 +289,25 @@ impl PostInput {
 }
 
 impl PostPatch {
-    /// Changes only the fields present in the patch.
-    pub fn apply(self, post: &mut Post) {
+    /// Changes only the fields present in the patch; whether any of them changed a value.
+    pub fn apply(self, post: &mut Post) -> bool {
+        let mut changed = false;
         if let Some(title) = self.title {
+            changed |= post.title != title;
             post.title = title;
         }
         if let Some(content) = self.content {
+            changed |= post.content != content;
             post.content = content;
         }
         if let Some(category) = self.category {
+            changed |= post.category != category;
             post.category = category;
         }
         if let Some(published) = self.published {
+            changed |= post.published != published;
             post.published = published;
         }
+        changed
     }
 }

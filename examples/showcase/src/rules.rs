@@ -1,7 +1,7 @@
 //! Validation rules the showcase's forms share.
 
-/// Text fields are stored trimmed, so one of only whitespace would be stored empty: refuse it
-/// as blank. (An empty one is left to the field's length rule.)
+/// A text field of only whitespace says nothing (and a name, stored trimmed, would be stored
+/// empty): refuse it as blank. (An empty one is left to the field's length rule.)
 pub fn not_blank(value: &Option<String>, _context: &()) -> garde::Result {
     match value {
         Some(text) if !text.is_empty() && text.trim().is_empty() => {

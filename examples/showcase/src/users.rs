@@ -99,14 +99,15 @@ pub struct Registration {
     pub name: Option<String>,
 }
 
-/// The login body.
+/// The login body. Only a missing field, or one longer than any registration accepts, is a
+/// malformed login (400); an empty email or password is simply wrong (401, like any other).
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct Credentials {
     /// The email registered with.
-    #[garde(required, length(chars, min = 1, max = 320))]
+    #[garde(required, length(chars, max = 320))]
     pub email: Option<String>,
     /// The password.
-    #[garde(required, length(chars, min = 1, max = 1024))]
+    #[garde(required, length(chars, max = 1024))]
     pub password: Option<String>,
 }
 
@@ -231,5 +232,20 @@ pub fn credit_ledger() -> waypost::credits::CreditLedger {
 impl AuthUser<AppState> for User {
     async fn load(identity: &Identity, state: &AppState) -> Result<Option<Self>, ApiError> {
         find(state.db(), &identity.user_id).await
+    }
+}
+
+/// A signed-in admin: `Auth<Admin>` is 401 without a caller and 403 for anyone else, decided
+/// before the handler's later arguments (a query to validate, say) are looked at.
+#[derive(Clone, Debug)]
+pub struct Admin(pub User);
+
+impl AuthUser<AppState> for Admin {
+    async fn load(identity: &Identity, state: &AppState) -> Result<Option<Self>, ApiError> {
+        match find(state.db(), &identity.user_id).await? {
+            Some(user) if user.is_admin() => Ok(Some(Admin(user))),
+            Some(_) => Err(ApiError::forbidden("Only admins can do this.")),
+            None => Ok(None),
+        }
     }
 }

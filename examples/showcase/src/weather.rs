@@ -1,6 +1,7 @@
 //! `/api/weather`'s backend: an OpenWeather-shaped API, answered in the contract's shape.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Number;
 use waypost::{
     proxy::{read_json, upstream_failed},
     ApiError,
@@ -11,7 +12,8 @@ use crate::AppState;
 /// How long the weather API may take.
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The answer.
+/// The answer. Numbers are passed on as the API wrote them (a humidity of `81` stays `81`,
+/// not `81.0`).
 #[derive(schemars::JsonSchema, Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Weather {
@@ -20,13 +22,13 @@ pub struct Weather {
     /// ISO country code.
     pub country: String,
     /// Temperature in the API's units.
-    pub temperature: f64,
+    pub temperature: Number,
     /// E.g. "light rain".
     pub description: String,
     /// Relative humidity, %.
-    pub humidity: f64,
+    pub humidity: Number,
     /// Wind speed in the API's units.
-    pub wind_speed: f64,
+    pub wind_speed: Number,
 }
 
 #[derive(Deserialize)]
@@ -45,8 +47,8 @@ struct ReplySys {
 
 #[derive(Deserialize)]
 struct ReplyMain {
-    temp: f64,
-    humidity: f64,
+    temp: Number,
+    humidity: Number,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +58,7 @@ struct ReplyWeather {
 
 #[derive(Deserialize)]
 struct ReplyWind {
-    speed: f64,
+    speed: Number,
 }
 
 /// The weather in `city`.
@@ -71,8 +73,7 @@ pub async fn fetch(state: &AppState, city: &str) -> Result<Weather, ApiError> {
             "The weather service is not configured.",
         ));
     };
-    let mut url = base.clone();
-    url.query_pairs_mut().append_pair("q", city);
+    let url = with_city(base, city);
     let response = state
         .upstream()
         .get(url)
@@ -102,4 +103,46 @@ pub async fn fetch(state: &AppState, city: &str) -> Result<Weather, ApiError> {
         humidity: reply.main.humidity,
         wind_speed: reply.wind.speed,
     })
+}
+
+/// `base` with `q=<city>` added to its query (after any parameters it has, an API key say). The
+/// city is percent-encoded as RFC 3986 has it — a space is `%20` — which every server decodes,
+/// while the form encoding's `+` is a space only to those that read queries as forms.
+fn with_city(base: &url::Url, city: &str) -> url::Url {
+    let city: String = url::form_urlencoded::byte_serialize(city.as_bytes())
+        .collect::<String>()
+        // The form encoding writes a space as `+` and a `+` as `%2B`: every `+` left is a space.
+        .replace('+', "%20");
+    let query = match base.query() {
+        Some(query) if !query.is_empty() => format!("{query}&q={city}"),
+        _ => format!("q={city}"),
+    };
+    let mut url = base.clone();
+    url.set_query(Some(&query));
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_city_is_percent_encoded_after_the_query_already_there() {
+        let base = url::Url::parse("http://weather.test/data?appid=k1").unwrap();
+        assert_eq!(
+            with_city(&base, "New York").as_str(),
+            "http://weather.test/data?appid=k1&q=New%20York"
+        );
+        assert_eq!(
+            with_city(&base, "a+b&c=d#e/é").query(),
+            Some("appid=k1&q=a%2Bb%26c%3Dd%23e%2F%C3%A9")
+        );
+        let bare = url::Url::parse("http://weather.test/data").unwrap();
+        assert_eq!(with_city(&bare, "Zürich").query(), Some("q=Z%C3%BCrich"));
+        let decoded: Vec<(String, String)> = with_city(&base, "São Paulo + 2")
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(decoded[1], ("q".to_owned(), "São Paulo + 2".to_owned()));
+    }
 }

@@ -260,6 +260,23 @@ async fn unknown_email_and_wrong_password_get_the_same_401() {
     unknown.as_object_mut().unwrap().remove("requestId");
     wrong.as_object_mut().unwrap().remove("requestId");
     assert_eq!(unknown, wrong);
+    // An empty password or email is just as wrong: the same 401, not a validation error.
+    for (email, password) in [("alice@example.com", ""), ("", PASSWORD), ("", "")] {
+        let mut empty =
+            expect_error(app.login(email, password).await, 401, "invalid_credentials").await;
+        empty.as_object_mut().unwrap().remove("requestId");
+        assert_eq!(empty, wrong, "{email:?} {password:?}");
+    }
+    // A login without a field is malformed.
+    let missing = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .json(&serde_json::json!({ "email": "alice@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    let missing = expect_error(missing, 400, "validation_failed").await;
+    assert!(missing["details"]["password"].is_array());
 }
 
 #[tokio::test]

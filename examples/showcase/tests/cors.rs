@@ -124,6 +124,11 @@ async fn refused_and_look_alike_origins_get_no_allow_origin() {
         "http://app.example.com",
         "https://app.example.com:8443",
         "null",
+        // Spellings of the allowed origin that no browser sends: echoing one back would put
+        // something other than a listed origin in Access-Control-Allow-Origin.
+        "https://app.example.com/",
+        "https://APP.example.com",
+        "https://app.example.com:443",
     ] {
         let response = preflight(&app, "/api/posts", origin).await;
         assert_no_cors(&response);

@@ -304,12 +304,13 @@ async fn a_redirecting_generator_is_502_and_the_target_is_never_hit() {
 }
 
 #[tokio::test]
-async fn a_generation_without_a_prompt_is_400_and_spends_nothing() {
+async fn a_generation_without_a_prompt_or_with_a_blank_one_is_400_and_spends_nothing() {
     let app = Showcase::start().await;
     let alice = app.account("alice@example.com").await;
     for body in [
         json!({}),
         json!({ "prompt": "" }),
+        json!({ "prompt": " \t\n " }),
         json!({ "projectId": "p1" }),
     ] {
         let error =

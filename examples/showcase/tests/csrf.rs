@@ -381,6 +381,7 @@ async fn get_csrf_sets_the_cookie_only_when_absent() {
     let app = Showcase::start().await;
     let first = app.get("/api/csrf").await;
     assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["cache-control"], "no-store");
     let cookie = cookie_named(&first, "csrf").expect("a csrf cookie for a new client");
     let body: Value = first.json().await.unwrap();
     assert!(body["token"].as_str().is_some_and(|t| !t.is_empty()));
@@ -396,6 +397,8 @@ async fn get_csrf_sets_the_cookie_only_when_absent() {
         again.headers().get("set-cookie").is_none(),
         "the client keeps its cookie"
     );
+    // Either way the token is this client's alone: no cache may keep it.
+    assert_eq!(again.headers()["cache-control"], "no-store");
     let token = again.json::<Value>().await.unwrap()["token"]
         .as_str()
         .unwrap()

@@ -1,13 +1,14 @@
 //! Bearer tokens over HTTP: a hand-signed HS256 token with the server's secret is accepted, and
-//! every forgery in the usual catalogue is a 401 `unauthorized` on `/api/auth/me` — and on public
-//! routes too, where a bad token is refused rather than served as anonymous.
+//! every forgery in the usual catalogue is a 401 `unauthorized` on `/api/auth/me` — and on every
+//! route that asks who is calling, public listings included, while routes that do not (hello,
+//! login, a 404, a 405) answer as they would without it.
 
 mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use common::{expect_error, Showcase};
+use common::{expect_error, Showcase, PASSWORD};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Sha256, Sha512};
@@ -280,10 +281,11 @@ async fn a_short_jwt_secret_still_signs_and_verifies() {
 }
 
 #[tokio::test]
-async fn a_bad_token_is_401_on_public_routes_too_and_nothing_is_counted() {
+async fn a_bad_token_is_401_where_the_caller_matters_and_changes_nothing_elsewhere() {
     let app = Showcase::start_with(&[
         ("JWT_SECRET", SECRET),
         ("CORS_ORIGINS", "https://app.example"),
+        ("RATE_LIMIT_DEFAULT", "3/60s"),
     ])
     .await;
     let alice = app.account("alice@example.com").await;
@@ -298,23 +300,23 @@ async fn a_bad_token_is_401_on_public_routes_too_and_nothing_is_counted() {
         &claims(alice.id()),
         b"another-secret-that-is-long-enough!!",
     );
+    let send = |method: reqwest::Method, path: &str, token: &str| {
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(token)
+            .header("origin", "https://app.example")
+            .json(&json!({ "email": "alice@example.com", "password": PASSWORD }))
+            .send()
+    };
+    // Routes that ask who is calling refuse the token, whether they need a caller or not. A
+    // browser app on an allowed origin can read the 401, and no cache keeps it.
     for token in [expired.as_str(), forged.as_str(), "not.a.jwt"] {
         for (method, path) in [
-            (reqwest::Method::GET, "/api/hello"),
+            (reqwest::Method::GET, "/api/auth/me"),
             (reqwest::Method::GET, "/api/posts"),
             (reqwest::Method::POST, "/api/tools/summarize/use"),
-            (reqwest::Method::POST, "/api/auth/login"),
         ] {
-            let response = app
-                .client
-                .request(method.clone(), app.url(path))
-                .bearer_auth(token)
-                .header("origin", "https://app.example")
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
-            // A browser app on an allowed origin can read the 401, and no cache keeps it.
+            let response = send(method.clone(), path, token).await.unwrap();
             assert_eq!(
                 response.headers()["access-control-allow-origin"],
                 "https://app.example",
@@ -328,7 +330,30 @@ async fn a_bad_token_is_401_on_public_routes_too_and_nothing_is_counted() {
             );
         }
     }
-    // Nothing was counted against the quota of the caller the token claimed, nor the IP's.
+    // Everything else answers as it would without the header: a stale token does not stop a
+    // client from signing in again, nor turn a 404, a 405 or an OPTIONS into a 401.
+    let hello = send(reqwest::Method::GET, "/api/hello", &expired)
+        .await
+        .unwrap();
+    assert_eq!(hello.status(), 200);
+    let login = send(reqwest::Method::POST, "/api/auth/login", &forged)
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    assert!(login.json::<Value>().await.unwrap()["token"].is_string());
+    let missing = send(reqwest::Method::GET, "/api/nope", &expired)
+        .await
+        .unwrap();
+    expect_error(missing, 404, "not_found").await;
+    let wrong_method = send(reqwest::Method::PUT, "/api/hello", &expired)
+        .await
+        .unwrap();
+    expect_error(wrong_method, 405, "method_not_allowed").await;
+    let options = send(reqwest::Method::OPTIONS, "/api/posts", &expired)
+        .await
+        .unwrap();
+    assert_eq!(options.status(), 204);
+    // The quota of the caller the token claimed was not touched: the tool never ran.
     let used = app
         .client
         .post(app.url("/api/tools/summarize/use"))
@@ -338,13 +363,8 @@ async fn a_bad_token_is_401_on_public_routes_too_and_nothing_is_counted() {
         .unwrap();
     assert_eq!(used.status(), 200);
     assert_eq!(used.json::<Value>().await.unwrap()["used"], 1);
-    let anonymous = app
-        .client
-        .post(app.url("/api/tools/summarize/use"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.json::<Value>().await.unwrap()["used"], 1);
-    // Without a token the public routes serve as before.
-    assert_eq!(app.get("/api/hello").await.status(), 200);
+    // But every refused request counted against the address's rate limit, like any other:
+    // three a minute on each route, and the three tokens spent those of /api/posts.
+    let listing = app.get("/api/posts").await;
+    expect_error(listing, 429, "rate_limited").await;
 }

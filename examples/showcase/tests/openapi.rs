@@ -88,6 +88,20 @@ async fn operations_are_described_from_the_handler_types() {
     for name in ["page", "limit", "sort", "category"] {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
+    // Routes declared idempotent document the header (with what the layer accepts); others
+    // do not offer it.
+    let key = &create["parameters"][0];
+    assert_eq!(key["name"], "Idempotency-Key");
+    assert_eq!(key["in"], "header");
+    assert_eq!(key["required"], false);
+    assert_eq!(key["schema"]["maxLength"], 255);
+    assert_eq!(
+        document["paths"]["/api/generate"]["post"]["parameters"][0]["name"],
+        "Idempotency-Key"
+    );
+    assert!(document["paths"]["/api/contact"]["post"]
+        .get("parameters")
+        .is_none());
     let one = &document["paths"]["/api/posts/{id}"]["delete"];
     assert!(one["responses"].get("204").is_some());
     assert_eq!(one["parameters"][0]["in"], "path");

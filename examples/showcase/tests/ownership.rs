@@ -267,6 +267,12 @@ async fn only_admins_list_users() {
         .await
         .unwrap();
     expect_error(refused, 403, "forbidden").await;
+    // Who may ask comes before how they ask: bad paging is still 403 (or 401) for them.
+    for path in ["/api/users?limit=0", "/api/users?page=x"] {
+        let refused = app.as_user(&alice, Method::GET, path).send().await.unwrap();
+        expect_error(refused, 403, "forbidden").await;
+        expect_error(app.get(path).await, 401, "unauthorized").await;
+    }
     expect_error(app.get("/api/users").await, 401, "unauthorized").await;
 
     let response = app

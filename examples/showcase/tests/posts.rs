@@ -140,6 +140,21 @@ async fn create_validates_every_field_and_stores_nothing() {
         "invalid_json",
     )
     .await;
+    // Five spaces are five characters, but no title; a content of whitespace is no content.
+    let body = expect_error(
+        app.send_json_as(
+            &alice,
+            Method::POST,
+            "/api/posts",
+            json!({ "title": "     ", "content": " \n\t " }),
+        )
+        .await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["details"]["title"][0], "must not be blank", "{body}");
+    assert_eq!(body["details"]["content"][0], "must not be blank", "{body}");
     assert_eq!(post_count(&app).await, 0);
 
     // The boundaries themselves are accepted.
@@ -385,6 +400,25 @@ async fn patch_changes_only_what_is_sent() {
     )
     .await;
     let id = post["id"].as_str().unwrap();
+    // A patch that changes nothing (no field, or the values the post has) writes nothing:
+    // `updatedAt` still says when the post last changed.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    for unchanged in [
+        json!({}),
+        json!({ "title": "Patchable post", "published": true }),
+    ] {
+        let response = app
+            .send_json_as(
+                &alice,
+                Method::PATCH,
+                &format!("/api/posts/{id}"),
+                unchanged,
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let same: Value = response.json().await.unwrap();
+        assert_eq!(same, post);
+    }
     let response = app
         .send_json_as(
             &alice,
@@ -395,6 +429,7 @@ async fn patch_changes_only_what_is_sent() {
         .await;
     assert_eq!(response.status(), 200);
     let patched: Value = response.json().await.unwrap();
+    assert!(patched["updatedAt"].as_str() > post["updatedAt"].as_str());
     assert_eq!(patched["content"], "changed");
     assert_eq!(patched["title"], "Patchable post");
     assert_eq!(patched["category"], "a");

@@ -54,6 +54,22 @@ async fn allowed(response: reqwest::Response) -> Value {
 
 /// The 429 body, checked against the contract's shape.
 async fn refused(response: reqwest::Response) -> Value {
+    // Like every 429, it says when to come back: the seconds left until `resetsAt`.
+    let retry_after: i64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let midnight = time::OffsetDateTime::parse(
+        &next_midnight(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = (midnight - time::OffsetDateTime::now_utc()).whole_seconds();
+    assert!(
+        (1..=86_400).contains(&retry_after) && (retry_after - left).abs() <= 2,
+        "Retry-After {retry_after}, {left} s to midnight"
+    );
     let body = expect_error(response, 429, "quota_exceeded").await;
     assert_eq!(body["allowed"], false, "{body}");
     assert_eq!(body["resetsAt"], next_midnight().as_str(), "{body}");

@@ -252,7 +252,7 @@ async fn an_upload_without_a_file_part_is_400_and_stores_nothing() {
         Part::bytes(noise(100)).file_name("wrong-part.bin"),
     );
     let body = expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
-    assert!(body["details"]["note"].is_array(), "{body}");
+    assert_eq!(body["details"]["file"][0], "is required", "{body}");
     // A plain value named `file` (no filename) is no file either.
     let form = Form::new().text("file", "just text");
     let body = expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
@@ -262,17 +262,45 @@ async fn an_upload_without_a_file_part_is_400_and_stores_nothing() {
 }
 
 #[tokio::test]
-async fn a_part_after_the_file_is_400_and_the_file_is_not_kept() {
+async fn other_fields_are_skipped_but_a_second_file_is_400_and_nothing_is_kept() {
     let app = Showcase::start().await;
     let alice = app.account("alice@example.com").await;
-    let form = file_form(noise(5000), "report.pdf", "application/pdf").text("note", "extra");
-    let body = expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
-    assert!(body["details"]["note"].is_array(), "{body}");
+    // Fields before and after the file, as forms send them: the file alone is stored.
+    let bytes = noise(5000);
+    let form = Form::new()
+        .text("description", "quarterly report")
+        .part(
+            "file",
+            Part::bytes(bytes.clone())
+                .file_name("report.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        )
+        .text("note", "x".repeat(200_000));
+    let response = upload(&app, &alice, form).await;
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(created["originalName"], "report.pdf");
+    assert_eq!(created["size"], 5000);
+    let path = format!("/api/files/{}", created["fileId"].as_str().unwrap());
+    let download = app
+        .as_user(&alice, Method::GET, &path)
+        .send()
+        .await
+        .unwrap();
+    assert!(download.bytes().await.unwrap() == bytes);
+    assert_eq!(app.count_rows("files").await, 1);
+
     let form = file_form(noise(10), "a.pdf", "application/pdf")
         .part("file", Part::bytes(noise(10)).file_name("b.pdf"));
-    expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
-    assert!(stored_names(&app).is_empty(), "the stored file was removed");
-    assert_eq!(app.count_rows("files").await, 0);
+    let body = expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
+    assert!(body["details"]["file"].is_array(), "{body}");
+    assert_eq!(
+        stored_names(&app).len(),
+        1,
+        "the second form's first file was removed"
+    );
+    assert_eq!(app.count_rows("files").await, 1);
 }
 
 #[tokio::test]

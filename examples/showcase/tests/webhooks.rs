@@ -223,7 +223,7 @@ async fn ten_concurrent_deliveries_of_one_event_credit_once() {
 }
 
 #[tokio::test]
-async fn other_event_types_are_200_and_change_nothing() {
+async fn other_event_types_and_bodies_without_an_event_are_200_and_change_nothing() {
     let app = start().await;
     let alice = app.account("alice@example.com").await;
     for kind in [
@@ -239,6 +239,28 @@ async fn other_event_types_are_200_and_change_nothing() {
         .to_string();
         expect_received(deliver(&app, &body, Some(&sign(&body))).await).await;
     }
+    // Signed bodies without what an event carries are acknowledged too; a payment without an
+    // id cannot be applied exactly once, so it is not applied at all.
+    let no_id = json!({
+        "type": "payment_intent.succeeded",
+        "data": { "object": { "metadata": { "userId": alice.id(), "credits": "10" } } }
+    })
+    .to_string();
+    for body in [
+        no_id.as_str(),
+        r#"{"id": "evt_1"}"#,
+        r#"{"test": true}"#,
+        "{}",
+    ] {
+        expect_received(deliver(&app, body, Some(&sign(body))).await).await;
+    }
+    // Not JSON at all, though signed: 400 invalid_json.
+    expect_error(
+        deliver(&app, "[1, 2", Some(&sign("[1, 2"))).await,
+        400,
+        "invalid_json",
+    )
+    .await;
     assert_eq!(app.credits(&alice).await, 5);
     assert_eq!(app.count_rows("processed_webhooks").await, 0);
 }

@@ -170,15 +170,20 @@ where
             presented_credentials: false,
         });
         let too_large = self.max_header_bytes.is_some_and(|limit| head.size > limit);
-        // RFC 9112 §3.2: an HTTP/1.1 request without `Host` must be refused (hyper lets it in).
-        let hostless = !head.has_host && request.version() == axum::http::Version::HTTP_11;
+        // RFC 9112 §3.2: an HTTP/1.1 request without `Host`, and any with two or with one that
+        // is not an authority, must be refused (hyper lets them in).
+        let bad_host = match head.host {
+            HostField::Valid => false,
+            HostField::Missing => request.version() == axum::http::Version::HTTP_11,
+            HostField::Invalid => true,
+        };
         let gate = match &self.security {
             // Rendered in the request's context, so the body carries the request id.
             _ if too_large => Gate::Answer(context::enter(&mut context, || {
                 ApiError::header_fields_too_large().into_response()
             })),
-            _ if hostless => Gate::Answer(context::enter(&mut context, || {
-                ApiError::bad_request("An HTTP/1.1 request must carry a Host header.")
+            _ if bad_host => Gate::Answer(context::enter(&mut context, || {
+                ApiError::bad_request("Host must be one header naming a host and optional port.")
                     .into_response()
             })),
             None => Gate::Pass(None),
@@ -191,10 +196,6 @@ where
         }
         let stage = match gate {
             Gate::Answer(response) => Stage::answered(response),
-            Gate::Refuse { error, passed } => {
-                finishing.passed = Some(passed);
-                Stage::answered(context::enter(&mut context, || error.into_response()))
-            }
             Gate::Pass(passed) => {
                 finishing.passed = passed;
                 // The router is called right here, in the request's context: routing and the
@@ -372,8 +373,124 @@ struct HeadScan {
     request_id: RequestId,
     /// Which of the headers the security gate reads are present.
     gate_headers: GateHeaders,
-    /// Whether a `Host` header is present.
-    has_host: bool,
+    /// What the `Host` header says.
+    host: HostField,
+}
+
+/// The request's `Host` header, as RFC 9112 §3.2 judges it.
+#[derive(Clone, Copy)]
+enum HostField {
+    Missing,
+    Valid,
+    /// Two or more of them, or one that is not an authority.
+    Invalid,
+}
+
+/// Whether `value` is a `Host` header's value: an RFC 3986 host (a name, an IPv4 address or a
+/// bracketed IPv6 literal; empty is allowed) and an optional port of at most 65535.
+fn is_valid_host(value: &[u8]) -> bool {
+    // The usual value — a name or IPv4 address, maybe a port — in one pass, a table load per
+    // byte; anything else (an escape, an IPv6 literal, a bad byte) is looked at whole.
+    let name_end = value
+        .iter()
+        .position(|&byte| !REG_NAME[usize::from(byte)])
+        .unwrap_or(value.len());
+    match value.get(name_end) {
+        None => true,
+        Some(b':') if is_valid_port(&value[name_end + 1..]) => true,
+        _ => is_valid_host_in_full(value),
+    }
+}
+
+/// [`is_valid_host`] for the values its one pass leaves: split at the port's colon (one
+/// inside brackets belongs to the IPv6 literal), then each side checked.
+fn is_valid_host_in_full(value: &[u8]) -> bool {
+    let (host, port) = match value.iter().rposition(|&byte| byte == b':') {
+        Some(colon) if !value[colon..].contains(&b']') => (&value[..colon], &value[colon + 1..]),
+        _ => (value, &value[value.len()..]),
+    };
+    let host_is_valid = match host.strip_prefix(b"[") {
+        Some(literal) => literal.strip_suffix(b"]").is_some_and(is_ip_literal),
+        None => is_reg_name(host),
+    };
+    is_valid_port(port) && host_is_valid
+}
+
+/// A port: digits (none at all is allowed), at most 65535.
+fn is_valid_port(port: &[u8]) -> bool {
+    port.iter()
+        .try_fold(0u32, |number, &digit| {
+            (digit.is_ascii_digit() && number <= 65535)
+                .then(|| number * 10 + u32::from(digit - b'0'))
+        })
+        .is_some_and(|number| number <= 65535)
+}
+
+/// An RFC 3986 reg-name (which covers IPv4 addresses): unreserved and sub-delims characters,
+/// and `%` only as the start of a `%HH` escape.
+fn is_reg_name(host: &[u8]) -> bool {
+    let mut at = 0;
+    while at < host.len() {
+        if host[at] == b'%' {
+            let escape = host.get(at + 1..at + 3);
+            if !escape.is_some_and(|digits| digits.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            at += 3;
+        } else if REG_NAME[usize::from(host[at])] {
+            at += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// What may stand between the brackets: an IPv6 address, with an RFC 6874 zone (`%25eth0`)
+/// or without, or an IPvFuture (`v1.anything`).
+fn is_ip_literal(inner: &[u8]) -> bool {
+    if let Some(future) = inner
+        .strip_prefix(b"v")
+        .or_else(|| inner.strip_prefix(b"V"))
+    {
+        let Some(dot) = future.iter().position(|&byte| byte == b'.') else {
+            return false;
+        };
+        let (version, rest) = (&future[..dot], &future[dot + 1..]);
+        return !version.is_empty()
+            && version.iter().all(u8::is_ascii_hexdigit)
+            && !rest.is_empty()
+            && rest
+                .iter()
+                .all(|&byte| byte == b':' || (byte != b'%' && REG_NAME[usize::from(byte)]));
+    }
+    let (address, zone) = match inner.windows(3).position(|window| window == b"%25") {
+        Some(at) => (&inner[..at], Some(&inner[at + 3..])),
+        None => (inner, None),
+    };
+    zone.is_none_or(|zone| !zone.is_empty() && is_reg_name(zone))
+        && std::str::from_utf8(address).is_ok_and(|text| text.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// The single bytes of an RFC 3986 reg-name: unreserved and sub-delims characters (`%` starts
+/// an escape, checked apart).
+const REG_NAME: [bool; 256] = byte_set(b"-._~!$&'()*+,;=");
+
+/// ASCII letters and digits, and `extra`, as a table indexed by byte (one load per byte on the
+/// path every request takes).
+const fn byte_set(extra: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        set[byte] = (byte as u8).is_ascii_alphanumeric();
+        byte += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        set[extra[i] as usize] = true;
+        i += 1;
+    }
+    set
 }
 
 impl HeadScan {
@@ -387,7 +504,7 @@ impl HeadScan {
         let mut has_internal = false;
         let mut client_id = None;
         let mut gate_headers = GateHeaders::default();
-        let mut has_host = false;
+        let mut host = HostField::Missing;
         for (name, value) in request.headers() {
             let text = name.as_str();
             size += text.len() + value.len() + ": \r\n".len();
@@ -397,7 +514,11 @@ impl HeadScan {
                 // The first value counts, as `HeaderMap::get` would have it.
                 client_id = Some(value);
             } else if name == header::HOST {
-                has_host = true;
+                // RFC 9112 §3.2: one Host, whose value is an authority (no path, no spaces).
+                host = match host {
+                    HostField::Missing if is_valid_host(value.as_bytes()) => HostField::Valid,
+                    _ => HostField::Invalid,
+                };
             } else {
                 gate_headers.note(name);
             }
@@ -407,7 +528,7 @@ impl HeadScan {
             has_internal,
             request_id: RequestId::from_header(client_id),
             gate_headers,
-            has_host,
+            host,
         }
     }
 }
@@ -466,5 +587,51 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         message.clone()
     } else {
         "non-string panic payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_host;
+
+    #[test]
+    fn host_values_are_authorities() {
+        for good in [
+            "",
+            "localhost",
+            "127.0.0.1:3000",
+            "a.example:65535",
+            "a.example:",
+            "xn--bcher-kva.example.",
+            "caf%C3%A9.example",
+            "[::1]",
+            "[::1]:8080",
+            "[2001:db8::1%25eth0]",
+            "[v1.fe80::a+en1]",
+        ] {
+            assert!(is_valid_host(good.as_bytes()), "{good:?} is a host");
+        }
+        for bad in [
+            "a b",
+            "a.example/path",
+            "user@a.example",
+            "a.example:65536",
+            "a.example:123456",
+            "a.example:80x",
+            "a%",
+            "a%zz",
+            "a%2",
+            "[::1",
+            "[]",
+            "[zz]",
+            "[hello]",
+            "[::1%25]",
+            "[v.x]",
+            "[v1.]",
+            "::1",
+            "a\"b",
+        ] {
+            assert!(!is_valid_host(bad.as_bytes()), "{bad:?} is no host");
+        }
     }
 }

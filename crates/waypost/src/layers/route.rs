@@ -21,6 +21,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{ready, Context, Poll},
+    time::Duration,
 };
 
 use axum::{
@@ -56,7 +57,7 @@ pub struct RouteGuard {
     /// The route's own limit with its rendered policy header (`None`: the default or none).
     custom_policy: Option<&'static RatePolicy>,
     /// The methods one of the route's handlers answers, a [`bit`] each; the framework's
-    /// own answers to the others — OPTIONS 204, 405 — are not counted against the rate limit.
+    /// own answers to the others — OPTIONS 204, 405 — pass no check and are not counted.
     handled: u8,
 }
 
@@ -114,6 +115,19 @@ impl RouteGuard {
         let limit = config.body_limit;
         // A request without a body (most GETs) has no length to check.
         let has_body = !request.body().is_end_stream();
+        if !self.reaches_a_handler(request.method()) {
+            // The framework's own answer (the automatic OPTIONS 204, or 405): no check made for
+            // a handler — rate limit, CSRF, idempotency key, 413 for a declared length — changes
+            // it, whatever the request carries. A `middleware.rs` may still run before it, so
+            // the body stays bounded and the time limit holds.
+            if has_body {
+                request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+            }
+            return match config.max_duration {
+                None => GuardedFuture::direct(call(request), None),
+                max => GuardedFuture::boxed(within(max, call(request))),
+            };
+        }
         let declared = has_body
             .then(|| request.headers().get(header::CONTENT_LENGTH))
             .flatten()
@@ -134,9 +148,6 @@ impl RouteGuard {
             let Some(policy) = self.policy(security) else {
                 return RateStep::Unlimited;
             };
-            if !self.reaches_a_handler(request.method()) {
-                return RateStep::Unlimited;
-            }
             let counted = Counted::of(self.route, &request, security, context);
             match security
                 .rate_limits()
@@ -310,15 +321,7 @@ where
             Ok(decision) => Some(RateNote { policy, decision }),
         },
     };
-    let run = |request| async move {
-        match route.config.max_duration {
-            None => call(request).await,
-            Some(max) => match tokio::time::timeout(max, call(request)).await {
-                Ok(response) => response,
-                Err(_elapsed) => ApiError::timeout().into_response(),
-            },
-        }
-    };
+    let run = |request| within(route.config.max_duration, call(request));
     let mut response = match admit(security.as_deref(), route, request, too_large).await {
         Err(error) => error.into_response(),
         Ok(request) => match security.as_deref() {
@@ -333,6 +336,16 @@ where
         note.stamp(&mut response);
     }
     response
+}
+
+/// `answer`, or 504 `timeout` once `max` has passed without it.
+async fn within(max: Option<Duration>, answer: impl Future<Output = Response>) -> Response {
+    match max {
+        None => answer.await,
+        Some(max) => tokio::time::timeout(max, answer)
+            .await
+            .unwrap_or_else(|_elapsed| ApiError::timeout().into_response()),
+    }
 }
 
 /// A handler behind its route's guard: what the generated router mounts for each method.

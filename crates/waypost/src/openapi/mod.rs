@@ -145,6 +145,24 @@ pub struct OperationInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpenApi(Value);
 
+/// The optional `Idempotency-Key` header of a route declared
+/// [`idempotent`](crate::RouteConfig::idempotent): what the idempotency layer accepts, 1 to 255
+/// visible ASCII characters (spaces inside), and what a retry gets.
+fn idempotency_key_parameter() -> Value {
+    json!({
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": false,
+        "description": "Sent again with the same request, it gets the first answer back (marked `Idempotent-Replayed: true`) instead of running the request again: 409 `idempotency_in_progress` while the first still runs, 422 `idempotency_key_reused` for the same key with another request. Kept for 24 hours per caller and route.",
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "pattern": "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$"
+        }
+    })
+}
+
 fn generator() -> SchemaGenerator {
     SchemaSettings::draft2020_12()
         .with(|settings| {
@@ -371,6 +389,13 @@ impl OpenApi {
                 }
             }
         }
+        let unsafe_method = matches!(
+            method,
+            Method::Post | Method::Put | Method::Patch | Method::Delete
+        );
+        if route.config.idempotent && unsafe_method {
+            parameters.push(idempotency_key_parameter());
+        }
         if !parameters.is_empty() {
             operation.insert("parameters".into(), Value::Array(parameters));
         }
@@ -393,8 +418,10 @@ impl OpenApi {
                     json!({
                         "type": "object",
                         "required": ["file"],
-                        "additionalProperties": false,
-                        "properties": { "file": { "type": "string", "format": "binary", "contentMediaType": "application/octet-stream" } }
+                        "properties": { "file": { "type": "string", "format": "binary", "contentMediaType": "application/octet-stream" } },
+                        // Other fields may come along (the route skips them); their names must
+                        // fit in a part's header, so no control characters and no quotes.
+                        "propertyNames": { "pattern": "^[^\\x00-\\x1F\\x7F\"\\\\]+$" }
                     }),
                 ),
                 BodyInfo::Raw => ("application/json", any()),
@@ -437,10 +464,6 @@ impl OpenApi {
             json!({ "$ref": "#/components/responses/Error" }),
         );
         operation.insert("responses".into(), Value::Object(responses));
-        let unsafe_method = matches!(
-            method,
-            Method::Post | Method::Put | Method::Patch | Method::Delete
-        );
         let cookie = if unsafe_method {
             json!({ "sessionCookie": [], "csrfToken": [] })
         } else {

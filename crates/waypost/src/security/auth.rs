@@ -25,10 +25,29 @@ pub struct Identity {
     pub credential: Credential,
 }
 
-/// A session cookie was presented but names no session (kept so `Auth` can say why; a bearer
-/// token that does not check out never gets this far).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CredentialRejected;
+/// A credential was presented and did not check out; the gate puts this in the request's
+/// extensions instead of an [`Identity`]. The request goes on: only a handler that asks who is
+/// calling refuses it, so a stale credential never turns a public answer, a 404 or a login into
+/// a 401. [`Auth`] and [`MaybeAuth`] read it; code of your own that looks for [`Identity`]
+/// (an extractor, a `middleware.rs`) should look for this too, or a forged or expired token
+/// passes as anonymous there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialRejected {
+    /// A bearer token that is malformed, badly signed, of another algorithm or expired.
+    Bearer,
+    /// A session cookie that names no live session.
+    Session,
+}
+
+impl CredentialRejected {
+    /// The 401 `unauthorized` that [`Auth`] answers with.
+    pub fn error(self) -> ApiError {
+        match self {
+            Self::Bearer => ApiError::unauthorized("The bearer token is invalid or expired."),
+            Self::Session => ApiError::unauthorized("The credentials are invalid or expired."),
+        }
+    }
+}
 
 /// The app's user type, loaded for an identity.
 ///
@@ -63,7 +82,8 @@ impl<S: Send + Sync> AuthUser<S> for Identity {
 #[derive(Clone, Debug)]
 pub struct Auth<U>(pub U);
 
-/// The caller when signed in, `None` otherwise (never rejects for lack of credentials).
+/// The caller when signed in, `None` otherwise: it never rejects for lack of credentials, nor
+/// for a stale session cookie, but a bearer token that does not check out is 401.
 #[derive(Clone, Debug)]
 pub struct MaybeAuth<U>(pub Option<U>);
 
@@ -76,10 +96,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Some(identity) = parts.extensions.get::<Identity>().cloned() else {
-            return Err(if parts.extensions.get::<CredentialRejected>().is_some() {
-                ApiError::unauthorized("The credentials are invalid or expired.")
-            } else {
-                ApiError::unauthorized("Authentication is required.")
+            return Err(match parts.extensions.get::<CredentialRejected>() {
+                Some(rejected) => rejected.error(),
+                None => ApiError::unauthorized("Authentication is required."),
             });
         };
         match U::load(&identity, state).await? {
@@ -98,7 +117,13 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Some(identity) = parts.extensions.get::<Identity>().cloned() else {
-            return Ok(MaybeAuth(None));
+            // A bearer token is sent on purpose: a client whose token expired learns it here
+            // rather than being served as anonymous (GitHub's API and DRF do the same). A
+            // stale session cookie, which browsers send on their own, is just anonymous.
+            return match parts.extensions.get::<CredentialRejected>() {
+                Some(&rejected @ CredentialRejected::Bearer) => Err(rejected.error()),
+                _ => Ok(MaybeAuth(None)),
+            };
         };
         Ok(MaybeAuth(U::load(&identity, state).await?))
     }

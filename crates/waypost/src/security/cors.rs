@@ -67,17 +67,12 @@ impl CorsPolicy {
         !self.origins.is_empty()
     }
 
-    /// Whether `origin` (as sent in the `Origin` header) is on the list.
+    /// Whether `origin` (as sent in the `Origin` header) is on the list: byte for byte as a
+    /// browser serialises it (lower case, no default port, no trailing slash), which is how the
+    /// list is kept. Any other spelling comes from no browser and gets no CORS headers, so the
+    /// `Access-Control-Allow-Origin` echoed is always exactly a listed origin.
     pub fn allows(&self, origin: &HeaderValue) -> bool {
-        let Ok(text) = origin.to_str() else {
-            return false;
-        };
-        let Some(normalized) = normalize_origin(text) else {
-            return false;
-        };
-        self.origins
-            .iter()
-            .any(|allowed| allowed == normalized.as_str())
+        self.origins.iter().any(|allowed| allowed == origin)
     }
 
     /// The answer to a preflight from an allowed origin, or `None` when the request is not a
@@ -195,9 +190,11 @@ mod tests {
         let policy = CorsPolicy::new(["https://app.example.com", "http://localhost:5173"]).unwrap();
         let allows = |o: &'static str| policy.allows(&HeaderValue::from_static(o));
         assert!(allows("https://app.example.com"));
-        assert!(allows("https://APP.example.com"));
-        assert!(allows("https://app.example.com:443"));
         assert!(allows("http://localhost:5173"));
+        // Spellings no browser sends: nothing to echo back.
+        assert!(!allows("https://APP.example.com"));
+        assert!(!allows("https://app.example.com:443"));
+        assert!(!allows("https://app.example.com/"));
         assert!(!allows("http://app.example.com"));
         assert!(!allows("https://app.example.com.evil.com"));
         assert!(!allows("https://evilapp.example.com"));

@@ -15,15 +15,11 @@ use super::{
     auth::{Credential, CredentialRejected, Identity},
     Security, SESSION_COOKIE,
 };
-use crate::ApiError;
 
 /// What the gate decided before the handler.
 pub(crate) enum Gate {
     /// Answer this instead of routing.
     Answer(Response),
-    /// Refuse the request with this error, rendered in its context, and finish the answer as
-    /// for a request that passed (CORS, `no-store`): a bearer token that does not check out.
-    Refuse { error: ApiError, passed: Passed },
     /// Route the request (noting what the answer needs, when the gate ran).
     Pass(Option<Passed>),
     /// Look the session cookie up in the store ([`resolve_session`]), then route.
@@ -84,9 +80,9 @@ fn bearer_token(request: &Request) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-/// Runs before routing, on the spot: a preflight is answered here; a bearer token is checked
-/// and the resulting [`Identity`] (or the note that it was rejected) put in the request; a
-/// session cookie is handed back to be looked up.
+/// Runs before routing, on the spot: a preflight is marked for its route's guard; a bearer
+/// token is checked and the resulting [`Identity`] (or the note that it was rejected) put in
+/// the request; a session cookie is handed back to be looked up.
 pub(crate) fn admit(security: &Security, request: &mut Request, present: GateHeaders) -> Gate {
     // Without `Origin` the request is neither a preflight nor cross-origin: no CORS work.
     let preflight = present
@@ -127,12 +123,13 @@ pub(crate) fn admit(security: &Security, request: &mut Request, present: GateHea
                 });
                 Gate::Pass(Some(passed))
             }
-            // On any route, public ones too: a client whose token expired learns it at once
-            // instead of being served as anonymous (what GitHub's API and DRF do).
-            Err(_) => Gate::Refuse {
-                error: ApiError::unauthorized("The bearer token is invalid or expired."),
-                passed,
-            },
+            // Judged where the caller matters (`Auth`, `MaybeAuth`), not here: a 404, a 405, a
+            // login or a public answer stays what it is, and the rate limit counts the request
+            // by address.
+            Err(_) => {
+                request.extensions_mut().insert(CredentialRejected::Bearer);
+                Gate::Pass(Some(passed))
+            }
         };
     }
     let passed = Passed {
@@ -171,7 +168,7 @@ pub(crate) async fn resolve_session(
             });
         }
         Ok(None) => {
-            request.extensions_mut().insert(CredentialRejected);
+            request.extensions_mut().insert(CredentialRejected::Session);
         }
         Err(error) => return Err(error.into_response()),
     }

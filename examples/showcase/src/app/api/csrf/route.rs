@@ -3,7 +3,7 @@
 use serde_json::json;
 use waypost::{
     axum::{
-        http::{HeaderMap, StatusCode},
+        http::{header, HeaderMap, HeaderValue, StatusCode},
         response::Response,
     },
     extract::State,
@@ -18,6 +18,11 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response 
     let cookie = request_cookie(&headers, CSRF_COOKIE);
     let (token, new_cookie) = state.security().csrf_token(cookie.as_deref());
     let mut response = response::json(StatusCode::OK, json!({ "token": token }));
+    // The token is this client's alone: no cache may hand it to another, also when no cookie
+    // is set along with it.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(new_cookie) = new_cookie {
         response::set_cookie(&mut response, &new_cookie);
     }

@@ -25,8 +25,12 @@ pub const CONFIG: RouteConfig = RouteConfig::new()
 #[derive(schemars::JsonSchema, Debug, Deserialize, Validate)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateInput {
-    /// 1–4000 characters.
-    #[garde(required, length(chars, min = 1, max = 4000))]
+    /// 1–4000 characters, not all whitespace (a blank prompt would spend a credit on nothing).
+    #[garde(
+        required,
+        length(chars, min = 1, max = 4000),
+        custom(crate::rules::not_blank)
+    )]
     pub prompt: Option<String>,
     /// Optional project id.
     #[garde(length(chars, min = 1, max = 100))]

@@ -5,7 +5,7 @@ use waypost::{
     axum::response::Response,
     extract::State,
     response,
-    security::{csrf::CSRF_FORM_FIELD, Auth},
+    security::Auth,
     upload::Multipart,
     ApiError, RouteConfig,
 };
@@ -17,8 +17,8 @@ use crate::{config::UPLOAD_ROUTE_LIMIT, files, users::User, AppState};
 pub const CONFIG: RouteConfig = RouteConfig::new().body_limit(UPLOAD_ROUTE_LIMIT);
 
 /// 201 `{"fileId", "originalName", "size", "type", "uploadedAt"}`; 400 without a `file` part or
-/// with any other part (the form is exactly one file); 413 over the limit. Whenever the answer is
-/// not 201, nothing is stored.
+/// with two; 413 over the limit. Other parts (a description a form sends along) are skipped
+/// unread. Whenever the answer is not 201, nothing is stored.
 pub async fn post(
     State(state): State<AppState>,
     Auth(user): Auth<User>,
@@ -28,14 +28,16 @@ pub async fn post(
     let outcome = async {
         while let Some(field) = form.next_field().await? {
             let name = field.name().unwrap_or_default().to_owned();
-            if name == CSRF_FORM_FIELD {
-                // A browser form's CSRF token: the route's guard has checked it already.
+            if name != "file" {
+                // A browser form's CSRF token (the route's guard has checked it already) or a
+                // field of the client's own: none of this route's business. The next part is
+                // found without reading this one into memory; the route's body limit bounds all.
                 continue;
             }
-            if name != "file" || stored.is_some() {
+            if stored.is_some() {
                 return Err(ApiError::invalid_field(
-                    &name,
-                    "is not expected: the form holds one part, `file`",
+                    "file",
+                    "must be one file: the form holds more than one",
                 ));
             }
             if field.file_name().is_none() {

@@ -8,19 +8,16 @@ use waypost::{
 
 use crate::{
     pagination::{PageParams, Pagination},
-    users::{self, User, UserPage},
+    users::{self, Admin, UserPage},
     AppState,
 };
 
-/// 200 `{"users", "pagination"}`; 403 for non-admins.
+/// 200 `{"users", "pagination"}`; 403 for non-admins, whatever the paging they ask for.
 pub async fn get(
     State(state): State<AppState>,
-    Auth(caller): Auth<User>,
+    Auth(Admin(_admin)): Auth<Admin>,
     Valid(Query(params)): Valid<Query<PageParams>>,
 ) -> Result<Json<UserPage>, ApiError> {
-    if !caller.is_admin() {
-        return Err(ApiError::forbidden("Only admins can list users."));
-    }
     let (page, limit) = (params.page(), params.limit());
     let (list, total) = users::list(state.db(), page, limit).await?;
     Ok(Json(UserPage {

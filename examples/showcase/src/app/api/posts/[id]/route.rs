@@ -68,7 +68,10 @@ pub async fn patch(
 ) -> Result<Json<Post>, ApiError> {
     let mut post = editable_post(&state, &params.id, &editor).await?;
     validate(&patch)?;
-    patch.apply(&mut post);
+    if !patch.apply(&mut post) {
+        // Nothing to change: no write, and `updatedAt` still says when the post last changed.
+        return Ok(Json(post));
+    }
     Ok(Json(posts::save(state.db(), post).await?))
 }
 

@@ -19,11 +19,14 @@ use crate::{users::credit_ledger, AppState};
 /// Stripe signs its requests instead of carrying a CSRF token.
 pub const CONFIG: RouteConfig = RouteConfig::new().skip_csrf();
 
+/// What of an event this route reads. Stripe's events always carry `id` and `type`; a signed
+/// body without them is acknowledged like any event this route has no use for.
 #[derive(Deserialize)]
 struct StripeEvent {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
     #[serde(default)]
     data: Value,
 }
@@ -68,18 +71,24 @@ pub async fn post(
     };
     StripeVerifier::new(secret.as_bytes()).verify(&headers, &body)?;
     let event: StripeEvent = Json::from_bytes(&body)?.0;
-    if event.kind == "payment_intent.succeeded" {
+    if event.kind.as_deref() == Some("payment_intent.succeeded") {
         let metadata = &event.data["object"]["metadata"];
         let user_id = metadata["userId"].as_str();
-        // Text with a NUL names no event or user here (Postgres cannot even store it): signed,
-        // so acknowledged — a refusal would only have Stripe resend it — but not applied.
-        if event.id.contains('\0') || user_id.is_some_and(|id| id.contains('\0')) {
-            tracing::warn!("a payment event with a NUL character in its id or user id: not applied");
-        } else if let (Some(user_id), Some(credits)) = (user_id, credits_of(metadata)) {
+        // Signed, so acknowledged — a refusal would only have Stripe resend it — but not
+        // applied: without an id the payment cannot be applied exactly once, and text with a
+        // NUL names no event or user here (Postgres cannot even store it).
+        let event_id = event.id.as_deref().filter(|id| !id.is_empty());
+        if event_id.is_none_or(|id| id.contains('\0'))
+            || user_id.is_some_and(|id| id.contains('\0'))
+        {
+            tracing::warn!("a payment event without a usable id or user id: not applied");
+        } else if let (Some(event_id), Some(user_id), Some(credits)) =
+            (event_id, user_id, credits_of(metadata))
+        {
             // The claim and the credit commit together: a replay finds the claim and adds
             // nothing, also when it arrives concurrently.
             let mut transaction = state.db().begin().await?;
-            if claim_once(&mut *transaction, "processed_webhooks", &event.id).await? {
+            if claim_once(&mut *transaction, "processed_webhooks", event_id).await? {
                 if credit_ledger()
                     .grant(&mut *transaction, user_id, credits)
                     .await?
@@ -90,7 +99,7 @@ pub async fn post(
                     // Not recorded as processed (the transaction is dropped, its claim with
                     // it): once the user exists, a replay from Stripe's dashboard still adds it.
                     tracing::error!(
-                        event = %event.id,
+                        event = %event_id,
                         user = %user_id,
                         credits,
                         "payment for an unknown user, or more than the balance can hold: not added"

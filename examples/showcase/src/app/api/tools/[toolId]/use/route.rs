@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 use waypost::{
-    axum::http::StatusCode,
+    axum::http::{header, HeaderValue, StatusCode},
     credits::DailyQuota,
     extract::{Json, State},
     security::{ClientIp, MaybeAuth},
@@ -42,7 +42,7 @@ pub enum DailyLimit {
 }
 
 /// 200 `{"allowed": true, "limit", "used", "resetsAt"}`, or 429 `quota_exceeded` with the same
-/// fields and `allowed: false`. Admins are unlimited.
+/// fields, `allowed: false` and `Retry-After` (seconds until `resetsAt`). Admins are unlimited.
 pub async fn post(
     State(state): State<AppState>,
     MaybeAuth(user): MaybeAuth<User>,
@@ -76,10 +76,12 @@ pub async fn post(
     fields.insert("limit".into(), json!(limit));
     fields.insert("used".into(), json!(usage.used));
     fields.insert("resetsAt".into(), json!(usage.resets_at));
+    // Like every 429, it says when to come back: at the next UTC midnight.
     Err(ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "quota_exceeded",
         "The daily limit for this tool is reached.",
     )
-    .with_fields(fields))
+    .with_fields(fields)
+    .with_header(header::RETRY_AFTER, HeaderValue::from(usage.resets_in_secs)))
 }
