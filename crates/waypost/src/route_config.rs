@@ -107,7 +107,9 @@ impl RouteConfig {
         self
     }
 
-    /// Give this route a rate limit of its own.
+    /// Give this route a rate limit of its own. Its `RateLimit-Policy` and `RateLimit` headers
+    /// name it after the route's pattern (`"/api/auth/login";q=10;w=60`), where the app-wide
+    /// limit is named `"default"`.
     pub const fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.rate_limit = RateLimitSetting::Custom(limit);
         self

@@ -177,6 +177,12 @@ async fn login_allows_ten_attempts_a_minute_per_ip_even_with_the_right_password(
     for attempt in 1..=10 {
         let response = app.login("alice@example.com", PASSWORD).await;
         assert_eq!(response.status(), 200, "attempt {attempt}");
+        // The route's own policy, named after it: not the app-wide "default".
+        let policy = response.headers()["ratelimit-policy"].to_str().unwrap();
+        assert_eq!(policy, "\"/api/auth/login\";q=10;w=60");
+        let state = response.headers()["ratelimit"].to_str().unwrap();
+        let prefix = format!("\"/api/auth/login\";r={};t=", 10 - attempt);
+        assert!(state.starts_with(&prefix), "{state}");
     }
     let refused = app.login("alice@example.com", PASSWORD).await;
     assert!(

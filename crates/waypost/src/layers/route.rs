@@ -65,7 +65,7 @@ impl RouteGuard {
     /// The guard of `route`.
     pub fn new(route: &'static RouteInfo) -> Self {
         let custom_policy = match route.config.rate_limit {
-            RateLimitSetting::Custom(limit) => Some(RatePolicy::of(limit)),
+            RateLimitSetting::Custom(limit) => Some(RatePolicy::of(route.pattern, limit)),
             RateLimitSetting::Default | RateLimitSetting::Disabled => None,
         };
         let handled = route

@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | CORS origins | none (no CORS) | `CORS_ORIGINS` |
 //! | trusted proxies | none (`X-Forwarded-For` ignored) | `TRUSTED_PROXIES` |
-//! | default rate limit | 300 per 60 s window per user / IP and route (a fixed window: exactly that many reach the route's handlers in it; OPTIONS and 405 are not counted) | `RATE_LIMIT_DEFAULT` (`off` disables) |
+//! | default rate limit | 300 per 60 s window per user / IP and route (a fixed window: exactly that many reach the route's handlers in it; OPTIONS and 405 are not counted; the policy is named `"default"` in `RateLimit-Policy`, a route's own limit after its pattern) | `RATE_LIMIT_DEFAULT` (`off` disables) |
 //! | JWT secret | random per start (with a warning) | `JWT_SECRET` |
 //! | JWT lifetime | 1 h | `JWT_TTL` |
 //! | session lifetime | 7 days | `SESSION_TTL` |
@@ -162,7 +162,9 @@ impl Security {
             sessions: Arc::new(MemorySessionStore::new()),
             rate_limits: Arc::new(MemoryRateLimitStore::new()),
             idempotency: Arc::new(MemoryIdempotencyStore::new()),
-            default_rate_policy: settings.default_rate_limit.map(rate_limit::RatePolicy::of),
+            default_rate_policy: settings
+                .default_rate_limit
+                .map(|limit| rate_limit::RatePolicy::of(rate_limit::DEFAULT_POLICY_NAME, limit)),
             settings,
         })
     }

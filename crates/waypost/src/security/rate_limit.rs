@@ -137,30 +137,43 @@ pub(crate) const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelim
 /// `RateLimit` (IETF httpapi-ratelimit-headers).
 pub(crate) const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
-/// A limit together with its `RateLimit-Policy` value, `"default";q=<requests>;w=<window s>`,
-/// rendered once rather than on every response.
+/// The name of the app-wide policy, `RATE_LIMIT_DEFAULT`, in `RateLimit-Policy` and `RateLimit`.
+pub(crate) const DEFAULT_POLICY_NAME: &str = "default";
+
+/// A limit together with its name and its `RateLimit-Policy` value,
+/// `"<name>";q=<requests>;w=<window s>`, rendered once rather than on every response.
+///
+/// The app-wide limit is named `default`; a route's own limit is named after the route's
+/// pattern (`"/api/auth/login"`), so a client reading the headers knows which budget it spent.
 #[derive(Debug)]
 pub(crate) struct RatePolicy {
     pub(crate) limit: RateLimit,
+    /// The policy's name as an RFC 8941 string, quotes included: `"default"`.
+    quoted_name: &'static str,
     header: HeaderValue,
 }
 
 impl RatePolicy {
-    /// The policy of `limit`, interned: each distinct limit is rendered (and kept for the life
-    /// of the process) once — there are only as many as the app configures — so a request
-    /// carries a plain reference to it, and its header value is over static bytes, cloned onto
-    /// each response without a reference count.
-    pub(crate) fn of(limit: RateLimit) -> &'static RatePolicy {
+    /// The policy named `name` for `limit`, interned: each distinct pair is rendered (and kept
+    /// for the life of the process) once — there are only as many as the app configures — so a
+    /// request carries a plain reference to it, and its header value is over static bytes,
+    /// cloned onto each response without a reference count.
+    pub(crate) fn of(name: &str, limit: RateLimit) -> &'static RatePolicy {
         static INTERNED: Mutex<Vec<&'static RatePolicy>> = Mutex::new(Vec::new());
+        let quoted_name = quoted_policy_name(name);
         let mut interned = INTERNED
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(policy) = interned.iter().find(|policy| policy.limit == limit) {
+        if let Some(policy) = interned
+            .iter()
+            .find(|policy| policy.limit == limit && policy.quoted_name == quoted_name)
+        {
             return policy;
         }
+        let quoted_name: &'static str = Box::leak(quoted_name.into_boxed_str());
         let text: &'static str = Box::leak(
             format!(
-                "\"default\";q={};w={}",
+                "{quoted_name};q={};w={}",
                 limit.requests,
                 limit.window.as_secs().max(1)
             )
@@ -168,6 +181,7 @@ impl RatePolicy {
         );
         let policy: &'static RatePolicy = Box::leak(Box::new(RatePolicy {
             limit,
+            quoted_name,
             header: HeaderValue::from_static(text),
         }));
         interned.push(policy);
@@ -175,25 +189,45 @@ impl RatePolicy {
     }
 }
 
-/// Sets `RateLimit-Policy` and `RateLimit`: `"default";r=<remaining>;t=<seconds to full>`.
+/// `name` as an RFC 8941 sf-string: quoted, `"` and `\` escaped, and any byte a header value
+/// cannot carry as such (controls, non-ASCII) replaced by `_`.
+fn quoted_policy_name(name: &str) -> String {
+    let mut quoted = String::with_capacity(name.len() + 2);
+    quoted.push('"');
+    for c in name.chars() {
+        match c {
+            '"' | '\\' => {
+                quoted.push('\\');
+                quoted.push(c);
+            }
+            ' '..='~' => quoted.push(c),
+            _ => quoted.push('_'),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Sets `RateLimit-Policy` and `RateLimit`: `"<name>";r=<remaining>;t=<seconds to full>`.
 ///
 /// This runs on every response of a limited route: the policy is a prepared value and the state
-/// is written with `itoa` into a stack buffer, copied once into the header value.
+/// is written with `itoa` into a buffer of the exact size, which becomes the header value
+/// without a copy.
 pub(crate) fn set_headers(headers: &mut HeaderMap, policy: &RatePolicy, decision: &Decision) {
     // Whole seconds, rounded up.
     let reset = decision.reset_after.as_secs() + u64::from(decision.reset_after.subsec_nanos() > 0);
-    let mut buffer = [0u8; 64];
-    let mut length = 0;
-    let mut push = |part: &[u8]| {
-        buffer[length..length + part.len()].copy_from_slice(part);
-        length += part.len();
-    };
-    // At most 12 + 10 + 3 + 20 = 45 bytes.
-    push(b"\"default\";r=");
-    push(itoa::Buffer::new().format(decision.remaining).as_bytes());
-    push(b";t=");
-    push(itoa::Buffer::new().format(reset).as_bytes());
-    if let Ok(state) = HeaderValue::from_bytes(&buffer[..length]) {
+    let mut remaining = itoa::Buffer::new();
+    let remaining = remaining.format(decision.remaining).as_bytes();
+    let mut reset_text = itoa::Buffer::new();
+    let reset_text = reset_text.format(reset).as_bytes();
+    let name = policy.quoted_name.as_bytes();
+    let mut state = Vec::with_capacity(name.len() + 3 + remaining.len() + 3 + reset_text.len());
+    state.extend_from_slice(name);
+    state.extend_from_slice(b";r=");
+    state.extend_from_slice(remaining);
+    state.extend_from_slice(b";t=");
+    state.extend_from_slice(reset_text);
+    if let Ok(state) = HeaderValue::from_maybe_shared(bytes::Bytes::from(state)) {
         headers.insert(RATELIMIT_POLICY, policy.header.clone());
         headers.insert(RATELIMIT, state);
     }
@@ -226,6 +260,37 @@ mod tests {
         let ip = client_ip(peer, &headers("6.6.6.6, 1.2.3.4, 10.0.0.5"), &trusted);
         assert_eq!(ip, "1.2.3.4".parse::<IpAddr>().unwrap());
         assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
+    }
+
+    #[test]
+    fn policy_names_are_quoted_strings_a_header_can_carry() {
+        assert_eq!(quoted_policy_name("default"), "\"default\"");
+        assert_eq!(quoted_policy_name("/api/posts/{id}"), "\"/api/posts/{id}\"");
+        assert_eq!(quoted_policy_name("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(quoted_policy_name("/api/caf\u{e9}\n"), "\"/api/caf__\"");
+    }
+
+    #[test]
+    fn a_policy_is_rendered_once_per_name_and_limit() {
+        let limit = RateLimit::new(7, Duration::from_secs(30));
+        let login = RatePolicy::of("/api/auth/login", limit);
+        assert!(std::ptr::eq(
+            login,
+            RatePolicy::of("/api/auth/login", limit)
+        ));
+        assert_eq!(login.header, "\"/api/auth/login\";q=7;w=30");
+        let other = RatePolicy::of("/api/generate", limit);
+        assert!(!std::ptr::eq(login, other));
+        let mut headers = HeaderMap::new();
+        let decision = Decision {
+            allowed: true,
+            remaining: 6,
+            reset_after: Duration::from_millis(29_001),
+            retry_after: Duration::ZERO,
+        };
+        set_headers(&mut headers, other, &decision);
+        assert_eq!(headers[RATELIMIT_POLICY], "\"/api/generate\";q=7;w=30");
+        assert_eq!(headers[RATELIMIT], "\"/api/generate\";r=6;t=30");
     }
 
     #[test]
