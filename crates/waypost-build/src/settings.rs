@@ -29,6 +29,8 @@ pub struct RouteSettings {
     pub rate_limit_by_user: bool,
     /// `idempotent()`: unsafe requests with an `Idempotency-Key` are answered once per key.
     pub idempotent: bool,
+    /// `cache(max_age)`: how long anonymous GET answers may be kept; `None` when not cached.
+    pub cache: Option<Evaluated<Duration>>,
     /// Calls this version of the scanner does not know, as written.
     pub other: Vec<ConfigCall>,
 }
@@ -63,6 +65,7 @@ impl Default for RouteSettings {
             rate_limit: RateLimitSetting::Default,
             rate_limit_by_user: true,
             idempotent: false,
+            cache: None,
             other: Vec::new(),
         }
     }
@@ -110,6 +113,7 @@ impl ConfigExpr {
                 ("no_rate_limit", 0) => settings.rate_limit = RateLimitSetting::Disabled,
                 ("rate_limit_per_ip", 0) => settings.rate_limit_by_user = false,
                 ("idempotent", 0) => settings.idempotent = true,
+                ("cache", 1) => settings.cache = Some(evaluate(arg, duration)),
                 _ => settings.other.push(call.clone()),
             }
         }
@@ -265,12 +269,17 @@ mod tests {
                 ("no_rate_limit", &[]),
                 ("rate_limit_per_ip", &[]),
                 ("idempotent", &[]),
-                ("cache", &["60"]),
+                ("cache", &["Duration::from_secs(60)"]),
+                ("compress", &[]),
             ],
         )
         .settings()
         .unwrap();
         assert!(settings.idempotent);
+        assert_eq!(
+            settings.cache,
+            Some(Evaluated::Value(Duration::from_secs(60)))
+        );
         assert!(!settings.csrf);
         assert_eq!(settings.rate_limit, RateLimitSetting::Disabled);
         assert!(!settings.rate_limit_by_user);

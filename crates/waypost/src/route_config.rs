@@ -73,6 +73,9 @@ pub struct RouteConfig {
     pub rate_limit_by_user: bool,
     /// Whether an unsafe request carrying `Idempotency-Key` is answered once per key.
     pub idempotent: bool,
+    /// How long anonymous callers and shared caches may keep a GET's answer (`None`: not
+    /// marked, so not kept by well-behaved caches).
+    pub cache: Option<Duration>,
 }
 
 impl RouteConfig {
@@ -86,6 +89,7 @@ impl RouteConfig {
             rate_limit: RateLimitSetting::Default,
             rate_limit_by_user: true,
             idempotent: false,
+            cache: None,
         }
     }
 
@@ -130,6 +134,18 @@ impl RouteConfig {
     /// not kept, so its retry runs again. Requests without the header run as usual.
     pub const fn idempotent(mut self) -> Self {
         self.idempotent = true;
+        self
+    }
+
+    /// Let browsers and shared caches keep this route's GET answers for `max_age`: a 200 to a
+    /// caller who is not signed in carries `Cache-Control: public, max-age=<seconds>` and an
+    /// `ETag` (a hash of the body), and a request whose `If-None-Match` names that tag is
+    /// answered `304 Not Modified` without the body. For answers that are the same for every
+    /// caller (documentation, reference data): a signed-in caller's answer stays `no-store`, an
+    /// answer that sets a cookie or its own `Cache-Control` is left as it is, and a streamed
+    /// answer gets `Cache-Control` without an `ETag`.
+    pub const fn cache(mut self, max_age: Duration) -> Self {
+        self.cache = Some(max_age);
         self
     }
 

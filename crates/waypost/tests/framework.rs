@@ -978,3 +978,86 @@ async fn a_nul_character_in_a_path_names_nothing() {
         json!({ "id": "a%00b" })
     );
 }
+
+#[tokio::test]
+async fn a_cached_route_marks_only_what_is_the_same_for_everyone() {
+    const HOUR: RouteConfig = RouteConfig::new().cache(Duration::from_secs(3600));
+    static PLAIN: RouteInfo = route(&["/cached/plain"], GET, HOUR);
+    static STREAMED: RouteInfo = route(&["/cached/streamed"], GET, HOUR);
+    static COOKIE: RouteInfo = route(&["/cached/cookie"], GET, HOUR);
+    static OWN: RouteInfo = route(&["/cached/own"], GET, HOUR);
+    static WRITE: RouteInfo = route(&["/cached/write"], POST, HOUR);
+    let router = RouteMethods::new(&PLAIN)
+        .get(|| async { Json(json!({ "plain": true })) })
+        .mount(Router::new());
+    let router = RouteMethods::new(&STREAMED)
+        .get(|| async {
+            let chunks = futures_util::stream::iter(["a", "b"].map(|chunk| {
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(chunk.as_bytes()))
+            }));
+            Body::from_stream(chunks)
+        })
+        .mount(router);
+    let router = RouteMethods::new(&COOKIE)
+        .get(|| async { ([(header::SET_COOKIE, "seen=1")], "hello") })
+        .mount(router);
+    let router = RouteMethods::new(&OWN)
+        .get(|| async { ([(header::CACHE_CONTROL, "no-cache")], "mine") })
+        .mount(router);
+    let router = RouteMethods::new(&WRITE)
+        .post(|| async { "written" })
+        .mount(router);
+    let server = TestServer::start(App::new(router)).await;
+    let client = Client::new();
+    let get = |path: &'static str, tag: Option<&str>| {
+        let mut request = client.get(server.url(path));
+        if let Some(tag) = tag {
+            request = request.header(header::IF_NONE_MATCH, tag);
+        }
+        request.send()
+    };
+
+    let plain = get("/cached/plain", None).await.unwrap();
+    assert_eq!(
+        plain.headers()[header::CACHE_CONTROL],
+        "public, max-age=3600"
+    );
+    let tag = plain.headers()[header::ETAG].to_str().unwrap().to_owned();
+    assert_eq!(plain.text().await.unwrap(), r#"{"plain":true}"#);
+    let again = get("/cached/plain", Some(&tag)).await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(!again.headers().contains_key(header::CONTENT_TYPE));
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    // A stream is marked but not buffered to be tagged.
+    let streamed = get("/cached/streamed", None).await.unwrap();
+    assert_eq!(
+        streamed.headers()[header::CACHE_CONTROL],
+        "public, max-age=3600"
+    );
+    assert!(!streamed.headers().contains_key(header::ETAG));
+    assert_eq!(streamed.text().await.unwrap(), "ab");
+    let streamed = get("/cached/streamed", Some("*")).await.unwrap();
+    assert_eq!(streamed.status(), StatusCode::OK);
+
+    // A cookie for one client is never stored; the handler's own say is kept.
+    let cookie = get("/cached/cookie", Some("*")).await.unwrap();
+    assert_eq!(cookie.status(), StatusCode::OK);
+    assert_eq!(cookie.headers()[header::CACHE_CONTROL], "no-store");
+    assert!(!cookie.headers().contains_key(header::ETAG));
+    let own = get("/cached/own", Some("*")).await.unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    assert_eq!(own.headers()[header::CACHE_CONTROL], "no-cache");
+    assert!(!own.headers().contains_key(header::ETAG));
+
+    // Only GET and HEAD answers are marked.
+    let written = client
+        .post(server.url("/cached/write"))
+        .header(header::IF_NONE_MATCH, "*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status(), StatusCode::OK);
+    assert!(!written.headers().contains_key(header::CACHE_CONTROL));
+    assert_eq!(written.text().await.unwrap(), "written");
+}

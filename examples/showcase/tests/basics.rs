@@ -127,6 +127,76 @@ async fn docs_catch_all_serves_known_pages_and_404s_the_rest() {
     expect_error(app.get("/api/docs").await, 404, "not_found").await;
 }
 
+#[tokio::test]
+async fn docs_pages_are_cacheable_and_revalidate_with_their_etag() {
+    let app = Showcase::start().await;
+    let response = app.get("/api/docs/api/users").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
+    let tag = response.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+    let other = app.get("/api/docs/api/posts").await;
+    assert_ne!(
+        other.headers()["etag"],
+        tag.as_str(),
+        "each page has its own tag"
+    );
+
+    let if_none_match = |path: &str, condition: &str| {
+        app.client
+            .get(app.url(path))
+            .header("if-none-match", condition)
+            .send()
+    };
+    // The client's copy is current: 304, no body, the tag and caching repeated.
+    for condition in [
+        tag.clone(),
+        format!("W/{tag}"),
+        format!("\"other\", {tag}"),
+        "*".into(),
+    ] {
+        let response = if_none_match("/api/docs/api/users", &condition)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 304, "{condition}");
+        assert_eq!(response.headers()["etag"], tag.as_str());
+        assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
+        assert!(response.headers().contains_key("x-request-id"));
+        assert!(response.bytes().await.unwrap().is_empty());
+    }
+    // Another page's tag, or a stale one: the full answer.
+    let response = if_none_match("/api/docs/api/posts", &tag).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "docs": "Post API documentation" })
+    );
+    // HEAD is answered like GET, without a body.
+    let response = app
+        .client
+        .head(app.url("/api/docs/api/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["etag"], tag.as_str());
+
+    // Errors are not cached, and a signed-in caller's answer stays private.
+    let missing = app.get("/api/docs/api/nothing").await;
+    assert!(!missing.headers().contains_key("cache-control"));
+    assert!(!missing.headers().contains_key("etag"));
+    let account = app.account("reader@example.com").await;
+    let response = app
+        .as_user(&account, reqwest::Method::GET, "/api/docs/api/users")
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert!(!response.headers().contains_key("etag"));
+}
+
 async fn contact_count(app: &Showcase) -> i64 {
     let pool = waypost::database::connect(&app.database_url).await.unwrap();
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contact_messages")

@@ -148,6 +148,11 @@ fn known_settings(settings: &RouteSettings) -> Vec<String> {
     if settings.idempotent {
         parts.push("idempotency keys".to_owned());
     }
+    match &settings.cache {
+        None => {}
+        Some(Evaluated::Value(max_age)) => parts.push(format!("cache {max_age:?}")),
+        Some(Evaluated::Written(expr)) => parts.push(format!("cache {expr}")),
+    }
     parts.extend(
         settings
             .other
@@ -182,6 +187,15 @@ mod tests {
         assert_eq!(human_bytes(2 << 30), "2 GiB");
         assert_eq!(human_bytes(1000), "1000 B");
         assert_eq!(human_bytes(0), "0 B");
+    }
+
+    #[test]
+    fn a_cached_route_says_for_how_long() {
+        let settings = RouteSettings {
+            cache: Some(Evaluated::Value(std::time::Duration::from_secs(3600))),
+            ..RouteSettings::default()
+        };
+        assert_eq!(known_settings(&settings).last().unwrap(), "cache 3600s");
     }
 
     #[test]

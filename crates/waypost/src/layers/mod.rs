@@ -1,6 +1,7 @@
 //! What Waypost puts around every app ([`FrontLayer`]) and every route ([`Guarded`] handlers, or
 //! a [`RouteLayer`]).
 
+mod caching;
 mod front;
 pub mod idempotency;
 mod route;

@@ -36,7 +36,7 @@ use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::idempotency;
+use super::{caching::Revalidation, idempotency};
 use crate::{
     context::RequestContext,
     routing::{Method, RouteInfo},
@@ -99,8 +99,27 @@ impl RouteGuard {
         }
     }
 
-    /// Runs the checks, then `call` with the admitted request.
-    pub(crate) fn run<F, C>(&self, mut request: Request, call: C) -> GuardedFuture<F>
+    /// Runs the checks, then `call` with the admitted request; on a cached route, the answer
+    /// to an anonymous GET is marked cacheable (or is 304, see [`caching`]).
+    pub(crate) fn run<F, C>(&self, request: Request, call: C) -> GuardedFuture<F>
+    where
+        C: FnOnce(Request) -> F + Send + 'static,
+        F: Future<Output = Response> + Send + 'static,
+    {
+        let revalidation = self
+            .route
+            .config
+            .cache
+            .and_then(|max_age| Revalidation::of(max_age, &request));
+        let guarded = self.check_then_call(request, call);
+        match revalidation {
+            None => guarded,
+            Some(revalidation) => GuardedFuture::boxed(revalidation.apply(guarded)),
+        }
+    }
+
+    /// The checks, then `call`.
+    fn check_then_call<F, C>(&self, mut request: Request, call: C) -> GuardedFuture<F>
     where
         C: FnOnce(Request) -> F + Send + 'static,
         F: Future<Output = Response> + Send + 'static,

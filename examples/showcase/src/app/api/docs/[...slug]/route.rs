@@ -1,9 +1,15 @@
 //! `GET /api/docs/{...slug}`: a catch-all route serving documentation pages by path.
 
+use std::time::Duration;
+
 use serde::Serialize;
-use waypost::{extract::Json, ApiError};
+use waypost::{extract::Json, ApiError, RouteConfig};
 
 use super::Params;
+
+/// The pages change only with a deploy: browsers and CDNs may keep them for an hour, and ask
+/// again with `If-None-Match` (304) after.
+pub const CONFIG: RouteConfig = RouteConfig::new().cache(Duration::from_secs(3600));
 
 /// A documentation page.
 #[derive(Serialize, schemars::JsonSchema)]
