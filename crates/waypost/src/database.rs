@@ -144,17 +144,21 @@ pub(crate) fn assert_identifier(name: &str) {
 /// Whether the database answers a read of `table` (for health checks): a table the app's
 /// migrations create, such as sqlx's `_sqlx_migrations`, so that a connection to a database
 /// without the app's schema (an empty SQLite file made in place of a lost one) counts as down,
-/// where `SELECT 1` would pass.
+/// where `SELECT 1` would pass. A database that has not answered within [`PING_TIMEOUT`] counts
+/// as down too: a load balancer's health check gives up after a few seconds, and the pool's
+/// own wait for a connection (5 s) is longer.
 ///
 /// # Panics
 /// When `table` is not a plain SQL identifier (it is spliced into the statement).
 pub async fn ping(database: &Database, table: &str) -> bool {
     assert_identifier(table);
-    sqlx::query(&format!("SELECT 1 FROM {table} LIMIT 1"))
-        .execute(database)
-        .await
-        .is_ok()
+    let read = format!("SELECT 1 FROM {table} LIMIT 1");
+    let answer = tokio::time::timeout(PING_TIMEOUT, sqlx::query(&read).execute(database)).await;
+    matches!(answer, Ok(Ok(_)))
 }
+
+/// How long [`ping`] waits for the database.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
@@ -170,6 +174,31 @@ mod tests {
         assert!(ping(&pool, "_sqlx_migrations").await);
         pool.close().await;
         assert!(!ping(&pool, "_sqlx_migrations").await, "closed");
+    }
+
+    /// A Postgres server that accepts connections and never says a word: the pool would wait
+    /// a minute for it; the ping gives up after its own timeout.
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn a_database_that_does_not_answer_is_down() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = silent.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut connections = Vec::new();
+            while let Ok((connection, _)) = silent.accept().await {
+                connections.push(connection);
+            }
+        });
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_lazy(&format!("postgres://waypost@{address}/test"))
+            .unwrap();
+        let answered = tokio::time::timeout(Duration::from_secs(30), ping(&pool, "things"))
+            .await
+            .expect("the ping gives up long before the pool would");
+        assert!(!answered);
+        held.abort();
     }
 
     #[test]
