@@ -102,6 +102,20 @@ async fn operations_are_described_from_the_handler_types() {
     assert!(document["paths"]["/api/contact"]["post"]
         .get("parameters")
         .is_none());
+    // A cached route documents the conditional GET; the others do not.
+    let docs = &document["paths"]["/api/docs/{slug}"]["get"];
+    let condition = docs["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "If-None-Match")
+        .expect("If-None-Match on the cached docs route");
+    assert_eq!(condition["in"], "header");
+    assert_eq!(condition["required"], false);
+    assert!(docs["responses"].get("304").is_some());
+    assert!(document["paths"]["/api/hello"]["get"]["responses"]
+        .get("304")
+        .is_none());
     let one = &document["paths"]["/api/posts/{id}"]["delete"];
     assert!(one["responses"].get("204").is_some());
     assert_eq!(one["parameters"][0]["in"], "path");

@@ -163,6 +163,18 @@ fn idempotency_key_parameter() -> Value {
     })
 }
 
+/// The optional `If-None-Match` header of a GET on a route declared
+/// [`cached`](crate::RouteConfig::cache): the `ETag`s of the copies the client holds.
+fn if_none_match_parameter() -> Value {
+    json!({
+        "name": "If-None-Match",
+        "in": "header",
+        "required": false,
+        "description": "The `ETag` of a copy the client holds (several, comma-separated, or `*`): when one is current the answer is 304 without a body. Answers to callers who present no credentials carry `Cache-Control: public, max-age=…` and an `ETag`.",
+        "schema": { "type": "string", "pattern": "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$" }
+    })
+}
+
 fn generator() -> SchemaGenerator {
     SchemaSettings::draft2020_12()
         .with(|settings| {
@@ -396,6 +408,10 @@ impl OpenApi {
         if route.config.idempotent && unsafe_method {
             parameters.push(idempotency_key_parameter());
         }
+        let cached = route.config.cache.is_some() && method == Method::Get;
+        if cached {
+            parameters.push(if_none_match_parameter());
+        }
         if !parameters.is_empty() {
             operation.insert("parameters".into(), Value::Array(parameters));
         }
@@ -458,6 +474,12 @@ impl OpenApi {
             ResponseInfo::Unknown => {
                 responses.insert("2XX".into(), json!({ "description": "Success." }));
             }
+        }
+        if cached {
+            responses.insert(
+                "304".into(),
+                json!({ "description": "Not modified: the copy `If-None-Match` names is current; no body." }),
+            );
         }
         responses.insert(
             "default".into(),
