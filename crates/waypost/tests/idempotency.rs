@@ -18,7 +18,7 @@ use waypost::{
     extract::Json,
     routing::{HandlerInfo, Method, RouteInfo, RouteMethods},
     testing::TestServer,
-    App, RouteConfig,
+    ApiError, App, RouteConfig,
 };
 
 const POST: &[HandlerInfo] = &[HandlerInfo {
@@ -43,6 +43,7 @@ const fn route(path: &'static [&'static str; 1], config: RouteConfig) -> RouteIn
 static PAY: RouteInfo = route(&["/pay"], RouteConfig::new().idempotent());
 static FLAKY: RouteInfo = route(&["/flaky"], RouteConfig::new().idempotent());
 static PLAIN: RouteInfo = route(&["/plain"], RouteConfig::new());
+static REFUSE: RouteInfo = route(&["/refuse"], RouteConfig::new().idempotent());
 
 /// How many times each handler ran.
 #[derive(Clone, Default)]
@@ -85,6 +86,9 @@ async fn server() -> (TestServer, Runs) {
                 Json(json!({ "run": counter.fetch_add(1, Ordering::SeqCst) + 1 }))
             })
             .mount(router);
+    let router = RouteMethods::new(&REFUSE)
+        .post(|| async { Err::<(), _>(ApiError::conflict("Already paid.")) })
+        .mount(router);
     (TestServer::start(App::new(router)).await, runs)
 }
 
@@ -248,4 +252,31 @@ async fn a_method_the_route_does_not_export_is_405_whatever_key_it_carries() {
     assert_eq!(later.status(), StatusCode::CREATED);
     assert!(!later.headers().contains_key("idempotent-replayed"));
     assert_eq!(runs.pay.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_replayed_error_names_the_request_it_answers() {
+    let (server, _runs) = server().await;
+    let client = Client::new();
+    let send = |id: &'static str| {
+        client
+            .post(server.url("/refuse"))
+            .header("idempotency-key", "refused")
+            .header("x-request-id", id)
+            .send()
+    };
+    let first = send("first-request").await.unwrap();
+    assert_eq!(first.status(), StatusCode::CONFLICT);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["requestId"], "first-request");
+
+    let replay = send("second-request").await.unwrap();
+    assert_eq!(replay.status(), StatusCode::CONFLICT);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.headers()["x-request-id"], "second-request");
+    assert_eq!(replay.headers()["original-request-id"], "first-request");
+    let replay: Value = replay.json().await.unwrap();
+    assert_eq!(replay["requestId"], "second-request");
+    assert_eq!(replay["code"], first["code"]);
+    assert_eq!(replay["error"], first["error"]);
 }

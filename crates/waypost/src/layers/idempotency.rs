@@ -179,9 +179,14 @@ async fn keepable(response: Response) -> (Response, Option<StoredResponse>) {
     (Response::from_parts(parts, Body::from(bytes)), Some(stored))
 }
 
+/// `Original-Request-Id`: on a replayed error, the id of the request that was answered first
+/// (the body's `requestId` is this request's, as its `X-Request-Id` is).
+pub const ORIGINAL_REQUEST_ID: HeaderName = HeaderName::from_static("original-request-id");
+
 /// The kept answer, sent again.
 fn replayed(stored: StoredResponse) -> Response {
-    let mut response = Response::new(Body::from(stored.body));
+    let (body, original_id) = with_this_request_id(stored.body);
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
     for (name, value) in stored.headers {
@@ -190,7 +195,33 @@ fn replayed(stored: StoredResponse) -> Response {
         }
     }
     headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    if let Some(id) = original_id.and_then(|id| HeaderValue::try_from(id).ok()) {
+        headers.insert(ORIGINAL_REQUEST_ID, id);
+    }
     // A kept error was rendered in the one shape already: the front layer leaves it as it is.
     response.extensions_mut().insert(RenderedError);
     response
+}
+
+/// A kept error body (`{"error", "code", "requestId", …}`) with `requestId` made the current
+/// request's, so that body and `X-Request-Id` name the same request; and the id it had. Other
+/// bodies are kept byte for byte.
+fn with_this_request_id(body: Vec<u8>) -> (Vec<u8>, Option<String>) {
+    let Ok(serde_json::Value::Object(mut error)) = serde_json::from_slice(&body) else {
+        return (body, None);
+    };
+    let is_error = error.contains_key("code") && error.contains_key("error");
+    let Some(serde_json::Value::String(original)) =
+        is_error.then(|| error.get("requestId").cloned()).flatten()
+    else {
+        return (body, None);
+    };
+    error.insert(
+        "requestId".into(),
+        crate::context::request_id().as_str().into(),
+    );
+    match serde_json::to_vec(&error) {
+        Ok(rewritten) => (rewritten, Some(original)),
+        Err(_) => (body, None),
+    }
 }
