@@ -9,8 +9,16 @@ use waypost::{
     security::SecuritySettings,
 };
 
-/// The body limit of `/api/upload`: the ceiling `UPLOAD_MAX_BYTES` may be raised to.
-pub const UPLOAD_ROUTE_LIMIT: usize = 64 * 1024 * 1024;
+/// The largest `UPLOAD_MAX_BYTES` may be set to.
+pub const UPLOAD_MAX_BYTES_CEILING: u64 = 64 * 1024 * 1024;
+
+/// Room in an upload's body beside the file itself: the multipart boundaries and part headers,
+/// and the small fields a form sends along (a CSRF token, a description).
+pub const UPLOAD_ENVELOPE_BYTES: u64 = 1024 * 1024;
+
+/// The body limit of `/api/upload`: the largest file `UPLOAD_MAX_BYTES` can allow, with its
+/// envelope — so a file of exactly the configured size always fits.
+pub const UPLOAD_ROUTE_LIMIT: usize = (UPLOAD_MAX_BYTES_CEILING + UPLOAD_ENVELOPE_BYTES) as usize;
 
 /// Every setting of the showcase (see the contract's "Configuration" section).
 #[derive(Clone, Debug)]
@@ -95,11 +103,11 @@ impl Config {
             ));
         }
         let upload_max_bytes: u64 = env.parse_or("UPLOAD_MAX_BYTES", 5 * 1024 * 1024)?;
-        if upload_max_bytes == 0 || upload_max_bytes > UPLOAD_ROUTE_LIMIT as u64 {
+        if upload_max_bytes == 0 || upload_max_bytes > UPLOAD_MAX_BYTES_CEILING {
             return Err(ConfigError::invalid(
                 "UPLOAD_MAX_BYTES",
                 &upload_max_bytes.to_string(),
-                format!("must be between 1 and {UPLOAD_ROUTE_LIMIT}"),
+                format!("must be between 1 and {UPLOAD_MAX_BYTES_CEILING}"),
             ));
         }
         let weather_api_url = match env.get("WEATHER_API_URL") {

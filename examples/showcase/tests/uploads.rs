@@ -152,6 +152,87 @@ async fn a_file_over_upload_max_bytes_is_413_and_nothing_is_stored() {
 }
 
 #[tokio::test]
+async fn a_declared_length_past_the_file_limit_is_refused_before_the_body_is_read() {
+    let app = Showcase::start_with(&[("UPLOAD_MAX_BYTES", "1000")]).await;
+    let alice = app.account("alice@example.com").await;
+    let boundary = "waypost-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\
+         content-type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(noise(3 * 1024 * 1024));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let response = app
+        .as_user(&alice, Method::POST, "/api/upload")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let body = expect_error(response, 413, "payload_too_large").await;
+    assert_eq!(body["details"]["maxBytes"], 1000, "{body}");
+    assert!(stored_names(&app).is_empty());
+    assert_eq!(app.count_rows("files").await, 0);
+
+    // The answer does not wait for the body: a client that declared 3 MiB and sent the first
+    // bytes only gets its 413 at once (not the body-read timeout's answer, much later).
+    let address = app.url("").trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/upload HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\n\
+         content-type: multipart/form-data; boundary={boundary}\r\n\
+         content-length: {}\r\n\r\n--{boundary}\r\n",
+        alice.token,
+        3 * 1024 * 1024
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio::io::AsyncReadExt::read(&mut socket, &mut answer),
+    )
+    .await
+    .expect("answered without the rest of the body")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    drop(socket);
+    assert!(stored_names(&app).is_empty());
+
+    // The server keeps serving, and a file within the limit still fits.
+    let stored = upload_ok(&app, &alice, noise(1000), "small.bin").await;
+    assert_eq!(stored["size"], 1000);
+}
+
+#[tokio::test]
+async fn a_file_of_exactly_the_largest_allowed_size_fits() {
+    const LARGEST: usize = 64 * 1024 * 1024;
+    let app = Showcase::start_with(&[("UPLOAD_MAX_BYTES", &LARGEST.to_string())]).await;
+    let alice = app.account("alice@example.com").await;
+    // With a form field beside it, as a browser form sends.
+    let form = file_form(noise(LARGEST), "largest.bin", "application/octet-stream")
+        .text("description", "the largest file there may be");
+    let response = upload(&app, &alice, form).await;
+    assert_eq!(response.status(), 201);
+    let stored: Value = response.json().await.unwrap();
+    assert_eq!(stored["size"], LARGEST);
+    assert_eq!(app.count_rows("files").await, 1);
+    // A byte more is over it.
+    let response = upload(
+        &app,
+        &alice,
+        file_form(noise(LARGEST + 1), "over.bin", "application/octet-stream"),
+    )
+    .await;
+    expect_error(response, 413, "payload_too_large").await;
+    assert_eq!(app.count_rows("files").await, 1);
+}
+
+#[tokio::test]
 async fn six_mib_over_the_default_limit_gets_a_clean_413_not_a_reset() {
     let app = Showcase::start().await;
     let alice = app.account("alice@example.com").await;

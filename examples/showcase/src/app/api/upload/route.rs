@@ -2,18 +2,27 @@
 //! `UPLOAD_MAX_BYTES`, under a server-made name.
 
 use waypost::{
-    axum::response::Response,
+    axum::{
+        http::{header, HeaderMap},
+        response::Response,
+    },
     extract::State,
     response,
     security::Auth,
-    upload::Multipart,
+    upload::{Multipart, UploadError},
     ApiError, RouteConfig,
 };
 
-use crate::{config::UPLOAD_ROUTE_LIMIT, files, users::User, AppState};
+use crate::{
+    config::{UPLOAD_ENVELOPE_BYTES, UPLOAD_ROUTE_LIMIT},
+    files,
+    users::User,
+    AppState,
+};
 
-/// The body may be as large as the largest file `UPLOAD_MAX_BYTES` can allow; the file limit
-/// itself is checked while streaming.
+/// The body may be as large as the largest file `UPLOAD_MAX_BYTES` can allow, with its
+/// envelope; the configured file limit itself is checked before reading (by the declared
+/// length) and while streaming.
 pub const CONFIG: RouteConfig = RouteConfig::new().body_limit(UPLOAD_ROUTE_LIMIT);
 
 /// 201 `{"fileId", "originalName", "size", "type", "uploadedAt"}`; 400 without a `file` part or
@@ -22,8 +31,17 @@ pub const CONFIG: RouteConfig = RouteConfig::new().body_limit(UPLOAD_ROUTE_LIMIT
 pub async fn post(
     State(state): State<AppState>,
     Auth(user): Auth<User>,
+    headers: HeaderMap,
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
+    let limit = state.config().upload_max_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit + UPLOAD_ENVELOPE_BYTES) {
+        // Too large whatever the form holds: refused before a byte of it is read.
+        return Err(UploadError::TooLarge { limit }.into());
+    }
     let mut stored = None;
     let outcome = async {
         while let Some(field) = form.next_field().await? {
@@ -50,7 +68,7 @@ pub async fn post(
             stored = Some(
                 state
                     .uploads()
-                    .store(field, state.config().upload_max_bytes)
+                    .store(field, limit)
                     .await?,
             );
         }
