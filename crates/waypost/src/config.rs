@@ -103,7 +103,11 @@ impl Env {
             Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => Ok(true),
                 "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError::invalid(name, &raw, "expected 1/0, true/false")),
+                _ => Err(ConfigError::invalid(
+                    name,
+                    &raw,
+                    "expected 1, true, yes or on; or 0, false, no or off",
+                )),
             },
         }
     }
