@@ -40,6 +40,17 @@ pub(crate) fn body_read_failure(error: &(dyn std::error::Error + 'static)) -> cr
     crate::ApiError::bad_request("The request body could not be read.")
 }
 
+/// The body length the request declares in `Content-Length`, when it declares a readable one.
+/// A limit can refuse by it before a byte of the body is read.
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Whether `text` (a raw, still percent-encoded path) encodes a NUL character (U+0000). A path
 /// segment with one names nothing — Postgres could not even compare it with stored text, where
 /// SQLite would — so [`Path`] answers 404 for it on both.

@@ -20,8 +20,6 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
-use crate::security::Identity;
-
 /// Bodies up to this size (known in advance, as a JSON answer's is) get an `ETag`.
 const LARGEST_TAGGED_BODY: u64 = 4 * 1024 * 1024;
 
@@ -33,24 +31,19 @@ pub(crate) struct Revalidation {
 }
 
 impl Revalidation {
-    /// The caching of `request` on a route cached for `max_age`: `None` unless it is a GET or
-    /// HEAD from a caller who presented no credentials.
-    pub(crate) fn of(max_age: Duration, request: &Request) -> Option<Self> {
+    /// The caching of `request` on a route whose [`cache_control`] value is given: `None`
+    /// unless it is a GET or HEAD from a caller who presented no credentials.
+    pub(crate) fn of(cache_control: &HeaderValue, request: &Request) -> Option<Self> {
         let method = request.method();
         // Whoever presented credentials — even a stale cookie — gets `no-store` from the gate.
         let presented = crate::context::with_current(|context| {
             context.is_some_and(|context| context.presented_credentials)
         });
-        if (method != Method::GET && method != Method::HEAD)
-            || presented
-            || request.extensions().get::<Identity>().is_some()
-        {
+        if (method != Method::GET && method != Method::HEAD) || presented {
             return None;
         }
-        let cache_control = HeaderValue::try_from(format!("public, max-age={}", max_age.as_secs()))
-            .expect("digits are a header value");
         Some(Self {
-            cache_control,
+            cache_control: cache_control.clone(),
             if_none_match: request.headers().get(header::IF_NONE_MATCH).cloned(),
         })
     }
@@ -92,6 +85,12 @@ impl Revalidation {
         parts.headers.insert(header::ETAG, tag);
         Response::from_parts(parts, Body::from(bytes))
     }
+}
+
+/// `public, max-age=<seconds>`: a cached route's `Cache-Control`, rendered once for the route.
+pub(crate) fn cache_control(max_age: Duration) -> HeaderValue {
+    HeaderValue::try_from(format!("public, max-age={}", max_age.as_secs()))
+        .expect("digits are a header value")
 }
 
 /// A strong entity tag for `body`: the first 128 bits of its SHA-256, quoted.

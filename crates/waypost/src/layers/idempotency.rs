@@ -185,9 +185,15 @@ pub const ORIGINAL_REQUEST_ID: HeaderName = HeaderName::from_static("original-re
 
 /// The kept answer, sent again.
 fn replayed(stored: StoredResponse) -> Response {
-    let (body, original_id) = with_this_request_id(stored.body);
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    // Only an error body names its request (5xx answers are never kept).
+    let (body, original_id) = if status.is_client_error() {
+        with_this_request_id(stored.body)
+    } else {
+        (stored.body, None)
+    };
     let mut response = Response::new(Body::from(body));
-    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     for (name, value) in stored.headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {

@@ -28,7 +28,7 @@ use axum::{
     body::Body,
     extract::Request,
     handler::Handler,
-    http::header,
+    http::{header, HeaderValue},
     response::{IntoResponse, Response},
 };
 use http_body::Body as _;
@@ -36,7 +36,10 @@ use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::{caching::Revalidation, idempotency};
+use super::{
+    caching::{self, Revalidation},
+    idempotency,
+};
 use crate::{
     context::RequestContext,
     routing::{Method, RouteInfo},
@@ -59,6 +62,8 @@ pub struct RouteGuard {
     /// The methods one of the route's handlers answers, a [`bit`] each; the framework's
     /// own answers to the others — OPTIONS 204, 405 — pass no check and are not counted.
     handled: u8,
+    /// The `Cache-Control` of a route declared [`cache`](crate::RouteConfig::cache).
+    cache_control: Option<HeaderValue>,
 }
 
 impl RouteGuard {
@@ -81,6 +86,7 @@ impl RouteGuard {
             route,
             custom_policy,
             handled,
+            cache_control: route.config.cache.map(caching::cache_control),
         }
     }
 
@@ -107,10 +113,9 @@ impl RouteGuard {
         F: Future<Output = Response> + Send + 'static,
     {
         let revalidation = self
-            .route
-            .config
-            .cache
-            .and_then(|max_age| Revalidation::of(max_age, &request));
+            .cache_control
+            .as_ref()
+            .and_then(|cache_control| Revalidation::of(cache_control, &request));
         let guarded = self.check_then_call(request, call);
         match revalidation {
             None => guarded,
@@ -148,10 +153,8 @@ impl RouteGuard {
             };
         }
         let declared = has_body
-            .then(|| request.headers().get(header::CONTENT_LENGTH))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+            .then(|| crate::extract::declared_length(request.headers()))
+            .flatten();
         let too_large = declared.is_some_and(|length| length > limit as u64);
         if !too_large && has_body {
             // Streamed (chunked) bodies are cut off at the limit as they arrive.

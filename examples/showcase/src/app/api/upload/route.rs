@@ -2,11 +2,8 @@
 //! `UPLOAD_MAX_BYTES`, under a server-made name.
 
 use waypost::{
-    axum::{
-        http::{header, HeaderMap},
-        response::Response,
-    },
-    extract::State,
+    axum::{http::HeaderMap, response::Response},
+    extract::{declared_length, State},
     response,
     security::Auth,
     upload::{Multipart, UploadError},
@@ -35,10 +32,7 @@ pub async fn post(
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
     let limit = state.config().upload_max_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit + UPLOAD_ENVELOPE_BYTES) {
+    if declared_length(&headers).is_some_and(|length| length > limit + UPLOAD_ENVELOPE_BYTES) {
         // Too large whatever the form holds: refused before a byte of it is read.
         return Err(UploadError::TooLarge { limit }.into());
     }
