@@ -27,6 +27,8 @@ enum Command {
     Dev(commands::dev::Args),
     /// List the app's routes with their methods, files and settings, without compiling.
     Routes(commands::routes::Args),
+    /// Write the app's OpenAPI document, or check a committed copy against it.
+    Openapi(commands::openapi::Args),
     /// Generate a typed API client from the app's OpenAPI document.
     Client(commands::client::Args),
 }
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::New(args) => commands::new::run(&args),
         Command::Dev(args) => commands::dev::run(&args),
         Command::Routes(args) => commands::routes::run(&args),
+        Command::Openapi(args) => commands::openapi::run(&args),
         Command::Client(args) => commands::client::run(&args),
     }
 }

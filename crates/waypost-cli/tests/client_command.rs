@@ -1,26 +1,16 @@
 //! `waypost client --ts` run as a user would: the built binary on the sample document.
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+use std::process::Output;
+
+mod common;
 
 fn waypost(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_waypost"))
-        .arg("client")
-        .args(args)
-        .output()
-        .expect("the waypost binary runs")
-}
-
-fn sample() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../waypost-build/tests/fixtures/openapi/sample.json")
+    common::waypost("client", args)
 }
 
 #[test]
 fn the_client_goes_to_stdout_or_to_the_output_file() {
-    let spec = sample();
+    let spec = common::sample_document();
     let spec = spec.to_str().unwrap();
     let printed = waypost(&["--ts", "--spec", spec]);
     assert!(printed.status.success(), "{printed:?}");

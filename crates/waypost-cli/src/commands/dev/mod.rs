@@ -66,13 +66,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             // Dropping the runtime drops every task, and with them any build still running.
             runtime.block_on(serve(root, args))
         });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    super::exit_status(result)
 }
 
 /// The crate root, canonical so that paths reported by cargo and the watcher compare equal.
