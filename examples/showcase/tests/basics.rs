@@ -22,6 +22,27 @@ async fn hello_says_hello() {
 }
 
 #[tokio::test]
+async fn an_escaped_letter_routes_like_the_letter_itself() {
+    let app = Showcase::start().await;
+    // RFC 3986 §6.2.2.2: `%68` is `h`, in a static folder's name as in a parameter.
+    let response = app.get("/api/%68ello").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "message": "Hello" })
+    );
+    let response = app.get("/api/d%6Fcs/api/user%73").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "docs": "User API documentation" })
+    );
+    // An escaped space is no letter. (That an escaped dot stays escaped is a unit test of
+    // `path_normalization`: URL parsers on the client side resolve `%2E%2E` themselves.)
+    expect_error(app.get("/api/hell%20").await, 404, "not_found").await;
+}
+
+#[tokio::test]
 async fn health_reports_the_database() {
     let app = Showcase::start().await;
     let response = app.get("/api/health").await;

@@ -1,7 +1,8 @@
 //! The app-wide front layer: what every request and response passes through, in one service.
 //!
 //! In order: client headers in the internal `x-waypost-*` namespace are dropped (the lesson of
-//! Next.js CVE-2025-29927: a client must never impersonate the framework), the request id is
+//! Next.js CVE-2025-29927: a client must never impersonate the framework), the path's
+//! percent-encoded letters and digits are decoded for routing, the request id is
 //! settled, the body gets a read timeout, a header section past the limit is answered 431, the
 //! security gate runs (CORS preflight, credentials, see [`crate::security`]), a panic becomes a
 //! 500 without its message, an error that some inner layer rendered as plain text is re-rendered
@@ -31,6 +32,7 @@ use http_body::Body as _;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use super::path_normalization;
 use crate::{
     context::{self, ConnectionSecurity, RequestContext},
     error::{self, ApiError, RenderedError},
@@ -143,6 +145,9 @@ where
         let head = HeadScan::of(&request);
         if head.has_internal {
             strip_internal_headers(request.headers_mut());
+        }
+        if let Some(uri) = path_normalization::decode_unreserved(request.uri()) {
+            *request.uri_mut() = uri;
         }
         let id = head.request_id;
         if let Some(timeout) = self.body_read_timeout {

@@ -4,6 +4,7 @@
 mod caching;
 mod front;
 pub mod idempotency;
+mod path_normalization;
 mod route;
 
 pub use front::{Front, FrontLayer, INTERNAL_HEADER_PREFIX};
