@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Soak test: the release showcase under a steady mix of every kind of request for $DURATION,
+# watched for what a short benchmark cannot see — memory that keeps growing, a 5xx or a dropped
+# connection after the first minutes, a server that stops answering.
+#
+#   bash bench/soak.sh                 # 60 s
+#   DURATION=10m bash bench/soak.sh    # a real soak
+#
+# The mix (bench/soak.lua), cycled on every connection: hello, a page of posts, a cached docs
+# page, an unknown path (404), a contact message stored in the database, bad JSON (400), a
+# wrong Content-Type (415), a method the route lacks (405), OPTIONS (204), an authenticated
+# `GET /api/auth/me` with a bearer token, and a request carrying a client `X-Waypost-*` header.
+#
+# The server's resident memory (VmRSS) is sampled every 2 s. The run fails (exit 1) when:
+#   - any answer is a 5xx, or wrk reports socket errors or timeouts;
+#   - the server exits, or `/api/health` does not answer 200 afterwards;
+#   - memory grows by more than MAX_RSS_GROWTH_MB (32) between the middle and the end of the
+#     run: caches and pools fill early, so the second half of a healthy run is flat, and a leak
+#     of even 100 bytes a request shows as tens of MiB.
+#
+# Knobs (environment): DURATION=60s, CONNECTIONS=32, THREADS=2, PORT=3100,
+# MAX_RSS_GROWTH_MB=32, SKIP_BUILD=1 (reuse target/release/showcase). Only 127.0.0.1 is used; the
+# server is stopped on exit; every wait and wrk run is bounded.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DURATION="${DURATION:-60s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+THREADS="${THREADS:-2}"
+PORT="${PORT:-3100}"
+MAX_RSS_GROWTH_MB="${MAX_RSS_GROWTH_MB:-32}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+BASE="http://127.0.0.1:$PORT"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/waypost-soak.XXXXXX")"
+SERVER_PID=""
+SAMPLER_PID=""
+
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
+cleanup() {
+    [[ -n "$SAMPLER_PID" ]] && kill "$SAMPLER_PID" 2>/dev/null || true
+    stop "$SERVER_PID"
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ensure_tools wrk
+build_release showcase
+
+! curl -s -o /dev/null --max-time 1 "$BASE/" 2>/dev/null \
+    || die "something already listens on 127.0.0.1:$PORT"
+HOST=127.0.0.1 PORT="$PORT" DATABASE_URL="sqlite://$WORK/soak.db" UPLOAD_DIR="$WORK/uploads" \
+    RUST_LOG=warn RATE_LIMIT_DEFAULT=100000000/1s \
+    "$TARGET_DIR/release/showcase" >"$WORK/showcase.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 300); do
+    curl -fsS -o /dev/null --max-time 1 "$BASE/api/hello" 2>/dev/null && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$WORK/showcase.log" >&2; die "showcase exited"; }
+    sleep 0.1
+done
+curl -fsS -o /dev/null --max-time 1 "$BASE/api/hello" || die "the showcase did not answer within 30 s"
+
+# A user for the authenticated part of the mix.
+curl -fsS -o /dev/null --max-time 10 -H 'content-type: application/json' \
+    -d '{"email":"soak@example.com","password":"soak-password-1","name":"Soak"}' \
+    "$BASE/api/auth/register" || die "register failed"
+TOKEN="$(curl -fsS --max-time 10 -H 'content-type: application/json' \
+    -d '{"email":"soak@example.com","password":"soak-password-1"}' "$BASE/api/auth/login" \
+    | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')"
+[[ -n "$TOKEN" ]] || die "login gave no token"
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0; }
+(
+    while kill -0 "$SERVER_PID" 2>/dev/null; do
+        echo "$(date +%s) $(rss_kib)"
+        sleep 2
+    done
+) >"$WORK/rss.txt" &
+SAMPLER_PID=$!
+
+log "soaking $BASE for $DURATION with $CONNECTIONS connections (start RSS $(( $(rss_kib) / 1024 )) MiB)"
+timeout $(($(seconds "$DURATION") + 60)) \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 5s -s "$ROOT/bench/soak.lua" \
+    "$BASE" -- "$TOKEN" >"$WORK/wrk.txt" 2>&1 || { cat "$WORK/wrk.txt" >&2; die "wrk failed"; }
+kill "$SAMPLER_PID" 2>/dev/null || true
+wait "$SAMPLER_PID" 2>/dev/null || true
+SAMPLER_PID=""
+
+failures=()
+kill -0 "$SERVER_PID" 2>/dev/null || failures+=("the showcase exited during the run")
+health="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$BASE/api/health" || true)"
+[[ "$health" == 200 ]] || failures+=("/api/health answered '$health' after the run")
+
+statuses="$(sed -n 's/^SOAK_STATUSES //p' "$WORK/wrk.txt")"
+requests="$(awk '/requests in/ {print $1}' "$WORK/wrk.txt")"
+rate="$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")"
+[[ -n "$statuses" ]] || failures+=("wrk printed no status counts")
+for pair in $statuses; do
+    [[ "${pair%%=*}" == 5* ]] && failures+=("${pair#*=} answers with status ${pair%%=*}")
+done
+if grep -q 'Socket errors' "$WORK/wrk.txt"; then
+    failures+=("wrk: $(grep 'Socket errors' "$WORK/wrk.txt" | sed 's/^ *//')")
+fi
+
+# Memory: the sample nearest the middle of the run against the last one.
+read -r first_kib middle_kib last_kib peak_kib samples < <(awk '
+    { t[NR] = $1; r[NR] = $2; if ($2 > peak) peak = $2 }
+    END { m = int((NR + 1) / 2); print r[1], r[m], r[NR], peak, NR }' "$WORK/rss.txt")
+growth_kib=$((last_kib - middle_kib))
+if ((growth_kib > MAX_RSS_GROWTH_MB * 1024)); then
+    failures+=("memory grew by $((growth_kib / 1024)) MiB in the second half (limit $MAX_RSS_GROWTH_MB MiB)")
+fi
+
+cat <<REPORT
+
+| duration | requests | req/s | statuses | RSS start | RSS middle | RSS end | RSS peak | 2nd-half growth |
+|---|---:|---:|---|---:|---:|---:|---:|---:|
+| $DURATION | $requests | $rate | $statuses | $((first_kib / 1024)) MiB | $((middle_kib / 1024)) MiB | $((last_kib / 1024)) MiB | $((peak_kib / 1024)) MiB | $((growth_kib / 1024)) MiB |
+
+($samples memory samples; the start is after the first requests, the middle and end are
+sampled under load.)
+REPORT
+
+if ((${#failures[@]})); then
+    printf 'FAILED:\n' >&2
+    printf '  - %s\n' "${failures[@]}" >&2
+    tail -n 20 "$WORK/showcase.log" >&2
+    exit 1
+fi
+log "passed: no 5xx, no socket errors, memory flat in the second half"
