@@ -19,8 +19,9 @@
 #     of even 100 bytes a request shows as tens of MiB.
 #
 # Knobs (environment): DURATION=60s, CONNECTIONS=32, THREADS=2, PORT=3100,
-# MAX_RSS_GROWTH_MB=32, SKIP_BUILD=1 (reuse target/release/showcase). Only 127.0.0.1 is used; the
-# server is stopped on exit; every wait and wrk run is bounded.
+# MAX_RSS_GROWTH_MB=32, SKIP_BUILD=1 (reuse target/release/showcase). DATABASE_URL (a fresh SQLite
+# file by default) and REDIS_URL reach the showcase, to soak it on Postgres and Redis. Only
+# 127.0.0.1 is used; the server is stopped on exit; every wait and wrk run is bounded.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,7 +54,7 @@ build_release showcase
 
 ! curl -s -o /dev/null --max-time 1 "$BASE/" 2>/dev/null \
     || die "something already listens on 127.0.0.1:$PORT"
-HOST=127.0.0.1 PORT="$PORT" DATABASE_URL="sqlite://$WORK/soak.db" UPLOAD_DIR="$WORK/uploads" \
+HOST=127.0.0.1 PORT="$PORT" DATABASE_URL="${DATABASE_URL:-sqlite://$WORK/soak.db}" UPLOAD_DIR="$WORK/uploads" \
     RUST_LOG=warn RATE_LIMIT_DEFAULT=100000000/1s \
     "$TARGET_DIR/release/showcase" >"$WORK/showcase.log" 2>&1 &
 SERVER_PID=$!
@@ -64,12 +65,14 @@ for _ in $(seq 300); do
 done
 curl -fsS -o /dev/null --max-time 1 "$BASE/api/hello" || die "the showcase did not answer within 30 s"
 
-# A user for the authenticated part of the mix.
+# A user for the authenticated part of the mix (a new address each run: the database may be
+# a shared Postgres one).
+EMAIL="soak-$(date +%s)-$$@example.com"
 curl -fsS -o /dev/null --max-time 10 -H 'content-type: application/json' \
-    -d '{"email":"soak@example.com","password":"soak-password-1","name":"Soak"}' \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"soak-password-1\",\"name\":\"Soak\"}" \
     "$BASE/api/auth/register" || die "register failed"
 TOKEN="$(curl -fsS --max-time 10 -H 'content-type: application/json' \
-    -d '{"email":"soak@example.com","password":"soak-password-1"}' "$BASE/api/auth/login" \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"soak-password-1\"}" "$BASE/api/auth/login" \
     | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')"
 [[ -n "$TOKEN" ]] || die "login gave no token"
 
