@@ -1,6 +1,6 @@
--- wrk script for bench/soak.sh: every connection cycles through a mix of requests that takes
--- each kind of answer the showcase gives (200, 201-less writes, 204, 400, 404, 405, 415, an
--- authenticated read), and the answers are counted by status.
+-- wrk script for bench/soak.sh: every wrk thread cycles its connections through a mix of
+-- requests that takes each kind of answer the showcase gives (200 reads and a stored write, 204,
+-- 400, 404, 405, 415, an authenticated read), and the answers are counted by status.
 --
 --   wrk ... -s bench/soak.lua http://127.0.0.1:3100 -- <bearer token>
 

@@ -761,6 +761,46 @@ async fn axum_connection_and_routing_extractors_work_on_every_request_of_a_conne
 }
 
 #[tokio::test]
+async fn escaped_letters_route_like_letters_and_the_path_as_sent_stays_in_original_uri() {
+    use waypost::axum::{
+        extract::{OriginalUri, Path},
+        http::Uri,
+    };
+
+    static ITEM: RouteInfo = route(&["/items/{id}/detail"], GET, RouteConfig::new());
+    let router = RouteMethods::new(&ITEM)
+        .get(
+            |OriginalUri(sent): OriginalUri, routed: Uri, Path(id): Path<String>| async move {
+                Json(json!({ "sent": sent.to_string(), "routed": routed.to_string(), "id": id }))
+            },
+        )
+        .mount(Router::new())
+        .fallback(routing::not_found_fallback);
+    let server = TestServer::start(App::new(router)).await;
+    let get = |path: &str| reqwest::get(server.url(path));
+
+    let response = get("/items/%41b%2Fc/d%65tail?q=%65").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({
+            "sent": "/items/%41b%2Fc/d%65tail?q=%65",
+            "routed": "/items/Ab%2Fc/detail?q=%65",
+            "id": "Ab/c",
+        })
+    );
+    // A stray `%` beside escapes leaves the whole path as sent: no escape is made out of
+    // decoded ones (`%%34%31` must not become `%41`, then `A`).
+    let response = get("/items/%%34%31/detail").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["routed"], "/items/%%34%31/detail");
+    assert_ne!(body["id"], "A");
+    let response = get("/items/x/d%65tai%6C%").await.unwrap();
+    error_of(response, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
 async fn path_parameters_that_are_not_text_are_404_and_malformed_ones_400() {
     use waypost::extract::Path;
 

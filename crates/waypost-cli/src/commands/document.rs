@@ -21,8 +21,8 @@ pub(crate) const DEFAULT_SPEC: &str = "http://127.0.0.1:3000/api/openapi.json";
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The document at `spec` (a path, `-`, or a loopback `http://` URL), parsed, and checked to be
-/// an OpenAPI 3 document with `paths` — so a wrong URL that answers some other JSON is named as
-/// such rather than turned into an empty client.
+/// an OpenAPI 3 document — so a wrong URL that answers some other JSON is named as such rather
+/// than turned into an empty client. (`paths` is optional in 3.1, so it is not required.)
 pub(crate) fn read(spec: &str) -> Result<Value, String> {
     let text = read_spec(spec)?;
     let document: Value = serde_json::from_str(&text)
@@ -32,9 +32,6 @@ pub(crate) fn read(spec: &str) -> Result<Value, String> {
         return Err(format!(
             "the document at `{spec}` is not an OpenAPI 3 document (no `\"openapi\": \"3.x\"`)"
         ));
-    }
-    if !document.get("paths").is_some_and(Value::is_object) {
-        return Err(format!("the document at `{spec}` has no `paths` object"));
     }
     Ok(document)
 }

@@ -142,6 +142,11 @@ fn differences(old: &Value, new: &Value) -> Vec<String> {
             new_rest.get(&key),
         );
     }
+    // What the comparison by part reads as empty but is not the same (`"paths": []`, a path
+    // item that is `null`): still a difference.
+    if changes.is_empty() && old != new {
+        changes.push("the document: changed (outside its operations and schemas)".to_owned());
+    }
     changes
 }
 
@@ -193,6 +198,16 @@ mod tests {
     #[test]
     fn equal_documents_have_no_differences() {
         assert!(differences(&document(), &document()).is_empty());
+    }
+
+    #[test]
+    fn a_difference_the_parts_do_not_show_is_still_one() {
+        let mut old = document();
+        old["paths"]["/api/gone"] = Value::Null;
+        assert_eq!(
+            differences(&old, &document()),
+            ["the document: changed (outside its operations and schemas)"]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! In order: client headers in the internal `x-waypost-*` namespace are dropped (the lesson of
 //! Next.js CVE-2025-29927: a client must never impersonate the framework), the path's
-//! percent-encoded letters and digits are decoded for routing, the request id is
+//! percent-encoded letters and digits are decoded (see `path_normalization`), the request id is
 //! settled, the body gets a read timeout, a header section past the limit is answered 431, the
 //! security gate runs (CORS preflight, credentials, see [`crate::security`]), a panic becomes a
 //! 500 without its message, an error that some inner layer rendered as plain text is re-rendered
@@ -146,9 +146,6 @@ where
         if head.has_internal {
             strip_internal_headers(request.headers_mut());
         }
-        if let Some(uri) = path_normalization::decode_unreserved(request.uri()) {
-            *request.uri_mut() = uri;
-        }
         let id = head.request_id;
         if let Some(timeout) = self.body_read_timeout {
             if !request.body().is_end_stream() {
@@ -162,6 +159,13 @@ where
             method = %request.method(),
             path = %request.uri().path(),
         );
+        // After the span, which logs the path as sent; axum keeps an `OriginalUri` it finds.
+        if let Some(uri) = path_normalization::decode_unreserved(request.uri()) {
+            let sent = std::mem::replace(request.uri_mut(), uri);
+            request
+                .extensions_mut()
+                .insert(axum::extract::OriginalUri(sent));
+        }
         let mut finishing = Finishing {
             is_head: request.method() == Method::HEAD,
             passed: None,

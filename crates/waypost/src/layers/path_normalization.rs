@@ -5,8 +5,14 @@
 //! Only letters, digits, `-`, `_` and `~` are decoded: they mean the same encoded or not, so the
 //! rewrite changes no request's meaning. `%2F` stays (a slash inside a segment is not a
 //! separator), and so does `%2E`: decoding it could make a `..` segment out of data. Everything
-//! else — other escapes, the query — is left exactly as sent. A path without `%` is not touched
-//! at all, which is every request on the hot path.
+//! else — other escapes, raw non-ASCII bytes, the query — is left exactly as sent. A path with a
+//! `%` that starts no escape is left alone whole: decoding next to it could make a new escape
+//! (`%%32%45` → `%2E`), and a value decoded twice is how `..` slips past a filter.
+//!
+//! The rewritten URI is what routing, middleware, handlers and logs see; the one as sent stays
+//! in axum's `OriginalUri`. A proxy in front that filters by path must decode the same way (as
+//! nginx does before matching `location`s), or it may pass `/api/%61dmin` that it meant to stop.
+//! A path without `%` is not touched at all, which is every request on the hot path.
 
 use axum::http::{uri::PathAndQuery, Uri};
 
@@ -31,34 +37,41 @@ pub(crate) fn decode_unreserved(uri: &Uri) -> Option<Uri> {
 #[inline(never)]
 fn decode_escapes(uri: &Uri) -> Option<Uri> {
     let path = uri.path().as_bytes();
-    if !has_unreserved_escape(path) {
+    let mut has_unreserved = false;
+    for at in 0..path.len() {
+        if path[at] == b'%' {
+            let escape = path.get(at + 1..at + 3)?;
+            if !escape.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            has_unreserved |= unreserved_escape(&path[at..]).is_some();
+        }
+    }
+    if !has_unreserved {
         return None;
     }
-    let mut decoded = String::with_capacity(uri.path_and_query().map_or(0, |p| p.as_str().len()));
+    // Bytes, not chars: a raw UTF-8 sequence in the path is copied as it came.
+    let mut decoded = Vec::with_capacity(uri.path_and_query().map_or(0, |p| p.as_str().len()));
     let mut rest = path;
     while let Some((&byte, after)) = rest.split_first() {
         match unreserved_escape(rest) {
             Some(character) => {
-                decoded.push(char::from(character));
+                decoded.push(character);
                 rest = &rest[3..];
             }
             None => {
-                decoded.push(char::from(byte));
+                decoded.push(byte);
                 rest = after;
             }
         }
     }
     if let Some(query) = uri.query() {
-        decoded.push('?');
-        decoded.push_str(query);
+        decoded.push(b'?');
+        decoded.extend_from_slice(query.as_bytes());
     }
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(PathAndQuery::try_from(decoded).ok()?);
     Uri::from_parts(parts).ok()
-}
-
-fn has_unreserved_escape(path: &[u8]) -> bool {
-    (0..path.len()).any(|at| path[at] == b'%' && unreserved_escape(&path[at..]).is_some())
 }
 
 /// The character `%XY` at the start of `bytes` stands for, when it is one decoded here.
@@ -96,6 +109,23 @@ mod tests {
     }
 
     #[test]
+    fn a_percent_that_starts_no_escape_leaves_the_whole_path_alone() {
+        // Decoding beside it would make new escapes: `%2E%2E` (a dot segment), `%2F`, `%41`.
+        assert_eq!(normalized("/api/users/%%32%45%%32%45"), None);
+        assert_eq!(normalized("/api/docs/%%32%46etc"), None);
+        assert_eq!(normalized("/api/%%34%31"), None);
+        assert_eq!(normalized("/x/%2%34%31"), None);
+        assert_eq!(normalized("/api/%68ello%"), None);
+    }
+
+    #[test]
+    fn raw_non_ascii_bytes_are_copied_as_they_came() {
+        let uri = Uri::try_from("/api/hello/caf\u{e9}%41".as_bytes()).unwrap();
+        let decoded = decode_unreserved(&uri).unwrap();
+        assert_eq!(decoded.path(), "/api/hello/caf\u{e9}A");
+    }
+
+    #[test]
     fn letters_digits_and_marks_are_decoded_and_the_rest_kept() {
         assert_eq!(normalized("/api/%68ello").as_deref(), Some("/api/hello"));
         assert_eq!(
@@ -106,8 +136,6 @@ mod tests {
             normalized("/%41%7a%30%2D%5f%7E/%2F%2e%20").as_deref(),
             Some("/Az0-_~/%2F%2e%20")
         );
-        // An escape cut off at the end stays as it was.
-        assert_eq!(normalized("/%61%6").as_deref(), Some("/a%6"));
     }
 
     #[test]
