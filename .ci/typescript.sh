@@ -3,6 +3,8 @@
 # `waypost client --ts`, compile it (strict) together with clients/typescript/exercise.ts, and run
 # the exercise against the showcase. Also compiles the client of the hand-written sample document,
 # which has the shapes the showcase lacks (form bodies, header parameters, inline objects).
+# First, the showcase's committed OpenAPI document (examples/showcase/openapi.json) is checked
+# against the live one with `waypost openapi --check`: an API change lands with its document.
 # Builds nothing but uses target/debug/showcase and target/debug/waypost (built by
 # `cargo test --workspace`); only a missing `waypost` is built here.
 set -euo pipefail
@@ -55,6 +57,7 @@ curl -sf "$base_url/api/health" >/dev/null || {
   exit 1
 }
 
+"$waypost" openapi --spec "$base_url/api/openapi.json" --check examples/showcase/openapi.json
 "$waypost" client --ts --spec "$base_url/api/openapi.json" -o "$client_dir/client.ts"
 "$waypost" client --ts --spec crates/waypost-build/tests/fixtures/openapi/sample.json \
   -o "$client_dir/sample-client.ts"
