@@ -441,8 +441,7 @@ fn is_reg_name(host: &[u8]) -> bool {
     let mut at = 0;
     while at < host.len() {
         if host[at] == b'%' {
-            let escape = host.get(at + 1..at + 3);
-            if !escape.is_some_and(|digits| digits.iter().all(u8::is_ascii_hexdigit)) {
+            if path_normalization::percent_escape(&host[at..]).is_none() {
                 return false;
             }
             at += 3;

@@ -40,11 +40,7 @@ fn decode_escapes(uri: &Uri) -> Option<Uri> {
     let mut has_unreserved = false;
     for at in 0..path.len() {
         if path[at] == b'%' {
-            let escape = path.get(at + 1..at + 3)?;
-            if !escape.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            has_unreserved |= unreserved_escape(&path[at..]).is_some();
+            has_unreserved |= is_unreserved(percent_escape(&path[at..])?);
         }
     }
     if !has_unreserved {
@@ -76,17 +72,22 @@ fn decode_escapes(uri: &Uri) -> Option<Uri> {
 
 /// The character `%XY` at the start of `bytes` stands for, when it is one decoded here.
 fn unreserved_escape(bytes: &[u8]) -> Option<u8> {
+    percent_escape(bytes).filter(|&byte| is_unreserved(byte))
+}
+
+/// RFC 3986's unreserved characters but `.` (see the module's note on `%2E`).
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~')
+}
+
+/// The byte a `%HH` escape at the start of `bytes` stands for; `None` when `bytes` does not
+/// start with `%` and two hex digits. (The front layer's `Host` check reads escapes with it too.)
+pub(super) fn percent_escape(bytes: &[u8]) -> Option<u8> {
     let [b'%', high, low, ..] = *bytes else {
         return None;
     };
-    let byte = hex_digit(high)? << 4 | hex_digit(low)?;
-    (byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~')).then_some(byte)
-}
-
-fn hex_digit(byte: u8) -> Option<u8> {
-    char::from(byte)
-        .to_digit(16)
-        .and_then(|digit| u8::try_from(digit).ok())
+    let digit = |byte: u8| char::from(byte).to_digit(16);
+    u8::try_from(digit(high)? << 4 | digit(low)?).ok()
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ impl RouteGuard {
             // it, whatever the request carries. A `middleware.rs` may still run before it, so
             // the body stays bounded and the time limit holds.
             if has_body {
-                request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+                request = bounded(request, limit);
             }
             return match config.max_duration {
                 None => GuardedFuture::direct(call(request), None),
@@ -157,8 +157,7 @@ impl RouteGuard {
             .flatten();
         let too_large = declared.is_some_and(|length| length > limit as u64);
         if !too_large && has_body {
-            // Streamed (chunked) bodies are cut off at the limit as they arrive.
-            request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+            request = bounded(request, limit);
         }
         let step = crate::context::with_current(|context| {
             let Some(context) = context else {
@@ -358,6 +357,12 @@ where
         note.stamp(&mut response);
     }
     response
+}
+
+/// `request` with its body cut off at `limit` bytes as they arrive (a chunked body declares no
+/// length to check beforehand).
+fn bounded(request: Request, limit: usize) -> Request {
+    request.map(|body| Body::new(http_body_util::Limited::new(body, limit)))
 }
 
 /// `answer`, or 504 `timeout` once `max` has passed without it.
