@@ -316,10 +316,9 @@ impl DailyQuota {
 /// Whole seconds from `now` to `then`, rounded up and at least 1: a client told to come back
 /// in that many seconds finds the new day begun.
 fn seconds_until(now: OffsetDateTime, then: OffsetDateTime) -> u64 {
-    let nanos = u128::try_from((then - now).whole_nanoseconds()).unwrap_or(0);
-    u64::try_from(nanos.div_ceil(1_000_000_000))
-        .unwrap_or(u64::MAX)
-        .max(1)
+    // A `then` already past converts to no time at all.
+    let left = std::time::Duration::try_from(then - now).unwrap_or_default();
+    crate::security::rate_limit::whole_seconds_up(left).max(1)
 }
 
 /// Records that `key` was processed, in `table (event_key, processed_at)` with `event_key` unique; `true`

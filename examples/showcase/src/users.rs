@@ -242,7 +242,8 @@ pub struct Admin(pub User);
 
 impl AuthUser<AppState> for Admin {
     async fn load(identity: &Identity, state: &AppState) -> Result<Option<Self>, ApiError> {
-        match find(state.db(), &identity.user_id).await? {
+        // Loaded as any caller is, then judged.
+        match <User as AuthUser<AppState>>::load(identity, state).await? {
             Some(user) if user.is_admin() => Ok(Some(Admin(user))),
             Some(_) => Err(ApiError::forbidden("Only admins can do this.")),
             None => Ok(None),

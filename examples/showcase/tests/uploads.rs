@@ -210,7 +210,7 @@ async fn a_declared_length_past_the_file_limit_is_refused_before_the_body_is_rea
 
 #[tokio::test]
 async fn a_file_of_exactly_the_largest_allowed_size_fits() {
-    const LARGEST: usize = 64 * 1024 * 1024;
+    const LARGEST: usize = showcase::config::UPLOAD_MAX_BYTES_CEILING as usize;
     let app = Showcase::start_with(&[("UPLOAD_MAX_BYTES", &LARGEST.to_string())]).await;
     let alice = app.account("alice@example.com").await;
     // With a form field beside it, as a browser form sends.

@@ -36,9 +36,9 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 /// How long a key is held while its request runs: past this (a crashed process), a retry runs.
 const HOLD: Duration = Duration::from_secs(5 * 60);
 /// How long an answer is kept for retries.
-const KEEP: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const KEEP: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest key accepted (Stripe's limit).
-const LONGEST_KEY: usize = 255;
+pub(crate) const LONGEST_KEY: usize = 255;
 /// The largest answer kept; a larger one is sent but not kept, like a streamed one.
 const LARGEST_KEPT_BODY: u64 = 1024 * 1024;
 

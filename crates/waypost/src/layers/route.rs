@@ -472,7 +472,7 @@ where
 
 /// The 429 for a refused `decision`.
 fn refusal(policy: &RatePolicy, decision: &Decision) -> Response {
-    let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let retry_after = rate_limit::whole_seconds_up(decision.retry_after).max(1);
     let mut refused = ApiError::rate_limited(retry_after).into_response();
     rate_limit::set_headers(refused.headers_mut(), policy, decision);
     refused

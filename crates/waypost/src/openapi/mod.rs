@@ -145,20 +145,25 @@ pub struct OperationInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpenApi(Value);
 
+/// A header value of visible ASCII, spaces allowed inside (what both optional headers below take).
+const VISIBLE_ASCII: &str = "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$";
+
 /// The optional `Idempotency-Key` header of a route declared
-/// [`idempotent`](crate::RouteConfig::idempotent): what the idempotency layer accepts, 1 to 255
-/// visible ASCII characters (spaces inside), and what a retry gets.
+/// [`idempotent`](crate::RouteConfig::idempotent): what the idempotency layer accepts (its
+/// header, its longest key, visible ASCII with spaces inside), and what a retry gets.
 fn idempotency_key_parameter() -> Value {
+    use crate::layers::idempotency::{KEEP, LONGEST_KEY};
+    let hours = KEEP.as_secs() / 3600;
     json!({
         "name": "Idempotency-Key",
         "in": "header",
         "required": false,
-        "description": "Sent again with the same request, it gets the first answer back (marked `Idempotent-Replayed: true`) instead of running the request again: 409 `idempotency_in_progress` while the first still runs, 422 `idempotency_key_reused` for the same key with another request. Kept for 24 hours per caller and route.",
+        "description": format!("Sent again with the same request, it gets the first answer back (marked `Idempotent-Replayed: true`) instead of running the request again: 409 `idempotency_in_progress` while the first still runs, 422 `idempotency_key_reused` for the same key with another request. Kept for {hours} hours per caller and route."),
         "schema": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 255,
-            "pattern": "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$"
+            "maxLength": LONGEST_KEY,
+            "pattern": VISIBLE_ASCII
         }
     })
 }
@@ -171,7 +176,7 @@ fn if_none_match_parameter() -> Value {
         "in": "header",
         "required": false,
         "description": "The `ETag` of a copy the client holds (several, comma-separated, or `*`): when one is current the answer is 304 without a body. Answers to callers who present no credentials carry `Cache-Control: public, max-age=…` and an `ETag`.",
-        "schema": { "type": "string", "pattern": "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$" }
+        "schema": { "type": "string", "pattern": VISIBLE_ASCII }
     })
 }
 

@@ -208,14 +208,19 @@ fn quoted_policy_name(name: &str) -> String {
     quoted
 }
 
+/// `duration` in whole seconds, rounded up: what `RateLimit`'s `t`, `Retry-After` and a quota's
+/// reset are told in, so a client that waits that long finds the budget back.
+pub(crate) fn whole_seconds_up(duration: std::time::Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
 /// Sets `RateLimit-Policy` and `RateLimit`: `"<name>";r=<remaining>;t=<seconds to full>`.
 ///
 /// This runs on every response of a limited route: the policy is a prepared value and the state
 /// is written with `itoa` into a buffer of the exact size, which becomes the header value
 /// without a copy.
 pub(crate) fn set_headers(headers: &mut HeaderMap, policy: &RatePolicy, decision: &Decision) {
-    // Whole seconds, rounded up.
-    let reset = decision.reset_after.as_secs() + u64::from(decision.reset_after.subsec_nanos() > 0);
+    let reset = whole_seconds_up(decision.reset_after);
     let mut remaining = itoa::Buffer::new();
     let remaining = remaining.format(decision.remaining).as_bytes();
     let mut reset_text = itoa::Buffer::new();

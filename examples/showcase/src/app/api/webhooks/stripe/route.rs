@@ -23,9 +23,8 @@ pub const CONFIG: RouteConfig = RouteConfig::new().skip_csrf();
 /// body without them is acknowledged like any event this route has no use for.
 #[derive(Deserialize)]
 struct StripeEvent {
-    #[serde(default)]
     id: Option<String>,
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     kind: Option<String>,
     #[serde(default)]
     data: Value,
