@@ -13,6 +13,7 @@ use std::{
 
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+use tokio::sync::Notify;
 use waypost::{
     axum::{body::Bytes, http::header, Router},
     extract::Json,
@@ -45,22 +46,29 @@ static FLAKY: RouteInfo = route(&["/flaky"], RouteConfig::new().idempotent());
 static PLAIN: RouteInfo = route(&["/plain"], RouteConfig::new());
 static REFUSE: RouteInfo = route(&["/refuse"], RouteConfig::new().idempotent());
 
-/// How many times each handler ran.
+/// How many times each handler ran, and the hand that holds a payment in its handler.
 #[derive(Clone, Default)]
 struct Runs {
     pay: Arc<AtomicU32>,
+    /// Told when a payment whose body is [`HOLD`] is in its handler.
+    held: Arc<Notify>,
+    /// Lets that payment finish.
+    release: Arc<Notify>,
     flaky: Arc<AtomicU32>,
     plain: Arc<AtomicU32>,
 }
 
 async fn server() -> (TestServer, Runs) {
     let runs = Runs::default();
-    let counter = runs.pay.clone();
+    let (counter, held, release) = (runs.pay.clone(), runs.held.clone(), runs.release.clone());
     let router = RouteMethods::new(&PAY)
         .post(move |body: Bytes| async move {
             let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-            // Slow enough for a concurrent retry to find the key still held.
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            if body == HOLD {
+                // Still running, with its key claimed, until the test lets it go.
+                held.notify_one();
+                release.notified().await;
+            }
             (
                 StatusCode::CREATED,
                 [(header::SET_COOKIE, "receipt=1; Path=/")],
@@ -91,6 +99,9 @@ async fn server() -> (TestServer, Runs) {
         .mount(router);
     (TestServer::start(App::new(router)).await, runs)
 }
+
+/// The body of a payment that stays in its handler until [`Runs::release`] is notified.
+const HOLD: &str = "hold";
 
 async fn pay(client: &Client, server: &TestServer, key: &str, body: &str) -> reqwest::Response {
     client
@@ -140,10 +151,15 @@ async fn a_retry_with_the_same_key_gets_the_first_answer_without_running_again()
 async fn the_key_with_another_request_is_422_and_a_concurrent_retry_409() {
     let (server, runs) = server().await;
     let client = Client::new();
-    let (first, concurrent) = tokio::join!(pay(&client, &server, "k", "10 EUR"), async {
-        // Sent while the first is still in its handler.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        pay(&client, &server, "k", "10 EUR").await
+    let (first, concurrent) = tokio::join!(pay(&client, &server, "k", HOLD), async {
+        // Sent while the first is in its handler, which it leaves only after this answer.
+        runs.held.notified().await;
+        // Bounded: were the retry run instead of refused, it would wait in the handler too.
+        let concurrent =
+            tokio::time::timeout(Duration::from_secs(10), pay(&client, &server, "k", HOLD)).await;
+        runs.release.notify_waiters();
+        runs.release.notify_one();
+        concurrent.expect("the retry is answered while the first request runs")
     });
     assert_eq!(first.status(), StatusCode::CREATED);
     assert_eq!(concurrent.status(), StatusCode::CONFLICT);
