@@ -43,8 +43,6 @@ use tokio::{
 #[derive(Debug)]
 pub(crate) struct ConnectionActivity {
     opened: Instant,
-    /// Whether a request has reached the app (see `protocol_errors`).
-    served: AtomicBool,
     /// HTTP/1 requests whose response body hyper still holds.
     in_flight: AtomicU32,
     /// When the last response was done, in nanoseconds after `opened`.
@@ -58,17 +56,18 @@ impl ConnectionActivity {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             opened: Instant::now(),
-            served: AtomicBool::new(false),
             in_flight: AtomicU32::new(0),
             last_done: AtomicU64::new(0),
             exempt: AtomicBool::new(false),
         })
     }
 
-    /// Whether a request has reached the app yet.
+    /// Whether the connection is plain HTTP/1 with no request in flight: whatever hyper
+    /// writes next, once it has written out all it held, starts a new answer (see
+    /// `protocol_errors`).
     #[inline]
-    pub(crate) fn has_served(&self) -> bool {
-        self.served.load(Ordering::Relaxed)
+    pub(crate) fn is_between_exchanges(&self) -> bool {
+        !self.is_busy() && !self.exempt.load(Ordering::Relaxed)
     }
 
     fn response_done(&self) {
@@ -112,7 +111,6 @@ pub(crate) fn track<F>(
     version: Version,
     future: F,
 ) -> Tracked<F> {
-    activity.served.store(true, Ordering::Relaxed);
     let done = if version == Version::HTTP_2 {
         activity.exempt.store(true, Ordering::Relaxed);
         None

@@ -4,11 +4,15 @@
 //!
 //! hyper writes these itself, before any service sees a request, so no layer can reach them.
 //! They are recognised on the way out instead: [`ShapedErrors`] wraps the connection's socket,
-//! and — only until the connection's first request reaches the app — a write that is exactly a
-//! bare 400, 414 or 431 head is replaced by the full answer. Until then every byte written is
-//! hyper's own; after it, a write may be (the start of) a response body, whose bytes a client
-//! may choose, so nothing is looked at: a parse error later on a keep-alive connection keeps
-//! hyper's bare answer. Rewriting a body would desynchronise the connection.
+//! and a write that is exactly a bare 400, 414 or 431 head is replaced by the full answer — but
+//! only a write that starts at a boundary between exchanges. A response body's bytes are the
+//! app's, which a client may choose (a downloaded file), and rewriting them would desynchronise
+//! the connection, so a write is looked at only when nothing of an earlier answer can be in it:
+//! on a fresh connection, or right after hyper flushed the socket — which it asks for only once
+//! it has written out everything it held — with no request in flight. Whatever hyper writes
+//! next starts a new answer: the app's own, which always carries `X-Request-Id` and so is never
+//! taken for a bare head, or one of hyper's refusals, on a keep-alive connection as on a new
+//! one. HTTP/2 and upgraded connections are never looked at.
 
 use std::{
     io::{self, IoSlice},
@@ -33,6 +37,9 @@ pin_project! {
         activity: Arc<ConnectionActivity>,
         // What is left to write of a replaced answer.
         pending: Bytes,
+        // No byte has been written since the connection opened or since hyper last flushed
+        // with no request in flight: the next write starts a new answer.
+        at_boundary: bool,
     }
 }
 
@@ -42,13 +49,14 @@ impl<T> ShapedErrors<T> {
             io,
             activity,
             pending: Bytes::new(),
+            at_boundary: true,
         }
     }
 
     /// Whether `head` may be one of hyper's bare answers and is worth a closer look.
     #[inline]
     fn may_be_hypers(&self, head: &[u8]) -> bool {
-        head.starts_with(ERROR_HEAD) && !self.activity.has_served()
+        self.at_boundary && head.starts_with(ERROR_HEAD) && self.activity.is_between_exchanges()
     }
 }
 
@@ -95,7 +103,9 @@ impl<T: AsyncWrite> AsyncWrite for ShapedErrors<T> {
                 return Poll::Ready(Ok(buf.len()));
             }
         }
-        self.project().io.poll_write(cx, buf)
+        let this = self.project();
+        *this.at_boundary = false;
+        this.io.poll_write(cx, buf)
     }
 
     #[inline]
@@ -116,7 +126,9 @@ impl<T: AsyncWrite> AsyncWrite for ShapedErrors<T> {
                 return Poll::Ready(Ok(bufs[0].len()));
             }
         }
-        self.project().io.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        *this.at_boundary = false;
+        this.io.poll_write_vectored(cx, bufs)
     }
 
     #[inline]
@@ -129,7 +141,13 @@ impl<T: AsyncWrite> AsyncWrite for ShapedErrors<T> {
         if !self.pending.is_empty() {
             ready!(self.as_mut().poll_pending(cx))?;
         }
-        self.project().io.poll_flush(cx)
+        let this = self.project();
+        // hyper flushes the socket only once its own buffer is empty: every byte it held is
+        // written. With no request in flight, none is still to come.
+        if this.activity.is_between_exchanges() {
+            *this.at_boundary = true;
+        }
+        this.io.poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
