@@ -81,31 +81,46 @@ pub async fn post(
             || user_id.is_some_and(|id| id.contains('\0'))
         {
             tracing::warn!("a payment event without a usable id or user id: not applied");
-        } else if let (Some(event_id), Some(user_id), Some(credits)) =
-            (event_id, user_id, credits_of(metadata))
-        {
-            // The claim and the credit commit together: a replay finds the claim and adds
-            // nothing, also when it arrives concurrently.
-            let mut transaction = state.db().begin().await?;
-            if claim_once(&mut *transaction, "processed_webhooks", event_id).await? {
-                if credit_ledger()
-                    .grant(&mut *transaction, user_id, credits)
-                    .await?
-                    .is_some()
-                {
-                    transaction.commit().await?;
-                } else {
-                    // Not recorded as processed (the transaction is dropped, its claim with
-                    // it): once the user exists, a replay from Stripe's dashboard still adds it.
-                    tracing::error!(
-                        event = %event_id,
-                        user = %user_id,
-                        credits,
-                        "payment for an unknown user, or more than the balance can hold: not added"
-                    );
-                }
+        } else if let (Some(event_id), Some(user_id)) = (event_id, user_id) {
+            match credits_of(metadata) {
+                None => tracing::warn!(
+                    event = %event_id,
+                    "a payment event whose metadata.credits is not a whole number of at least 1: \
+                     not applied"
+                ),
+                Some(credits) => grant_once(&state, event_id, user_id, credits).await?,
             }
         }
     }
     Ok(Json(Acknowledged { received: true }))
+}
+
+/// Adds `credits` to `user_id` for the event `event_id`, once: the claim and the credit commit
+/// together, so a replay finds the claim and adds nothing, also when it arrives concurrently.
+async fn grant_once(
+    state: &AppState,
+    event_id: &str,
+    user_id: &str,
+    credits: i64,
+) -> Result<(), ApiError> {
+    let mut transaction = state.db().begin().await?;
+    if claim_once(&mut *transaction, "processed_webhooks", event_id).await? {
+        if credit_ledger()
+            .grant(&mut *transaction, user_id, credits)
+            .await?
+            .is_some()
+        {
+            transaction.commit().await?;
+        } else {
+            // Not recorded as processed (the transaction is dropped, its claim with it): once
+            // the user exists, a replay from Stripe's dashboard still adds it.
+            tracing::error!(
+                event = %event_id,
+                user = %user_id,
+                credits,
+                "payment for an unknown user, or more than the balance can hold: not added"
+            );
+        }
+    }
+    Ok(())
 }
