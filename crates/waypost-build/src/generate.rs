@@ -1,6 +1,7 @@
 //! Writing the Rust code for a route table: the module tree that mounts every `route.rs` and
 //! `middleware.rs` by absolute `#[path]`, a `Params` type per route with parameters, the static
-//! `ROUTES` table, and `router(state)`.
+//! `ROUTES` table, `router(state)`, and — kept only with waypost's `openapi` feature — the
+//! `OPERATIONS` table and `openapi()`.
 //!
 //! Every path into the runtime is spelled `::waypost::…`, so the app needs no imports and no
 //! direct dependency on axum or serde.
@@ -51,7 +52,21 @@ pub(crate) fn generate(table: &RouteTable, state: &syn::Type) -> String {
         #[allow(dead_code, unreachable_pub)]
         pub static ROUTES: &[::waypost::routing::RouteInfo] = &[#(#route_infos),*];
 
-        /// What each handler's signature says about its HTTP interface, for the OpenAPI document.
+        /// Builds the app's router: every route with its handlers, middleware and settings.
+        ///
+        /// Middleware layers are added innermost first, so the outermost folder's runs first.
+        #[allow(dead_code, unreachable_pub, clippy::all)]
+        pub fn router(state: #state) -> ::waypost::axum::Router {
+            let router = ::waypost::axum::Router::<#state>::new();
+            #(#mounts)*
+            router
+                .fallback(::waypost::routing::not_found_fallback)
+                .with_state(state)
+        }
+    };
+    let openapi_items = quote! {
+        /// What each handler's signature says about its HTTP interface, for the OpenAPI
+        /// document.
         #[allow(dead_code, unreachable_pub)]
         pub static OPERATIONS: &[::waypost::openapi::OperationInfo] = &[#(#operations),*];
 
@@ -65,22 +80,36 @@ pub(crate) fn generate(table: &RouteTable, state: &syn::Type) -> String {
                 OPERATIONS,
             )
         }
-
-        /// Builds the app's router: every route with its handlers, middleware and settings.
-        ///
-        /// Middleware layers are added innermost first, so the outermost folder's runs first.
-        #[allow(dead_code, unreachable_pub, clippy::all)]
-        pub fn router(state: #state) -> ::waypost::axum::Router {
-            let router = ::waypost::axum::Router::<#state>::new();
-            #(#mounts)*
-            router
-                .fallback(::waypost::routing::not_found_fallback)
-                .with_state(state)
-        }
     };
+    format!(
+        "{HEADER}{}\n{}",
+        formatted(code),
+        only_with_openapi(&formatted(openapi_items))
+    )
+}
+
+/// `code` as formatted Rust source.
+fn formatted(code: TokenStream) -> String {
     let file: syn::File =
         syn::parse2(code).expect("the generator builds its code from parsed Rust, so it parses");
-    format!("{HEADER}{}", prettyplease::unparse(&file))
+    prettyplease::unparse(&file)
+}
+
+/// `items` (formatted source) inside `waypost::__openapi_items!`, which keeps them when
+/// waypost's `openapi` feature is on and drops them otherwise: the app's own `cfg` cannot see
+/// waypost's features. They are formatted before they go in, which the formatter would not do
+/// inside a macro call.
+fn only_with_openapi(items: &str) -> String {
+    let mut wrapped = String::from("::waypost::__openapi_items! {\n");
+    for line in items.lines() {
+        if !line.is_empty() {
+            wrapped.push_str("    ");
+            wrapped.push_str(line);
+        }
+        wrapped.push('\n');
+    }
+    wrapped.push_str("}\n");
+    wrapped
 }
 
 /// The generated modules, one per folder that holds (or leads to) a route or middleware.

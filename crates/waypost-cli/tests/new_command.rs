@@ -15,6 +15,11 @@ fn waypost(args: &[&str], dir: &Path) -> Output {
         .expect("the waypost binary runs")
 }
 
+/// The cargo that runs these tests.
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -86,8 +91,7 @@ fn new_app_builds_and_passes_its_own_tests() {
     );
     assert!(manifest.contains(&waypost_dependency), "{manifest}");
 
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let test = Command::new(cargo)
+    let test = cargo()
         .arg("test")
         .current_dir(&app)
         .env("CARGO_TARGET_DIR", scaffold_target())
@@ -98,6 +102,36 @@ fn new_app_builds_and_passes_its_own_tests() {
     assert!(
         stdout.contains("test result: ok. 3 passed; 0 failed"),
         "{stdout}"
+    );
+
+    // Without the `openapi` feature the generated code leaves its OpenAPI items out, so the
+    // same app builds without `schemars`.
+    let lean = manifest.replace(
+        &waypost_dependency,
+        &waypost_dependency.replace(
+            " }",
+            ", default-features = false, features = [\"sqlite\"] }",
+        ),
+    );
+    assert_ne!(lean, manifest);
+    fs::write(app.join("Cargo.toml"), lean).unwrap();
+    let test = cargo()
+        .args(["test", "--no-run"])
+        .current_dir(&app)
+        .env("CARGO_TARGET_DIR", scaffold_target())
+        .output()
+        .expect("cargo runs");
+    assert!(test.status.success(), "{}", text(&test.stderr));
+    let tree = cargo()
+        .args(["tree", "--offline", "--edges=normal", "--invert=schemars"])
+        .current_dir(&app)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        !tree.status.success() && text(&tree.stderr).contains("did not match any packages"),
+        "schemars is no dependency: {}{}",
+        text(&tree.stdout),
+        text(&tree.stderr)
     );
 }
 

@@ -13,6 +13,10 @@
 //!     Json(serde_json::json!({ "message": "Hello" }))
 //! }
 //! ```
+//!
+//! Cargo features: `sqlite` (default) and `postgres` for [`database`]; `redis` for the
+//! [`store`]s shared between machines; `openapi` (default) for the OpenAPI document the
+//! generated `routes::openapi()` builds, and its docs page.
 
 #![warn(missing_docs)]
 
@@ -25,6 +29,7 @@ pub mod error;
 pub mod extract;
 mod head_timeout;
 pub mod layers;
+#[cfg(feature = "openapi")]
 pub mod openapi;
 mod protocol_errors;
 pub mod proxy;
@@ -64,6 +69,27 @@ macro_rules! include_routes {
 
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "openapi")]
     pub use schemars;
     pub use serde;
+}
+
+/// The generated code's OpenAPI items (the operations table and `openapi()`), kept with the
+/// `openapi` feature and left out without it.
+#[cfg(feature = "openapi")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __openapi_items {
+    ($($item:item)*) => {
+        $($item)*
+    };
+}
+
+/// The generated code's OpenAPI items (the operations table and `openapi()`), kept with the
+/// `openapi` feature and left out without it.
+#[cfg(not(feature = "openapi"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __openapi_items {
+    ($($item:item)*) => {};
 }
