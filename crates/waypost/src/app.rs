@@ -215,6 +215,7 @@ where
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         let version = request.version();
+        let is_connect = request.method() == axum::http::Method::CONNECT;
         request.extensions_mut().extend(self.extensions.clone());
         let request = request.map(Body::new);
         let mut app = self.app.borrow_mut();
@@ -223,7 +224,7 @@ where
             std::task::Poll::Ready(Ok(())) => Either::Left(app.call(request)),
             _ => Either::Right(app.clone().oneshot(request)),
         };
-        head_timeout::track(&self.activity, version, future)
+        head_timeout::track(&self.activity, version, is_connect, future)
     }
 }
 

@@ -12,8 +12,8 @@
 //! clock read, and the timer wheel is touched about once per timeout period per connection.
 //!
 //! As with hyper's own, the time runs only while no request is in flight: a slow handler, a long
-//! stream or a large download to a slow reader never trips it. HTTP/2 connections and upgraded
-//! ones (WebSocket) are left alone once their first request shows what they are.
+//! stream or a large download to a slow reader never trips it. HTTP/2 connections, upgraded
+//! ones (WebSocket) and CONNECT tunnels are left alone once a request shows what they are.
 
 use std::{
     future::Future,
@@ -47,7 +47,8 @@ pub(crate) struct ConnectionActivity {
     in_flight: AtomicU32,
     /// When the last response was done, in nanoseconds after `opened`.
     last_done: AtomicU64,
-    /// HTTP/2, or upgraded to another protocol: there is no next head to wait for.
+    /// HTTP/2, upgraded to another protocol or a CONNECT tunnel: there is no next head to
+    /// wait for.
     exempt: AtomicBool,
 }
 
@@ -101,6 +102,8 @@ pin_project! {
         future: F,
         // Moved into the body; dropped with the future if the exchange is abandoned first.
         done: Option<Done>,
+        // A CONNECT, which a 2xx answer turns into a tunnel, as a 101 upgrades a connection.
+        is_connect: bool,
     }
 }
 
@@ -109,6 +112,7 @@ pin_project! {
 pub(crate) fn track<F>(
     activity: &Arc<ConnectionActivity>,
     version: Version,
+    is_connect: bool,
     future: F,
 ) -> Tracked<F> {
     let done = if version == Version::HTTP_2 {
@@ -118,7 +122,11 @@ pub(crate) fn track<F>(
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         Some(Done(activity.clone()))
     };
-    Tracked { future, done }
+    Tracked {
+        future,
+        done,
+        is_connect,
+    }
 }
 
 impl<F, E> Future for Tracked<F>
@@ -131,7 +139,11 @@ where
         let this = self.project();
         let response = std::task::ready!(this.future.poll(cx))?;
         let done = this.done.take();
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // hyper hands the socket over after a 101, and after a 2xx to a CONNECT: what follows
+        // is another protocol's bytes (RFC 9110 §9.3.6), not the next request.
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS
+            || (*this.is_connect && response.status().is_success())
+        {
             if let Some(Done(activity)) = &done {
                 activity.exempt.store(true, Ordering::Relaxed);
             }

@@ -12,7 +12,9 @@
 //! it has written out everything it held — with no request in flight. Whatever hyper writes
 //! next starts a new answer: the app's own, which always carries `X-Request-Id` and so is never
 //! taken for a bare head, or one of hyper's refusals, on a keep-alive connection as on a new
-//! one. HTTP/2 and upgraded connections are never looked at.
+//! one. Once a connection is HTTP/2, upgraded (101) or a CONNECT tunnel, nothing more is looked
+//! at. A refusal that hyper writes together with the tail of the previous answer (a slow reader
+//! and a pipelined request) stays bare: safe, and rare.
 
 use std::{
     io::{self, IoSlice},
@@ -33,7 +35,8 @@ pin_project! {
     pub(crate) struct ShapedErrors<T> {
         #[pin]
         io: T,
-        // Tells whether the connection's first request has reached the app.
+        // Tells whether a request is in flight, and whether the connection is HTTP/2 or was
+        // handed over to another protocol (an upgrade, a CONNECT tunnel).
         activity: Arc<ConnectionActivity>,
         // What is left to write of a replaced answer.
         pending: Bytes,

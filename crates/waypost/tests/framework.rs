@@ -634,6 +634,62 @@ async fn a_lookalike_body_followed_by_garbage_stays_byte_for_byte() {
     }
 }
 
+/// A CONNECT answered 2xx hands the socket to the app (an axum route can take hyper's
+/// `OnUpgrade`), as a 101 does: the tunnel's bytes are another protocol's, never looked at, even
+/// when they look like one of hyper's bare refusals.
+#[tokio::test]
+async fn a_connect_tunnels_bytes_go_through_untouched() {
+    let router =
+        Router::new().fallback(|mut request: waypost::axum::extract::Request| async move {
+            let tunnel = hyper::upgrade::on(&mut request);
+            tokio::spawn(async move {
+                let mut tunnel = hyper_util::rt::TokioIo::new(tunnel.await.expect("upgraded"));
+                // An echo, as a tunnel to an echo service would be.
+                let mut chunk = [0u8; 4096];
+                while let Ok(read @ 1..) = tunnel.read(&mut chunk).await {
+                    if tunnel.write_all(&chunk[..read]).await.is_err() {
+                        break;
+                    }
+                    let _ = tunnel.flush().await;
+                }
+            });
+            waypost::axum::response::Response::new(Body::empty())
+        });
+    let server = TestServer::start(App::new(router)).await;
+    let mut stream = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    while !answer.windows(4).any(|window| window == b"\r\n\r\n") {
+        let mut chunk = [0u8; 4096];
+        let read = stream.read(&mut chunk).await.unwrap();
+        assert!(read > 0, "closed: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    for _ in 0..2 {
+        stream.write_all(LOOKALIKE_BODY).await.unwrap();
+        let mut echoed = vec![0u8; LOOKALIKE_BODY.len()];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echoed))
+            .await
+            .expect("the echo")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&echoed),
+            String::from_utf8_lossy(LOOKALIKE_BODY),
+            "the tunnel's bytes, untouched"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_response_body_that_looks_like_a_bare_error_goes_out_untouched() {
     let server = TestServer::start(app()).await;
