@@ -1,6 +1,6 @@
 //! The header-read timeout over real sockets: a connection that keeps the server waiting for a
 //! request head is closed, and nothing else is — not a slow handler, a long stream, a large
-//! download to a slow reader, a busy keep-alive connection or an upgraded one.
+//! download to a slow reader, a busy keep-alive connection, an upgraded one or a CONNECT tunnel.
 
 use std::time::Duration;
 
@@ -78,17 +78,7 @@ async fn server() -> TestServer {
         .mount(router);
     let router = RouteMethods::new(&ECHO_UPGRADE)
         .get(|mut request: Request| async move {
-            let upgrade = hyper::upgrade::on(&mut request);
-            tokio::spawn(async move {
-                let Ok(upgraded) = upgrade.await else { return };
-                let mut io = hyper_util::rt::TokioIo::new(upgraded);
-                let mut buffer = [0u8; 64];
-                while let Ok(read @ 1..) = io.read(&mut buffer).await {
-                    if io.write_all(&buffer[..read]).await.is_err() {
-                        break;
-                    }
-                }
-            });
+            echo_once_upgraded(&mut request);
             Response::builder()
                 .status(StatusCode::SWITCHING_PROTOCOLS)
                 .header("connection", "upgrade")
@@ -97,11 +87,32 @@ async fn server() -> TestServer {
                 .unwrap()
         })
         .mount(router);
+    // A CONNECT (to any authority) opens an echo tunnel.
+    let router = router.fallback(|mut request: Request| async move {
+        echo_once_upgraded(&mut request);
+        Response::new(Body::empty())
+    });
     let config = ServerConfig {
         header_read_timeout: Some(TIMEOUT),
         ..ServerConfig::default()
     };
     TestServer::start(App::new(router).with_server_config(config)).await
+}
+
+/// Echoes whatever arrives once `request`'s connection is handed over (after a 101, or a 2xx
+/// to a CONNECT).
+fn echo_once_upgraded(request: &mut Request) {
+    let upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let mut buffer = [0u8; 64];
+        while let Ok(read @ 1..) = io.read(&mut buffer).await {
+            if io.write_all(&buffer[..read]).await.is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// Whether the server closes `stream` (end of stream or reset) within [`CLOSE_WITHIN`],
@@ -286,12 +297,29 @@ async fn an_upgraded_connection_is_not_waiting_for_a_head() {
         .unwrap();
     let (status, _) = read_answer(&mut stream).await;
     assert_eq!(status, "HTTP/1.1 101 Switching Protocols");
-    // Quiet for three timeouts, then the tunnel still carries bytes both ways.
+    expect_quiet_tunnel_kept(&mut stream).await;
+}
+
+#[tokio::test]
+async fn a_connect_tunnel_is_not_waiting_for_a_head() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    stream
+        .write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, _) = read_answer(&mut stream).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    expect_quiet_tunnel_kept(&mut stream).await;
+}
+
+/// Quiet for three timeouts, then the tunnel still carries bytes both ways.
+async fn expect_quiet_tunnel_kept(stream: &mut TcpStream) {
     tokio::time::sleep(TIMEOUT * 3).await;
     stream.write_all(b"ping").await.unwrap();
     let mut echoed = Vec::new();
     while echoed.len() < 4 {
-        read_more(&mut stream, &mut echoed).await;
+        read_more(stream, &mut echoed).await;
     }
     assert_eq!(echoed, b"ping");
 }
