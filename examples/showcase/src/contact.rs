@@ -14,7 +14,8 @@ pub struct ContactForm {
     #[garde(
         required,
         length(chars, min = 1, max = 100),
-        custom(crate::rules::not_blank)
+        custom(crate::rules::not_blank),
+        custom(crate::rules::no_nul)
     )]
     pub name: Option<String>,
     /// Where to answer.
@@ -24,7 +25,8 @@ pub struct ContactForm {
     #[garde(
         required,
         length(chars, min = 1, max = 5000),
-        custom(crate::rules::not_blank)
+        custom(crate::rules::not_blank),
+        custom(crate::rules::no_nul)
     )]
     pub message: Option<String>,
 }

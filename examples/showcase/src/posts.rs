@@ -40,18 +40,20 @@ pub struct PostInput {
     #[garde(
         required,
         length(chars, min = 5, max = 200),
-        custom(crate::rules::not_blank)
+        custom(crate::rules::not_blank),
+        custom(crate::rules::no_nul)
     )]
     pub title: Option<String>,
     /// Required, 1–50 000 characters, not only whitespace.
     #[garde(
         required,
         length(chars, min = 1, max = 50_000),
-        custom(crate::rules::not_blank)
+        custom(crate::rules::not_blank),
+        custom(crate::rules::no_nul)
     )]
     pub content: Option<String>,
     /// Optional, at most 100 characters.
-    #[garde(length(chars, max = 100))]
+    #[garde(length(chars, max = 100), custom(crate::rules::no_nul))]
     pub category: Option<String>,
     /// Defaults to false.
     #[garde(skip)]
@@ -62,13 +64,21 @@ pub struct PostInput {
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct PostPatch {
     /// 5–200 characters.
-    #[garde(length(chars, min = 5, max = 200), custom(crate::rules::not_blank))]
+    #[garde(
+        length(chars, min = 5, max = 200),
+        custom(crate::rules::not_blank),
+        custom(crate::rules::no_nul)
+    )]
     pub title: Option<String>,
     /// 1–50 000 characters.
-    #[garde(length(chars, min = 1, max = 50_000), custom(crate::rules::not_blank))]
+    #[garde(
+        length(chars, min = 1, max = 50_000),
+        custom(crate::rules::not_blank),
+        custom(crate::rules::no_nul)
+    )]
     pub content: Option<String>,
     /// `null` clears it.
-    #[garde(inner(length(chars, max = 100)))]
+    #[garde(inner(length(chars, max = 100), custom(crate::rules::no_nul)))]
     #[serde(default, deserialize_with = "present_or_null")]
     #[schemars(with = "Option<String>")]
     pub category: Option<Option<String>>,

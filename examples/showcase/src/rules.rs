@@ -10,3 +10,15 @@ pub fn not_blank(value: &Option<String>, _context: &()) -> garde::Result {
         _ => Ok(()),
     }
 }
+
+/// U+0000 in a text field is refused as invalid, so that an app on SQLite (which stores it) and
+/// one on Postgres (whose text cannot hold it) answer the same: 400 `validation_failed` naming
+/// the field, before anything is written.
+pub fn no_nul(value: &Option<String>, _context: &()) -> garde::Result {
+    match value {
+        Some(text) if text.contains('\0') => {
+            Err(garde::Error::new("must not contain a NUL character"))
+        }
+        _ => Ok(()),
+    }
+}

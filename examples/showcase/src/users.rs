@@ -94,7 +94,8 @@ pub struct Registration {
     #[garde(
         required,
         length(chars, min = 1, max = 100),
-        custom(crate::rules::not_blank)
+        custom(crate::rules::not_blank),
+        custom(crate::rules::no_nul)
     )]
     pub name: Option<String>,
 }
@@ -192,6 +193,11 @@ pub async fn find_with_hash(
     db: &Database,
     email: &str,
 ) -> Result<Option<(User, String)>, ApiError> {
+    if email.contains('\0') {
+        // No registered address holds one (registration refuses it), and Postgres could not
+        // even compare it: the same unknown address on every database.
+        return Ok(None);
+    }
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS}, password_hash FROM users WHERE email_normalized = $1"
     ))

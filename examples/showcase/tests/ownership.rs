@@ -127,14 +127,7 @@ async fn the_author_sees_their_own_draft_alone_and_in_the_list() {
     assert_eq!(one.status(), 200);
     assert_eq!(one.json::<Value>().await.unwrap(), draft);
 
-    let list: Value = app
-        .as_user(&alice, Method::GET, "/api/posts")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json_as(&alice, "/api/posts").await;
     let ids: Vec<&Value> = list["posts"]
         .as_array()
         .unwrap()

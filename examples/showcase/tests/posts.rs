@@ -608,3 +608,9 @@ async fn sort_by_title_is_alphabetical_whatever_the_case() {
         ["alpha post", "Bravo post", "Charlie post", "delta post"]
     );
 }
+
+#[tokio::test]
+async fn a_nul_character_in_any_text_is_a_validation_error_and_nothing_is_written() {
+    let app = Showcase::start().await;
+    common::expect_nul_refused_everywhere(&app).await;
+}

@@ -172,6 +172,17 @@ impl Showcase {
             .bearer_auth(&account.token)
     }
 
+    /// The JSON body of `GET path` with `account`'s bearer token.
+    pub async fn get_json_as(&self, account: &Account, path: &str) -> Value {
+        self.as_user(account, reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// A JSON request with `account`'s bearer token.
     pub async fn send_json_as(
         &self,
@@ -307,4 +318,94 @@ impl Showcase {
             .request(method, self.url(path))
             .header("cookie", browser.cookies())
     }
+}
+
+/// Every text the showcase stores or looks up refuses U+0000 the same way, whatever the
+/// database (SQLite stores it; Postgres text cannot hold it): 400 `validation_failed` naming
+/// the field, or for a login an unknown address, and nothing written.
+pub async fn expect_nul_refused_everywhere(app: &Showcase) {
+    use reqwest::Method;
+    use serde_json::json;
+    let alice = app.account("nul-alice@example.com").await;
+    let post = app
+        .send_json_as(
+            &alice,
+            Method::POST,
+            "/api/posts",
+            json!({ "title": "A fine title", "content": "Body", "category": "news" }),
+        )
+        .await;
+    assert_eq!(post.status(), 201);
+    let post: Value = post.json().await.unwrap();
+    let post_path = format!("/api/posts/{}", post["id"].as_str().unwrap());
+    let writes = [
+        (
+            Method::POST,
+            "/api/posts".to_owned(),
+            json!({ "title": "Nul\u{0}title", "content": "x" }),
+            "title",
+        ),
+        (
+            Method::POST,
+            "/api/posts".to_owned(),
+            json!({ "title": "Another title", "content": "a\u{0}b" }),
+            "content",
+        ),
+        (
+            Method::POST,
+            "/api/posts".to_owned(),
+            json!({ "title": "Third title", "content": "x", "category": "n\u{0}" }),
+            "category",
+        ),
+        (
+            Method::PUT,
+            post_path.clone(),
+            json!({ "title": "Put\u{0}title", "content": "x" }),
+            "title",
+        ),
+        (
+            Method::PATCH,
+            post_path.clone(),
+            json!({ "category": "n\u{0}" }),
+            "category",
+        ),
+        (
+            Method::POST,
+            "/api/contact".to_owned(),
+            json!({ "name": "N\u{0}l", "email": "nul@example.com", "message": "hello" }),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/api/contact".to_owned(),
+            json!({ "name": "Ann", "email": "nul@example.com", "message": "he\u{0}llo" }),
+            "message",
+        ),
+        (
+            Method::POST,
+            "/api/auth/register".to_owned(),
+            json!({ "email": "nul-bob@example.com", "password": PASSWORD, "name": "B\u{0}b" }),
+            "name",
+        ),
+    ];
+    for (method, path, body, field) in writes {
+        let response = app.send_json_as(&alice, method.clone(), &path, body).await;
+        let error = expect_error(response, 400, "validation_failed").await;
+        assert!(
+            error["details"][field].is_array(),
+            "{method} {path}: {error}"
+        );
+    }
+    let listed = app.get("/api/posts?category=a%00b").await;
+    let error = expect_error(listed, 400, "validation_failed").await;
+    assert!(error["details"]["category"].is_array(), "{error}");
+    let login = app.login("nul-alice@example.com\u{0}", PASSWORD).await;
+    expect_error(login, 401, "invalid_credentials").await;
+    // Nothing was written or changed.
+    assert_eq!(app.count_rows("posts").await, 1);
+    assert_eq!(app.count_rows("contact_messages").await, 0);
+    assert_eq!(app.count_rows("users").await, 1);
+    let kept = app.get_json_as(&alice, &post_path).await;
+    assert_eq!(kept["title"], "A fine title");
+    assert_eq!(kept["category"], "news");
 }

@@ -32,7 +32,7 @@ pub struct ListParams {
     #[garde(skip)]
     pub sort: Option<Sort>,
     /// Only posts of this category.
-    #[garde(length(chars, min = 1, max = 100))]
+    #[garde(length(chars, min = 1, max = 100), custom(crate::rules::no_nul))]
     pub category: Option<String>,
 }
 
