@@ -17,6 +17,7 @@ pub struct ContactForm {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
+    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
     pub name: Option<String>,
     /// Where to answer.
     #[garde(required, email)]
@@ -28,6 +29,7 @@ pub struct ContactForm {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
+    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
     pub message: Option<String>,
 }
 

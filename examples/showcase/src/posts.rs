@@ -43,6 +43,7 @@ pub struct PostInput {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
+    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
     pub title: Option<String>,
     /// Required, 1–50 000 characters, not only whitespace.
     #[garde(
@@ -51,9 +52,11 @@ pub struct PostInput {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
+    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
     pub content: Option<String>,
     /// Optional, at most 100 characters.
     #[garde(length(chars, max = 100), custom(crate::rules::no_nul))]
+    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
     pub category: Option<String>,
     /// Defaults to false.
     #[garde(skip)]
@@ -69,6 +72,7 @@ pub struct PostPatch {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
+    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
     pub title: Option<String>,
     /// 1–50 000 characters.
     #[garde(
@@ -76,9 +80,11 @@ pub struct PostPatch {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
+    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
     pub content: Option<String>,
     /// `null` clears it.
     #[garde(inner(length(chars, max = 100), custom(crate::rules::no_nul)))]
+    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
     #[serde(default, deserialize_with = "present_or_null")]
     #[schemars(with = "Option<String>")]
     pub category: Option<Option<String>>,

@@ -13,7 +13,8 @@ pub fn not_blank(value: &Option<String>, _context: &()) -> garde::Result {
 
 /// U+0000 in a text field is refused as invalid, so that an app on SQLite (which stores it) and
 /// one on Postgres (whose text cannot hold it) answer the same: 400 `validation_failed` naming
-/// the field, before anything is written.
+/// the field, before anything is written. Fields with this rule say so in their schema too,
+/// with [`NO_NUL_PATTERN`].
 pub fn no_nul(value: &Option<String>, _context: &()) -> garde::Result {
     match value {
         Some(text) if text.contains('\0') => {
@@ -22,3 +23,7 @@ pub fn no_nul(value: &Option<String>, _context: &()) -> garde::Result {
         _ => Ok(()),
     }
 }
+
+/// [`no_nul`] as the JSON Schema `pattern` of the fields it guards (an ECMA-262 regex), so the
+/// OpenAPI document does not call a value valid that the app refuses.
+pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";

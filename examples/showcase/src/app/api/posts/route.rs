@@ -33,6 +33,7 @@ pub struct ListParams {
     pub sort: Option<Sort>,
     /// Only posts of this category.
     #[garde(length(chars, min = 1, max = 100), custom(crate::rules::no_nul))]
+    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
     pub category: Option<String>,
 }
 
