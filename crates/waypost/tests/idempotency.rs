@@ -228,11 +228,22 @@ async fn a_route_that_did_not_ask_ignores_the_key_and_a_bad_key_is_400() {
     }
     assert_eq!(runs.plain.load(Ordering::SeqCst), 2);
 
-    let long = pay(&client, &server, &"k".repeat(256), "10 EUR").await;
-    assert_eq!(long.status(), StatusCode::BAD_REQUEST);
-    let body: Value = long.json().await.unwrap();
-    assert_eq!(body["code"], "invalid_idempotency_key");
+    // Too long, a tab inside (which `HeaderValue::to_str` lets through), or nothing but
+    // blanks: none is a key.
+    for bad in ["k".repeat(256), "order\t1".to_owned(), " \t ".to_owned()] {
+        let refused = pay(&client, &server, &bad, "10 EUR").await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_idempotency_key");
+    }
     assert_eq!(runs.pay.load(Ordering::SeqCst), 0);
+    // 255 characters, spaces inside: a key.
+    let longest = format!("a {}", "k".repeat(253));
+    assert_eq!(
+        pay(&client, &server, &longest, "10 EUR").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(runs.pay.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

@@ -42,6 +42,13 @@ pub(crate) const LONGEST_KEY: usize = 255;
 /// The largest answer kept; a larger one is sent but not kept, like a streamed one.
 const LARGEST_KEPT_BODY: u64 = 1024 * 1024;
 
+/// Whether `key` (trimmed as hyper leaves it) is 1 to [`LONGEST_KEY`] visible ASCII characters,
+/// spaces allowed inside — the pattern the OpenAPI document gives the header. `to_str` alone
+/// would also let a tab through.
+fn is_key(key: &str) -> bool {
+    (1..=LONGEST_KEY).contains(&key.len()) && key.bytes().all(|byte| (b' '..=b'~').contains(&byte))
+}
+
 /// Whether `request` asks this route for an answer once per key.
 pub(crate) fn wanted(config: &RouteConfig, request: &Request) -> bool {
     config.idempotent
@@ -67,7 +74,7 @@ where
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
     {
-        Some(key) if !key.is_empty() && key.len() <= LONGEST_KEY => key.to_owned(),
+        Some(key) if is_key(key) => key.to_owned(),
         _ => {
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
