@@ -17,7 +17,7 @@ pub struct ContactForm {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
-    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
+    #[schemars(pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN))]
     pub name: Option<String>,
     /// Where to answer.
     #[garde(required, email)]
@@ -29,7 +29,7 @@ pub struct ContactForm {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
-    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
+    #[schemars(pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN))]
     pub message: Option<String>,
 }
 

@@ -43,7 +43,7 @@ pub struct PostInput {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
-    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
+    #[schemars(pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN))]
     pub title: Option<String>,
     /// Required, 1–50 000 characters, not only whitespace.
     #[garde(
@@ -52,7 +52,7 @@ pub struct PostInput {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
-    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
+    #[schemars(pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN))]
     pub content: Option<String>,
     /// Optional, at most 100 characters.
     #[garde(length(chars, max = 100), custom(crate::rules::no_nul))]
@@ -72,7 +72,7 @@ pub struct PostPatch {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
-    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
+    #[schemars(pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN))]
     pub title: Option<String>,
     /// 1–50 000 characters.
     #[garde(
@@ -80,7 +80,7 @@ pub struct PostPatch {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
-    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
+    #[schemars(pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN))]
     pub content: Option<String>,
     /// `null` clears it.
     #[garde(inner(length(chars, max = 100), custom(crate::rules::no_nul)))]

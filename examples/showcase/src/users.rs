@@ -97,7 +97,7 @@ pub struct Registration {
         custom(crate::rules::not_blank),
         custom(crate::rules::no_nul)
     )]
-    #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
+    #[schemars(pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN))]
     pub name: Option<String>,
 }
 

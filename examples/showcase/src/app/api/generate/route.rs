@@ -31,6 +31,7 @@ pub struct GenerateInput {
         length(chars, min = 1, max = 4000),
         custom(crate::rules::not_blank)
     )]
+    #[schemars(pattern(crate::rules::NOT_BLANK_PATTERN))]
     pub prompt: Option<String>,
     /// Optional project id.
     #[garde(length(chars, min = 1, max = 100))]
