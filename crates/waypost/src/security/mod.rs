@@ -5,7 +5,8 @@
 //! [`Identity`], `no-store`; a bearer token that does not check out is 401 wherever a handler
 //! asks who is calling — [`Auth`] or [`MaybeAuth`] — while a session cookie that no longer names
 //! a session is 401 only for [`Auth`] and otherwise leaves the request anonymous, as browsers
-//! keep sending stale cookies), and the per-route layer enforces each route's CSRF and rate limit
+//! keep sending stale cookies; code of your own, such as a `middleware.rs`, asks the same way
+//! through [`Caller`]), and the per-route layer enforces each route's CSRF and rate limit
 //! from it. Each default is changed in one visible place — [`SecuritySettings`], read
 //! from the environment with [`SecuritySettings::from_env`]:
 //!
@@ -34,7 +35,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use ipnet::IpNet;
 use rand::RngCore;
 
-pub use auth::{Auth, AuthUser, Credential, CredentialRejected, Identity, MaybeAuth};
+pub use auth::{Auth, AuthUser, Caller, Credential, CredentialRejected, Identity, MaybeAuth};
 pub use cors::CorsPolicy;
 pub use csrf::CsrfKeys;
 pub use jwt::{Claims, JwtKeys};
