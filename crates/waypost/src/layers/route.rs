@@ -32,7 +32,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http_body::Body as _;
-use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
@@ -587,12 +586,10 @@ async fn check_csrf(
         };
     }
     // The token can only be in the form body: read it (within the route's limit, already
-    // applied to the body) and put it back for the handler.
-    let bytes = body
-        .collect()
-        .await
-        .map_err(|error| ApiError::from(axum::Error::new(error)))?
-        .to_bytes();
+    // applied to the body, and the search's own) and put it back for the handler.
+    let Some(bytes) = csrf::urlencoded_form(body).await.map_err(ApiError::from)? else {
+        return Err(csrf::rejected("form too large to search for its token"));
+    };
     match csrf::form_field(&bytes, csrf::CSRF_FORM_FIELD) {
         Some(token) if security.csrf().verify(&token, &cookie) => {
             Ok(Request::from_parts(parts, Body::from(bytes)))

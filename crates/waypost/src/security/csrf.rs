@@ -10,7 +10,8 @@
 //! - its `Origin` is neither the server's own (same host as `Host`) nor allow-listed for CORS;
 //! - it carries a `Cookie` header but no valid token in `X-CSRF-Token`, the `token` query
 //!   parameter, or the `_csrf` field of a form (URL-encoded or multipart; a multipart body is
-//!   read only as far as that field, and handed on whole).
+//!   read only as far as that field, and handed on whole; past 1 MiB of form the field is not
+//!   looked for, whatever the route's own body limit).
 //!
 //! Requests without any `Cookie` (API clients with bearer tokens) cannot be forged by a browser
 //! and need no token. Caveat: a proxy that rewrites `Host` without setting it back makes every
@@ -30,6 +31,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use http_body::Body as _;
+use http_body_util::BodyExt as _;
 use rand::RngCore;
 use sha2::Sha256;
 
@@ -212,8 +214,25 @@ pub(crate) fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
     multer::parse_boundary(content_type).ok()
 }
 
-/// How much of a multipart body is kept while looking for its `_csrf` field.
+/// How much of a form body is kept while looking for its `_csrf` field: a route's own limit may
+/// be far larger (an upload's), and the search runs before the handler, for anyone.
 pub(crate) const TOKEN_SEARCH_LIMIT: usize = 1024 * 1024;
+
+/// A URL-encoded form body read whole for its `_csrf` field, or `None` when it is larger than
+/// [`TOKEN_SEARCH_LIMIT`] (the token is then not looked for: send it in the header).
+pub(crate) async fn urlencoded_form(mut body: Body) -> Result<Option<Bytes>, axum::Error> {
+    let mut form = Vec::new();
+    while let Some(frame) = body.frame().await {
+        // Trailers carry no form data.
+        if let Ok(data) = frame?.into_data() {
+            if form.len() + data.len() > TOKEN_SEARCH_LIMIT {
+                return Ok(None);
+            }
+            form.extend_from_slice(&data);
+        }
+    }
+    Ok(Some(Bytes::from(form)))
+}
 
 /// The `_csrf` field of a multipart body, and the body again, whole, for the handler.
 ///
