@@ -2,8 +2,9 @@
 //!
 //! The header is `t=<unix seconds>,v1=<hex>[,v1=<hex>…]` (other schemes such as `v0` are
 //! ignored); each `v1` is an HMAC-SHA256 with the endpoint secret over `"<t>.<raw body>"`, and one
-//! match suffices (Stripe sends several while a secret is being rolled). Comparison is
-//! constant-time, and a timestamp more than the tolerance (300 s) away from now is refused, so a
+//! match suffices (Stripe sends several while a secret is being rolled; past
+//! [`MAX_SIGNATURES`] the header is malformed, and the MAC is computed once however many there
+//! are). Comparison is constant-time, and a timestamp more than the tolerance (300 s) away from now is refused, so a
 //! captured delivery cannot be replayed later. Verify the bytes exactly as received: take the
 //! body as `Bytes`, never re-serialize parsed JSON.
 
@@ -12,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::ApiError;
 
@@ -20,6 +22,10 @@ pub const STRIPE_SIGNATURE_HEADER: &str = "stripe-signature";
 
 /// Stripe's default tolerance for the signed timestamp.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// The most `v1` signatures one header may carry. Stripe sends one per live secret (two while a
+/// secret is being rolled); a header with more is malformed rather than a pile of tags to try.
+pub const MAX_SIGNATURES: usize = 8;
 
 /// Why a delivery was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,27 +107,38 @@ impl StripeVerifier {
     /// The [`SignatureError`] that applies.
     pub fn verify_at(&self, header: &str, body: &[u8], now: u64) -> Result<(), SignatureError> {
         let mut timestamp = None;
-        let mut signatures = Vec::new();
+        let mut presented = 0;
+        // Only well-formed tags (64 hex digits) can match; the others still count as presented.
+        let mut tags = Vec::new();
         for item in header.split(',') {
             match item.trim().split_once('=') {
                 Some(("t", value)) => timestamp = value.parse::<u64>().ok(),
-                Some(("v1", value)) => signatures.push(value.to_owned()),
+                Some(("v1", value)) => {
+                    presented += 1;
+                    if presented > MAX_SIGNATURES {
+                        return Err(SignatureError::Malformed);
+                    }
+                    let mut tag = [0u8; 32];
+                    if hex::decode_to_slice(value, &mut tag).is_ok() {
+                        tags.push(tag);
+                    }
+                }
                 _ => {}
             }
         }
         let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-        if signatures.is_empty() {
+        if presented == 0 {
             return Err(SignatureError::Malformed);
         }
         if now.abs_diff(timestamp) > self.tolerance.as_secs() {
             return Err(SignatureError::Stale);
         }
-        let matches = signatures.iter().any(|signature| {
-            // `verify_slice` compares in constant time.
-            hex::decode(signature)
-                .is_ok_and(|bytes| self.mac(timestamp, body).verify_slice(&bytes).is_ok())
-        });
-        if matches {
+        // One MAC over the body, however many tags there are, each compared in constant time.
+        let expected = self.mac(timestamp, body).finalize().into_bytes();
+        if tags
+            .iter()
+            .any(|tag| bool::from(expected.as_slice().ct_eq(tag)))
+        {
             Ok(())
         } else {
             Err(SignatureError::Mismatch)
@@ -200,5 +217,37 @@ mod tests {
             verifier.verify_at(&format!("t={NOW},v1=zz"), b"body", NOW),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn a_header_with_more_signatures_than_any_sender_uses_is_malformed() {
+        let verifier = StripeVerifier::new("whsec_test");
+        let good = verifier.sign(b"body", NOW);
+        let good_v1 = good.split_once(",v1=").unwrap().1;
+        let padding = |count: usize| ",v1=".repeat(count);
+        let most = format!("t={NOW}{},v1={good_v1}", padding(MAX_SIGNATURES - 1));
+        assert_eq!(verifier.verify_at(&most, b"body", NOW), Ok(()));
+        // Thousands of empty tags fit in a header; they were once a full MAC each.
+        for count in [MAX_SIGNATURES, 4000] {
+            let header = format!("t={NOW}{},v1={good_v1}", padding(count));
+            assert_eq!(
+                verifier.verify_at(&header, b"body", NOW),
+                Err(SignatureError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_whole_tag_matches() {
+        let verifier = StripeVerifier::new("whsec_test");
+        let good = verifier.sign(b"body", NOW);
+        let good_v1 = good.split_once(",v1=").unwrap().1;
+        for tag in [&good_v1[..62], &good_v1[..63], &format!("{good_v1}00"), ""] {
+            assert_eq!(
+                verifier.verify_at(&format!("t={NOW},v1={tag}"), b"body", NOW),
+                Err(SignatureError::Mismatch),
+                "{tag}"
+            );
+        }
     }
 }
