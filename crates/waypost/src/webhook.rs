@@ -167,6 +167,11 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000;
 
+    /// The `v1` tag of a header [`StripeVerifier::sign`] made.
+    fn v1_of(header: &str) -> String {
+        header.split_once(",v1=").unwrap().1.to_owned()
+    }
+
     #[test]
     fn a_signed_body_verifies_and_a_tampered_one_does_not() {
         let verifier = StripeVerifier::new("whsec_test");
@@ -185,8 +190,7 @@ mod tests {
     #[test]
     fn one_matching_v1_of_several_suffices() {
         let verifier = StripeVerifier::new("whsec_test");
-        let good = verifier.sign(b"body", NOW);
-        let good_v1 = good.split_once(",v1=").unwrap().1;
+        let good_v1 = &v1_of(&verifier.sign(b"body", NOW));
         let header = format!("t={NOW},v1={},v0=abc,v1={good_v1}", "00".repeat(32));
         assert_eq!(verifier.verify_at(&header, b"body", NOW), Ok(()));
     }
@@ -222,8 +226,7 @@ mod tests {
     #[test]
     fn a_header_with_more_signatures_than_any_sender_uses_is_malformed() {
         let verifier = StripeVerifier::new("whsec_test");
-        let good = verifier.sign(b"body", NOW);
-        let good_v1 = good.split_once(",v1=").unwrap().1;
+        let good_v1 = &v1_of(&verifier.sign(b"body", NOW));
         let padding = |count: usize| ",v1=".repeat(count);
         let most = format!("t={NOW}{},v1={good_v1}", padding(MAX_SIGNATURES - 1));
         assert_eq!(verifier.verify_at(&most, b"body", NOW), Ok(()));
@@ -240,8 +243,7 @@ mod tests {
     #[test]
     fn only_a_whole_tag_matches() {
         let verifier = StripeVerifier::new("whsec_test");
-        let good = verifier.sign(b"body", NOW);
-        let good_v1 = good.split_once(",v1=").unwrap().1;
+        let good_v1 = &v1_of(&verifier.sign(b"body", NOW));
         for tag in [&good_v1[..62], &good_v1[..63], &format!("{good_v1}00"), ""] {
             assert_eq!(
                 verifier.verify_at(&format!("t={NOW},v1={tag}"), b"body", NOW),
