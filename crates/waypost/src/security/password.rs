@@ -27,14 +27,27 @@ fn permits() -> &'static Arc<Semaphore> {
 async fn on_blocking_pool<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _permit = permits()
+    bounded_on_blocking_pool(permits(), work).await
+}
+
+/// Runs `work` on the blocking pool once `permits` grants a permit, which the work itself holds:
+/// a caller that goes away (a client that disconnects mid-login) cannot free it while the hash
+/// still runs, so disconnecting in a loop never gets more hashes running than there are permits.
+async fn bounded_on_blocking_pool<T: Send + 'static>(
+    permits: &Arc<Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = permits
         .clone()
         .acquire_owned()
         .await
         .map_err(ApiError::internal)?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(ApiError::internal)
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(ApiError::internal)
 }
 
 /// Hashes `password` with Argon2id and a fresh random salt (PHC string format).
@@ -92,6 +105,34 @@ pub async fn verify_against_nothing(password: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_work_keeps_its_permit_when_its_caller_goes_away() {
+        let permits = Arc::new(Semaphore::new(1));
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (finish, may_finish) = std::sync::mpsc::channel::<()>();
+        let caller = tokio::spawn({
+            let permits = permits.clone();
+            async move {
+                bounded_on_blocking_pool(&permits, move || {
+                    started.send(()).unwrap();
+                    may_finish.recv().unwrap();
+                })
+                .await
+            }
+        });
+        has_started.await.unwrap();
+        caller.abort();
+        assert!(caller.await.unwrap_err().is_cancelled());
+        assert_eq!(
+            permits.available_permits(),
+            0,
+            "the work still runs, so its permit is still taken"
+        );
+        finish.send(()).unwrap();
+        // Granted once the work ends, and not before.
+        drop(permits.acquire().await.unwrap());
+    }
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
