@@ -168,8 +168,16 @@ impl CreditLedger {
                 Ok((value, balance))
             }
             Err(error) => {
-                guard.armed = false;
-                self.grant(db, id, amount).await?;
+                // In a task of its own: a request dropped while the refund waits for a
+                // connection cannot cut it short.
+                match guard.refund() {
+                    Some(refund) => {
+                        refund.await.map_err(ApiError::internal)??;
+                    }
+                    None => {
+                        self.grant(db, id, amount).await?;
+                    }
+                }
                 Err(error)
             }
         }
@@ -185,18 +193,28 @@ struct RefundGuard {
     armed: bool,
 }
 
+impl RefundGuard {
+    /// Gives the amount back in a task of its own (none outside a tokio runtime), disarmed
+    /// first so the refund is made once. A failure is logged with the user and the amount.
+    fn refund(&mut self) -> Option<tokio::task::JoinHandle<Result<Option<i64>, ApiError>>> {
+        self.armed = false;
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (ledger, db, id, amount) = (self.ledger, self.db.clone(), self.id.clone(), self.amount);
+        Some(runtime.spawn(async move {
+            let refunded = ledger.grant(&db, &id, amount).await;
+            if let Err(error) = &refunded {
+                tracing::error!(%error, user = %id, amount, "credit refund failed");
+            }
+            refunded
+        }))
+    }
+}
+
 impl Drop for RefundGuard {
     fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let (ledger, db, id, amount) = (self.ledger, self.db.clone(), self.id.clone(), self.amount);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(error) = ledger.grant(&db, &id, amount).await {
-                    tracing::error!(%error, user = %id, amount, "refund after cancellation failed");
-                }
-            });
+        if self.armed {
+            // Detached: the request that would have waited for it is gone.
+            drop(self.refund());
         }
     }
 }
