@@ -45,6 +45,7 @@ static PAY: RouteInfo = route(&["/pay"], RouteConfig::new().idempotent());
 static FLAKY: RouteInfo = route(&["/flaky"], RouteConfig::new().idempotent());
 static PLAIN: RouteInfo = route(&["/plain"], RouteConfig::new());
 static REFUSE: RouteInfo = route(&["/refuse"], RouteConfig::new().idempotent());
+static GATED: RouteInfo = route(&["/gated"], RouteConfig::new().idempotent());
 
 /// How many times each handler ran, and the hand that holds a payment in its handler.
 #[derive(Clone, Default)]
@@ -56,6 +57,7 @@ struct Runs {
     release: Arc<Notify>,
     flaky: Arc<AtomicU32>,
     plain: Arc<AtomicU32>,
+    gated: Arc<AtomicU32>,
 }
 
 async fn server() -> (TestServer, Runs) {
@@ -96,6 +98,18 @@ async fn server() -> (TestServer, Runs) {
             .mount(router);
     let router = RouteMethods::new(&REFUSE)
         .post(|| async { Err::<(), _>(ApiError::conflict("Already paid.")) })
+        .mount(router);
+    let counter = runs.gated.clone();
+    let router = RouteMethods::new(&GATED)
+        .post(move || async move {
+            // Refused for who is asking or when, three times over; then let through.
+            match counter.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(ApiError::unauthorized("Sign in first.")),
+                1 => Err(ApiError::forbidden("Not yours.")),
+                2 => Err(ApiError::rate_limited(1)),
+                n => Ok((StatusCode::CREATED, Json(json!({ "run": n + 1 })))),
+            }
+        })
         .mount(router);
     (TestServer::start(App::new(router)).await, runs)
 }
@@ -306,4 +320,73 @@ async fn a_replayed_error_names_the_request_it_answers() {
     assert_eq!(replay["requestId"], "second-request");
     assert_eq!(replay["code"], first["code"]);
     assert_eq!(replay["error"], first["error"]);
+}
+
+#[tokio::test]
+async fn refusals_about_who_asks_or_when_are_not_kept() {
+    let (server, runs) = server().await;
+    let client = Client::new();
+    let send = || {
+        client
+            .post(server.url("/gated"))
+            .header("idempotency-key", "gated")
+            .send()
+    };
+    for expected in [
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::CREATED,
+    ] {
+        let answer = send().await.unwrap();
+        assert_eq!(answer.status(), expected);
+        assert!(!answer.headers().contains_key("idempotent-replayed"));
+    }
+    assert_eq!(runs.gated.load(Ordering::SeqCst), 4, "each retry ran");
+    // The success is kept.
+    let replay = send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.json::<Value>().await.unwrap()["run"], 4);
+    assert_eq!(runs.gated.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn a_request_its_client_abandoned_frees_its_key_for_the_retry() {
+    let (server, runs) = server().await;
+    let client = Client::new();
+    let abandoned = tokio::spawn({
+        let (client, url) = (client.clone(), server.url("/pay"));
+        async move {
+            client
+                .post(url)
+                .header("idempotency-key", "abandoned")
+                .body(HOLD)
+                .send()
+                .await
+        }
+    });
+    runs.held.notified().await;
+    // The client gives up while the handler runs: its connection closes, and the server drops
+    // the handler's future.
+    abandoned.abort();
+    assert!(abandoned.await.unwrap_err().is_cancelled());
+    // Answered 409 only until the server has noticed; the key is then free, not held for the
+    // five minutes a crashed request holds it.
+    // The same request again: let its handler through this time.
+    runs.release.notify_one();
+    let mut retry = pay(&client, &server, "abandoned", HOLD).await;
+    for _ in 0..250 {
+        if retry.status() != StatusCode::CONFLICT {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        retry = pay(&client, &server, "abandoned", HOLD).await;
+    }
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert!(!retry.headers().contains_key("idempotent-replayed"));
+    assert_eq!(
+        retry.json::<Value>().await.unwrap(),
+        json!({ "run": 2, "paid": HOLD })
+    );
 }

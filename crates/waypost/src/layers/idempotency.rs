@@ -6,10 +6,12 @@
 //! key is scoped to the route and the caller (user id when signed in, else client IP), so one
 //! client cannot read another's answer by guessing its key. The request is fingerprinted
 //! (method, URL, body) so the key sent again with a different request is refused rather than
-//! answered with something unrelated. The store ([`crate::store::IdempotencyStore`]) is in
+//! answered with something unrelated. Server errors and refusals about who is asking or when
+//! (401, 403, 408, 429) are not kept, and a request that never finishes (its client went away,
+//! its handler panicked) frees its key: the retry runs. The store ([`crate::store::IdempotencyStore`]) is in
 //! process or in Redis, with the other stores.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
@@ -24,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     error::RenderedError,
     security::{csrf, rate_limit, Identity, Security},
-    store::{Claim, StoredResponse},
+    store::{Claim, IdempotencyStore, StoredResponse},
     ApiError, RouteConfig,
 };
 
@@ -136,7 +138,12 @@ where
         .into_response(),
         Ok(Claim::Replay(stored)) => replayed(stored),
         Ok(Claim::Started) => {
+            let mut unfinished = UnfinishedClaim {
+                store: Some(store.clone()),
+                key: scoped,
+            };
             let response = run(Request::from_parts(parts, Body::from(bytes))).await;
+            let scoped = unfinished.finish();
             let (response, kept) = keepable(response).await;
             let outcome = match kept {
                 Some(stored) => store.complete(&scoped, stored, KEEP).await,
@@ -151,11 +158,59 @@ where
     }
 }
 
+/// A claimed key whose request has not finished. Dropped unfinished — the client went away and
+/// the handler's future with it, or the handler panicked — it releases the key, as a 5xx does,
+/// so the retry that follows runs at once instead of being told 409 for the whole hold.
+struct UnfinishedClaim {
+    /// `None` once finished.
+    store: Option<Arc<dyn IdempotencyStore>>,
+    key: String,
+}
+
+impl UnfinishedClaim {
+    /// The request finished: its answer decides what becomes of the key. The key, back.
+    fn finish(&mut self) -> String {
+        self.store = None;
+        std::mem::take(&mut self.key)
+    }
+}
+
+impl Drop for UnfinishedClaim {
+    fn drop(&mut self) {
+        let (Some(store), Ok(runtime)) = (self.store.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let key = std::mem::take(&mut self.key);
+        runtime.spawn(async move {
+            if let Err(error) = store.release(&key).await {
+                // The key is then held until the hold runs out, as after a crash.
+                tracing::warn!(%error, "the idempotency key of an unfinished request stays held");
+            }
+        });
+    }
+}
+
+/// Whether an answer with `status` is kept for retries: not a server error (the work may not
+/// have happened; the retry should run), nor a refusal about who is asking or when — 401, 403,
+/// 408, 429 — which a retry after signing in, being granted access or waiting should not get
+/// back, and which would otherwise let anyone fill the store with one answer per fresh key.
+fn is_kept(status: StatusCode) -> bool {
+    !status.is_server_error()
+        && !matches!(
+            status,
+            StatusCode::UNAUTHORIZED
+                | StatusCode::FORBIDDEN
+                | StatusCode::REQUEST_TIMEOUT
+                | StatusCode::TOO_MANY_REQUESTS
+        )
+}
+
 /// The response, and what to keep of it: its status, headers (but `Set-Cookie`) and body, when
-/// it is not a server error and its body is whole and small enough to keep.
+/// its status is kept ([`is_kept`]) and its body is whole and small enough to keep.
 async fn keepable(response: Response) -> (Response, Option<StoredResponse>) {
     let size = response.body().size_hint().exact();
-    if response.status().is_server_error() || size.is_none_or(|size| size > LARGEST_KEPT_BODY) {
+    if !is_kept(response.status()) || size.is_none_or(|size| size > LARGEST_KEPT_BODY) {
         return (response, None);
     }
     let (parts, body) = response.into_parts();

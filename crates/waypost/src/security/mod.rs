@@ -220,8 +220,8 @@ impl Security {
         self.rate_limits.as_ref()
     }
 
-    pub(crate) fn idempotency(&self) -> &dyn IdempotencyStore {
-        self.idempotency.as_ref()
+    pub(crate) fn idempotency(&self) -> &Arc<dyn IdempotencyStore> {
+        &self.idempotency
     }
 
     pub(crate) fn default_rate_policy(&self) -> Option<&'static rate_limit::RatePolicy> {
