@@ -84,6 +84,82 @@ pub struct StoredFile {
     pub content_type: String,
 }
 
+/// A file [`UploadDir::store`] wrote, not yet kept: dropped, it is removed from the folder, so
+/// an upload whose request fails or goes away after its bytes were written — a later part over
+/// its limit, the database refusing its record, the client disconnecting — leaves nothing
+/// behind. Call [`PendingFile::keep`] once it is recorded, or [`PendingFile::discard`] to
+/// remove it before answering.
+#[derive(Debug)]
+#[must_use = "a pending file is removed when dropped: keep() it once it is recorded"]
+pub struct PendingFile {
+    file: StoredFile,
+    on_disk: RemovedOnDrop,
+}
+
+impl PendingFile {
+    /// The file stays in the folder.
+    pub fn keep(self) -> StoredFile {
+        self.on_disk.disarm();
+        self.file
+    }
+
+    /// Removes the file now, so it is gone before the answer leaves.
+    pub async fn discard(self) {
+        self.on_disk.remove().await;
+    }
+}
+
+impl std::ops::Deref for PendingFile {
+    type Target = StoredFile;
+
+    fn deref(&self) -> &StoredFile {
+        &self.file
+    }
+}
+
+/// A path that is removed when this is dropped (in a task, as drop cannot wait), unless
+/// [disarmed](RemovedOnDrop::disarm) or [removed](RemovedOnDrop::remove) first.
+#[derive(Debug)]
+struct RemovedOnDrop(Option<PathBuf>);
+
+impl RemovedOnDrop {
+    fn new(path: PathBuf) -> Self {
+        Self(Some(path))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("armed until consumed")
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+
+    async fn remove(mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    }
+}
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let Some(path) = self.0.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let _ = tokio::fs::remove_file(path).await;
+                });
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
 /// Why an upload could not be stored.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -144,7 +220,8 @@ impl UploadDir {
     }
 
     /// Streams `field` to disk within `max_bytes`: a temporary file, renamed into place when
-    /// complete; removed on any failure.
+    /// complete; removed on any failure, and when the request goes away mid-way. The file is
+    /// [pending](PendingFile) until the caller keeps it.
     ///
     /// # Errors
     /// [`UploadError::TooLarge`] past the limit, [`UploadError::Body`] when the body breaks off,
@@ -153,7 +230,7 @@ impl UploadDir {
         &self,
         mut field: Field<'_>,
         max_bytes: u64,
-    ) -> Result<StoredFile, UploadError> {
+    ) -> Result<PendingFile, UploadError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let original_name: String = field
             .file_name()
@@ -167,9 +244,9 @@ impl UploadDir {
             .filter(|value| value.parse::<HeaderValue>().is_ok() && value.contains('/'))
             .unwrap_or("application/octet-stream")
             .to_owned();
-        let temporary = self.root.join(format!(".partial-{id}"));
+        let temporary = RemovedOnDrop::new(self.root.join(format!(".partial-{id}")));
         let result = async {
-            let mut file = tokio::fs::File::create(&temporary).await?;
+            let mut file = tokio::fs::File::create(temporary.path()).await?;
             let mut size: u64 = 0;
             while let Some(chunk) = field
                 .chunk()
@@ -183,21 +260,27 @@ impl UploadDir {
                 file.write_all(&chunk).await?;
             }
             file.sync_all().await?;
-            Ok(size)
+            let destination = RemovedOnDrop::new(self.root.join(&id));
+            tokio::fs::rename(temporary.path(), destination.path()).await?;
+            Ok((size, destination))
         }
         .await;
         match result {
-            Ok(size) => {
-                tokio::fs::rename(&temporary, self.root.join(&id)).await?;
-                Ok(StoredFile {
-                    id,
-                    size,
-                    original_name,
-                    content_type,
+            Ok((size, on_disk)) => {
+                temporary.disarm();
+                Ok(PendingFile {
+                    file: StoredFile {
+                        id,
+                        size,
+                        original_name,
+                        content_type,
+                    },
+                    on_disk,
                 })
             }
             Err(error) => {
-                let _ = tokio::fs::remove_file(&temporary).await;
+                // Gone before the answer is, rather than soon after.
+                temporary.remove().await;
                 Err(error)
             }
         }
@@ -325,6 +408,98 @@ mod tests {
             "attachment; filename=\"a_b.txt\"; filename*=UTF-8''a%22b.txt"
         );
         assert!(content_disposition("résumé.txt").contains("filename*=UTF-8''r%C3%A9sum%C3%A9.txt"));
+    }
+
+    /// A multipart request whose body is what `parts` sends, under boundary `X`.
+    fn form_request(
+        parts: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+    ) -> Request {
+        let chunks = futures_util::stream::unfold(parts, |mut parts| async move {
+            parts.recv().await.map(|chunk| (chunk, parts))
+        });
+        Request::builder()
+            .header(header::CONTENT_TYPE, "multipart/form-data; boundary=X")
+            .body(Body::from_stream(chunks))
+            .unwrap()
+    }
+
+    const FILE_PART_HEAD: &str =
+        "--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\n";
+
+    /// The names in `dir`, once they are `expected` (removals run in a task), or as they are
+    /// after a generous wait.
+    async fn names_once(dir: &Path, expected: &[&str]) -> Vec<String> {
+        let mut names = Vec::new();
+        for _ in 0..250 {
+            names = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            if names == expected {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        names
+    }
+
+    #[tokio::test]
+    async fn a_pending_file_stays_only_when_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = UploadDir::open(dir.path()).await.unwrap();
+        let mut stored = Vec::new();
+        for content in ["kept", "dropped"] {
+            let (send, parts) = tokio::sync::mpsc::channel(1);
+            let body = format!("{FILE_PART_HEAD}{content}\r\n--X--\r\n");
+            send.send(Ok(body.into())).await.unwrap();
+            drop(send);
+            let mut form = Multipart::from_request(form_request(parts), &())
+                .await
+                .unwrap();
+            let field = form.next_field().await.unwrap().unwrap();
+            stored.push(uploads.store(field, 1024).await.unwrap());
+        }
+        let dropped = stored.pop().unwrap();
+        let kept = stored.pop().unwrap().keep();
+        assert_eq!((kept.size, kept.original_name.as_str()), (4, "a.txt"));
+        drop(dropped);
+        assert_eq!(
+            names_once(dir.path(), &[kept.id.as_str()]).await,
+            [kept.id.as_str()]
+        );
+        assert_eq!(std::fs::read(dir.path().join(&kept.id)).unwrap(), b"kept");
+    }
+
+    #[tokio::test]
+    async fn a_file_whose_request_goes_away_mid_way_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (send, parts) = tokio::sync::mpsc::channel(1);
+        let request = form_request(parts);
+        let root = dir.path().to_owned();
+        let upload = tokio::spawn(async move {
+            let uploads = UploadDir::open(root).await.unwrap();
+            let mut form = Multipart::from_request(request, &()).await.unwrap();
+            let field = form.next_field().await.unwrap().unwrap();
+            uploads.store(field, 1 << 20).await.map(PendingFile::keep)
+        });
+        let first = format!("{FILE_PART_HEAD}{}", "a".repeat(4096));
+        send.send(Ok(first.into())).await.unwrap();
+        // The body then stalls; once the first bytes are on disk, the request goes away.
+        let mut written = false;
+        for _ in 0..250 {
+            written = std::fs::read_dir(dir.path())
+                .unwrap()
+                .any(|entry| entry.unwrap().metadata().is_ok_and(|meta| meta.len() > 0));
+            if written {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(written, "the upload started writing");
+        upload.abort();
+        assert!(upload.await.unwrap_err().is_cancelled());
+        assert_eq!(names_once(dir.path(), &[]).await, Vec::<String>::new());
+        drop(send);
     }
 
     #[tokio::test]

@@ -36,6 +36,7 @@ pub async fn post(
         // Too large whatever the form holds: refused before a byte of it is read.
         return Err(UploadError::TooLarge { limit }.into());
     }
+    // A file written is removed again unless kept, also when the client goes away mid-way.
     let mut stored = None;
     let outcome = async {
         while let Some(field) = form.next_field().await? {
@@ -72,8 +73,8 @@ pub async fn post(
     if let Err(error) = outcome {
         // Read the rest so the client gets the answer, not a reset connection; keep nothing.
         form.drain().await;
-        if let Some(file) = &stored {
-            let _ = state.uploads().remove(&file.id).await;
+        if let Some(file) = stored {
+            file.discard().await;
         }
         return Err(error);
     }
@@ -81,9 +82,12 @@ pub async fn post(
         return Err(ApiError::invalid_field("file", "is required"));
     };
     match files::record(state.db(), &file, &user.id).await {
-        Ok(record) => Ok(response::created(record)),
+        Ok(record) => {
+            file.keep();
+            Ok(response::created(record))
+        }
         Err(error) => {
-            let _ = state.uploads().remove(&file.id).await;
+            file.discard().await;
             Err(error)
         }
     }
