@@ -210,8 +210,9 @@ pub struct ServerConfig {
     pub port: u16,
     /// `WAYPOST_HEADER_READ_TIMEOUT` (10s): an HTTP/1 connection waiting for a request head —
     /// since it opened, or since its last response went out — is closed once this has passed
-    /// without the whole head: the slowloris defence and the keep-alive idle limit in one. `off`
-    /// leaves it to a proxy in front.
+    /// without the whole head: the slowloris defence and the keep-alive idle limit in one. An
+    /// HTTP/2 connection with no stream in flight for this long is closed too. `off` leaves it
+    /// to a proxy in front.
     pub header_read_timeout: Option<Duration>,
     /// `WAYPOST_BODY_READ_TIMEOUT` (30s): the longest pause between two body chunks.
     pub body_read_timeout: Duration,

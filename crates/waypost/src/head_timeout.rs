@@ -12,8 +12,11 @@
 //! clock read, and the timer wheel is touched about once per timeout period per connection.
 //!
 //! As with hyper's own, the time runs only while no request is in flight: a slow handler, a long
-//! stream or a large download to a slow reader never trips it. HTTP/2 connections, upgraded
-//! ones (WebSocket) and CONNECT tunnels are left alone once a request shows what they are.
+//! stream or a large download to a slow reader never trips it. An HTTP/2 connection has the same
+//! time as its idle limit: with no stream in flight for that long it is closed (hyper has no
+//! idle limit for HTTP/2, and a client answering pings would otherwise hold it for ever).
+//! Upgraded connections (WebSocket) and CONNECT tunnels are left alone once a request shows what
+//! they are.
 
 use std::{
     future::Future,
@@ -43,13 +46,14 @@ use tokio::{
 #[derive(Debug)]
 pub(crate) struct ConnectionActivity {
     opened: Instant,
-    /// HTTP/1 requests whose response body hyper still holds.
+    /// Requests (HTTP/1) or streams (HTTP/2) whose response body hyper still holds.
     in_flight: AtomicU32,
     /// When the last response was done, in nanoseconds after `opened`.
     last_done: AtomicU64,
-    /// HTTP/2, upgraded to another protocol or a CONNECT tunnel: there is no next head to
-    /// wait for.
+    /// Upgraded to another protocol or a CONNECT tunnel: there is no next request to wait for.
     exempt: AtomicBool,
+    /// HTTP/2: the idle limit applies, but hyper's writes are frames, never a bare HTTP/1 head.
+    multiplexed: AtomicBool,
 }
 
 impl ConnectionActivity {
@@ -60,6 +64,7 @@ impl ConnectionActivity {
             in_flight: AtomicU32::new(0),
             last_done: AtomicU64::new(0),
             exempt: AtomicBool::new(false),
+            multiplexed: AtomicBool::new(false),
         })
     }
 
@@ -68,7 +73,9 @@ impl ConnectionActivity {
     /// `protocol_errors`).
     #[inline]
     pub(crate) fn is_between_exchanges(&self) -> bool {
-        !self.is_busy() && !self.exempt.load(Ordering::Relaxed)
+        !self.is_busy()
+            && !self.exempt.load(Ordering::Relaxed)
+            && !self.multiplexed.load(Ordering::Relaxed)
     }
 
     fn response_done(&self) {
@@ -115,16 +122,13 @@ pub(crate) fn track<F>(
     is_connect: bool,
     future: F,
 ) -> Tracked<F> {
-    let done = if version == Version::HTTP_2 {
-        activity.exempt.store(true, Ordering::Relaxed);
-        None
-    } else {
-        activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        Some(Done(activity.clone()))
-    };
+    if version == Version::HTTP_2 {
+        activity.multiplexed.store(true, Ordering::Relaxed);
+    }
+    activity.in_flight.fetch_add(1, Ordering::Relaxed);
     Tracked {
         future,
-        done,
+        done: Some(Done(activity.clone())),
         is_connect,
     }
 }

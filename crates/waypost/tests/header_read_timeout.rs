@@ -323,3 +323,86 @@ async fn expect_quiet_tunnel_kept(stream: &mut TcpStream) {
     }
     assert_eq!(echoed, b"ping");
 }
+
+#[tokio::test]
+async fn an_http2_connection_is_closed_once_idle_and_not_while_a_stream_runs() {
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    // Prior knowledge: the preface, empty settings, then `GET /slow` as stream 1, whose
+    // handler takes three timeouts.
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    opening.extend(h2_frame(
+        H2_HEADERS,
+        H2_END_STREAM | H2_END_HEADERS,
+        1,
+        &hpack_get("/slow"),
+    ));
+    stream.write_all(&opening).await.unwrap();
+    let mut body = Vec::new();
+    loop {
+        let (kind, flags, id, payload) = read_h2_frame(&mut stream).await.expect("answered");
+        if kind == H2_HEADERS && id == 1 {
+            // HPACK's static index 8: `:status 200`.
+            assert_eq!(payload[0], 0x88, "200 OK");
+        }
+        if kind == H2_DATA && id == 1 {
+            body.extend(payload);
+            if flags & H2_END_STREAM != 0 {
+                break;
+            }
+        }
+    }
+    assert_eq!(body, b"slow");
+    // No stream in flight from here on: the connection is closed, with at most a GOAWAY first.
+    let closed = tokio::time::timeout(CLOSE_WITHIN, async {
+        while let Some((kind, ..)) = read_h2_frame(&mut stream).await {
+            assert!(
+                matches!(kind, H2_SETTINGS | H2_GOAWAY | 0x06),
+                "frame {kind}"
+            );
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an idle HTTP/2 connection is closed");
+}
+
+const H2_DATA: u8 = 0x0;
+const H2_HEADERS: u8 = 0x1;
+const H2_SETTINGS: u8 = 0x4;
+const H2_GOAWAY: u8 = 0x7;
+const H2_END_STREAM: u8 = 0x1;
+const H2_END_HEADERS: u8 = 0x4;
+
+/// An HTTP/2 frame (RFC 9113 §4.1).
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut frame = length[1..].to_vec();
+    frame.extend([kind, flags]);
+    frame.extend(stream.to_be_bytes());
+    frame.extend(payload);
+    frame
+}
+
+/// The header block of `GET path` to localhost over `http`, in HPACK (RFC 7541) without
+/// Huffman coding: indexed `:method GET` and `:scheme http`, literal `:path` and `:authority`.
+fn hpack_get(path: &str) -> Vec<u8> {
+    let mut block = vec![0x82, 0x86];
+    for (name_index, value) in [(0x04, path), (0x01, "localhost")] {
+        block.push(name_index);
+        block.push(u8::try_from(value.len()).unwrap());
+        block.extend(value.as_bytes());
+    }
+    block
+}
+
+/// The next frame's type, flags, stream and payload; `None` once the server has closed.
+async fn read_h2_frame(stream: &mut TcpStream) -> Option<(u8, u8, u32, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    stream.read_exact(&mut head).await.ok()?;
+    let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let mut payload = vec![0u8; length];
+    stream.read_exact(&mut payload).await.ok()?;
+    Some((head[3], head[4], id, payload))
+}
