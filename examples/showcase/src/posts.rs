@@ -256,29 +256,52 @@ pub async fn list(db: &Database, query: &ListQuery<'_>) -> Result<Page, ApiError
     })
 }
 
-/// Writes `post`'s fields back (after a PUT or PATCH changed them), stamping `updatedAt`.
+/// Writes `post`'s fields back (after a PUT or PATCH changed them), stamping `updatedAt`. With
+/// `seen`, the post as it was read, only while the stored post still is that one (compare and
+/// swap): `None` when it changed meanwhile, so that two edits made at once never silently undo
+/// each other — the caller reads it again and re-applies its change.
 ///
 /// # Errors
 /// 404 when the post is gone; 409 when the new title is taken.
-pub async fn save(db: &Database, mut post: Post) -> Result<Post, ApiError> {
+pub async fn save(
+    db: &Database,
+    mut post: Post,
+    seen: Option<&Post>,
+) -> Result<Option<Post>, ApiError> {
     post.updated_at = timestamp::now();
-    let result = sqlx::query(
+    let mut sql = String::from(
         "UPDATE posts SET title = $1, content = $2, category = $3, published = $4, \
          updated_at = $5 WHERE id = $6",
-    )
-    .bind(&post.title)
-    .bind(&post.content)
-    .bind(&post.category)
-    .bind(i64::from(post.published))
-    .bind(&post.updated_at)
-    .bind(&post.id)
-    .execute(db)
-    .await
-    .map_err(title_taken)?;
-    if result.rows_affected() == 0 {
-        return Err(ApiError::not_found("No post with this id."));
+    );
+    if seen.is_some() {
+        sql.push_str(
+            " AND title = $7 AND content = $8 AND category IS NOT DISTINCT FROM $9 \
+             AND published = $10 AND updated_at = $11",
+        );
     }
-    Ok(post)
+    let mut update = sqlx::query(&sql)
+        .bind(&post.title)
+        .bind(&post.content)
+        .bind(&post.category)
+        .bind(i64::from(post.published))
+        .bind(&post.updated_at)
+        .bind(&post.id);
+    if let Some(seen) = seen {
+        update = update
+            .bind(&seen.title)
+            .bind(&seen.content)
+            .bind(&seen.category)
+            .bind(i64::from(seen.published))
+            .bind(&seen.updated_at);
+    }
+    let result = update.execute(db).await.map_err(title_taken)?;
+    if result.rows_affected() > 0 {
+        return Ok(Some(post));
+    }
+    match seen {
+        Some(_) if find(db, &post.id).await?.is_some() => Ok(None),
+        _ => Err(ApiError::not_found("No post with this id.")),
+    }
 }
 
 /// Deletes the post with `id`; whether one was deleted.
@@ -306,17 +329,17 @@ impl PostInput {
 
 impl PostPatch {
     /// Changes only the fields present in the patch; whether any of them changed a value.
-    pub fn apply(self, post: &mut Post) -> bool {
+    pub fn apply(&self, post: &mut Post) -> bool {
         let mut changed = false;
-        if let Some(title) = self.title {
+        if let Some(title) = self.title.clone() {
             changed |= post.title != title;
             post.title = title;
         }
-        if let Some(content) = self.content {
+        if let Some(content) = self.content.clone() {
             changed |= post.content != content;
             post.content = content;
         }
-        if let Some(category) = self.category {
+        if let Some(category) = self.category.clone() {
             changed |= post.category != category;
             post.category = category;
         }

@@ -242,3 +242,14 @@ async fn keys_longer_than_a_postgres_index_entry_still_count_once() {
     drop(app);
     drop_database(&base, &url).await;
 }
+
+#[tokio::test]
+async fn patches_of_different_fields_at_once_all_land_as_on_sqlite() {
+    let Some((base, url)) = fresh_database().await else {
+        return;
+    };
+    let app = Showcase::start_with(&[("DATABASE_URL", &url)]).await;
+    common::expect_concurrent_patches_all_kept(&app).await;
+    drop(app);
+    drop_database(&base, &url).await;
+}

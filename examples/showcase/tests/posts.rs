@@ -614,3 +614,9 @@ async fn a_nul_character_in_any_text_is_a_validation_error_and_nothing_is_writte
     let app = Showcase::start().await;
     common::expect_nul_refused_everywhere(&app).await;
 }
+
+#[tokio::test]
+async fn patches_of_different_fields_at_once_all_land() {
+    let app = Showcase::start().await;
+    common::expect_concurrent_patches_all_kept(&app).await;
+}

@@ -56,7 +56,11 @@ pub async fn put(
     let mut post = editable_post(&state, &params.id, &editor).await?;
     validate(&input)?;
     input.replace(&mut post);
-    Ok(Json(posts::save(state.db(), post).await?))
+    // A full replace: the last one written wins, as it would have a moment later.
+    posts::save(state.db(), post, None)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
 }
 
 /// Changes the fields present in the body (ownership first, as for `put`).
@@ -66,14 +70,28 @@ pub async fn patch(
     params: Params,
     Json(patch): Json<PostPatch>,
 ) -> Result<Json<Post>, ApiError> {
-    let mut post = editable_post(&state, &params.id, &editor).await?;
+    let mut seen = editable_post(&state, &params.id, &editor).await?;
     validate(&patch)?;
-    if !patch.apply(&mut post) {
-        // Nothing to change: no write, and `updatedAt` still says when the post last changed.
-        return Ok(Json(post));
+    // The change goes onto the post as stored when it is written: one made meanwhile (another
+    // field patched at the same moment) is read again and kept, never written over.
+    for _ in 0..PATCH_ATTEMPTS {
+        let mut post = seen.clone();
+        if !patch.apply(&mut post) {
+            // Nothing to change: no write, and `updatedAt` still says when the post last changed.
+            return Ok(Json(post));
+        }
+        if let Some(saved) = posts::save(state.db(), post, Some(&seen)).await? {
+            return Ok(Json(saved));
+        }
+        seen = editable_post(&state, &params.id, &editor).await?;
     }
-    Ok(Json(posts::save(state.db(), post).await?))
+    Err(ApiError::conflict(
+        "The post kept changing while this edit was being saved; send it again.",
+    ))
 }
+
+/// How often a PATCH is re-applied to a post that changed while it was being saved.
+const PATCH_ATTEMPTS: usize = 8;
 
 /// Deletes the post: 204 with no body.
 pub async fn delete(
