@@ -234,3 +234,29 @@ async fn an_oversized_tool_id_is_400_and_counts_nothing() {
     assert_eq!(response.status(), 200);
     assert_eq!(app.count_rows("tool_usage").await, 1);
 }
+
+#[tokio::test]
+async fn an_anonymous_ipv6_client_is_counted_by_its_64_network() {
+    let app = Showcase::start_with(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let from = |address: &str| {
+        app.client
+            .post(app.url(&path("ocr")))
+            .header("x-forwarded-for", address)
+            .send()
+    };
+    // Three uses from three addresses of one /64 are its day's three.
+    for (address, used) in [
+        ("2001:db8:1:2::1", 1),
+        ("2001:db8:1:2::2", 2),
+        ("2001:db8:1:2:ab::3", 3),
+    ] {
+        assert_eq!(allowed(from(address).await.unwrap()).await["used"], used);
+    }
+    refused(from("2001:db8:1:2::4").await.unwrap()).await;
+    assert_eq!(
+        allowed(from("2001:db8:1:3::1").await.unwrap()).await["used"],
+        1
+    );
+    assert_eq!(stored_use(&app, "ip:2001:db8:1:2::", "ocr").await, Some(3));
+    assert_eq!(stored_use(&app, "ip:2001:db8:1:3::", "ocr").await, Some(1));
+}

@@ -1,5 +1,6 @@
 //! Rate limits: exactly the configured number pass, also under concurrency; the key is the user
-//! when signed in, else the socket's peer address (`X-Forwarded-For` only from trusted proxies);
+//! when signed in, else the socket's peer address (`X-Forwarded-For` only from trusted proxies;
+//! an IPv6 address by its /64);
 //! each route counts on its own; login has its own 10 a minute per IP.
 
 mod common;
@@ -168,6 +169,25 @@ async fn forwarded_for_separates_clients_behind_a_trusted_proxy() {
         }
     }
     assert_eq!(passed, N);
+}
+
+#[tokio::test]
+async fn ipv6_clients_behind_a_trusted_proxy_are_counted_by_their_64_network() {
+    let app = Showcase::start_with(&[
+        ("RATE_LIMIT_DEFAULT", "5/60s"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    // Five addresses of one /64 share its five requests.
+    let mut passed = 0;
+    for i in 1..=2 * N {
+        if hello_with_xff(&app, &format!("2001:db8:1:2::{i:x}")).await == 200 {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, N);
+    // The next /64 has its own.
+    assert_eq!(hello_with_xff(&app, "2001:db8:1:3::1").await, 200);
 }
 
 #[tokio::test]

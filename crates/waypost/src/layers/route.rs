@@ -496,12 +496,12 @@ impl Counted {
             .flatten();
         match user {
             Some(identity) => Counted::User(identity.user_id.clone()),
-            None => Counted::Ip(rate_limit::request_client_ip(
+            None => Counted::Ip(rate_limit::counted_address(rate_limit::request_client_ip(
                 context.peer,
                 request.extensions(),
                 request.headers(),
                 Some(security),
-            )),
+            ))),
         }
     }
 

@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | CORS origins | none (no CORS) | `CORS_ORIGINS` |
 //! | trusted proxies | none (`X-Forwarded-For` ignored) | `TRUSTED_PROXIES` |
-//! | default rate limit | 300 per 60 s window per user / IP and route (a fixed window: exactly that many reach the route's handlers in it; OPTIONS and 405 are not counted; the policy is named `"default"` in `RateLimit-Policy`, a route's own limit after its pattern) | `RATE_LIMIT_DEFAULT` (`off` disables) |
+//! | default rate limit | 300 per 60 s window per user / IP (an IPv6 client by its /64) and route (a fixed window: exactly that many reach the route's handlers in it; OPTIONS and 405 are not counted; the policy is named `"default"` in `RateLimit-Policy`, a route's own limit after its pattern) | `RATE_LIMIT_DEFAULT` (`off` disables) |
 //! | JWT secret | random per start (with a warning) | `JWT_SECRET` |
 //! | JWT lifetime | 1 h | `JWT_TTL` |
 //! | session lifetime | 7 days | `SESSION_TTL` |

@@ -4,7 +4,8 @@
 //! The client IP is the socket's peer address. `X-Forwarded-For` is read only when that peer is a
 //! trusted proxy, and then from the right: the first address that is not itself a trusted proxy
 //! is the client. Anything a client writes further left is ignored, so spoofing the header from
-//! an untrusted peer changes nothing.
+//! an untrusted peer changes nothing. An IPv6 client is counted by its /64 network
+//! ([`counted_address`]).
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -86,6 +87,21 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         }
     }
     client
+}
+
+/// The address a per-client limit counts for `ip`: an IPv4 address as it is (also when it comes
+/// IPv4-mapped, over a dual-stack socket), an IPv6 address as its /64 network. A subscriber is
+/// usually given a whole /64, so counting each address of it apart would hand out a fresh
+/// allowance per address to anyone who rotates through them (django-ratelimit masks the same
+/// way).
+pub fn counted_address(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(ip) => {
+            let network = u128::from(ip) & !(u128::MAX >> 64);
+            IpAddr::V6(std::net::Ipv6Addr::from(network))
+        }
+        ipv4 => ipv4,
+    }
 }
 
 /// Parses `TRUSTED_PROXIES`: IPs or CIDR ranges, comma-separated.
@@ -248,6 +264,20 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_str(xff).unwrap());
         headers
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_network_and_ipv4_ones_as_they_are() {
+        let counted = |ip: &str| counted_address(ip.parse().unwrap()).to_string();
+        assert_eq!(
+            counted("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "2001:db8:1:2::"
+        );
+        assert_eq!(counted("2001:db8:1:2::1"), counted("2001:db8:1:2:ffff::9"));
+        assert_ne!(counted("2001:db8:1:2::1"), counted("2001:db8:1:3::1"));
+        assert_eq!(counted("::1"), "::");
+        assert_eq!(counted("203.0.113.9"), "203.0.113.9");
+        assert_eq!(counted("::ffff:203.0.113.9"), "203.0.113.9");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use waypost::{
     axum::http::{header, HeaderValue, StatusCode},
     credits::DailyQuota,
     extract::{Json, State},
-    security::{ClientIp, MaybeAuth},
+    security::{rate_limit::counted_address, ClientIp, MaybeAuth},
     ApiError,
 };
 
@@ -57,7 +57,11 @@ pub async fn post(
     let (subject, limit) = match &user {
         Some(user) if user.is_admin() => (format!("user:{}", user.id), None),
         Some(user) => (format!("user:{}", user.id), Some(state.config().tool_daily_limit)),
-        None => (format!("ip:{ip}"), Some(state.config().tool_daily_limit)),
+        // Counted as the rate limits count addresses: an IPv6 client by its /64.
+        None => (
+            format!("ip:{}", counted_address(ip)),
+            Some(state.config().tool_daily_limit),
+        ),
     };
     let usage = quota().try_use(state.db(), &subject, tool, limit).await?;
     let limit = usage
