@@ -251,6 +251,36 @@ impl DailyQuota {
         Self { table }
     }
 
+    /// Drops the rows of days before `today` (never read again: counts start afresh each day),
+    /// once a day per process and table, in a task of its own so no use waits for it; without
+    /// this the table would keep a row per subject, tool and day for ever.
+    fn prune_before(&self, db: &Database, today: &str) {
+        static PRUNED: std::sync::Mutex<Vec<(&'static str, String)>> =
+            std::sync::Mutex::new(Vec::new());
+        {
+            let mut pruned = PRUNED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match pruned.iter_mut().find(|(table, _)| *table == self.table) {
+                Some((_, day)) if day == today => return,
+                Some((_, day)) => today.clone_into(day),
+                None => pruned.push((self.table, today.to_owned())),
+            }
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (table, db, today) = (self.table, db.clone(), today.to_owned());
+        runtime.spawn(async move {
+            // Days are ISO dates, which sort as text.
+            let sql = format!("DELETE FROM {table} WHERE day < $1");
+            match sqlx::query(&sql).bind(&today).execute(&db).await {
+                Ok(done) => tracing::debug!(table, rows = done.rows_affected(), "pruned past days"),
+                Err(error) => tracing::warn!(%error, table, "pruning past days failed"),
+            }
+        });
+    }
+
     /// Counts one use of `tool` by `subject` today, unless `limit` is reached; checked and
     /// counted in one statement.
     ///
@@ -274,6 +304,7 @@ impl DailyQuota {
         let resets_at = format!("{}T00:00:00Z", midnight.date());
         let resets_in_secs = seconds_until(now, midnight);
         let t = self.table;
+        self.prune_before(db, &day);
         let (subject, tool) = (index_key(subject), index_key(tool));
         let (subject, tool) = (subject.as_ref(), tool.as_ref());
         let counted: Option<i64> = match limit {

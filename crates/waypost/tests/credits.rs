@@ -1,9 +1,13 @@
 //! The credit ledger's refunds: a spend whose work fails is given back exactly once, also when
-//! the request goes away while the refund still waits for a database connection.
+//! the request goes away while the refund still waits for a database connection; and the daily
+//! quota's table keeping only today's counts.
 
 use std::time::Duration;
 
-use waypost::{credits::CreditLedger, database, ApiError};
+use waypost::{
+    credits::{CreditLedger, DailyQuota},
+    database, ApiError,
+};
 
 async fn ledger_with(balance: i64) -> (database::Database, CreditLedger) {
     // In memory: a pool of one connection, which lets the test hold the only one.
@@ -77,4 +81,48 @@ async fn a_refund_waiting_for_a_connection_outlives_its_request() {
     // Once, not twice.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(balance(&db, &ledger).await, 5);
+}
+
+#[tokio::test]
+async fn the_daily_quota_drops_past_days_and_keeps_today() {
+    let db = database::connect("sqlite::memory:").await.unwrap();
+    sqlx::query(
+        "CREATE TABLE tool_counts (subject TEXT NOT NULL, tool TEXT NOT NULL, day TEXT NOT NULL, \
+         used BIGINT NOT NULL, PRIMARY KEY (subject, tool, day))",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let yesterday = today.previous_day().unwrap().to_string();
+    for (subject, day) in [("ip:1", yesterday.as_str()), ("ip:2", "2020-01-31")] {
+        sqlx::query("INSERT INTO tool_counts (subject, tool, day, used) VALUES ($1, 'ocr', $2, 3)")
+            .bind(subject)
+            .bind(day)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    let quota = DailyQuota::new("tool_counts");
+    let first = quota.try_use(&db, "ip:1", "ocr", Some(3)).await.unwrap();
+    assert!(first.allowed, "yesterday's three do not count today");
+    assert_eq!(first.used, 1);
+    let days = || async {
+        sqlx::query_scalar::<_, String>("SELECT day FROM tool_counts ORDER BY day")
+            .fetch_all(&db)
+            .await
+            .unwrap()
+    };
+    // The pruning runs beside the use.
+    let mut left = days().await;
+    for _ in 0..250 {
+        if left.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        left = days().await;
+    }
+    assert_eq!(left, [today.to_string()]);
+    let second = quota.try_use(&db, "ip:1", "ocr", Some(3)).await.unwrap();
+    assert_eq!(second.used, 2);
 }
