@@ -161,7 +161,16 @@ struct SlotState {
 /// Tokens per user, with a TTL and single-flight fetching.
 pub struct TokenCache {
     ttl: Duration,
-    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    slots: Mutex<Slots>,
+}
+
+/// The users' slots, and how many there may be before the next sweep.
+struct Slots {
+    by_user: HashMap<String, Arc<Slot>>,
+    /// At least [`SWEEP_ABOVE`], and twice what the last sweep kept: with many live tokens a
+    /// sweep keeps most of them, and sweeping again on the next new user would cost a pass over
+    /// all of them per new user, under the lock.
+    sweep_at: usize,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -180,26 +189,30 @@ impl TokenCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Slots {
+                by_user: HashMap::new(),
+                sweep_at: SWEEP_ABOVE,
+            }),
         }
     }
 
     fn slot(&self, user: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(slot) = slots.get(user) {
+        if let Some(slot) = slots.by_user.get(user) {
             return slot.clone();
         }
-        if slots.len() >= SWEEP_ABOVE {
+        if slots.by_user.len() >= slots.sweep_at {
             let ttl = self.ttl;
-            slots.retain(|_, slot| match slot.state.try_lock() {
+            slots.by_user.retain(|_, slot| match slot.state.try_lock() {
                 Ok(state) => state
                     .token
                     .as_ref()
                     .is_some_and(|e| e.fetched.elapsed() < ttl),
                 Err(_) => true,
             });
+            slots.sweep_at = SWEEP_ABOVE.max(2 * slots.by_user.len());
         }
-        slots.entry(user.to_owned()).or_default().clone()
+        slots.by_user.entry(user.to_owned()).or_default().clone()
     }
 
     /// `user`'s token, fetched with `fetch` when there is none or it expired. Concurrent
@@ -452,6 +465,23 @@ mod tests {
             token: text.to_owned(),
             cookie: None,
         }
+    }
+
+    #[tokio::test]
+    async fn with_many_live_tokens_a_sweep_is_not_repeated_for_each_new_user() {
+        let cache = TokenCache::new(Duration::from_secs(1200));
+        for user in 0..SWEEP_ABOVE + 1 {
+            cache
+                .get_or_fetch(&user.to_string(), || async { Ok(token("live")) })
+                .await
+                .unwrap();
+        }
+        // The sweep at the 10 000th kept them all: the next one is at twice that.
+        let sweep_at = cache.slots.lock().unwrap().sweep_at;
+        assert_eq!(sweep_at, 2 * SWEEP_ABOVE);
+        // An idle slot (no token) is what a sweep drops; none is dropped before then.
+        cache.slot("no token yet");
+        assert_eq!(cache.slots.lock().unwrap().by_user.len(), SWEEP_ABOVE + 2);
     }
 
     /// Five concurrent first requests of `alice`, whose fetch takes 50 ms and ends with
