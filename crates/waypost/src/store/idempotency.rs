@@ -9,6 +9,7 @@
 
 use std::{
     collections::HashMap,
+    sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
@@ -64,13 +65,25 @@ struct Entry {
     fingerprint: String,
     /// `None` while the request runs.
     answer: Option<StoredResponse>,
+    /// The answer's size, counted against the store's budget (0 while the request runs).
+    kept: usize,
     expires_at: Instant,
 }
 
+/// How many bytes of answers (bodies and headers) the in-process store keeps by default.
+pub const IDEMPOTENCY_MEMORY_BUDGET: usize = 64 * 1024 * 1024;
+
 /// The in-process idempotency store.
+///
+/// Its answers share a budget of bytes ([`IDEMPOTENCY_MEMORY_BUDGET`] unless
+/// [`with_budget`](Self::with_budget) says otherwise): an answer that would pass it, once
+/// expired ones are dropped, is sent but not kept — the key is freed, as for an answer too
+/// large to keep — so retried requests can never fill the process's memory.
 #[derive(Debug)]
 pub struct MemoryIdempotencyStore {
     keys: ShardedMap<Entry>,
+    kept_bytes: AtomicUsize,
+    budget: usize,
 }
 
 impl Default for MemoryIdempotencyStore {
@@ -80,16 +93,58 @@ impl Default for MemoryIdempotencyStore {
 }
 
 impl MemoryIdempotencyStore {
-    /// An empty store.
+    /// An empty store with the default budget.
     pub fn new() -> Self {
+        Self::with_budget(IDEMPOTENCY_MEMORY_BUDGET)
+    }
+
+    /// An empty store keeping at most `bytes` of answers.
+    pub fn with_budget(bytes: usize) -> Self {
         Self {
             keys: ShardedMap::new(),
+            kept_bytes: AtomicUsize::new(0),
+            budget: bytes,
         }
     }
 
     fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.keys.shard(key)
     }
+
+    /// Drops `shard`'s expired keys, giving their answers' bytes back to the budget.
+    fn sweep(&self, shard: &mut HashMap<String, Entry>, now: Instant) {
+        shard.retain(|_, entry| {
+            let live = entry.expires_at > now;
+            if !live {
+                self.kept_bytes.fetch_sub(entry.kept, Ordering::Relaxed);
+            }
+            live
+        });
+    }
+
+    /// Whether `size` more bytes fit the budget, after dropping expired answers if they do not
+    /// at first.
+    fn has_room_for(&self, size: usize) -> bool {
+        let fits = || self.kept_bytes.load(Ordering::Relaxed).saturating_add(size) <= self.budget;
+        if fits() {
+            return true;
+        }
+        let now = Instant::now();
+        for mut shard in self.keys.each() {
+            self.sweep(&mut shard, now);
+        }
+        fits()
+    }
+}
+
+/// What an answer counts against the budget.
+fn size_of(response: &StoredResponse) -> usize {
+    response.body.len()
+        + response
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum::<usize>()
 }
 
 impl IdempotencyStore for MemoryIdempotencyStore {
@@ -103,7 +158,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         let mut shard = self.shard(key);
         // Expired keys are cleared as new ones arrive, so the map cannot grow without end.
         if shard.len() % 256 == 255 {
-            shard.retain(|_, entry| entry.expires_at > now);
+            self.sweep(&mut shard, now);
         }
         let claim = match shard.get(key) {
             Some(entry) if entry.expires_at > now => {
@@ -116,14 +171,18 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                 }
             }
             _ => {
-                shard.insert(
+                let replaced = shard.insert(
                     key.to_owned(),
                     Entry {
                         fingerprint: fingerprint.to_owned(),
                         answer: None,
+                        kept: 0,
                         expires_at: now + hold,
                     },
                 );
+                if let Some(expired) = replaced {
+                    self.kept_bytes.fetch_sub(expired.kept, Ordering::Relaxed);
+                }
                 Claim::Started
             }
         };
@@ -136,15 +195,28 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         response: StoredResponse,
         keep: Duration,
     ) -> StoreFuture<'a, ()> {
+        let size = size_of(&response);
+        if !self.has_room_for(size) {
+            tracing::warn!(
+                budget = self.budget,
+                "the idempotency store is full: this answer is not kept for retries"
+            );
+            return self.release(key);
+        }
         if let Some(entry) = self.shard(key).get_mut(key) {
+            self.kept_bytes.fetch_add(size, Ordering::Relaxed);
+            self.kept_bytes.fetch_sub(entry.kept, Ordering::Relaxed);
             entry.answer = Some(response);
+            entry.kept = size;
             entry.expires_at = Instant::now() + keep;
         }
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn release<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        self.shard(key).remove(key);
+        if let Some(entry) = self.shard(key).remove(key) {
+            self.kept_bytes.fetch_sub(entry.kept, Ordering::Relaxed);
+        }
         Box::pin(std::future::ready(Ok(())))
     }
 }
@@ -195,5 +267,37 @@ mod tests {
             store.claim("e", "other", hold).await.unwrap(),
             Claim::Started
         );
+    }
+
+    #[tokio::test]
+    async fn answers_past_the_budget_are_not_kept_until_expired_ones_make_room() {
+        let hold = Duration::from_secs(60);
+        let body = "x".repeat(40);
+        // 40 bytes of body and 28 of headers: one answer fits in 100 bytes, two do not.
+        let store = MemoryIdempotencyStore::with_budget(100);
+        assert_eq!(store.claim("a", "fp", hold).await.unwrap(), Claim::Started);
+        store
+            .complete("a", answer(&body), Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim("a", "fp", hold).await.unwrap(),
+            Claim::Replay(answer(&body))
+        );
+        assert_eq!(store.claim("b", "fp", hold).await.unwrap(), Claim::Started);
+        store.complete("b", answer(&body), hold).await.unwrap();
+        // Not kept, and the key is free: the retry runs again.
+        assert_eq!(store.claim("b", "fp", hold).await.unwrap(), Claim::Started);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        // `a` expired: its bytes make room for `b`'s answer.
+        store.complete("b", answer(&body), hold).await.unwrap();
+        assert_eq!(
+            store.claim("b", "fp", hold).await.unwrap(),
+            Claim::Replay(answer(&body))
+        );
+        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 68);
+        // Released, its bytes are given back.
+        store.release("b").await.unwrap();
+        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 0);
     }
 }

@@ -15,7 +15,9 @@ use std::{future::Future, pin::Pin};
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisIdempotencyStore, RedisRateLimitStore, RedisSessionStore, RedisStores};
-pub use idempotency::{Claim, IdempotencyStore, MemoryIdempotencyStore, StoredResponse};
+pub use idempotency::{
+    Claim, IdempotencyStore, MemoryIdempotencyStore, StoredResponse, IDEMPOTENCY_MEMORY_BUDGET,
+};
 pub use rate_limit::{Decision, MemoryRateLimitStore, RateKey, RateLimitStore, Subject};
 pub use session::{MemorySessionStore, SessionRecord, SessionStore};
 
