@@ -830,8 +830,48 @@ async fn without_a_backend_chat_session_hands_out_a_token() {
         .to_str()
         .unwrap()
         .starts_with("text/plain"));
+    // A bearer caller gets no cookie: a client keeping cookies would need CSRF tokens after.
+    assert!(response.headers().get("set-cookie").is_none());
     let token = response.text().await.unwrap();
     assert!(token.len() >= 16, "{token}");
+    let chat = app
+        .send_json_as(
+            &alice,
+            Method::POST,
+            "/api/chat",
+            json!({ "messages": [{ "role": "user", "text": "hi" }] }),
+        )
+        .await;
+    assert_eq!(chat.status(), 200);
+
+    // A browser signed in with its session cookie (and so holding a `csrf` cookie to pass the
+    // check) gets a token bound to that cookie, which passes the check as Deep Chat sends it,
+    // in `?token=`.
+    let login = app.login("alice@example.com", common::PASSWORD).await;
+    let session = common::session_cookie(&login).unwrap();
+    let (csrf_cookie, csrf_token) = app.csrf().await;
+    let cookies = format!("session={session}; csrf={csrf_cookie}");
+    let response = app
+        .client
+        .post(app.url("/api/chat/session"))
+        .header("cookie", &cookies)
+        .header("x-csrf-token", &csrf_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("set-cookie").is_none());
+    let token = response.text().await.unwrap();
+    let chat = app
+        .client
+        .post(app.url("/api/chat"))
+        .query(&[("token", token.as_str())])
+        .header("cookie", &cookies)
+        .json(&json!({ "messages": [{ "role": "user", "text": "hi" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.status(), 200);
 }
 
 #[tokio::test]

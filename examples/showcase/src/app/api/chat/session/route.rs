@@ -12,7 +12,8 @@ use waypost::{
 
 use crate::{chat_bearer, AppState};
 
-/// The backend's token (cached per user); without a backend, a CSRF token of this server.
+/// The backend's token (cached per user); without a backend, a CSRF token of this server,
+/// which Deep Chat sends back as `?token=` — the query parameter the CSRF check reads.
 pub async fn post(
     State(state): State<AppState>,
     Auth(identity): Auth<Identity>,
@@ -20,13 +21,13 @@ pub async fn post(
 ) -> Result<Response, ApiError> {
     let text_plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     let Some(chat) = state.chat() else {
+        // A caller that sends cookies passed the CSRF check to get here, so it holds a `csrf`
+        // cookie, and the token is bound to it. A bearer caller sends none and needs no token;
+        // it gets one all the same, but no cookie: a cookie-keeping client handed one would
+        // need a token for every later write.
         let cookie = request_cookie(&headers, CSRF_COOKIE);
-        let (token, new_cookie) = state.security().csrf_token(cookie.as_deref());
-        let mut response = (text_plain, token).into_response();
-        if let Some(new_cookie) = new_cookie {
-            waypost::response::set_cookie(&mut response, &new_cookie);
-        }
-        return Ok(response);
+        let (token, _cookie_not_handed_out) = state.security().csrf_token(cookie.as_deref());
+        return Ok((text_plain, token).into_response());
     };
     let bearer = chat_bearer(&state, &identity, &headers)?;
     let token = chat.token(&identity.user_id, &bearer).await?;
