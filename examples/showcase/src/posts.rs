@@ -63,25 +63,43 @@ pub struct PostInput {
     pub published: Option<bool>,
 }
 
-/// The body of `PATCH`: any subset; each present field follows the same rules.
+/// The body of `PATCH`: any subset; each present field follows the same rules. `null` clears
+/// the category; for the title, the content and `published`, which every post has, it is a
+/// validation error rather than a silent no-op.
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct PostPatch {
     /// 5–200 characters.
     #[garde(
-        length(chars, min = 5, max = 200),
-        custom(crate::rules::not_blank),
-        custom(crate::rules::no_nul)
+        custom(crate::rules::not_null),
+        inner(
+            length(chars, min = 5, max = 200),
+            custom(crate::rules::not_blank),
+            custom(crate::rules::no_nul)
+        )
     )]
-    #[schemars(pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN))]
-    pub title: Option<String>,
+    #[schemars(
+        pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN),
+        length(min = 5, max = 200)
+    )]
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schemars(with = "String", transform = optional_without_default)]
+    pub title: Option<Option<String>>,
     /// 1–50 000 characters.
     #[garde(
-        length(chars, min = 1, max = 50_000),
-        custom(crate::rules::not_blank),
-        custom(crate::rules::no_nul)
+        custom(crate::rules::not_null),
+        inner(
+            length(chars, min = 1, max = 50_000),
+            custom(crate::rules::not_blank),
+            custom(crate::rules::no_nul)
+        )
     )]
-    #[schemars(pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN))]
-    pub content: Option<String>,
+    #[schemars(
+        pattern(crate::rules::NOT_BLANK_NO_NUL_PATTERN),
+        length(min = 1, max = 50_000)
+    )]
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schemars(with = "String", transform = optional_without_default)]
+    pub content: Option<Option<String>>,
     /// `null` clears it.
     #[garde(inner(length(chars, max = 100), custom(crate::rules::no_nul)))]
     #[schemars(pattern(crate::rules::NO_NUL_PATTERN))]
@@ -89,15 +107,25 @@ pub struct PostPatch {
     #[schemars(with = "Option<String>")]
     pub category: Option<Option<String>>,
     /// New visibility.
-    #[garde(skip)]
-    pub published: Option<bool>,
+    #[garde(custom(crate::rules::not_null))]
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schemars(with = "bool", transform = optional_without_default)]
+    pub published: Option<Option<bool>>,
+}
+
+/// The schema of a field that may be left out but is never `null`: without the `default: null`
+/// that `serde(default)` would document for it.
+fn optional_without_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
 }
 
 /// Tells "absent" (`None`) from "explicitly null" (`Some(None)`).
-fn present_or_null<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(deserializer).map(Some)
+fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// The order of a listing.
@@ -331,19 +359,19 @@ impl PostPatch {
     /// Changes only the fields present in the patch; whether any of them changed a value.
     pub fn apply(&self, post: &mut Post) -> bool {
         let mut changed = false;
-        if let Some(title) = self.title.clone() {
-            changed |= post.title != title;
-            post.title = title;
+        if let Some(Some(title)) = &self.title {
+            changed |= post.title != *title;
+            post.title.clone_from(title);
         }
-        if let Some(content) = self.content.clone() {
-            changed |= post.content != content;
-            post.content = content;
+        if let Some(Some(content)) = &self.content {
+            changed |= post.content != *content;
+            post.content.clone_from(content);
         }
-        if let Some(category) = self.category.clone() {
-            changed |= post.category != category;
-            post.category = category;
+        if let Some(category) = &self.category {
+            changed |= post.category != *category;
+            post.category.clone_from(category);
         }
-        if let Some(published) = self.published {
+        if let Some(Some(published)) = self.published {
             changed |= post.published != published;
             post.published = published;
         }

@@ -11,6 +11,15 @@ pub fn not_blank(value: &Option<String>, _context: &()) -> garde::Result {
     }
 }
 
+/// A field of a partial update that may be left out but, when sent, not as `null` (the value
+/// every record has cannot be cleared).
+pub fn not_null<T>(value: &Option<Option<T>>, _context: &()) -> garde::Result {
+    match value {
+        Some(None) => Err(garde::Error::new("must not be null")),
+        _ => Ok(()),
+    }
+}
+
 /// U+0000 in a text field is refused as invalid, so that an app on SQLite (which stores it) and
 /// one on Postgres (whose text cannot hold it) answer the same: 400 `validation_failed` naming
 /// the field, before anything is written. Fields with this rule say so in their schema too,

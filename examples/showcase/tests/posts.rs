@@ -480,6 +480,28 @@ async fn patch_changes_only_what_is_sent() {
         "conflict",
     )
     .await;
+    // `null` clears only what a post may lack: the title, the content and `published` are
+    // refused, by name, all at once, and nothing is changed (the content here included).
+    let refused = expect_error(
+        app.send_json_as(
+            &alice,
+            Method::PATCH,
+            &format!("/api/posts/{id}"),
+            json!({ "title": null, "content": null, "published": null, "category": "b" }),
+        )
+        .await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    for field in ["title", "content", "published"] {
+        assert_eq!(
+            refused["details"][field],
+            json!(["must not be null"]),
+            "{refused}"
+        );
+    }
+    assert!(refused["details"].get("category").is_none(), "{refused}");
     let stored: Value = app
         .get(&format!("/api/posts/{id}"))
         .await
@@ -490,6 +512,8 @@ async fn patch_changes_only_what_is_sent() {
         stored["title"], "Patchable post",
         "a failed patch changes nothing"
     );
+    assert_eq!(stored["category"], Value::Null);
+    assert_eq!(stored["published"], true);
     expect_error(
         app.send_json_as(
             &alice,

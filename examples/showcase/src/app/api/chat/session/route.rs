@@ -12,8 +12,10 @@ use waypost::{
 
 use crate::{chat_bearer, AppState};
 
-/// The backend's token (cached per user); without a backend, a CSRF token of this server,
-/// which Deep Chat sends back as `?token=` — the query parameter the CSRF check reads.
+/// The backend's token (cached per user); without a backend, a CSRF token of this server.
+///
+/// Deep Chat sends it back as `?token=`: without a backend, the query parameter the CSRF check
+/// reads.
 pub async fn post(
     State(state): State<AppState>,
     Auth(identity): Auth<Identity>,
