@@ -14,9 +14,10 @@ use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
+    server::conn::auto,
 };
 use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::{util::Oneshot, Layer, Service, ServiceExt};
 
 use crate::{
@@ -143,7 +144,10 @@ impl App {
             // the front layer, which answers 431 in the one error shape; past it, h2 refuses the
             // stream with a bare 431 of its own.
             .max_header_list_size(u32::try_from(2 * server.max_header_bytes).unwrap_or(u32::MAX));
-        let graceful = GracefulShutdown::new();
+        // Cancelled when the server stops accepting: every connection then shuts down as
+        // hyper does it gracefully, and the tracker says when the last has closed.
+        let stopping = CancellationToken::new();
+        let connections = TaskTracker::new();
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -167,23 +171,42 @@ impl App {
             };
             let io = HeadDeadline::new(
                 ShapedErrors::new(stream, activity.clone()),
-                activity,
+                activity.clone(),
                 server.header_read_timeout,
             );
             let builder = template.clone();
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
+            let stopping = stopping.clone();
+            connections.spawn(async move {
                 let connection =
                     builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_service);
-                if let Err(error) = watcher.watch(connection).await {
+                let mut connection = std::pin::pin!(connection);
+                // hyper's graceful shutdown — a GOAWAY on HTTP/2, the connection closed once its
+                // exchange is done on HTTP/1 — when the server stops, or when an HTTP/2
+                // connection has had no stream for the header-read timeout (see `head_timeout`).
+                let stop = async {
+                    tokio::select! {
+                        () = stopping.cancelled() => {}
+                        () = activity.idle_for_too_long() => {}
+                    }
+                };
+                let ended = tokio::select! {
+                    ended = connection.as_mut() => ended,
+                    () = stop => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(error) = ended {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 }
             });
         }
         drop(listener);
         tracing::info!("shutting down: waiting for in-flight requests");
+        stopping.cancel();
+        connections.close();
         tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = connections.wait() => tracing::info!("all connections closed"),
             () = tokio::time::sleep(server.shutdown_timeout) => {
                 tracing::warn!(timeout = ?server.shutdown_timeout, "shutdown deadline passed; dropping open connections");
             }

@@ -211,7 +211,8 @@ pub struct ServerConfig {
     /// `WAYPOST_HEADER_READ_TIMEOUT` (10s): an HTTP/1 connection waiting for a request head —
     /// since it opened, or since its last response went out — is closed once this has passed
     /// without the whole head: the slowloris defence and the keep-alive idle limit in one. An
-    /// HTTP/2 connection with no stream in flight for this long is closed too. `off` leaves it
+    /// HTTP/2 connection with no stream in flight for this long is shut down gracefully (a
+    /// GOAWAY), and cut off one period later if the client keeps it open. `off` leaves it
     /// to a proxy in front.
     pub header_read_timeout: Option<Duration>,
     /// `WAYPOST_BODY_READ_TIMEOUT` (30s): the longest pause between two body chunks.

@@ -13,8 +13,10 @@
 //!
 //! As with hyper's own, the time runs only while no request is in flight: a slow handler, a long
 //! stream or a large download to a slow reader never trips it. An HTTP/2 connection has the same
-//! time as its idle limit: with no stream in flight for that long it is closed (hyper has no
-//! idle limit for HTTP/2, and a client answering pings would otherwise hold it for ever).
+//! time as its idle limit (hyper has none, and a client answering pings would otherwise hold it
+//! for ever): with no stream in flight for that long, its task is told to shut it down as hyper
+//! does gracefully — a GOAWAY, and the streams already received are answered — and a client
+//! that keeps it open past one more period is cut off.
 //! Upgraded connections (WebSocket) and CONNECT tunnels are left alone once a request shows what
 //! they are.
 
@@ -38,6 +40,7 @@ use axum::{
 use pin_project_lite::pin_project;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
+    sync::Notify,
     time::{Instant, Sleep},
 };
 
@@ -54,6 +57,8 @@ pub(crate) struct ConnectionActivity {
     exempt: AtomicBool,
     /// HTTP/2: the idle limit applies, but hyper's writes are frames, never a bare HTTP/1 head.
     multiplexed: AtomicBool,
+    /// Told when an HTTP/2 connection has had no stream for the timeout.
+    idle: Notify,
 }
 
 impl ConnectionActivity {
@@ -65,6 +70,7 @@ impl ConnectionActivity {
             last_done: AtomicU64::new(0),
             exempt: AtomicBool::new(false),
             multiplexed: AtomicBool::new(false),
+            idle: Notify::new(),
         })
     }
 
@@ -78,9 +84,17 @@ impl ConnectionActivity {
             && !self.multiplexed.load(Ordering::Relaxed)
     }
 
+    /// Completes once an HTTP/2 connection has had no stream in flight for the header-read
+    /// timeout: the connection's task then shuts it down gracefully.
+    pub(crate) async fn idle_for_too_long(&self) {
+        self.idle.notified().await;
+    }
+
     fn response_done(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        // The time first: an HTTP/2 stream ends on a task of its own, and the connection's task,
+        // seeing the count drop (Acquire), must see this stream's end too.
         self.note_progress();
+        self.in_flight.fetch_sub(1, Ordering::Release);
     }
 
     /// Restarts the wait for the next head from now.
@@ -93,7 +107,7 @@ impl ConnectionActivity {
     }
 
     fn is_busy(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) > 0
+        self.in_flight.load(Ordering::Acquire) > 0
     }
 
     fn waiting_since(&self) -> Instant {
@@ -220,6 +234,7 @@ impl<T> HeadDeadline<T> {
                 sleep: None,
                 registered: None,
                 write_blocked: false,
+                told_idle: false,
             },
         }
     }
@@ -239,6 +254,8 @@ struct Watch {
     /// Whether the last write found the socket full: a response still going out, however
     /// slowly the client reads it, is not a wait for a head.
     write_blocked: bool,
+    /// Whether an idle HTTP/2 connection's task has been told to shut it down.
+    told_idle: bool,
 }
 
 impl Watch {
@@ -289,7 +306,15 @@ impl Watch {
                         self.activity.waiting_since() + timeout
                     };
                     if deadline <= now {
-                        return true;
+                        if !self.activity.multiplexed.load(Ordering::Relaxed) || self.told_idle {
+                            return true;
+                        }
+                        // HTTP/2: a GOAWAY rather than a cut, so a stream whose frames have
+                        // just arrived is still answered. One more period to close.
+                        self.told_idle = true;
+                        self.activity.idle.notify_one();
+                        sleep.as_mut().reset(now + timeout);
+                        continue;
                     }
                     sleep.as_mut().reset(deadline);
                 }
