@@ -276,7 +276,14 @@ impl DailyQuota {
             let sql = format!("DELETE FROM {table} WHERE day < $1");
             match sqlx::query(&sql).bind(&today).execute(&db).await {
                 Ok(done) => tracing::debug!(table, rows = done.rows_affected(), "pruned past days"),
-                Err(error) => tracing::warn!(%error, table, "pruning past days failed"),
+                Err(error) => {
+                    tracing::warn!(%error, table, "pruning past days failed");
+                    // The next use tries again.
+                    PRUNED
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .retain(|(pruned, _)| *pruned != table);
+                }
             }
         });
     }

@@ -5,11 +5,11 @@
 //! run it), then completed with the answer, or released when there is nothing to keep (a server
 //! error, a streamed answer) so a retry runs again. A key names one request: the claim carries a
 //! fingerprint of it, and the key used again for a different request is a mismatch. The guard
-//! that uses this store is in `layers/route.rs` (`RouteConfig::idempotent`).
+//! that uses this store is in `layers/idempotency.rs` (`RouteConfig::idempotent`).
 
 use std::{
     collections::HashMap,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::atomic::{AtomicU64, AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
@@ -48,7 +48,9 @@ pub trait IdempotencyStore: Send + Sync + 'static {
         fingerprint: &'a str,
         hold: Duration,
     ) -> StoreFuture<'a, Claim>;
-    /// Keeps `response` as the answer for `key`, for `keep`.
+    /// Keeps `response` as the answer for `key`, for `keep` — or, when the store has no room
+    /// for it, frees `key` as [`release`](Self::release) does (the answer is then sent but not
+    /// kept).
     fn complete<'a>(
         &'a self,
         key: &'a str,
@@ -84,6 +86,10 @@ pub struct MemoryIdempotencyStore {
     keys: ShardedMap<Entry>,
     kept_bytes: AtomicUsize,
     budget: usize,
+    /// When the last full sweep ran, in milliseconds after `epoch`: a store full of live
+    /// answers is swept at most once a second, not on every answer that does not fit.
+    last_full_sweep: AtomicU64,
+    epoch: Instant,
 }
 
 impl Default for MemoryIdempotencyStore {
@@ -104,6 +110,8 @@ impl MemoryIdempotencyStore {
             keys: ShardedMap::new(),
             kept_bytes: AtomicUsize::new(0),
             budget: bytes,
+            last_full_sweep: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
     }
 
@@ -130,11 +138,29 @@ impl MemoryIdempotencyStore {
             return true;
         }
         let now = Instant::now();
+        let now_ms = u64::try_from(now.duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_full_sweep.load(Ordering::Relaxed);
+        let due = now_ms.saturating_sub(last) >= 1000 || last == 0;
+        if !due
+            || self
+                .last_full_sweep
+                .compare_exchange(last, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            // Swept within the last second, or being swept right now.
+            return false;
+        }
         for mut shard in self.keys.each() {
             self.sweep(&mut shard, now);
         }
         fits()
     }
+}
+
+/// What an entry costs beside its answer: its key, its fingerprint and the map's own overhead
+/// (a rough figure for the strings' and the table's bookkeeping).
+fn entry_size(key: &str, fingerprint: &str) -> usize {
+    key.len() + fingerprint.len() + 128
 }
 
 /// What an answer counts against the budget.
@@ -143,7 +169,7 @@ fn size_of(response: &StoredResponse) -> usize {
         + response
             .headers
             .iter()
-            .map(|(name, value)| name.len() + value.len())
+            .map(|(name, value)| name.len() + value.len() + 64)
             .sum::<usize>()
 }
 
@@ -171,12 +197,16 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                 }
             }
             _ => {
+                // The entry itself counts from the claim on (its answer once kept); a claim is
+                // never refused for room, as the request has not run yet.
+                let kept = entry_size(key, fingerprint);
+                self.kept_bytes.fetch_add(kept, Ordering::Relaxed);
                 let replaced = shard.insert(
                     key.to_owned(),
                     Entry {
                         fingerprint: fingerprint.to_owned(),
                         answer: None,
-                        kept: 0,
+                        kept,
                         expires_at: now + hold,
                     },
                 );
@@ -195,8 +225,8 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         response: StoredResponse,
         keep: Duration,
     ) -> StoreFuture<'a, ()> {
-        let size = size_of(&response);
-        if !self.has_room_for(size) {
+        let answer_size = size_of(&response);
+        if !self.has_room_for(answer_size) {
             tracing::warn!(
                 budget = self.budget,
                 "the idempotency store is full: this answer is not kept for retries"
@@ -204,6 +234,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             return self.release(key);
         }
         if let Some(entry) = self.shard(key).get_mut(key) {
+            let size = entry_size(key, &entry.fingerprint) + answer_size;
             self.kept_bytes.fetch_add(size, Ordering::Relaxed);
             self.kept_bytes.fetch_sub(entry.kept, Ordering::Relaxed);
             entry.answer = Some(response);
@@ -273,13 +304,12 @@ mod tests {
     async fn answers_past_the_budget_are_not_kept_until_expired_ones_make_room() {
         let hold = Duration::from_secs(60);
         let body = "x".repeat(40);
-        // 40 bytes of body and 28 of headers: one answer fits in 100 bytes, two do not.
-        let store = MemoryIdempotencyStore::with_budget(100);
+        // An entry of a one-letter key costs 131 bytes, its answer 132 more (40 of body, 28 of
+        // header, their overhead): a budget of 400 holds one answered key and one claim.
+        let store = MemoryIdempotencyStore::with_budget(400);
         assert_eq!(store.claim("a", "fp", hold).await.unwrap(), Claim::Started);
-        store
-            .complete("a", answer(&body), Duration::from_millis(50))
-            .await
-            .unwrap();
+        let short = Duration::from_millis(1200);
+        store.complete("a", answer(&body), short).await.unwrap();
         assert_eq!(
             store.claim("a", "fp", hold).await.unwrap(),
             Claim::Replay(answer(&body))
@@ -288,14 +318,14 @@ mod tests {
         store.complete("b", answer(&body), hold).await.unwrap();
         // Not kept, and the key is free: the retry runs again.
         assert_eq!(store.claim("b", "fp", hold).await.unwrap(), Claim::Started);
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        // `a` expired: its bytes make room for `b`'s answer.
+        // Past `a`'s time, and past the second in which a full store is swept once.
+        tokio::time::sleep(short + Duration::from_millis(100)).await;
         store.complete("b", answer(&body), hold).await.unwrap();
         assert_eq!(
             store.claim("b", "fp", hold).await.unwrap(),
             Claim::Replay(answer(&body))
         );
-        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 68);
+        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 263);
         // Released, its bytes are given back.
         store.release("b").await.unwrap();
         assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 0);

@@ -81,13 +81,13 @@ pub async fn post(
     let Some(file) = stored else {
         return Err(ApiError::invalid_field("file", "is required"));
     };
+    // Kept before its record is written: a request that goes away during the write might leave
+    // a record, which must not point to a removed file. A write that fails removes it again.
+    let file = file.keep();
     match files::record(state.db(), &file, &user.id).await {
-        Ok(record) => {
-            file.keep();
-            Ok(response::created(record))
-        }
+        Ok(record) => Ok(response::created(record)),
         Err(error) => {
-            file.discard().await;
+            let _ = state.uploads().remove(&file.id).await;
             Err(error)
         }
     }
