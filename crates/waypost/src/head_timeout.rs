@@ -14,8 +14,8 @@
 //! As with hyper's own, the time runs only while no request is in flight: a slow handler, a long
 //! stream or a large download to a slow reader never trips it. An HTTP/2 connection has the same
 //! time as its idle limit (hyper has none, and a client answering pings would otherwise hold it
-//! for ever): with no stream in flight for that long, its task is told to shut it down as hyper
-//! does gracefully — a GOAWAY, and the streams already received are answered — and a client
+//! for ever): with no stream in flight for that long, its task (`app.rs`) is told to shut it
+//! down as hyper does gracefully — a GOAWAY, and the streams already received are answered — and a client
 //! that keeps it open past one more period is cut off.
 //! Upgraded connections (WebSocket) and CONNECT tunnels are left alone once a request shows what
 //! they are.
@@ -40,7 +40,6 @@ use axum::{
 use pin_project_lite::pin_project;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    sync::Notify,
     time::{Instant, Sleep},
 };
 
@@ -57,8 +56,9 @@ pub(crate) struct ConnectionActivity {
     exempt: AtomicBool,
     /// HTTP/2: the idle limit applies, but hyper's writes are frames, never a bare HTTP/1 head.
     multiplexed: AtomicBool,
-    /// Told when an HTTP/2 connection has had no stream for the timeout.
-    idle: Notify,
+    /// Set when an HTTP/2 connection has had no stream for the timeout, for its task to shut
+    /// it down.
+    idle: AtomicBool,
 }
 
 impl ConnectionActivity {
@@ -70,7 +70,7 @@ impl ConnectionActivity {
             last_done: AtomicU64::new(0),
             exempt: AtomicBool::new(false),
             multiplexed: AtomicBool::new(false),
-            idle: Notify::new(),
+            idle: AtomicBool::new(false),
         })
     }
 
@@ -84,10 +84,11 @@ impl ConnectionActivity {
             && !self.multiplexed.load(Ordering::Relaxed)
     }
 
-    /// Completes once an HTTP/2 connection has had no stream in flight for the header-read
-    /// timeout: the connection's task then shuts it down gracefully.
-    pub(crate) async fn idle_for_too_long(&self) {
-        self.idle.notified().await;
+    /// Whether an HTTP/2 connection has had no stream in flight for the header-read timeout
+    /// (once: the connection's task then shuts it down gracefully).
+    #[inline]
+    pub(crate) fn take_idle(&self) -> bool {
+        self.idle.load(Ordering::Relaxed) && self.idle.swap(false, Ordering::Relaxed)
     }
 
     fn response_done(&self) {
@@ -312,7 +313,7 @@ impl Watch {
                         // HTTP/2: a GOAWAY rather than a cut, so a stream whose frames have
                         // just arrived is still answered. One more period to close.
                         self.told_idle = true;
-                        self.activity.idle.notify_one();
+                        self.activity.idle.store(true, Ordering::Relaxed);
                         sleep.as_mut().reset(now + timeout);
                         continue;
                     }

@@ -802,6 +802,48 @@ async fn shutdown_lets_in_flight_requests_finish() {
     assert!(tokio::net::TcpStream::connect(address).await.is_err());
 }
 
+#[tokio::test]
+async fn shutdown_closes_idle_connections_at_once_on_http1_and_http2() {
+    static HI: RouteInfo = route(&["/hi"], GET, RouteConfig::new());
+    let router = RouteMethods::new(&HI)
+        .get(|| async { "hi" })
+        .mount(Router::new());
+    // Far longer than the wait below: a connection left open would hold the server that long.
+    let config = waypost::config::ServerConfig {
+        shutdown_timeout: Duration::from_secs(60),
+        header_read_timeout: Some(Duration::from_secs(60)),
+        ..waypost::config::ServerConfig::default()
+    };
+    let server = TestServer::start(App::new(router).with_server_config(config)).await;
+    // An HTTP/1 connection kept alive after its answer, and an HTTP/2 one (prior knowledge,
+    // no request yet) — both idle.
+    let mut http1 = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    http1
+        .write_all(b"GET /hi HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 1024];
+    let read = http1.read(&mut answer).await.unwrap();
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200 OK"));
+    let mut http2 = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    http2
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server.stop())
+        .await
+        .expect("the server stops without waiting out its idle connections");
+    for mut stream in [http1, http2] {
+        let mut rest = Vec::new();
+        let ended = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest));
+        assert!(ended.await.is_ok(), "closed");
+    }
+}
+
 /// A generated `Params` for `[[...rest]]`: the route is served with and without its tail.
 #[derive(Deserialize)]
 struct OptionalTail {
