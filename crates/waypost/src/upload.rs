@@ -2,7 +2,9 @@
 //!
 //! A file part is written chunk by chunk to a temporary file in the upload folder and renamed
 //! into place only when it is complete and within its limit, so a reader never sees half a
-//! file and a refused upload leaves nothing behind. The client's filename is kept as metadata
+//! file and a refused upload leaves nothing behind. The stored file is then a [`PendingFile`]:
+//! removed again when dropped — the request failed later, or went away — until the caller
+//! keeps it. The client's filename is kept as metadata
 //! only: it never takes part in a path (`../../etc/passwd` is stored like any other name).
 //!
 //! When a part is over its limit the rest of the request body is read and discarded (it is
@@ -86,11 +88,12 @@ pub struct StoredFile {
 
 /// A file [`UploadDir::store`] wrote, not yet kept: dropped, it is removed from the folder, so
 /// an upload whose request fails or goes away after its bytes were written — a later part over
-/// its limit, the database refusing its record, the client disconnecting — leaves nothing
-/// behind. Call [`PendingFile::keep`] once it is recorded, or [`PendingFile::discard`] to
-/// remove it before answering.
+/// its limit, the client disconnecting — leaves nothing behind. Call [`PendingFile::keep`] when
+/// the upload is accepted (just before recording it: a record must never name a removed file;
+/// remove the kept file yourself if the record cannot be written), or
+/// [`PendingFile::discard`] to remove it before answering.
 #[derive(Debug)]
-#[must_use = "a pending file is removed when dropped: keep() it once it is recorded"]
+#[must_use = "a pending file is removed when dropped: keep() it once the upload is accepted"]
 pub struct PendingFile {
     file: StoredFile,
     on_disk: RemovedOnDrop,
