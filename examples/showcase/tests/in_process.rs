@@ -19,9 +19,8 @@ async fn client() -> (TestClient<AppState>, tempfile::TempDir) {
     (client, dir)
 }
 
-#[tokio::test]
-async fn a_cookie_session_writes_with_an_automatic_csrf_token() {
-    let (client, _dir) = client().await;
+/// Registers Ada and signs her in (the jar keeps her session); her user id.
+async fn sign_in_as_ada(client: &TestClient<AppState>) -> String {
     let registered = client
         .post("/api/auth/register")
         .json(&json!({ "email": "ada@example.com", "password": "analytical", "name": "Ada" }))
@@ -32,6 +31,16 @@ async fn a_cookie_session_writes_with_an_automatic_csrf_token() {
         .json(&json!({ "email": "ada@example.com", "password": "analytical" }))
         .await;
     assert_eq!(login.status(), 200);
+    registered.json_value()["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_cookie_session_writes_with_an_automatic_csrf_token() {
+    let (client, _dir) = client().await;
+    let id = sign_in_as_ada(&client).await;
     assert!(
         client.cookie("session").is_some(),
         "the jar keeps the session"
@@ -59,10 +68,7 @@ async fn a_cookie_session_writes_with_an_automatic_csrf_token() {
             .await
             .unwrap();
     assert_eq!(stored.0, "In-process post");
-    assert_eq!(
-        stored.1.as_deref(),
-        registered.json_value()["user"]["id"].as_str()
-    );
+    assert_eq!(stored.1.as_deref(), Some(id.as_str()));
 
     // Logging out clears the cookie from the jar and the session on the server.
     let session = client.cookie("session").unwrap();
@@ -92,4 +98,84 @@ async fn without_the_token_a_cookie_write_is_refused() {
         .await
         .unwrap();
     assert_eq!(stored, 0);
+}
+
+/// What the test's subscriber writes, to read back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The audit lines written so far.
+    fn audit_lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|line| line.contains(" audit: "))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn user_records_leave_an_audit_line_per_request_and_no_answer_changes() {
+    let (client, _dir) = client().await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // This test's thread only: the in-process client serves each request on it.
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let id = sign_in_as_ada(&client).await;
+    assert!(
+        captured.audit_lines().is_empty(),
+        "only user records are audited"
+    );
+
+    // The handlers' answers, as without the middleware: a user is not an admin, may read
+    // their own record, and an anonymous caller is 401.
+    assert_eq!(client.get("/api/users").await.status(), 403);
+    assert_eq!(client.get(&format!("/api/users/{id}")).await.status(), 200);
+    client.clear_cookies();
+    assert_eq!(client.get("/api/users").await.status(), 401);
+
+    let lines = captured.audit_lines();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let expected = [
+        (
+            format!("caller=user {id}"),
+            "path=/api/users ",
+            "status=403",
+        ),
+        (
+            format!("caller=user {id}"),
+            &*format!("path=/api/users/{id} "),
+            "status=200",
+        ),
+        (
+            "caller=anonymous".to_owned(),
+            "path=/api/users ",
+            "status=401",
+        ),
+    ];
+    for (line, (caller, path, status)) in lines.iter().zip(expected) {
+        assert!(
+            line.contains("INFO audit: user records requested"),
+            "{line}"
+        );
+        assert!(line.contains(&caller) && line.contains(path), "{line}");
+        assert!(line.ends_with(status), "{line}");
+    }
 }
