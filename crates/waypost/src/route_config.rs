@@ -128,11 +128,11 @@ impl RouteConfig {
     /// Honour the `Idempotency-Key` header on this route's unsafe methods (POST, PUT, PATCH,
     /// DELETE): the first request with a key runs, and a retry with the same key — from the same
     /// caller, with the same method, URL and body — gets the first answer again, marked
-    /// `Idempotent-Replayed: true`, without running the handler (a replayed error's `requestId` is
-    /// the retry's own, and `Original-Request-Id` names the first). While the first still runs a
+    /// `Idempotent-Replayed: true`, without running the handler. While the first still runs a
     /// retry is 409 `idempotency_in_progress`; the key with another request is 422
-    /// `idempotency_key_reused`. Answers are kept for 24 hours; a 5xx or a streamed answer is
-    /// not kept, so its retry runs again. Requests without the header run as usual.
+    /// `idempotency_key_reused`. Successful answers are kept for 24 hours; an error (which
+    /// changed nothing), a streamed answer or a request that never finished is not, so its
+    /// retry runs again. Requests without the header run as usual.
     pub const fn idempotent(mut self) -> Self {
         self.idempotent = true;
         self

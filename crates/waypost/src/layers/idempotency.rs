@@ -6,10 +6,10 @@
 //! key is scoped to the route and the caller (user id when signed in, else client IP), so one
 //! client cannot read another's answer by guessing its key. The request is fingerprinted
 //! (method, URL, body) so the key sent again with a different request is refused rather than
-//! answered with something unrelated. Server errors and refusals about who is asking or when
-//! (401, 403, 408, 429) are not kept, and a request that never finishes (its client went away,
-//! its handler panicked) frees its key: the retry runs. The store ([`crate::store::IdempotencyStore`]) is in
-//! process or in Redis, with the other stores.
+//! answered with something unrelated. Only an answer that did something — a success or a
+//! redirect — is kept; after an error, and after a request that never finished (its client went
+//! away, its handler panicked), the key is freed and the retry runs. The store
+//! ([`crate::store::IdempotencyStore`]) is in process or in Redis, with the other stores.
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,7 +24,6 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    error::RenderedError,
     security::{csrf, rate_limit, Identity, Security},
     store::{Claim, IdempotencyStore, StoredResponse},
     ApiError, RouteConfig,
@@ -191,19 +190,14 @@ impl Drop for UnfinishedClaim {
     }
 }
 
-/// Whether an answer with `status` is kept for retries: not a server error (the work may not
-/// have happened; the retry should run), nor a refusal about who is asking or when — 401, 403,
-/// 408, 429 — which a retry after signing in, being granted access or waiting should not get
-/// back, and which would otherwise let anyone fill the store with one answer per fresh key.
+/// Whether an answer with `status` is kept for retries: only one that did something — a
+/// success, or a redirect. A 4xx changed nothing (bad input loses nothing, and a refusal leaves
+/// no partial write), so its retry runs again and can do nothing twice — and a retry after
+/// signing in, being granted access, topping up or waiting gets the new answer. A 5xx may not
+/// have finished. Keeping refusals would also let one caller fill the store with one per fresh
+/// key, while a kept success costs the caller real, rate-limited work.
 fn is_kept(status: StatusCode) -> bool {
-    !status.is_server_error()
-        && !matches!(
-            status,
-            StatusCode::UNAUTHORIZED
-                | StatusCode::FORBIDDEN
-                | StatusCode::REQUEST_TIMEOUT
-                | StatusCode::TOO_MANY_REQUESTS
-        )
+    status.is_success() || status.is_redirection()
 }
 
 /// The response, and what to keep of it: its status, headers (but `Set-Cookie`) and body, when
@@ -241,21 +235,10 @@ async fn keepable(response: Response) -> (Response, Option<StoredResponse>) {
     (Response::from_parts(parts, Body::from(bytes)), Some(stored))
 }
 
-/// `Original-Request-Id`: on a replayed error, the id of the request that was answered first
-/// (the body's `requestId` is this request's, as its `X-Request-Id` is).
-pub const ORIGINAL_REQUEST_ID: HeaderName = HeaderName::from_static("original-request-id");
-
-/// The kept answer, sent again.
+/// The kept answer, sent again, byte for byte but for `Set-Cookie`, marked as a replay.
 fn replayed(stored: StoredResponse) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    // Only an error body names its request (5xx answers are never kept).
-    let (body, original_id) = if status.is_client_error() {
-        with_this_request_id(stored.body)
-    } else {
-        (stored.body, None)
-    };
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
+    let mut response = Response::new(Body::from(stored.body));
+    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
     for (name, value) in stored.headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
@@ -263,33 +246,5 @@ fn replayed(stored: StoredResponse) -> Response {
         }
     }
     headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    if let Some(id) = original_id.and_then(|id| HeaderValue::try_from(id).ok()) {
-        headers.insert(ORIGINAL_REQUEST_ID, id);
-    }
-    // A kept error was rendered in the one shape already: the front layer leaves it as it is.
-    response.extensions_mut().insert(RenderedError);
     response
-}
-
-/// A kept error body (`{"error", "code", "requestId", …}`) with `requestId` made the current
-/// request's, so that body and `X-Request-Id` name the same request; and the id it had. Other
-/// bodies are kept byte for byte.
-fn with_this_request_id(body: Vec<u8>) -> (Vec<u8>, Option<String>) {
-    let Ok(serde_json::Value::Object(mut error)) = serde_json::from_slice(&body) else {
-        return (body, None);
-    };
-    let is_error = error.contains_key("code") && error.contains_key("error");
-    let Some(serde_json::Value::String(original)) =
-        is_error.then(|| error.get("requestId").cloned()).flatten()
-    else {
-        return (body, None);
-    };
-    error.insert(
-        "requestId".into(),
-        crate::context::request_id().as_str().into(),
-    );
-    match serde_json::to_vec(&error) {
-        Ok(rewritten) => (rewritten, Some(original)),
-        Err(_) => (body, None),
-    }
 }
