@@ -582,7 +582,10 @@ async fn check_csrf(
             Some(token) if security.csrf().verify(&token, &cookie) => {
                 Ok(Request::from_parts(parts, body))
             }
-            _ => Err(csrf::rejected("no valid form token")),
+            _ => {
+                csrf::discard_some(body).await;
+                Err(csrf::rejected("no valid form token"))
+            }
         };
     }
     // The token can only be in the form body: read it (within the route's limit, already

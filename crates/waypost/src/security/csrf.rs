@@ -226,12 +226,27 @@ pub(crate) async fn urlencoded_form(mut body: Body) -> Result<Option<Bytes>, axu
         // Trailers carry no form data.
         if let Ok(data) = frame?.into_data() {
             if form.len() + data.len() > TOKEN_SEARCH_LIMIT {
+                discard_some(body).await;
                 return Ok(None);
             }
             form.extend_from_slice(&data);
         }
     }
     Ok(Some(Bytes::from(form)))
+}
+
+/// Reads and drops up to [`TOKEN_SEARCH_LIMIT`] more of a body about to be refused. A server
+/// that closes the connection with request bytes still unread resets it, and a client still
+/// sending may then lose the answer; a body not much larger than the search is read to its end
+/// so the 403 arrives, while a far larger one is not read for nothing.
+pub(crate) async fn discard_some(mut body: Body) {
+    let mut discarded = 0;
+    while discarded <= TOKEN_SEARCH_LIMIT {
+        match body.frame().await {
+            Some(Ok(frame)) => discarded += frame.data_ref().map_or(0, Bytes::len),
+            _ => return,
+        }
+    }
 }
 
 /// The `_csrf` field of a multipart body, and the body again, whole, for the handler.
