@@ -293,23 +293,31 @@ async fn an_idempotency_key_is_claimed_once_across_machines_then_replayed() {
     };
     let (first, second) = (machines.first.idempotency(), machines.second.idempotency());
     let hold = Duration::from_secs(60);
-    // Ten concurrent claims of one key, half on each machine: exactly one runs.
-    let claims = futures_util::future::join_all((0..10).map(|i| {
+    // Ten concurrent claims of one key, half on each machine, each by a request of its own:
+    // exactly one runs.
+    let owners: Vec<String> = (0..10).map(|i| format!("request-{i}")).collect();
+    let claims = futures_util::future::join_all(owners.iter().enumerate().map(|(i, owner)| {
         let store = if i % 2 == 0 { &first } else { &second };
-        store.claim("pay|u:1|order-7", "fp-a", hold)
+        store.claim("pay|u:1|order-7", "fp-a", owner, hold)
     }))
     .await;
-    let started = claims
+    let started: Vec<&String> = claims
         .iter()
-        .filter(|claim| matches!(claim, Ok(Claim::Started)))
-        .count();
-    assert_eq!(started, 1, "{claims:?}");
+        .zip(&owners)
+        .filter(|(claim, _)| matches!(claim, Ok(Claim::Started)))
+        .map(|(_, owner)| owner)
+        .collect();
+    assert_eq!(started.len(), 1, "{claims:?}");
+    let owner = started[0].as_str();
     assert!(claims
         .iter()
         .all(|claim| matches!(claim, Ok(Claim::Started | Claim::InFlight))));
     // Another request under the key is a mismatch, running or answered.
     assert_eq!(
-        second.claim("pay|u:1|order-7", "fp-b", hold).await.unwrap(),
+        second
+            .claim("pay|u:1|order-7", "fp-b", "other", hold)
+            .await
+            .unwrap(),
         Claim::Mismatch
     );
     let answer = StoredResponse {
@@ -317,23 +325,44 @@ async fn an_idempotency_key_is_claimed_once_across_machines_then_replayed() {
         headers: vec![("content-type".into(), "application/json".into())],
         body: br#"{"paid":true}"#.to_vec(),
     };
+    // Only the claim's owner completes or frees it.
+    let stranger = "request-from-before-the-hold-ran-out";
+    second
+        .complete("pay|u:1|order-7", stranger, answer.clone(), hold)
+        .await
+        .unwrap();
+    second.release("pay|u:1|order-7", stranger).await.unwrap();
+    assert_eq!(
+        second
+            .claim("pay|u:1|order-7", "fp-a", "retry", hold)
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
     first
-        .complete("pay|u:1|order-7", answer.clone(), hold)
+        .complete("pay|u:1|order-7", owner, answer.clone(), hold)
         .await
         .unwrap();
     assert_eq!(
-        second.claim("pay|u:1|order-7", "fp-a", hold).await.unwrap(),
+        second
+            .claim("pay|u:1|order-7", "fp-a", "retry", hold)
+            .await
+            .unwrap(),
         Claim::Replay(answer)
     );
-    // Released (nothing worth keeping): the next claim runs again.
-    second.release("pay|u:1|order-7").await.unwrap();
+    // Released by its owner: the next claim runs again.
+    second.release("pay|u:1|order-7", owner).await.unwrap();
     assert_eq!(
-        first.claim("pay|u:1|order-7", "fp-b", hold).await.unwrap(),
+        first
+            .claim("pay|u:1|order-7", "fp-b", "next", hold)
+            .await
+            .unwrap(),
         Claim::Started
     );
     // Keys are stored hashed under the prefix, and expire.
     let keys = machines.keys().await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(!keys[0].contains("order-7"), "{keys:?}");
-    first.release("pay|u:1|order-7").await.unwrap();
+    first.release("pay|u:1|order-7", "next").await.unwrap();
+    assert!(machines.keys().await.is_empty());
 }

@@ -114,7 +114,9 @@ where
         hex::encode(digest.finalize())
     };
     let store = security.idempotency();
-    match store.claim(&scoped, &fingerprint, HOLD).await {
+    // This request's own mark on the claim: only it may complete or free the key.
+    let owner = uuid::Uuid::new_v4().simple().to_string();
+    match store.claim(&scoped, &fingerprint, &owner, HOLD).await {
         Err(error) => ApiError::from(error).into_response(),
         Ok(Claim::InFlight) => {
             let mut response = ApiError::new(
@@ -140,13 +142,14 @@ where
             let mut unfinished = UnfinishedClaim {
                 store: Some(store.clone()),
                 key: scoped,
+                owner,
             };
             let response = run(Request::from_parts(parts, Body::from(bytes))).await;
-            let scoped = unfinished.finish();
+            let (scoped, owner) = unfinished.finish();
             let (response, kept) = keepable(response).await;
             let outcome = match kept {
-                Some(stored) => store.complete(&scoped, stored, KEEP).await,
-                None => store.release(&scoped).await,
+                Some(stored) => store.complete(&scoped, &owner, stored, KEEP).await,
+                None => store.release(&scoped, &owner).await,
             };
             if let Err(error) = outcome {
                 // The work is done and its answer goes out; only a retry's replay is lost.
@@ -164,13 +167,18 @@ struct UnfinishedClaim {
     /// `None` once finished.
     store: Option<Arc<dyn IdempotencyStore>>,
     key: String,
+    owner: String,
 }
 
 impl UnfinishedClaim {
-    /// The request finished: its answer decides what becomes of the key. The key, back.
-    fn finish(&mut self) -> String {
+    /// The request finished: its answer decides what becomes of the key. The key and the
+    /// claim's owner, back.
+    fn finish(&mut self) -> (String, String) {
         self.store = None;
-        std::mem::take(&mut self.key)
+        (
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.owner),
+        )
     }
 }
 
@@ -180,9 +188,9 @@ impl Drop for UnfinishedClaim {
         else {
             return;
         };
-        let key = std::mem::take(&mut self.key);
+        let (key, owner) = self.finish();
         runtime.spawn(async move {
-            if let Err(error) = store.release(&key).await {
+            if let Err(error) = store.release(&key, &owner).await {
                 // The key is then held until the hold runs out, as after a crash.
                 tracing::warn!(%error, "the idempotency key of an unfinished request stays held");
             }

@@ -40,31 +40,40 @@ pub enum Claim {
 }
 
 /// Keeps idempotency keys and their answers.
+///
+/// A claim is made by an `owner` (an id unique to the request), and only that owner completes or
+/// releases it: a request that outlived its hold, whose key a retry has claimed since, cannot
+/// overwrite or free the retry's claim.
 pub trait IdempotencyStore: Send + Sync + 'static {
-    /// Claims `key` for the request with `fingerprint`, held for at most `hold` while it runs.
+    /// Claims `key` for the request with `fingerprint`, made by `owner`, held for at most `hold`
+    /// while it runs.
     fn claim<'a>(
         &'a self,
         key: &'a str,
         fingerprint: &'a str,
+        owner: &'a str,
         hold: Duration,
     ) -> StoreFuture<'a, Claim>;
-    /// Keeps `response` as the answer for `key`, for `keep` — or, when the store has no room
-    /// for it, frees `key` as [`release`](Self::release) does (the answer is then sent but not
-    /// kept).
+    /// Keeps `response` as the answer for `key`, for `keep`, if `owner` still holds its claim —
+    /// or, when the store has no room for it, frees `key` as [`release`](Self::release) does
+    /// (the answer is then sent but not kept).
     fn complete<'a>(
         &'a self,
         key: &'a str,
+        owner: &'a str,
         response: StoredResponse,
         keep: Duration,
     ) -> StoreFuture<'a, ()>;
-    /// Frees `key`: a retry with it runs again.
-    fn release<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
+    /// Frees `key`, if `owner` still holds its claim: a retry with it runs again.
+    fn release<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()>;
 }
 
 /// One key in the in-process store.
 #[derive(Debug)]
 struct Entry {
     fingerprint: String,
+    /// The request whose claim this is.
+    owner: String,
     /// `None` while the request runs.
     answer: Option<StoredResponse>,
     /// The answer's size, counted against the store's budget (0 while the request runs).
@@ -157,10 +166,10 @@ impl MemoryIdempotencyStore {
     }
 }
 
-/// What an entry costs beside its answer: its key, its fingerprint and the map's own overhead
-/// (a rough figure for the strings' and the table's bookkeeping).
-fn entry_size(key: &str, fingerprint: &str) -> usize {
-    key.len() + fingerprint.len() + 128
+/// What an entry costs beside its answer: its key, fingerprint and owner and the map's own
+/// overhead (a rough figure for the strings' and the table's bookkeeping).
+fn entry_size(key: &str, entry_fields: [&str; 2]) -> usize {
+    key.len() + entry_fields.iter().map(|field| field.len()).sum::<usize>() + 128
 }
 
 /// What an answer counts against the budget.
@@ -178,6 +187,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         &'a self,
         key: &'a str,
         fingerprint: &'a str,
+        owner: &'a str,
         hold: Duration,
     ) -> StoreFuture<'a, Claim> {
         let now = Instant::now();
@@ -199,12 +209,13 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             _ => {
                 // The entry itself counts from the claim on (its answer once kept); a claim is
                 // never refused for room, as the request has not run yet.
-                let kept = entry_size(key, fingerprint);
+                let kept = entry_size(key, [fingerprint, owner]);
                 self.kept_bytes.fetch_add(kept, Ordering::Relaxed);
                 let replaced = shard.insert(
                     key.to_owned(),
                     Entry {
                         fingerprint: fingerprint.to_owned(),
+                        owner: owner.to_owned(),
                         answer: None,
                         kept,
                         expires_at: now + hold,
@@ -222,6 +233,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
     fn complete<'a>(
         &'a self,
         key: &'a str,
+        owner: &'a str,
         response: StoredResponse,
         keep: Duration,
     ) -> StoreFuture<'a, ()> {
@@ -231,10 +243,11 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                 budget = self.budget,
                 "the idempotency store is full: this answer is not kept for retries"
             );
-            return self.release(key);
+            return self.release(key, owner);
         }
-        if let Some(entry) = self.shard(key).get_mut(key) {
-            let size = entry_size(key, &entry.fingerprint) + answer_size;
+        let mut shard = self.shard(key);
+        if let Some(entry) = shard.get_mut(key).filter(|entry| entry.owner == owner) {
+            let size = entry_size(key, [&entry.fingerprint, &entry.owner]) + answer_size;
             self.kept_bytes.fetch_add(size, Ordering::Relaxed);
             self.kept_bytes.fetch_sub(entry.kept, Ordering::Relaxed);
             entry.answer = Some(response);
@@ -244,9 +257,12 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn release<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        if let Some(entry) = self.shard(key).remove(key) {
-            self.kept_bytes.fetch_sub(entry.kept, Ordering::Relaxed);
+    fn release<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
+        let mut shard = self.shard(key);
+        if shard.get(key).is_some_and(|entry| entry.owner == owner) {
+            if let Some(entry) = shard.remove(key) {
+                self.kept_bytes.fetch_sub(entry.kept, Ordering::Relaxed);
+            }
         }
         Box::pin(std::future::ready(Ok(())))
     }
@@ -268,66 +284,114 @@ mod tests {
     async fn a_key_is_claimed_once_then_replayed_and_names_one_request() {
         let store = MemoryIdempotencyStore::new();
         let hold = Duration::from_secs(60);
-        assert_eq!(store.claim("k", "fp1", hold).await.unwrap(), Claim::Started);
+        let claim = |key, fingerprint, owner, hold| store.claim(key, fingerprint, owner, hold);
+        assert_eq!(claim("k", "fp1", "r1", hold).await.unwrap(), Claim::Started);
         assert_eq!(
-            store.claim("k", "fp1", hold).await.unwrap(),
+            claim("k", "fp1", "r2", hold).await.unwrap(),
             Claim::InFlight
         );
         assert_eq!(
-            store.claim("k", "fp2", hold).await.unwrap(),
+            claim("k", "fp2", "r3", hold).await.unwrap(),
             Claim::Mismatch
         );
-        store.complete("k", answer("{}"), hold).await.unwrap();
+        store.complete("k", "r1", answer("{}"), hold).await.unwrap();
         assert_eq!(
-            store.claim("k", "fp1", hold).await.unwrap(),
+            claim("k", "fp1", "r4", hold).await.unwrap(),
             Claim::Replay(answer("{}"))
         );
         assert_eq!(
-            store.claim("k", "fp2", hold).await.unwrap(),
+            claim("k", "fp2", "r5", hold).await.unwrap(),
             Claim::Mismatch
         );
-        // Released: the next claim runs again.
-        store.release("k").await.unwrap();
-        assert_eq!(store.claim("k", "fp2", hold).await.unwrap(), Claim::Started);
+        // Released by its owner: the next claim runs again.
+        store.release("k", "r1").await.unwrap();
+        assert_eq!(claim("k", "fp2", "r6", hold).await.unwrap(), Claim::Started);
         // Expired: free again.
         assert_eq!(
-            store.claim("e", "fp", Duration::ZERO).await.unwrap(),
+            claim("e", "fp", "r7", Duration::ZERO).await.unwrap(),
             Claim::Started
         );
         assert_eq!(
-            store.claim("e", "other", hold).await.unwrap(),
+            claim("e", "other", "r8", hold).await.unwrap(),
             Claim::Started
         );
+    }
+
+    #[tokio::test]
+    async fn only_the_claims_owner_completes_or_frees_it() {
+        let store = MemoryIdempotencyStore::new();
+        let hold = Duration::from_secs(60);
+        // The first request runs past its hold, and a retry claims the key again.
+        let first = store
+            .claim("k", "fp", "first", Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(first, Claim::Started);
+        let retry = store.claim("k", "fp", "retry", hold).await.unwrap();
+        assert_eq!(retry, Claim::Started);
+        // The first finishes late: neither its answer nor its release touches the retry's claim.
+        store
+            .complete("k", "first", answer("late"), hold)
+            .await
+            .unwrap();
+        store.release("k", "first").await.unwrap();
+        let third = store.claim("k", "fp", "third", hold).await.unwrap();
+        assert_eq!(third, Claim::InFlight);
+        store
+            .complete("k", "retry", answer("retry"), hold)
+            .await
+            .unwrap();
+        let fourth = store.claim("k", "fp", "fourth", hold).await.unwrap();
+        assert_eq!(fourth, Claim::Replay(answer("retry")));
     }
 
     #[tokio::test]
     async fn answers_past_the_budget_are_not_kept_until_expired_ones_make_room() {
         let hold = Duration::from_secs(60);
         let body = "x".repeat(40);
-        // An entry of a one-letter key costs 131 bytes, its answer 132 more (40 of body, 28 of
-        // header, their overhead): a budget of 400 holds one answered key and one claim.
+        // An entry of a one-letter key and a two-letter fingerprint and owner costs 133 bytes,
+        // its answer 132 more (40 of body, 28 of header, their overhead): a budget of 400 holds
+        // one answered key and one claim.
         let store = MemoryIdempotencyStore::with_budget(400);
-        assert_eq!(store.claim("a", "fp", hold).await.unwrap(), Claim::Started);
-        let short = Duration::from_millis(1200);
-        store.complete("a", answer(&body), short).await.unwrap();
         assert_eq!(
-            store.claim("a", "fp", hold).await.unwrap(),
+            store.claim("a", "fp", "r1", hold).await.unwrap(),
+            Claim::Started
+        );
+        let short = Duration::from_millis(1200);
+        store
+            .complete("a", "r1", answer(&body), short)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim("a", "fp", "r2", hold).await.unwrap(),
             Claim::Replay(answer(&body))
         );
-        assert_eq!(store.claim("b", "fp", hold).await.unwrap(), Claim::Started);
-        store.complete("b", answer(&body), hold).await.unwrap();
+        assert_eq!(
+            store.claim("b", "fp", "r3", hold).await.unwrap(),
+            Claim::Started
+        );
+        store
+            .complete("b", "r3", answer(&body), hold)
+            .await
+            .unwrap();
         // Not kept, and the key is free: the retry runs again.
-        assert_eq!(store.claim("b", "fp", hold).await.unwrap(), Claim::Started);
+        assert_eq!(
+            store.claim("b", "fp", "r4", hold).await.unwrap(),
+            Claim::Started
+        );
         // Past `a`'s time, and past the second in which a full store is swept once.
         tokio::time::sleep(short + Duration::from_millis(100)).await;
-        store.complete("b", answer(&body), hold).await.unwrap();
+        store
+            .complete("b", "r4", answer(&body), hold)
+            .await
+            .unwrap();
         assert_eq!(
-            store.claim("b", "fp", hold).await.unwrap(),
+            store.claim("b", "fp", "r5", hold).await.unwrap(),
             Claim::Replay(answer(&body))
         );
-        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 263);
+        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 265);
         // Released, its bytes are given back.
-        store.release("b").await.unwrap();
+        store.release("b", "r4").await.unwrap();
         assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 0);
     }
 }

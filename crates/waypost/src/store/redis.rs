@@ -130,6 +130,8 @@ impl RedisStores {
             connection: self.connection.clone(),
             prefix: format!("{}idem:", self.prefix),
             claim: Script::new(CLAIM_SCRIPT),
+            complete: Script::new(COMPLETE_SCRIPT),
+            release: Script::new(RELEASE_SCRIPT),
         }
     }
 
@@ -264,13 +266,15 @@ impl RateLimitStore for RedisRateLimitStore {
     }
 }
 
-/// Claims an idempotency key (a hash: `fp`, and `answer` once completed) in one step: sets it
-/// when free (`started`), else says whether it names another request (`mismatch`), is still
-/// running (`running`), or was answered (`done` and the answer).
+/// Claims an idempotency key (a hash: `fp`, `owner`, and `answer` once completed) in one step:
+/// sets it when free (`started`), else says whether it names another request (`mismatch`), is
+/// still running (`running`), or was answered (`done` and the answer).
 ///
-/// KEYS[1] the key; ARGV[1] the request's fingerprint; ARGV[2] how long a running claim holds, ms.
+/// KEYS[1] the key; ARGV[1] the request's fingerprint; ARGV[2] how long a running claim holds,
+/// ms; ARGV[3] the claim's owner.
 const CLAIM_SCRIPT: &str = r"
 if redis.call('HSETNX', KEYS[1], 'fp', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'owner', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {'started'}
 end
@@ -284,6 +288,27 @@ end
 return {'done', found[2]}
 ";
 
+/// Keeps the answer of a claim (`HSET answer`, kept for ARGV[3] ms) if ARGV[1] still owns it.
+///
+/// KEYS[1] the key; ARGV[1] the owner; ARGV[2] the answer; ARGV[3] how long it is kept, ms.
+const COMPLETE_SCRIPT: &str = r"
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'answer', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return 0
+";
+
+/// Frees a claim if ARGV[1] still owns it.
+///
+/// KEYS[1] the key; ARGV[1] the owner.
+const RELEASE_SCRIPT: &str = r"
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
 /// Idempotency keys in Redis: one hash per key, under the SHA-256 of the key (see
 /// [`CLAIM_SCRIPT`]); the answer is kept as JSON.
 #[derive(Clone, Debug)]
@@ -291,6 +316,8 @@ pub struct RedisIdempotencyStore {
     connection: Connection,
     prefix: String,
     claim: Script,
+    complete: Script,
+    release: Script,
 }
 
 impl RedisIdempotencyStore {
@@ -310,6 +337,7 @@ impl IdempotencyStore for RedisIdempotencyStore {
         &'a self,
         key: &'a str,
         fingerprint: &'a str,
+        owner: &'a str,
         hold: Duration,
     ) -> StoreFuture<'a, Claim> {
         Box::pin(async move {
@@ -319,6 +347,7 @@ impl IdempotencyStore for RedisIdempotencyStore {
                 .key(self.key(key))
                 .arg(fingerprint)
                 .arg(millis(hold))
+                .arg(owner)
                 .invoke_async(&mut connection)
                 .await
                 .map_err(unavailable)?;
@@ -339,6 +368,7 @@ impl IdempotencyStore for RedisIdempotencyStore {
     fn complete<'a>(
         &'a self,
         key: &'a str,
+        owner: &'a str,
         response: StoredResponse,
         keep: Duration,
     ) -> StoreFuture<'a, ()> {
@@ -346,25 +376,25 @@ impl IdempotencyStore for RedisIdempotencyStore {
             let answer = serde_json::to_string(&response).map_err(|error| {
                 StoreError::Unavailable(format!("encoding the answer: {error}"))
             })?;
-            let key = self.key(key);
             let mut connection = self.connection.0.clone();
-            redis::pipe()
-                .atomic()
-                .hset(&key, "answer", answer)
-                .ignore()
-                .pexpire(&key, i64::try_from(millis(keep)).unwrap_or(i64::MAX))
-                .ignore()
-                .query_async::<()>(&mut connection)
+            self.complete
+                .key(self.key(key))
+                .arg(owner)
+                .arg(answer)
+                .arg(millis(keep))
+                .invoke_async::<()>(&mut connection)
                 .await
                 .map_err(unavailable)
         })
     }
 
-    fn release<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+    fn release<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection.0.clone();
-            connection
-                .del::<_, ()>(self.key(key))
+            self.release
+                .key(self.key(key))
+                .arg(owner)
+                .invoke_async::<()>(&mut connection)
                 .await
                 .map_err(unavailable)
         })
