@@ -15,10 +15,9 @@
 //! stream or a large download to a slow reader never trips it. An HTTP/2 connection has the same
 //! time as its idle limit (hyper has none, and a client answering pings would otherwise hold it
 //! for ever): with no stream in flight for that long, its task (`app.rs`) is told to shut it
-//! down as hyper does gracefully — a GOAWAY, and the streams already received are answered — and a client
-//! that keeps it open past one more period is cut off.
-//! Upgraded connections (WebSocket) and CONNECT tunnels are left alone once a request shows what
-//! they are.
+//! down as hyper does gracefully — a GOAWAY, and the streams already received are answered —
+//! and a client that keeps it open past one more period is cut off. Upgraded connections
+//! (WebSocket) and CONNECT tunnels are left alone once a request shows what they are.
 
 use std::{
     future::Future,

@@ -583,7 +583,9 @@ async fn check_csrf(
                 Ok(Request::from_parts(parts, body))
             }
             _ => {
-                csrf::discard_some(body).await;
+                // The body given back replays what the search kept (at most the limit and the
+                // frame that passed it) before the unread rest: up to the limit more of that.
+                csrf::discard_some(body, 2 * csrf::TOKEN_SEARCH_LIMIT).await;
                 Err(csrf::rejected("no valid form token"))
             }
         };

@@ -226,7 +226,7 @@ pub(crate) async fn urlencoded_form(mut body: Body) -> Result<Option<Bytes>, axu
         // Trailers carry no form data.
         if let Ok(data) = frame?.into_data() {
             if form.len() + data.len() > TOKEN_SEARCH_LIMIT {
-                discard_some(body).await;
+                discard_some(body, TOKEN_SEARCH_LIMIT).await;
                 return Ok(None);
             }
             form.extend_from_slice(&data);
@@ -235,13 +235,13 @@ pub(crate) async fn urlencoded_form(mut body: Body) -> Result<Option<Bytes>, axu
     Ok(Some(Bytes::from(form)))
 }
 
-/// Reads and drops up to [`TOKEN_SEARCH_LIMIT`] more of a body about to be refused. A server
-/// that closes the connection with request bytes still unread resets it, and a client still
-/// sending may then lose the answer; a body not much larger than the search is read to its end
-/// so the 403 arrives, while a far larger one is not read for nothing.
-pub(crate) async fn discard_some(mut body: Body) {
+/// Reads and drops up to `limit` bytes of a body about to be refused. A server that closes the
+/// connection with request bytes still unread resets it, and a client still sending may then
+/// lose the answer; a body not much larger than the search is read to its end so the 403
+/// arrives, while a far larger one is not read for nothing.
+pub(crate) async fn discard_some(mut body: Body, limit: usize) {
     let mut discarded = 0;
-    while discarded <= TOKEN_SEARCH_LIMIT {
+    while discarded <= limit {
         match body.frame().await {
             Some(Ok(frame)) => discarded += frame.data_ref().map_or(0, Bytes::len),
             _ => return,
