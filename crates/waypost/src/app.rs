@@ -28,11 +28,8 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
 };
-use tokio::net::TcpListener;
-use tokio_util::{
-    sync::{CancellationToken, WaitForCancellationFutureOwned},
-    task::TaskTracker,
-};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower::{util::Oneshot, Layer, Service, ServiceExt};
 
 use crate::{
@@ -45,6 +42,12 @@ use crate::{
 
 /// hyper's default HTTP/1 read buffer limit (8 KiB + 100 × 4 KiB).
 const HYPER_READ_BUFFER: usize = 8192 + 4096 * 100;
+
+/// How long a stopping server still waits, once the shutdown deadline has passed and the
+/// requests still open are dropped, for the work those requests leave behind (see
+/// `leftover_work`): a refund or a freed key is one statement, and a lost one is a credit taken
+/// for nothing.
+const LEFTOVER_WORK_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// An app ready to serve: its router and its server settings.
 ///
@@ -131,7 +134,10 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
-    /// requests finish and returns — at the latest after the configured shutdown timeout.
+    /// requests finish and returns — at the latest after the configured shutdown timeout, when
+    /// the requests still open are dropped. Before returning it waits for the work that
+    /// unfinished requests left behind (a credit refund, a freed idempotency key, a partial
+    /// upload removed): until the deadline, and at least 3 s.
     ///
     /// # Errors
     /// Never at present; the signature leaves room for listener failures that end serving.
@@ -160,9 +166,10 @@ impl App {
             // stream with a bare 431 of its own.
             .max_header_list_size(u32::try_from(2 * server.max_header_bytes).unwrap_or(u32::MAX));
         // Cancelled when the server stops accepting: every connection then shuts down as
-        // hyper does it gracefully, and the tracker says when the last has closed.
+        // hyper does it gracefully. The set holds the open connections' tasks, to wait for them
+        // and, past the deadline, to drop them while the runtime still runs.
         let stopping = CancellationToken::new();
-        let connections = TaskTracker::new();
+        let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -191,6 +198,8 @@ impl App {
             );
             let builder = template.clone();
             let stopping = stopping.clone();
+            // Connections that ended leave the set here, so it holds only open ones.
+            while connections.try_join_next().is_some() {}
             connections.spawn(async move {
                 let connection =
                     builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_service);
@@ -208,12 +217,25 @@ impl App {
         drop(listener);
         tracing::info!("shutting down: waiting for in-flight requests");
         stopping.cancel();
-        connections.close();
-        tokio::select! {
-            () = connections.wait() => tracing::info!("all connections closed"),
-            () = tokio::time::sleep(server.shutdown_timeout) => {
-                tracing::warn!(timeout = ?server.shutdown_timeout, "shutdown deadline passed; dropping open connections");
-            }
+        let deadline = tokio::time::Instant::now() + server.shutdown_timeout;
+        let all_closed = async { while connections.join_next().await.is_some() {} };
+        let leftover_work_limit = if tokio::time::timeout_at(deadline, all_closed).await.is_ok() {
+            tracing::info!("all connections closed");
+            deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(LEFTOVER_WORK_GRACE)
+        } else {
+            tracing::warn!(timeout = ?server.shutdown_timeout, "shutdown deadline passed; dropping open connections");
+            // Dropped here, inside the runtime, the requests still open start what they leave
+            // behind (refunds, freed keys, removed partial files), which is waited for below.
+            connections.shutdown().await;
+            LEFTOVER_WORK_GRACE
+        };
+        if !crate::leftover_work::finished_within(leftover_work_limit).await {
+            tracing::warn!(
+                tasks = crate::leftover_work::unfinished(),
+                "work left by unfinished requests did not finish in time and is abandoned"
+            );
         }
         Ok(())
     }

@@ -194,19 +194,19 @@ struct RefundGuard {
 }
 
 impl RefundGuard {
-    /// Gives the amount back in a task of its own (none outside a tokio runtime), disarmed
-    /// first so the refund is made once. A failure is logged with the user and the amount.
+    /// Gives the amount back in a task of its own (none outside a tokio runtime) that a stopping
+    /// server waits for, disarmed first so the refund is made once. A failure is logged with
+    /// the user and the amount.
     fn refund(&mut self) -> Option<tokio::task::JoinHandle<Result<Option<i64>, ApiError>>> {
         self.armed = false;
-        let runtime = tokio::runtime::Handle::try_current().ok()?;
         let (ledger, db, id, amount) = (self.ledger, self.db.clone(), self.id.clone(), self.amount);
-        Some(runtime.spawn(async move {
+        crate::leftover_work::spawn(async move {
             let refunded = ledger.grant(&db, &id, amount).await;
             if let Err(error) = &refunded {
                 tracing::error!(%error, user = %id, amount, "credit refund failed");
             }
             refunded
-        }))
+        })
     }
 }
 

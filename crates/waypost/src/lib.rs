@@ -29,6 +29,7 @@ pub mod error;
 pub mod extract;
 mod head_timeout;
 pub mod layers;
+mod leftover_work;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod protocol_errors;

@@ -225,6 +225,19 @@ pub struct HandlerInfo {
     pub docs: &'static str,
 }
 
+impl HandlerInfo {
+    /// A handler known by its method alone, for a route mounted by hand ([`RouteInfo::at`])
+    /// rather than read from a `route.rs`: no argument or return types, no docs.
+    pub const fn of(method: Method) -> Self {
+        Self {
+            method,
+            arguments: &[],
+            returns: "",
+            docs: "",
+        }
+    }
+}
+
 /// One `route.rs`: where it lives, the URL it serves, its handlers and settings.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteInfo {
@@ -246,6 +259,32 @@ pub struct RouteInfo {
 }
 
 impl RouteInfo {
+    /// A route mounted by hand at the one `path` (no parameters, no `middleware.rs`), for tests
+    /// and routers built without the generator; its file is `(mounted by hand)`.
+    ///
+    /// ```
+    /// use waypost::{routing::{HandlerInfo, Method, RouteInfo, RouteMethods}, axum::Router, RouteConfig};
+    ///
+    /// static PING: RouteInfo =
+    ///     RouteInfo::at(&["/ping"], &[HandlerInfo::of(Method::Get)], RouteConfig::new());
+    /// let router: Router = RouteMethods::new(&PING).get(|| async { "pong" }).mount(Router::new());
+    /// ```
+    pub const fn at(
+        path: &'static [&'static str; 1],
+        handlers: &'static [HandlerInfo],
+        config: RouteConfig,
+    ) -> Self {
+        Self {
+            pattern: path[0],
+            paths: path,
+            file: "(mounted by hand)",
+            params: &[],
+            handlers,
+            middleware: &[],
+            config,
+        }
+    }
+
     /// Whether the route's guard (rate limit, CSRF, body limit, max duration) wraps each handler
     /// ([`Guarded`]) rather than the whole method router ([`RouteLayer`]). Each handler, unless
     /// `middleware.rs` files must run inside the guard, or the body limit exceeds axum's own

@@ -150,15 +150,13 @@ impl Drop for RemovedOnDrop {
         let Some(path) = self.0.take() else {
             return;
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    let _ = tokio::fs::remove_file(path).await;
-                });
-            }
-            Err(_) => {
-                let _ = std::fs::remove_file(path);
-            }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let removal = async move {
+                let _ = tokio::fs::remove_file(path).await;
+            };
+            crate::leftover_work::spawn(removal);
+        } else {
+            let _ = std::fs::remove_file(path);
         }
     }
 }

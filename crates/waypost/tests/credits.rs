@@ -1,12 +1,17 @@
 //! The credit ledger's refunds: a spend whose work fails is given back exactly once, also when
-//! the request goes away while the refund still waits for a database connection; and the daily
-//! quota's table keeping only today's counts.
+//! the request goes away while the refund still waits for a database connection, and when the
+//! server stops before the work ends; and the daily quota's table keeping only today's counts.
 
 use std::time::Duration;
 
 use waypost::{
+    axum::Router,
+    config::ServerConfig,
     credits::{CreditLedger, DailyQuota},
-    database, ApiError,
+    database,
+    routing::{HandlerInfo, Method, RouteInfo, RouteMethods},
+    testing::TestServer,
+    ApiError, App, RouteConfig,
 };
 
 async fn ledger_with(balance: i64) -> (database::Database, CreditLedger) {
@@ -26,6 +31,19 @@ async fn ledger_with(balance: i64) -> (database::Database, CreditLedger) {
 
 async fn balance(db: &database::Database, ledger: &CreditLedger) -> i64 {
     ledger.balance(db, "u1").await.unwrap().unwrap()
+}
+
+/// The balance once it reads `expected`, or what it reads after five seconds of asking.
+async fn balance_once_it_is(expected: i64, db: &database::Database, ledger: &CreditLedger) -> i64 {
+    let mut seen = balance(db, ledger).await;
+    for _ in 0..250 {
+        if seen == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        seen = balance(db, ledger).await;
+    }
+    seen
 }
 
 #[tokio::test]
@@ -69,18 +87,58 @@ async fn a_refund_waiting_for_a_connection_outlives_its_request() {
     request.abort();
     assert!(request.await.unwrap_err().is_cancelled());
     drop(connection);
-    let mut refunded = balance(&db, &ledger).await;
-    for _ in 0..250 {
-        if refunded == 5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        refunded = balance(&db, &ledger).await;
-    }
-    assert_eq!(refunded, 5, "the credit came back");
+    assert_eq!(
+        balance_once_it_is(5, &db, &ledger).await,
+        5,
+        "the credit came back"
+    );
     // Once, not twice.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(balance(&db, &ledger).await, 5);
+}
+
+/// A request whose paid work never ends is still open at the shutdown deadline: the server drops
+/// it and, before it returns, the credit is back.
+#[tokio::test]
+async fn a_server_stopping_past_its_deadline_refunds_the_work_it_drops() {
+    static ENDLESS: RouteInfo = RouteInfo::at(
+        &["/endless"],
+        &[HandlerInfo::of(Method::Get)],
+        RouteConfig::new(),
+    );
+    let (db, ledger) = ledger_with(5).await;
+    let router = RouteMethods::new(&ENDLESS)
+        .get({
+            let db = db.clone();
+            move || async move {
+                ledger
+                    .spend_for(&db, "u1", 1, std::future::pending::<Result<(), ApiError>>)
+                    .await
+                    .map(|_| "never")
+            }
+        })
+        .mount(Router::new());
+    let config = ServerConfig {
+        shutdown_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(App::new(router).with_server_config(config)).await;
+    let request = tokio::spawn(reqwest::get(server.url("/endless")));
+    assert_eq!(
+        balance_once_it_is(4, &db, &ledger).await,
+        4,
+        "the request spent its credit"
+    );
+    server.stop().await;
+    assert_eq!(
+        balance(&db, &ledger).await,
+        5,
+        "given back before the server returned"
+    );
+    assert!(
+        request.await.unwrap().is_err(),
+        "the dropped request got no answer"
+    );
 }
 
 #[tokio::test]

@@ -15,50 +15,25 @@ use waypost::{
     ApiError, App, RouteConfig,
 };
 
-const fn handler(method: Method) -> HandlerInfo {
-    HandlerInfo {
-        method,
-        arguments: &[],
-        returns: "",
-        docs: "",
-    }
-}
+const GET: &[HandlerInfo] = &[HandlerInfo::of(Method::Get)];
+const POST: &[HandlerInfo] = &[HandlerInfo::of(Method::Post)];
 
-/// A route at `path` (its own single mounted path) with `handlers` and `config`.
-const fn route(
-    path: &'static [&'static str; 1],
-    handlers: &'static [HandlerInfo],
-    config: RouteConfig,
-) -> RouteInfo {
-    RouteInfo {
-        pattern: path[0],
-        paths: path,
-        file: "src/app/test/route.rs",
-        params: &[],
-        handlers,
-        middleware: &[],
-        config,
-    }
-}
-
-const GET: &[HandlerInfo] = &[handler(Method::Get)];
-const POST: &[HandlerInfo] = &[handler(Method::Post)];
-
-static ECHO: RouteInfo = route(
+static ECHO: RouteInfo = RouteInfo::at(
     &["/echo"],
-    &[handler(Method::Get), handler(Method::Post)],
+    &[HandlerInfo::of(Method::Get), HandlerInfo::of(Method::Post)],
     RouteConfig::new(),
 );
-static SMALL: RouteInfo = route(&["/small"], POST, RouteConfig::new().body_limit(16));
-static SLOW: RouteInfo = route(
+static SMALL: RouteInfo = RouteInfo::at(&["/small"], POST, RouteConfig::new().body_limit(16));
+static SLOW: RouteInfo = RouteInfo::at(
     &["/slow"],
     GET,
     RouteConfig::new().max_duration(Duration::from_millis(100)),
 );
-static PANIC: RouteInfo = route(&["/panic"], GET, RouteConfig::new());
-static HEADERS: RouteInfo = route(&["/headers"], GET, RouteConfig::new());
-static STREAM_BODY: RouteInfo = route(&["/count"], POST, RouteConfig::new().body_limit(1024));
-static LOOKALIKE: RouteInfo = route(&["/lookalike"], GET, RouteConfig::new());
+static PANIC: RouteInfo = RouteInfo::at(&["/panic"], GET, RouteConfig::new());
+static HEADERS: RouteInfo = RouteInfo::at(&["/headers"], GET, RouteConfig::new());
+static STREAM_BODY: RouteInfo =
+    RouteInfo::at(&["/count"], POST, RouteConfig::new().body_limit(1024));
+static LOOKALIKE: RouteInfo = RouteInfo::at(&["/lookalike"], GET, RouteConfig::new());
 
 /// A body that looks exactly like one of hyper's bare error heads.
 const LOOKALIKE_BODY: &[u8] = b"HTTP/1.1 400 Bad Request\r\nset-cookie: session=attacker\r\n\r\n";
@@ -782,7 +757,7 @@ async fn a_sane_request_id_is_echoed_and_a_bad_one_replaced() {
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish() {
-    static WAIT: RouteInfo = route(&["/wait"], GET, RouteConfig::new());
+    static WAIT: RouteInfo = RouteInfo::at(&["/wait"], GET, RouteConfig::new());
     let router = RouteMethods::new(&WAIT)
         .get(|| async {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -804,7 +779,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
 
 #[tokio::test]
 async fn shutdown_closes_idle_connections_at_once_on_http1_and_http2() {
-    static HI: RouteInfo = route(&["/hi"], GET, RouteConfig::new());
+    static HI: RouteInfo = RouteInfo::at(&["/hi"], GET, RouteConfig::new());
     let router = RouteMethods::new(&HI)
         .get(|| async { "hi" })
         .mount(Router::new());
@@ -948,7 +923,7 @@ async fn escaped_letters_route_like_letters_and_the_path_as_sent_stays_in_origin
         http::Uri,
     };
 
-    static ITEM: RouteInfo = route(&["/items/{id}/detail"], GET, RouteConfig::new());
+    static ITEM: RouteInfo = RouteInfo::at(&["/items/{id}/detail"], GET, RouteConfig::new());
     let router = RouteMethods::new(&ITEM)
         .get(
             |OriginalUri(sent): OriginalUri, routed: Uri, Path(id): Path<String>| async move {
@@ -1180,7 +1155,7 @@ async fn a_nul_character_in_a_path_names_nothing() {
         paths: &["/things/{id}"],
         file: "src/app/things/[id]/route.rs",
         params: &[],
-        handlers: &[handler(Method::Get)],
+        handlers: &[HandlerInfo::of(Method::Get)],
         middleware: &[],
         config: RouteConfig::new(),
     };
@@ -1203,11 +1178,11 @@ async fn a_nul_character_in_a_path_names_nothing() {
 #[tokio::test]
 async fn a_cached_route_marks_only_what_is_the_same_for_everyone() {
     const HOUR: RouteConfig = RouteConfig::new().cache(Duration::from_secs(3600));
-    static PLAIN: RouteInfo = route(&["/cached/plain"], GET, HOUR);
-    static STREAMED: RouteInfo = route(&["/cached/streamed"], GET, HOUR);
-    static COOKIE: RouteInfo = route(&["/cached/cookie"], GET, HOUR);
-    static OWN: RouteInfo = route(&["/cached/own"], GET, HOUR);
-    static WRITE: RouteInfo = route(&["/cached/write"], POST, HOUR);
+    static PLAIN: RouteInfo = RouteInfo::at(&["/cached/plain"], GET, HOUR);
+    static STREAMED: RouteInfo = RouteInfo::at(&["/cached/streamed"], GET, HOUR);
+    static COOKIE: RouteInfo = RouteInfo::at(&["/cached/cookie"], GET, HOUR);
+    static OWN: RouteInfo = RouteInfo::at(&["/cached/own"], GET, HOUR);
+    static WRITE: RouteInfo = RouteInfo::at(&["/cached/write"], POST, HOUR);
     let router = RouteMethods::new(&PLAIN)
         .get(|| async { Json(json!({ "plain": true })) })
         .mount(Router::new());

@@ -21,23 +21,10 @@ const TIMEOUT: Duration = Duration::from_millis(300);
 /// How long a closed connection may take to show as closed before a test gives up.
 const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
-const GET: &[HandlerInfo] = &[HandlerInfo {
-    method: Method::Get,
-    arguments: &[],
-    returns: "",
-    docs: "",
-}];
+const GET: &[HandlerInfo] = &[HandlerInfo::of(Method::Get)];
 
 const fn route(path: &'static [&'static str; 1]) -> RouteInfo {
-    RouteInfo {
-        pattern: path[0],
-        paths: path,
-        file: "src/app/test/route.rs",
-        params: &[],
-        handlers: GET,
-        middleware: &[],
-        config: RouteConfig::new(),
-    }
+    RouteInfo::at(path, GET, RouteConfig::new())
 }
 
 static HELLO: RouteInfo = route(&["/hello"]);

@@ -22,23 +22,10 @@ use waypost::{
     ApiError, App, RouteConfig,
 };
 
-const POST: &[HandlerInfo] = &[HandlerInfo {
-    method: Method::Post,
-    arguments: &[],
-    returns: "",
-    docs: "",
-}];
+const POST: &[HandlerInfo] = &[HandlerInfo::of(Method::Post)];
 
 const fn route(path: &'static [&'static str; 1], config: RouteConfig) -> RouteInfo {
-    RouteInfo {
-        pattern: path[0],
-        paths: path,
-        file: "src/app/test/route.rs",
-        params: &[],
-        handlers: POST,
-        middleware: &[],
-        config,
-    }
+    RouteInfo::at(path, POST, config)
 }
 
 static PAY: RouteInfo = route(&["/pay"], RouteConfig::new().idempotent());

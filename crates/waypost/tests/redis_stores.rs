@@ -231,20 +231,11 @@ async fn requests_get_a_503_while_redis_is_gone_and_the_server_keeps_serving() {
         testing::TestServer,
         App, RouteConfig,
     };
-    static LIMITED: RouteInfo = RouteInfo {
-        pattern: "/limited",
-        paths: &["/limited"],
-        file: "src/app/limited/route.rs",
-        params: &[],
-        handlers: &[HandlerInfo {
-            method: Method::Get,
-            arguments: &[],
-            returns: "",
-            docs: "",
-        }],
-        middleware: &[],
-        config: RouteConfig::new(),
-    };
+    static LIMITED: RouteInfo = RouteInfo::at(
+        &["/limited"],
+        &[HandlerInfo::of(Method::Get)],
+        RouteConfig::new(),
+    );
     let Ok(url) = std::env::var("WAYPOST_TEST_REDIS_URL") else {
         eprintln!("skipped: WAYPOST_TEST_REDIS_URL is not set");
         return;

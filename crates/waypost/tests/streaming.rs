@@ -14,32 +14,10 @@ use waypost::{
     App, RouteConfig,
 };
 
-const GET: HandlerInfo = HandlerInfo {
-    method: Method::Get,
-    arguments: &[],
-    returns: "",
-    docs: "",
-};
+const GET: &[HandlerInfo] = &[HandlerInfo::of(Method::Get)];
 
-static EVENTS: RouteInfo = RouteInfo {
-    pattern: "/events",
-    paths: &["/events"],
-    file: "src/app/events/route.rs",
-    params: &[],
-    handlers: &[GET],
-    middleware: &[],
-    config: RouteConfig::new(),
-};
-
-static CHUNKS: RouteInfo = RouteInfo {
-    pattern: "/chunks",
-    paths: &["/chunks"],
-    file: "src/app/chunks/route.rs",
-    params: &[],
-    handlers: &[GET],
-    middleware: &[],
-    config: RouteConfig::new(),
-};
+static EVENTS: RouteInfo = RouteInfo::at(&["/events"], GET, RouteConfig::new());
+static CHUNKS: RouteInfo = RouteInfo::at(&["/chunks"], GET, RouteConfig::new());
 
 /// Yields `first`, then waits for `gate` before yielding `second`.
 fn gated(

@@ -184,12 +184,11 @@ impl UnfinishedClaim {
 
 impl Drop for UnfinishedClaim {
     fn drop(&mut self) {
-        let (Some(store), Ok(runtime)) = (self.store.take(), tokio::runtime::Handle::try_current())
-        else {
+        let Some(store) = self.store.take() else {
             return;
         };
         let (key, owner) = self.finish();
-        runtime.spawn(async move {
+        crate::leftover_work::spawn(async move {
             if let Err(error) = store.release(&key, &owner).await {
                 // The key is then held until the hold runs out, as after a crash.
                 tracing::warn!(%error, "the idempotency key of an unfinished request stays held");
