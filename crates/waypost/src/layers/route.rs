@@ -574,31 +574,22 @@ async fn check_csrf(
     if too_large {
         return Err(ApiError::payload_too_large());
     }
-    if let Some(boundary) = boundary {
-        let (token, body) = csrf::multipart_token(body, boundary)
-            .await
-            .map_err(ApiError::from)?;
-        return match token {
-            Some(token) if security.csrf().verify(&token, &cookie) => {
-                Ok(Request::from_parts(parts, body))
-            }
-            _ => {
-                // The body given back replays what the search kept (at most the limit and the
-                // frame that passed it) before the unread rest: up to the limit more of that.
-                csrf::discard_some(body, 2 * csrf::TOKEN_SEARCH_LIMIT).await;
-                Err(csrf::rejected("no valid form token"))
-            }
-        };
+    // The token can only be in the form body: read it as far as the field (within the route's
+    // limit, already applied to the body, and the search's own) and hand it on whole.
+    let (token, body) = match boundary {
+        Some(boundary) => csrf::multipart_token(body, boundary).await,
+        None => csrf::urlencoded_token(body).await,
     }
-    // The token can only be in the form body: read it (within the route's limit, already
-    // applied to the body, and the search's own) and put it back for the handler.
-    let Some(bytes) = csrf::urlencoded_form(body).await.map_err(ApiError::from)? else {
-        return Err(csrf::rejected("form too large to search for its token"));
-    };
-    match csrf::form_field(&bytes, csrf::CSRF_FORM_FIELD) {
+    .map_err(ApiError::from)?;
+    match token {
         Some(token) if security.csrf().verify(&token, &cookie) => {
-            Ok(Request::from_parts(parts, Body::from(bytes)))
+            Ok(Request::from_parts(parts, body))
         }
-        _ => Err(csrf::rejected("no valid form token")),
+        _ => {
+            // The body given back replays what the search kept (at most the limit and the
+            // frame that passed it) before the unread rest: up to the limit more of that.
+            csrf::discard_some(body, 2 * csrf::TOKEN_SEARCH_LIMIT).await;
+            Err(csrf::rejected("no valid form token"))
+        }
     }
 }

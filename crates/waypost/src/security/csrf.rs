@@ -9,9 +9,9 @@
 //! - it says `Sec-Fetch-Site: cross-site`;
 //! - its `Origin` is neither the server's own (same host as `Host`) nor allow-listed for CORS;
 //! - it carries a `Cookie` header but no valid token in `X-CSRF-Token`, the `token` query
-//!   parameter, or the `_csrf` field of a form (URL-encoded or multipart; a multipart body is
-//!   read only as far as that field, and handed on whole; past 1 MiB of form the field is not
-//!   looked for, whatever the route's own body limit).
+//!   parameter, or the `_csrf` field of a form (URL-encoded or multipart; the body is read only
+//!   as far as that field, and handed on whole; past 1 MiB of form the field is not looked for,
+//!   whatever the route's own body limit).
 //!
 //! Requests without any `Cookie` (API clients with bearer tokens) cannot be forged by a browser
 //! and need no token. Caveat: a proxy that rewrites `Host` without setting it back makes every
@@ -218,21 +218,48 @@ pub(crate) fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
 /// be far larger (an upload's), and the search runs before the handler, for anyone.
 pub(crate) const TOKEN_SEARCH_LIMIT: usize = 1024 * 1024;
 
-/// A URL-encoded form body read whole for its `_csrf` field, or `None` when it is larger than
-/// [`TOKEN_SEARCH_LIMIT`] (the token is then not looked for: send it in the header).
-pub(crate) async fn urlencoded_form(mut body: Body) -> Result<Option<Bytes>, axum::Error> {
-    let mut form = Vec::new();
+/// The `_csrf` field of a URL-encoded form, and the body again, whole, for the handler.
+///
+/// The body is read only as far as the field: each `&` ends the fields before it, which are
+/// searched as they complete, so a token sent first is found in the first frame however large
+/// the rest (a route's own limit, checked as the body is read, still holds). What was read is
+/// replayed ahead of the unread rest. At most [`TOKEN_SEARCH_LIMIT`] bytes (and the frame that
+/// passes it) are read while searching — the search runs before the handler, for anyone — so a
+/// token behind a larger form is not found (send it first, or in the header).
+pub(crate) async fn urlencoded_token(
+    mut body: Body,
+) -> Result<(Option<String>, Body), axum::Error> {
+    let mut read = Vec::new();
+    // `read[..searched]` holds whole fields already searched.
+    let mut searched = 0;
     while let Some(frame) = body.frame().await {
         // Trailers carry no form data.
-        if let Ok(data) = frame?.into_data() {
-            if form.len() + data.len() > TOKEN_SEARCH_LIMIT {
-                discard_some(body, TOKEN_SEARCH_LIMIT).await;
-                return Ok(None);
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        let before = read.len();
+        read.extend_from_slice(&data);
+        if let Some(last_separator) = data.iter().rposition(|&byte| byte == b'&') {
+            let complete = before + last_separator;
+            if let Some(token) = form_field(&read[searched..complete], CSRF_FORM_FIELD) {
+                return Ok((Some(token), replayed(vec![Bytes::from(read)], body)));
             }
-            form.extend_from_slice(&data);
+            searched = complete + 1;
+        }
+        if read.len() > TOKEN_SEARCH_LIMIT {
+            return Ok((None, replayed(vec![Bytes::from(read)], body)));
         }
     }
-    Ok(Some(Bytes::from(form)))
+    // The whole form is in: its last field too.
+    let token = form_field(&read[searched..], CSRF_FORM_FIELD);
+    Ok((token, Body::from(read)))
+}
+
+/// `read` — the frames a search took from a body — followed by the unread `rest`.
+fn replayed(read: Vec<Bytes>, rest: Body) -> Body {
+    let replay = futures_util::stream::iter(read.into_iter().map(Ok::<_, axum::Error>))
+        .chain(rest.into_data_stream());
+    Body::from_stream(replay)
 }
 
 /// Reads and drops up to `limit` bytes of a body about to be refused. A server that closes the
@@ -289,9 +316,7 @@ pub(crate) async fn multipart_token(
     }
     let read = std::mem::take(&mut tap.read);
     let rest = std::mem::replace(&mut tap.body, Body::empty());
-    let replay = futures_util::stream::iter(read.into_iter().map(Ok::<_, axum::Error>))
-        .chain(rest.into_data_stream());
-    Ok((token, Body::from_stream(replay)))
+    Ok((token, replayed(read, rest)))
 }
 
 /// A body being read for its token, keeping what it has given out.
@@ -348,7 +373,64 @@ pub(crate) fn is_urlencoded_form(headers: &HeaderMap) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use http_body_util::BodyExt;
+
     use super::*;
+
+    /// A body of `frames`, then one that fails: reading past the frames given shows.
+    fn frames_then_failure(frames: &[&'static str]) -> Body {
+        let frames: Vec<Result<Bytes, std::io::Error>> = frames
+            .iter()
+            .map(|frame| Ok(Bytes::from_static(frame.as_bytes())))
+            .chain([Err(std::io::Error::other("read too far"))])
+            .collect();
+        Body::from_stream(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn a_form_is_read_only_as_far_as_its_token_and_handed_on_whole() {
+        // The token's field ends in the second frame (at its `&`); the failing end is not read.
+        let body = frames_then_failure(&["a=1&_cs", "rf=t%2Bk&b=", "2&c=3"]);
+        let (token, body) = urlencoded_token(body).await.unwrap();
+        assert_eq!(token.as_deref(), Some("t+k"));
+        // The whole form comes back, then the body's own failure (which the search, having
+        // stopped at the field, never met).
+        let mut replayed = Vec::new();
+        let mut stream = body.into_data_stream();
+        while let Some(Ok(data)) = futures_util::StreamExt::next(&mut stream).await {
+            replayed.extend_from_slice(&data);
+        }
+        assert_eq!(replayed, b"a=1&_csrf=t%2Bk&b=2&c=3");
+
+        let body = Body::from("a=1&%5Fcsrf=last");
+        let (token, body) = urlencoded_token(body).await.unwrap();
+        assert_eq!(
+            token.as_deref(),
+            Some("last"),
+            "the last field, encoded name"
+        );
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "a=1&%5Fcsrf=last");
+    }
+
+    #[tokio::test]
+    async fn a_token_first_is_found_in_a_form_past_the_search_limit() {
+        let padding = "p".repeat(TOKEN_SEARCH_LIMIT + 10);
+        let form = format!("_csrf=early&padding={padding}");
+        let frames: Vec<Result<Bytes, std::io::Error>> = form
+            .as_bytes()
+            .chunks(64 * 1024)
+            .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
+            .collect();
+        let body = Body::from_stream(futures_util::stream::iter(frames));
+        let (token, body) = urlencoded_token(body).await.unwrap();
+        assert_eq!(token.as_deref(), Some("early"));
+        assert_eq!(body.collect().await.unwrap().to_bytes(), form.as_bytes());
+
+        let late = format!("padding={padding}&_csrf=late");
+        let (token, body) = urlencoded_token(Body::from(late.clone())).await.unwrap();
+        assert_eq!(token, None, "past the search limit");
+        assert_eq!(body.collect().await.unwrap().to_bytes(), late.as_bytes());
+    }
 
     #[test]
     fn a_token_is_bound_to_its_cookie() {
