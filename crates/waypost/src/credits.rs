@@ -6,7 +6,7 @@
 //! never a read, a check in Rust, and a write: two requests can never both see the last credit.
 //! The same SQL runs on SQLite (≥ 3.35) and Postgres.
 
-use std::{borrow::Cow, future::Future};
+use std::{borrow::Cow, future::Future, time::Duration};
 
 use sha2::{Digest, Sha256};
 use sqlx::Any;
@@ -16,6 +16,15 @@ use crate::{
     database::{assert_identifier, Database},
     ApiError,
 };
+
+/// The pause before a failed refund is tried again (the database was unreachable); it doubles
+/// up to [`REFUND_RETRY_LONGEST`], and the refund is given up (and logged) once
+/// [`REFUND_RETRIES_FOR`] has passed.
+const REFUND_RETRY_FIRST: Duration = Duration::from_millis(500);
+/// The longest pause between two tries of a refund.
+const REFUND_RETRY_LONGEST: Duration = Duration::from_secs(30);
+/// How long a refund is tried for before it is given up.
+const REFUND_RETRIES_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// A balance column: `table.balance_column`, keyed by `id_column`.
 #[derive(Clone, Copy, Debug)]
@@ -142,8 +151,12 @@ impl CreditLedger {
     /// request is dropped before it finishes (the client went away). The value and the balance
     /// after spending.
     ///
+    /// A refund the database does not take (it is unreachable) is tried again in the
+    /// background, for up to 15 minutes, while `work`'s error is returned: the caller learns
+    /// that the work failed, and the credit comes back once the database does.
+    ///
     /// # Errors
-    /// 402 `no_credits` when the balance is short; `work`'s error after the refund.
+    /// 402 `no_credits` when the balance is short; `work`'s error after the refund's first try.
     pub async fn spend_for<T, Fut>(
         &self,
         db: &Database,
@@ -169,13 +182,16 @@ impl CreditLedger {
             }
             Err(error) => {
                 // In a task of its own: a request dropped while the refund waits for a
-                // connection cannot cut it short.
+                // connection cannot cut it short. Its first try is awaited, so a balance read
+                // after the answer shows the credit back.
                 match guard.refund() {
-                    Some(refund) => {
-                        refund.await.map_err(ApiError::internal)??;
+                    Some(first_try) => {
+                        let _ = first_try.await;
                     }
                     None => {
-                        self.grant(db, id, amount).await?;
+                        if let Err(refund_error) = self.grant(db, id, amount).await {
+                            tracing::error!(error = %refund_error, user = %id, amount, "credit refund failed");
+                        }
                     }
                 }
                 Err(error)
@@ -184,7 +200,7 @@ impl CreditLedger {
     }
 }
 
-/// Refunds a spend whose work never finished (its future was dropped).
+/// Refunds a spend whose work failed or never finished (its future was dropped).
 struct RefundGuard {
     ledger: CreditLedger,
     db: Database,
@@ -195,18 +211,35 @@ struct RefundGuard {
 
 impl RefundGuard {
     /// Gives the amount back in a task of its own (none outside a tokio runtime) that a stopping
-    /// server waits for, disarmed first so the refund is made once. A failure is logged with
-    /// the user and the amount.
-    fn refund(&mut self) -> Option<tokio::task::JoinHandle<Result<Option<i64>, ApiError>>> {
+    /// server waits for, disarmed first so the refund is made once. A refund the database does
+    /// not take is tried again, with pauses doubling from 0.5 s to 30 s, for up to 15 minutes;
+    /// each failure is logged with the user and the amount. Told once the first try is over.
+    fn refund(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
         self.armed = false;
         let (ledger, db, id, amount) = (self.ledger, self.db.clone(), self.id.clone(), self.amount);
+        let (first_try_over, first_try) = tokio::sync::oneshot::channel();
         crate::leftover_work::spawn(async move {
-            let refunded = ledger.grant(&db, &id, amount).await;
-            if let Err(error) = &refunded {
-                tracing::error!(%error, user = %id, amount, "credit refund failed");
+            let mut first_try_over = Some(first_try_over);
+            let mut pause = REFUND_RETRY_FIRST;
+            let give_up_at = tokio::time::Instant::now() + REFUND_RETRIES_FOR;
+            loop {
+                let refunded = ledger.grant(&db, &id, amount).await;
+                if let Some(told) = first_try_over.take() {
+                    let _ = told.send(());
+                }
+                let Err(error) = refunded else {
+                    return;
+                };
+                if tokio::time::Instant::now() + pause > give_up_at {
+                    tracing::error!(%error, user = %id, amount, "credit refund failed; given up");
+                    return;
+                }
+                tracing::warn!(%error, user = %id, amount, retry_in = ?pause, "credit refund failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(REFUND_RETRY_LONGEST);
             }
-            refunded
-        })
+        })?;
+        Some(first_try)
     }
 }
 

@@ -65,6 +65,48 @@ async fn failed_work_is_refunded_and_its_error_returned() {
     assert_eq!(balance(&db, &ledger).await, 3);
 }
 
+/// The database refuses the refund (here its table is away, as a database that cannot be
+/// reached would): the caller still gets the work's own error, and the refund is tried again
+/// until it lands.
+#[tokio::test]
+async fn a_refund_the_database_refuses_is_tried_again_until_it_lands() {
+    let (db, ledger) = ledger_with(5).await;
+    let failed = ledger
+        .spend_for(&db, "u1", 1, || async {
+            sqlx::query("ALTER TABLE users RENAME TO users_away")
+                .execute(&db)
+                .await
+                .unwrap();
+            Err::<(), _>(ApiError::upstream_failed("the generator is down"))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failed.code(),
+        "upstream_failed",
+        "the work's error, not the refund's"
+    );
+    // Past the first retry.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (refused,): (i64,) = sqlx::query_as("SELECT credits FROM users_away WHERE id = 'u1'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(refused, 4, "not refunded while refused");
+    sqlx::query("ALTER TABLE users_away RENAME TO users")
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        balance_once_it_is(5, &db, &ledger).await,
+        5,
+        "the credit came back"
+    );
+    // Once, not twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(balance(&db, &ledger).await, 5);
+}
+
 #[tokio::test]
 async fn a_refund_waiting_for_a_connection_outlives_its_request() {
     let (db, ledger) = ledger_with(5).await;
