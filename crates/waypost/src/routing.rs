@@ -349,5 +349,10 @@ where
 
 #[doc(hidden)]
 pub async fn not_found_fallback() -> Response {
+    not_found_fallback_response()
+}
+
+/// The answer to a path no route serves: 404 `not_found`.
+pub(crate) fn not_found_fallback_response() -> Response {
     ApiError::not_found("No route matches this path.").into_response()
 }

@@ -954,6 +954,20 @@ async fn escaped_letters_route_like_letters_and_the_path_as_sent_stays_in_origin
     assert_ne!(body["id"], "A");
     let response = get("/items/x/d%65tai%6C%").await.unwrap();
     error_of(response, StatusCode::NOT_FOUND, "not_found").await;
+    // An empty segment is no parameter: 404, as for any path no route serves (axum would pass
+    // `{id}` an empty string), whatever the method.
+    let response = get("/items//detail").await.unwrap();
+    error_of(response, StatusCode::NOT_FOUND, "not_found").await;
+    let response = Client::new()
+        .delete(server.url("/items//detail"))
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::NOT_FOUND, "not_found").await;
+    // An escaped space is a value.
+    let response = get("/items/%20/detail").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["id"], " ");
 }
 
 #[tokio::test]

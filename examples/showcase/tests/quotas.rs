@@ -219,7 +219,7 @@ async fn tool_daily_limit_sets_the_limit() {
 }
 
 #[tokio::test]
-async fn an_oversized_tool_id_is_400_and_counts_nothing() {
+async fn an_oversized_tool_id_is_400_an_empty_one_404_and_neither_counts() {
     let app = Showcase::start().await;
     let alice = app.account("alice@example.com").await;
     expect_error(
@@ -228,6 +228,8 @@ async fn an_oversized_tool_id_is_400_and_counts_nothing() {
         "validation_failed",
     )
     .await;
+    // `/api/tools//use` names no tool: no route serves it.
+    expect_error(use_as(&app, &alice, "").await, 404, "not_found").await;
     assert_eq!(app.count_rows("tool_usage").await, 0);
     // Any other id names a tool: it is only ever a bound SQL value.
     let response = use_as(&app, &alice, "image.resize-v2").await;

@@ -63,6 +63,22 @@ pub struct RouteGuard {
     handled: u8,
     /// The `Cache-Control` of a route declared [`cache`](crate::RouteConfig::cache).
     cache_control: Option<HeaderValue>,
+    /// How many of the path's first segments, through the last one-segment parameter, must
+    /// not be empty: axum matches `{id}` to an empty segment (`/api/tools//use`), a path no
+    /// route means to serve and the fallback answers for every other route (0: no such
+    /// parameter).
+    segments_to_fill: usize,
+}
+
+/// The number of segments of `path` (an axum path) through its last one-segment parameter.
+fn through_last_param(path: &str) -> usize {
+    path.trim_start_matches('/')
+        .split('/')
+        .enumerate()
+        .filter(|(_, segment)| segment.starts_with('{') && !segment.starts_with("{*"))
+        .map(|(index, _)| index + 1)
+        .last()
+        .unwrap_or(0)
 }
 
 impl RouteGuard {
@@ -86,7 +102,22 @@ impl RouteGuard {
             custom_policy,
             handled,
             cache_control: route.config.cache.map(caching::cache_control),
+            segments_to_fill: route
+                .paths
+                .first()
+                .map_or(0, |path| through_last_param(path)),
         }
+    }
+
+    /// Whether a parameter of `path` (as routed) matched an empty segment.
+    #[inline]
+    fn has_an_empty_param(&self, path: &str) -> bool {
+        self.segments_to_fill != 0
+            && path
+                .trim_start_matches('/')
+                .split('/')
+                .take(self.segments_to_fill)
+                .any(str::is_empty)
     }
 
     /// Whether a request with `method` reaches one of the route's handlers.
@@ -128,6 +159,9 @@ impl RouteGuard {
         C: FnOnce(Request) -> F + Send + 'static,
         F: Future<Output = Response> + Send + 'static,
     {
+        if self.has_an_empty_param(request.uri().path()) {
+            return GuardedFuture::ready(crate::routing::not_found_fallback_response());
+        }
         if request.method() == http::Method::OPTIONS
             && request.extensions().get::<CorsPreflight>().is_some()
         {
@@ -591,5 +625,19 @@ async fn check_csrf(
             csrf::discard_some(body, 2 * csrf::TOKEN_SEARCH_LIMIT).await;
             Err(csrf::rejected("no valid form token"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_through_the_last_one_segment_parameter() {
+        assert_eq!(through_last_param("/api/hello"), 0);
+        assert_eq!(through_last_param("/api/posts/{id}"), 3);
+        assert_eq!(through_last_param("/api/tools/{toolId}/use"), 3);
+        assert_eq!(through_last_param("/api/docs/{*slug}"), 0);
+        assert_eq!(through_last_param("/a/{x}/b/{*rest}"), 2);
     }
 }
