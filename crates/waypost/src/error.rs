@@ -81,7 +81,8 @@ impl ApiError {
         Self::validation(details)
     }
 
-    /// 401 `unauthorized`.
+    /// 401 `unauthorized`. Every 401 leaves with a `WWW-Authenticate` challenge (RFC 9110):
+    /// `Bearer`, unless the error carries one of its own ([`with_header`](Self::with_header)).
     pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
@@ -334,8 +335,18 @@ impl IntoResponse for ApiError {
             bytes,
         )
             .into_response();
+        let challenged = error
+            .headers
+            .iter()
+            .any(|(name, _)| name == header::WWW_AUTHENTICATE);
         for (name, value) in error.headers {
             response.headers_mut().append(name, value);
+        }
+        if error.status == StatusCode::UNAUTHORIZED && !challenged {
+            // RFC 9110 §15.5.2: a 401 names the scheme that would do.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response.extensions_mut().insert(RenderedError);
         response

@@ -298,13 +298,28 @@ async fn me_works_with_the_cookie_or_the_bearer_token_and_is_401_without() {
     let body: Value = by_bearer.json().await.unwrap();
     assert_eq!(body["user"], alice.user);
 
-    expect_error(app.get("/api/auth/me").await, 401, "unauthorized").await;
+    let anonymous = app.get("/api/auth/me").await;
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    expect_error(anonymous, 401, "unauthorized").await;
     expect_error(
         app.me_with_cookie("made-up-session-id").await,
         401,
         "unauthorized",
     )
     .await;
+    // RFC 6750: a token that was sent and did not check out is named as such.
+    let forged = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .bearer_auth(format!("{}x", alice.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
+    expect_error(forged, 401, "unauthorized").await;
 }
 
 #[tokio::test]

@@ -343,6 +343,12 @@ impl OpenApi {
                 "responses": {
                     "Error": {
                         "description": "An error, in the one JSON error shape.",
+                        "headers": {
+                            "WWW-Authenticate": {
+                                "description": "On a 401: the scheme that would do — `Bearer`, or `Bearer error=\"invalid_token\"` for a bearer token that did not check out.",
+                                "schema": { "type": "string" }
+                            }
+                        },
                         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
                     }
                 },

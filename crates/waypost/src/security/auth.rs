@@ -5,7 +5,7 @@ use std::{future::Future, sync::Arc};
 
 use axum::{
     extract::FromRequestParts,
-    http::{request::Parts, Extensions},
+    http::{header, request::Parts, Extensions, HeaderValue},
 };
 
 use crate::ApiError;
@@ -45,7 +45,12 @@ impl CredentialRejected {
     /// The 401 `unauthorized` that [`Auth`] answers with.
     pub fn error(self) -> ApiError {
         match self {
-            Self::Bearer => ApiError::unauthorized("The bearer token is invalid or expired."),
+            // RFC 6750 §3.1: the token was presented and did not check out.
+            Self::Bearer => ApiError::unauthorized("The bearer token is invalid or expired.")
+                .with_header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                ),
             Self::Session => ApiError::unauthorized("The credentials are invalid or expired."),
         }
     }

@@ -101,6 +101,11 @@ pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) 
         .unwrap()
         .to_owned();
     assert_eq!(response.headers()["content-type"], "application/json");
+    if status == 401 {
+        // RFC 9110: every 401 names a scheme that would do.
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+    }
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["requestId"], id.as_str(), "{body}");
