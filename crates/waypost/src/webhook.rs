@@ -106,13 +106,20 @@ impl StripeVerifier {
     /// # Errors
     /// The [`SignatureError`] that applies.
     pub fn verify_at(&self, header: &str, body: &[u8], now: u64) -> Result<(), SignatureError> {
-        let mut timestamp = None;
+        // The text as sent is what was signed: only plain digits are a timestamp.
+        let mut timestamp: Option<(&str, u64)> = None;
         let mut presented = 0;
         // Only well-formed tags (64 hex digits) can match; the others still count as presented.
         let mut tags = Vec::new();
         for item in header.split(',') {
             match item.trim().split_once('=') {
-                Some(("t", value)) => timestamp = value.parse::<u64>().ok(),
+                Some(("t", value)) => {
+                    timestamp = value
+                        .bytes()
+                        .all(|byte| byte.is_ascii_digit())
+                        .then(|| value.parse::<u64>().ok().map(|seconds| (value, seconds)))
+                        .flatten();
+                }
                 Some(("v1", value)) => {
                     presented += 1;
                     if presented > MAX_SIGNATURES {
@@ -126,7 +133,7 @@ impl StripeVerifier {
                 _ => {}
             }
         }
-        let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
+        let (timestamp_text, timestamp) = timestamp.ok_or(SignatureError::Malformed)?;
         if presented == 0 {
             return Err(SignatureError::Malformed);
         }
@@ -134,7 +141,7 @@ impl StripeVerifier {
             return Err(SignatureError::Stale);
         }
         // One MAC over the body, however many tags there are, each compared in constant time.
-        let expected = self.mac(timestamp, body).finalize().into_bytes();
+        let expected = self.mac(timestamp_text, body).finalize().into_bytes();
         if tags
             .iter()
             .any(|tag| bool::from(expected.as_slice().ct_eq(tag)))
@@ -147,14 +154,15 @@ impl StripeVerifier {
 
     /// A `Stripe-Signature` value for `body` at `timestamp` (for tests and local tools).
     pub fn sign(&self, body: &[u8], timestamp: u64) -> String {
-        let tag = self.mac(timestamp, body).finalize().into_bytes();
+        let timestamp = timestamp.to_string();
+        let tag = self.mac(&timestamp, body).finalize().into_bytes();
         format!("t={timestamp},v1={}", hex::encode(tag))
     }
 
-    /// The MAC over Stripe's signed payload, `"<t>.<body>"`.
-    fn mac(&self, timestamp: u64, body: &[u8]) -> Hmac<Sha256> {
+    /// The MAC over Stripe's signed payload, `"<t>.<body>"`, `t` as sent.
+    fn mac(&self, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key size");
-        mac.update(timestamp.to_string().as_bytes());
+        mac.update(timestamp.as_bytes());
         mac.update(b".");
         mac.update(body);
         mac
@@ -196,6 +204,23 @@ mod tests {
     }
 
     #[test]
+    fn the_timestamp_is_signed_as_sent() {
+        let verifier = StripeVerifier::new("whsec_test");
+        let padded = format!("0{NOW}");
+        let tag = hex::encode(verifier.mac(&padded, b"body").finalize().into_bytes());
+        assert_eq!(
+            verifier.verify_at(&format!("t={padded},v1={tag}"), b"body", NOW),
+            Ok(())
+        );
+        // The same time written another way is another signed payload.
+        let good_v1 = v1_of(&verifier.sign(b"body", NOW));
+        assert_eq!(
+            verifier.verify_at(&format!("t={padded},v1={good_v1}"), b"body", NOW),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
     fn stale_and_malformed_headers_are_refused() {
         let verifier = StripeVerifier::new("whsec_test");
         let header = verifier.sign(b"body", NOW - 301);
@@ -210,7 +235,15 @@ mod tests {
         );
         let header = verifier.sign(b"body", NOW - 299);
         assert_eq!(verifier.verify_at(&header, b"body", NOW), Ok(()));
-        for bad in ["", "t=abc,v1=00", "v1=00", &format!("t={NOW}"), "garbage"] {
+        for bad in [
+            "",
+            "t=abc,v1=00",
+            "v1=00",
+            &format!("t={NOW}"),
+            "garbage",
+            &format!("t=+{NOW},v1=00"),
+            &format!("t=-{NOW},v1=00"),
+        ] {
             assert_eq!(
                 verifier.verify_at(bad, b"body", NOW),
                 Err(SignatureError::Malformed),
