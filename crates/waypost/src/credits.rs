@@ -285,19 +285,25 @@ impl DailyQuota {
     }
 
     /// Drops the rows of days before `today` (never read again: counts start afresh each day),
-    /// once a day per process and table, in a task of its own so no use waits for it; without
-    /// this the table would keep a row per subject, tool and day for ever.
+    /// once a day per process, database and table, in a task of its own so no use waits for
+    /// it; without this the table would keep a row per subject, tool and day for ever.
     fn prune_before(&self, db: &Database, today: &str) {
-        static PRUNED: std::sync::Mutex<Vec<(&'static str, String)>> =
-            std::sync::Mutex::new(Vec::new());
+        /// Per table: the database (by its URL — in-memory SQLite databases, all named alike,
+        /// share one mark) and the day it was last pruned for.
+        type Pruned = Vec<(&'static str, String, String)>;
+        static PRUNED: std::sync::Mutex<Pruned> = std::sync::Mutex::new(Vec::new());
+        let database = db.connect_options().database_url.to_string();
         {
             let mut pruned = PRUNED
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match pruned.iter_mut().find(|(table, _)| *table == self.table) {
-                Some((_, day)) if day == today => return,
-                Some((_, day)) => today.clone_into(day),
-                None => pruned.push((self.table, today.to_owned())),
+            match pruned
+                .iter_mut()
+                .find(|(table, url, _)| *table == self.table && *url == database)
+            {
+                Some((_, _, day)) if day == today => return,
+                Some((_, _, day)) => today.clone_into(day),
+                None => pruned.push((self.table, database.clone(), today.to_owned())),
             }
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -315,7 +321,7 @@ impl DailyQuota {
                     PRUNED
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .retain(|(pruned, _)| *pruned != table);
+                        .retain(|(pruned, url, _)| *pruned != table || *url != database);
                 }
             }
         });

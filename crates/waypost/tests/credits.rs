@@ -183,14 +183,23 @@ async fn a_server_stopping_past_its_deadline_refunds_the_work_it_drops() {
     );
 }
 
+/// Each database's table is pruned: two apps' databases in one process, the same table name.
 #[tokio::test]
 async fn the_daily_quota_drops_past_days_and_keeps_today() {
-    let db = database::connect("sqlite::memory:").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["first", "second"] {
+        let url = format!("sqlite://{}/{name}.db?mode=rwc", dir.path().display());
+        let db = database::connect(&url).await.unwrap();
+        past_days_are_dropped(&db).await;
+    }
+}
+
+async fn past_days_are_dropped(db: &database::Database) {
     sqlx::query(
         "CREATE TABLE tool_counts (subject TEXT NOT NULL, tool TEXT NOT NULL, day TEXT NOT NULL, \
          used BIGINT NOT NULL, PRIMARY KEY (subject, tool, day))",
     )
-    .execute(&db)
+    .execute(db)
     .await
     .unwrap();
     let today = time::OffsetDateTime::now_utc().date();
@@ -199,17 +208,17 @@ async fn the_daily_quota_drops_past_days_and_keeps_today() {
         sqlx::query("INSERT INTO tool_counts (subject, tool, day, used) VALUES ($1, 'ocr', $2, 3)")
             .bind(subject)
             .bind(day)
-            .execute(&db)
+            .execute(db)
             .await
             .unwrap();
     }
     let quota = DailyQuota::new("tool_counts");
-    let first = quota.try_use(&db, "ip:1", "ocr", Some(3)).await.unwrap();
+    let first = quota.try_use(db, "ip:1", "ocr", Some(3)).await.unwrap();
     assert!(first.allowed, "yesterday's three do not count today");
     assert_eq!(first.used, 1);
     let days = || async {
         sqlx::query_scalar::<_, String>("SELECT day FROM tool_counts ORDER BY day")
-            .fetch_all(&db)
+            .fetch_all(db)
             .await
             .unwrap()
     };
@@ -223,6 +232,6 @@ async fn the_daily_quota_drops_past_days_and_keeps_today() {
         left = days().await;
     }
     assert_eq!(left, [today.to_string()]);
-    let second = quota.try_use(&db, "ip:1", "ocr", Some(3)).await.unwrap();
+    let second = quota.try_use(db, "ip:1", "ocr", Some(3)).await.unwrap();
     assert_eq!(second.used, 2);
 }
