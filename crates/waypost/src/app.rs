@@ -25,11 +25,14 @@ use axum::{
 use futures_util::{future::Either, task::AtomicWaker};
 use hyper::body::Incoming;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
+    rt::{TokioIo, TokioTimer},
     server::conn::auto,
 };
 use tokio::{net::TcpListener, task::JoinSet};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::{
+    sync::{CancellationToken, WaitForCancellationFutureOwned},
+    task::TaskTracker,
+};
 use tower::{util::Oneshot, Layer, Service, ServiceExt};
 
 use crate::{
@@ -42,6 +45,12 @@ use crate::{
 
 /// hyper's default HTTP/1 read buffer limit (8 KiB + 100 × 4 KiB).
 const HYPER_READ_BUFFER: usize = 8192 + 4096 * 100;
+
+/// A deadline that never comes (thirty years, as tokio's own), for a shutdown timeout too long
+/// to add to the clock.
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(30 * 365 * 24 * 60 * 60)
+}
 
 /// How long a stopping server still waits, once the shutdown deadline has passed and the
 /// requests still open are dropped, for the work those requests leave behind (see
@@ -148,7 +157,10 @@ impl App {
     ) -> io::Result<()> {
         let server = self.server.clone();
         let service = self.into_service();
-        let mut template = auto::Builder::new(TokioExecutor::new());
+        // HTTP/2 runs each stream — a request's future — in a task of its own, apart from its
+        // connection's: tracked, so that stopping waits for them too.
+        let streams = StreamTasks(TaskTracker::new());
+        let mut template = auto::Builder::new(streams.clone());
         template
             .http1()
             // Kept at the socket instead (see `head_timeout`); hyper's own needs a timer, and
@@ -217,20 +229,34 @@ impl App {
         drop(listener);
         tracing::info!("shutting down: waiting for in-flight requests");
         stopping.cancel();
-        let deadline = tokio::time::Instant::now() + server.shutdown_timeout;
+        // A timeout too long to add to the clock is no deadline at all.
+        let deadline = tokio::time::Instant::now()
+            .checked_add(server.shutdown_timeout)
+            .unwrap_or_else(far_future);
         let all_closed = async { while connections.join_next().await.is_some() {} };
-        let leftover_work_limit = if tokio::time::timeout_at(deadline, all_closed).await.is_ok() {
+        let leftover_work_until = if tokio::time::timeout_at(deadline, all_closed).await.is_ok() {
             tracing::info!("all connections closed");
-            deadline
-                .saturating_duration_since(tokio::time::Instant::now())
-                .max(LEFTOVER_WORK_GRACE)
+            deadline.max(tokio::time::Instant::now() + LEFTOVER_WORK_GRACE)
         } else {
             tracing::warn!(timeout = ?server.shutdown_timeout, "shutdown deadline passed; dropping open connections");
             // Dropped here, inside the runtime, the requests still open start what they leave
             // behind (refunds, freed keys, removed partial files), which is waited for below.
             connections.shutdown().await;
-            LEFTOVER_WORK_GRACE
+            tokio::time::Instant::now() + LEFTOVER_WORK_GRACE
         };
+        // An HTTP/2 stream's task ends soon after its connection is gone, dropping its request.
+        streams.0.close();
+        if tokio::time::timeout_at(leftover_work_until, streams.0.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                streams = streams.0.len(),
+                "HTTP/2 streams still running after their connections closed"
+            );
+        }
+        let leftover_work_limit =
+            leftover_work_until.saturating_duration_since(tokio::time::Instant::now());
         if !crate::leftover_work::finished_within(leftover_work_limit).await {
             tracing::warn!(
                 tasks = crate::leftover_work::unfinished(),
@@ -304,6 +330,20 @@ impl<C: Future, F: FnMut(Pin<&mut C>)> Future for ClosingWhenTold<C, F> {
             return this.connection.poll(cx);
         }
         polled
+    }
+}
+
+/// The executor hyper starts HTTP/2 streams' tasks with: tokio's, each task tracked.
+#[derive(Clone)]
+struct StreamTasks(TaskTracker);
+
+impl<F> hyper::rt::Executor<F> for StreamTasks
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        self.0.spawn(future);
     }
 }
 

@@ -78,7 +78,7 @@ impl CreditLedger {
         E: sqlx::Executor<'c, Database = Any>,
     {
         // The guard is in the WHERE clause: the check and the change are one statement.
-        self.update(executor, id, amount, "-", true).await
+        Ok(self.update(executor, id, amount, "-", true).await?)
     }
 
     /// Adds `amount` to `id`'s balance (a grant or a refund); the new balance, or `None` when
@@ -96,11 +96,12 @@ impl CreditLedger {
     where
         E: sqlx::Executor<'c, Database = Any>,
     {
-        self.update(executor, id, amount, "+", false).await
+        Ok(self.update(executor, id, amount, "+", false).await?)
     }
 
     /// `balance = balance <op> amount` for `id` (only while it covers `amount` when `guarded`),
-    /// returning the new balance.
+    /// returning the new balance; the database's own error, for the refund to tell what may be
+    /// tried again.
     async fn update<'c, E>(
         &self,
         executor: E,
@@ -108,7 +109,7 @@ impl CreditLedger {
         amount: i64,
         op: &str,
         guarded: bool,
-    ) -> Result<Option<i64>, ApiError>
+    ) -> Result<Option<i64>, sqlx::Error>
     where
         E: sqlx::Executor<'c, Database = Any>,
     {
@@ -123,11 +124,11 @@ impl CreditLedger {
             String::new()
         };
         let sql = format!("UPDATE {t} SET {b} = {b} {op} $1 WHERE {i} = $2{guard} RETURNING {b}");
-        Ok(sqlx::query_scalar::<_, i64>(&sql)
+        sqlx::query_scalar::<_, i64>(&sql)
             .bind(amount)
             .bind(id)
             .fetch_optional(executor)
-            .await?)
+            .await
     }
 
     /// `id`'s balance.
@@ -151,9 +152,10 @@ impl CreditLedger {
     /// request is dropped before it finishes (the client went away). The value and the balance
     /// after spending.
     ///
-    /// A refund the database does not take (it is unreachable) is tried again in the
-    /// background, for up to 15 minutes, while `work`'s error is returned: the caller learns
-    /// that the work failed, and the credit comes back once the database does.
+    /// A refund the database refuses, or that finds no connection, is tried again in the
+    /// background for up to 15 minutes while `work`'s error is returned: the caller learns that
+    /// the work failed, and the credit comes back once the database does. One whose connection
+    /// broke under it may have been made and is not tried again (it is logged as an error).
     ///
     /// # Errors
     /// 402 `no_credits` when the balance is short; `work`'s error after the refund's first try.
@@ -211,9 +213,10 @@ struct RefundGuard {
 
 impl RefundGuard {
     /// Gives the amount back in a task of its own (none outside a tokio runtime) that a stopping
-    /// server waits for, disarmed first so the refund is made once. A refund the database does
-    /// not take is tried again, with pauses doubling from 0.5 s to 30 s, for up to 15 minutes;
-    /// each failure is logged with the user and the amount. Told once the first try is over.
+    /// server waits for, disarmed first so the refund is made once. A refund the database
+    /// certainly did not make ([`certainly_not_applied`]) is tried again, with pauses doubling
+    /// from 0.5 s to 30 s, for up to 15 minutes; each failure is logged with the user and the
+    /// amount. Told once the first try is over.
     fn refund(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
         self.armed = false;
         let (ledger, db, id, amount) = (self.ledger, self.db.clone(), self.id.clone(), self.amount);
@@ -223,13 +226,18 @@ impl RefundGuard {
             let mut pause = REFUND_RETRY_FIRST;
             let give_up_at = tokio::time::Instant::now() + REFUND_RETRIES_FOR;
             loop {
-                let refunded = ledger.grant(&db, &id, amount).await;
+                let refunded = ledger.update(&db, &id, amount, "+", false).await;
                 if let Some(told) = first_try_over.take() {
                     let _ = told.send(());
                 }
                 let Err(error) = refunded else {
                     return;
                 };
+                if !certainly_not_applied(&error) {
+                    // Trying again could give the amount back twice.
+                    tracing::error!(%error, user = %id, amount, "credit refund failed with its outcome unknown (the connection was lost under it); not tried again: check the balance");
+                    return;
+                }
                 if tokio::time::Instant::now() + pause > give_up_at {
                     tracing::error!(%error, user = %id, amount, "credit refund failed; given up");
                     return;
@@ -241,6 +249,14 @@ impl RefundGuard {
         })?;
         Some(first_try)
     }
+}
+
+/// Whether a failed statement certainly changed nothing, so that running it again cannot apply
+/// it twice: the database refused it (an error of its own, and a single statement that fails is
+/// rolled back), or no connection was had to send it on. A connection lost while the statement
+/// was under way leaves that unknown: it may have been committed before the answer was lost.
+fn certainly_not_applied(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(_) | sqlx::Error::PoolTimedOut)
 }
 
 impl Drop for RefundGuard {
@@ -505,5 +521,14 @@ mod tests {
         assert_ne!(index_key(&format!("{short}y")), stored);
         // By bytes: 100 three-byte characters are past the limit.
         assert!(index_key(&"語".repeat(100)).starts_with("sha256:"));
+    }
+
+    #[test]
+    fn only_refunds_certainly_not_made_are_tried_again() {
+        assert!(certainly_not_applied(&sqlx::Error::PoolTimedOut));
+        let lost = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(!certainly_not_applied(&sqlx::Error::Io(lost)));
+        assert!(!certainly_not_applied(&sqlx::Error::PoolClosed));
+        assert!(!certainly_not_applied(&sqlx::Error::Protocol("?".into())));
     }
 }

@@ -81,8 +81,9 @@ impl ApiError {
         Self::validation(details)
     }
 
-    /// 401 `unauthorized`. Every 401 leaves with a `WWW-Authenticate` challenge (RFC 9110):
-    /// `Bearer`, unless the error carries one of its own ([`with_header`](Self::with_header)).
+    /// 401 `unauthorized`. Every 401 rendered from an `ApiError` leaves with a
+    /// `WWW-Authenticate` challenge (RFC 9110): `Bearer`, unless the error carries one of its
+    /// own ([`with_header`](Self::with_header)).
     pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

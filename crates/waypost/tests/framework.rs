@@ -971,6 +971,65 @@ async fn escaped_letters_route_like_letters_and_the_path_as_sent_stays_in_origin
 }
 
 #[tokio::test]
+async fn an_empty_segment_is_no_parameter_first_or_under_a_nested_prefix() {
+    use waypost::axum::extract::Path;
+
+    static REPO: RouteInfo = RouteInfo::at(&["/{org}/tree"], GET, RouteConfig::new());
+    static NESTED: RouteInfo = RouteInfo::at(&["/{id}/{*rest}"], GET, RouteConfig::new());
+    let router = RouteMethods::new(&REPO)
+        .get(|Path(org): Path<String>| async move { org })
+        .mount(Router::new());
+    // Mounted under `/v1` by a nested router, which routes on the rest of the path.
+    let inner = RouteMethods::new(&NESTED)
+        .get(|Path((id, rest)): Path<(String, String)>| async move { format!("{id}:{rest}") })
+        .mount(Router::new());
+    let router = router
+        .nest("/v1", inner)
+        .fallback(routing::not_found_fallback);
+    let server = TestServer::start(App::new(router)).await;
+    let get = |path: &str| reqwest::get(server.url(path));
+
+    let response = get("/acme/tree").await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "acme");
+    let response = get("/v1/7/a//b").await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "a catch-all may hold one"
+    );
+    assert_eq!(response.text().await.unwrap(), "7:a//b");
+    for unserved in ["//tree", "/v1//a"] {
+        let response = get(unserved).await.unwrap();
+        error_of(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+}
+
+#[tokio::test]
+async fn a_handlers_own_401_challenge_is_the_only_one() {
+    static BASIC: RouteInfo = RouteInfo::at(&["/basic"], GET, RouteConfig::new());
+    let router = RouteMethods::new(&BASIC)
+        .get(|| async {
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Basic realm=\"files\"")],
+                "who are you?",
+            )
+        })
+        .mount(Router::new());
+    let server = TestServer::start(App::new(router)).await;
+    let response = reqwest::get(server.url("/basic")).await.unwrap();
+    let challenges: Vec<_> = response
+        .headers()
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(challenges, ["Basic realm=\"files\""]);
+    // Re-rendered in the one error shape, as any plain-text error.
+    error_of(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
 async fn path_parameters_that_are_not_text_are_404_and_malformed_ones_400() {
     use waypost::extract::Path;
 

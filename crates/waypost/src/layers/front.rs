@@ -580,6 +580,10 @@ fn render_foreign_error(response: Response) -> Response {
     }
     let (parts, _body) = response.into_parts();
     let mut rendered = error::from_status(parts.status).into_response();
+    if parts.headers.contains_key(header::WWW_AUTHENTICATE) {
+        // The answer's own challenge, not the default one beside it.
+        rendered.headers_mut().remove(header::WWW_AUTHENTICATE);
+    }
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rendered.headers_mut().append(name.clone(), value.clone());

@@ -1,5 +1,6 @@
 //! The per-route guard: what a route's [`RouteConfig`](crate::RouteConfig) asks for, enforced
-//! before the handler runs, in this order — the rate limit (429 with `Retry-After`), the CSRF
+//! before the handler runs, in this order — a path whose parameter is an empty segment answered
+//! 404 as no route's, the rate limit (429 with `Retry-After`), the CSRF
 //! check on unsafe methods (403 `csrf_invalid`), the body limit, declared and streamed (413),
 //! and the max duration (504). The rate limit counts the requests that reach a handler: the
 //! framework's own answers on a route's behalf (OPTIONS 204, 405) cost it nothing, so they
@@ -63,11 +64,10 @@ pub struct RouteGuard {
     handled: u8,
     /// The `Cache-Control` of a route declared [`cache`](crate::RouteConfig::cache).
     cache_control: Option<HeaderValue>,
-    /// How many of the path's first segments, through the last one-segment parameter, must
-    /// not be empty: axum matches `{id}` to an empty segment (`/api/tools//use`), a path no
-    /// route means to serve and the fallback answers for every other route (0: no such
-    /// parameter).
-    segments_to_fill: usize,
+    /// Whether the route's path has parameters, which axum matches to an empty segment too
+    /// (`{id}` in `/api/tools//use`): a path no route means to serve, answered as the fallback
+    /// answers every other.
+    has_params: bool,
 }
 
 /// The number of segments of `path` (an axum path) through its last one-segment parameter.
@@ -102,22 +102,35 @@ impl RouteGuard {
             custom_policy,
             handled,
             cache_control: route.config.cache.map(caching::cache_control),
-            segments_to_fill: route
-                .paths
-                .first()
-                .map_or(0, |path| through_last_param(path)),
+            has_params: route.paths.iter().any(|path| path.contains('{')),
         }
     }
 
-    /// Whether a parameter of `path` (as routed) matched an empty segment.
-    #[inline]
-    fn has_an_empty_param(&self, path: &str) -> bool {
-        self.segments_to_fill != 0
-            && path
-                .trim_start_matches('/')
-                .split('/')
-                .take(self.segments_to_fill)
-                .any(str::is_empty)
+    /// Whether a one-segment parameter of `request`'s path matched an empty segment. Read off
+    /// the pattern the router matched and the path it matched it on, both whole (`MatchedPath`
+    /// and `OriginalUri`, which axum's router sets): a nested router's route sees its own part
+    /// of the path only, and axum hands it that part with empty segments dropped. Escapes in
+    /// the path as sent move no `/`.
+    fn has_an_empty_param(&self, request: &Request) -> bool {
+        if !self.has_params {
+            return false;
+        }
+        let extensions = request.extensions();
+        let (pattern, path) = match (
+            extensions.get::<axum::extract::MatchedPath>(),
+            extensions.get::<axum::extract::OriginalUri>(),
+        ) {
+            (Some(matched), Some(original)) => (matched.as_str(), original.path()),
+            _ => (
+                self.route.paths.first().copied().unwrap_or_default(),
+                request.uri().path(),
+            ),
+        };
+        path.strip_prefix('/')
+            .unwrap_or(path)
+            .split('/')
+            .take(through_last_param(pattern))
+            .any(str::is_empty)
     }
 
     /// Whether a request with `method` reaches one of the route's handlers.
@@ -159,7 +172,7 @@ impl RouteGuard {
         C: FnOnce(Request) -> F + Send + 'static,
         F: Future<Output = Response> + Send + 'static,
     {
-        if self.has_an_empty_param(request.uri().path()) {
+        if self.has_an_empty_param(&request) {
             return GuardedFuture::ready(crate::routing::not_found_fallback_response());
         }
         if request.method() == http::Method::OPTIONS
