@@ -124,11 +124,14 @@ impl CreditLedger {
             String::new()
         };
         let sql = format!("UPDATE {t} SET {b} = {b} {op} $1 WHERE {i} = $2{guard} RETURNING {b}");
-        sqlx::query_scalar::<_, i64>(&sql)
+        // Read to the statement's end, not only to its row: an error after the row (at commit)
+        // is the statement's error.
+        let rows = sqlx::query_scalar::<_, i64>(&sql)
             .bind(amount)
             .bind(id)
-            .fetch_optional(executor)
-            .await
+            .fetch_all(executor)
+            .await?;
+        Ok(rows.into_iter().next())
     }
 
     /// `id`'s balance.
@@ -214,7 +217,7 @@ struct RefundGuard {
 impl RefundGuard {
     /// Gives the amount back in a task of its own (none outside a tokio runtime) that a stopping
     /// server waits for, disarmed first so the refund is made once. A refund the database
-    /// certainly did not make ([`certainly_not_applied`]) is tried again, with pauses doubling
+    /// certainly did not make ([`RefundFailure`]) is tried again, with pauses doubling
     /// from 0.5 s to 30 s, for up to 15 minutes; each failure is logged with the user and the
     /// amount. Told once the first try is over.
     fn refund(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
@@ -226,18 +229,34 @@ impl RefundGuard {
             let mut pause = REFUND_RETRY_FIRST;
             let give_up_at = tokio::time::Instant::now() + REFUND_RETRIES_FOR;
             loop {
-                let refunded = ledger.update(&db, &id, amount, "+", false).await;
+                let refunded = match db.acquire().await {
+                    Ok(mut connection) => ledger
+                        .update(&mut *connection, &id, amount, "+", false)
+                        .await
+                        .map_err(RefundFailure::Statement),
+                    Err(error) => Err(RefundFailure::NoConnection(error)),
+                };
                 if let Some(told) = first_try_over.take() {
                     let _ = told.send(());
                 }
-                let Err(error) = refunded else {
+                let Err(failure) = refunded else {
                     return;
                 };
-                if !certainly_not_applied(&error) {
-                    // Trying again could give the amount back twice.
-                    tracing::error!(%error, user = %id, amount, "credit refund failed with its outcome unknown (the connection was lost under it); not tried again: check the balance");
-                    return;
-                }
+                let error = match failure {
+                    RefundFailure::NoConnection(sqlx::Error::PoolClosed) => {
+                        tracing::error!(user = %id, amount, "credit refund not made: the database pool is closed");
+                        return;
+                    }
+                    RefundFailure::NoConnection(error) => error,
+                    RefundFailure::Statement(error) if statement_certainly_not_applied(&error) => {
+                        error
+                    }
+                    RefundFailure::Statement(error) => {
+                        // Trying again could give the amount back twice.
+                        tracing::error!(%error, user = %id, amount, "credit refund failed with its outcome unknown (the connection was lost under it); not tried again: check the balance");
+                        return;
+                    }
+                };
                 if tokio::time::Instant::now() + pause > give_up_at {
                     tracing::error!(%error, user = %id, amount, "credit refund failed; given up");
                     return;
@@ -251,12 +270,21 @@ impl RefundGuard {
     }
 }
 
+/// Why a try of a refund failed.
+enum RefundFailure {
+    /// No connection was had (the database is unreachable, refuses connections, or every
+    /// connection stayed busy): nothing was sent, and another try cannot give the amount twice.
+    NoConnection(sqlx::Error),
+    /// The statement failed; see [`statement_certainly_not_applied`].
+    Statement(sqlx::Error),
+}
+
 /// Whether a failed statement certainly changed nothing, so that running it again cannot apply
-/// it twice: the database refused it (an error of its own, and a single statement that fails is
-/// rolled back), or no connection was had to send it on. A connection lost while the statement
-/// was under way leaves that unknown: it may have been committed before the answer was lost.
-fn certainly_not_applied(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(_) | sqlx::Error::PoolTimedOut)
+/// it twice: the database refused it (an error of its own — a single statement that fails is
+/// rolled back). A connection lost while the statement was under way leaves that unknown: it
+/// may have been committed before the answer was lost.
+fn statement_certainly_not_applied(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(_))
 }
 
 impl Drop for RefundGuard {
@@ -524,11 +552,11 @@ mod tests {
     }
 
     #[test]
-    fn only_refunds_certainly_not_made_are_tried_again() {
-        assert!(certainly_not_applied(&sqlx::Error::PoolTimedOut));
+    fn a_statement_that_lost_its_connection_may_have_been_applied() {
         let lost = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
-        assert!(!certainly_not_applied(&sqlx::Error::Io(lost)));
-        assert!(!certainly_not_applied(&sqlx::Error::PoolClosed));
-        assert!(!certainly_not_applied(&sqlx::Error::Protocol("?".into())));
+        assert!(!statement_certainly_not_applied(&sqlx::Error::Io(lost)));
+        assert!(!statement_certainly_not_applied(&sqlx::Error::Protocol(
+            "?".into()
+        )));
     }
 }
