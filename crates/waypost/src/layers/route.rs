@@ -107,24 +107,26 @@ impl RouteGuard {
     }
 
     /// Whether a one-segment parameter of `request`'s path matched an empty segment. Read off
-    /// the pattern the router matched and the path it matched it on, both whole (`MatchedPath`
-    /// and `OriginalUri`, which axum's router sets): a nested router's route sees its own part
-    /// of the path only, and axum hands it that part with empty segments dropped. Escapes in
-    /// the path as sent move no `/`.
+    /// the path the router matched and the pattern it matched, both whole (`OriginalUri` and
+    /// `MatchedPath`, which axum's router sets): a nested router's route sees its own part of
+    /// the path only, and axum hands it that part with empty segments dropped. Escapes in the
+    /// path as sent move no `/`.
     fn has_an_empty_param(&self, request: &Request) -> bool {
         if !self.has_params {
             return false;
         }
         let extensions = request.extensions();
-        let (pattern, path) = match (
-            extensions.get::<axum::extract::MatchedPath>(),
-            extensions.get::<axum::extract::OriginalUri>(),
-        ) {
-            (Some(matched), Some(original)) => (matched.as_str(), original.path()),
-            _ => (
-                self.route.paths.first().copied().unwrap_or_default(),
-                request.uri().path(),
-            ),
+        let original = extensions.get::<axum::extract::OriginalUri>();
+        let path = original.map_or_else(|| request.uri().path(), |original| original.path());
+        // An empty segment shows as `//` (a trailing one matches no parameter): most paths have
+        // none, and are let through on this one look.
+        if !path.as_bytes().windows(2).any(|pair| pair == b"//") {
+            return false;
+        }
+        let own_pattern = self.route.paths.first().copied().unwrap_or_default();
+        let pattern = match (original, extensions.get::<axum::extract::MatchedPath>()) {
+            (Some(_), Some(matched)) => matched.as_str(),
+            _ => own_pattern,
         };
         path.strip_prefix('/')
             .unwrap_or(path)
