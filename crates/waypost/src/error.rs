@@ -206,11 +206,14 @@ impl ApiError {
     }
 
     /// Keep the underlying cause for the log.
+    ///
+    /// A `reqwest` error keeps the URL it was calling only without its query, fragment and
+    /// credentials: an API key or a backend's token in them would otherwise reach the log.
     pub fn with_source(
         mut self,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        self.0.source = Some(source.into());
+        self.0.source = Some(without_url_secrets(source.into()));
         self
     }
 
@@ -432,4 +435,50 @@ pub(crate) fn from_status(status: StatusCode) -> ApiError {
         status
     };
     ApiError::new(status, code, message)
+}
+
+/// `source` with the query, fragment, user name and password cut from the URL of a `reqwest`
+/// error (its `Display` ends with the URL).
+fn without_url_secrets(
+    source: Box<dyn std::error::Error + Send + Sync>,
+) -> Box<dyn std::error::Error + Send + Sync> {
+    match source.downcast::<reqwest::Error>() {
+        Ok(mut error) => {
+            if let Some(url) = error.url_mut() {
+                url.set_query(None);
+                url.set_fragment(None);
+                // Fails only for URLs that cannot hold credentials, which then have none.
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+            }
+            error
+        }
+        Err(other) => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_logged_upstream_error_keeps_no_secret_of_its_url() {
+        // Port 1 on loopback refuses the connection: a transport error that names its URL.
+        let url = "http://key:hunter2@127.0.0.1:1/api/deepchat?token=s3cr3t#frag";
+        let failure = reqwest::Client::new().get(url).send().await.unwrap_err();
+        let error = ApiError::upstream_failed(failure);
+        let logged = error.source().expect("the source is kept").to_string();
+        assert!(logged.contains("127.0.0.1:1/api/deepchat"), "{logged}");
+        for secret in ["s3cr3t", "hunter2", "key@", "frag", "token="] {
+            assert!(!logged.contains(secret), "{secret} in {logged}");
+        }
+        // Other sources are kept as they are.
+        let error = ApiError::internal("a plain cause ?token=x");
+        assert_eq!(
+            error.source().unwrap().to_string(),
+            "a plain cause ?token=x"
+        );
+    }
 }

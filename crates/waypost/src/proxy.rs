@@ -47,6 +47,21 @@ pub fn upstream_client(read_timeout: Duration) -> reqwest::Client {
         .expect("the HTTP client builds")
 }
 
+/// The bytes RFC 3986 (§2.3) leaves unencoded: letters, digits, `-`, `.`, `_`, `~`.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` (as UTF-8) with every byte but RFC 3986's unreserved characters percent-encoded — a
+/// space is `%20`, not the form encoding's `+`, which only servers reading queries as forms
+/// take for a space. Safe as a query value, as a path segment, and as an RFC 8187 value
+/// (`filename*=UTF-8''…`), whose `attr-char`s include all of these.
+pub fn percent_encode_component(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
+}
+
 /// Parses a backend base URL from `variable` (http or https, no query or fragment).
 ///
 /// # Errors
@@ -203,12 +218,18 @@ impl TokenCache {
         }
         if slots.by_user.len() >= slots.sweep_at {
             let ttl = self.ttl;
-            slots.by_user.retain(|_, slot| match slot.state.try_lock() {
-                Ok(state) => state
-                    .token
-                    .as_ref()
-                    .is_some_and(|e| e.fetched.elapsed() < ttl),
-                Err(_) => true,
+            // A slot stays while it holds a live token or anyone holds it: a caller that took
+            // it and has not locked it yet must find the same slot as the callers after it, or
+            // two fetches would run for one user.
+            slots.by_user.retain(|_, slot| {
+                Arc::strong_count(slot) > 1
+                    || match slot.state.try_lock() {
+                        Ok(state) => state
+                            .token
+                            .as_ref()
+                            .is_some_and(|e| e.fetched.elapsed() < ttl),
+                        Err(_) => true,
+                    }
             });
             slots.sweep_at = SWEEP_ABOVE.max(2 * slots.by_user.len());
         }
@@ -322,8 +343,10 @@ impl std::fmt::Debug for TokenProxy {
 }
 
 impl TokenProxy {
-    /// A proxy to `base` whose tokens live `token_ttl`; each upstream call may take
-    /// `call_timeout` (between reads, for streams).
+    /// A proxy to `base` whose tokens live `token_ttl`. Each upstream exchange gets
+    /// `call_timeout`: a token fetch for the whole of it, a call until the backend's answer
+    /// starts, an answer read whole ([`TokenProxy::call_json`]) for reading it, and a relayed
+    /// stream between two reads (a stream may last as long as it keeps sending).
     pub fn new(
         base: Url,
         routes: TokenRoutes,
@@ -404,7 +427,10 @@ impl TokenProxy {
         if let Some(cookie) = &token.cookie {
             request = request.header(header::COOKIE, cookie);
         }
-        request.send().await.map_err(upstream_failed)
+        // Not the request's own timeout, which would also cut a relayed stream short.
+        within(self.call_timeout, request.send())
+            .await?
+            .map_err(upstream_failed)
     }
 
     /// Sends `body` (JSON) to the endpoint for `user`, refreshing the token and retrying once
@@ -435,6 +461,33 @@ impl TokenProxy {
         }
         Ok(response)
     }
+
+    /// [`TokenProxy::call`], then the backend's JSON answer read whole as `T` (within
+    /// [`MAX_UPSTREAM_BODY`]) in at most `call_timeout`: a backend that trickles its answer
+    /// one byte at a time cannot hold the request for longer.
+    ///
+    /// # Errors
+    /// 502 `upstream_failed` as for `call`, and when the answer is not `T`, too large, or too
+    /// slow.
+    pub async fn call_json<T: serde::de::DeserializeOwned>(
+        &self,
+        user: &str,
+        bearer: &str,
+        body: Bytes,
+    ) -> Result<T, ApiError> {
+        let response = self.call(user, bearer, body).await?;
+        within(self.call_timeout, read_json(response)).await?
+    }
+}
+
+/// `work`'s output, or 502 `upstream_failed` once `limit` has passed.
+async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result<T, ApiError> {
+    tokio::time::timeout(limit, work).await.map_err(|_| {
+        upstream_failed(format!(
+            "the backend did not answer within {} ms",
+            limit.as_millis()
+        ))
+    })
 }
 
 /// Relays an upstream response body to the client as it arrives (for `text/event-stream`:
@@ -482,6 +535,29 @@ mod tests {
         // An idle slot (no token) is what a sweep drops; none is dropped before then.
         cache.slot("no token yet");
         assert_eq!(cache.slots.lock().unwrap().by_user.len(), SWEEP_ABOVE + 2);
+    }
+
+    #[test]
+    fn components_are_encoded_all_but_the_unreserved_characters() {
+        assert_eq!(percent_encode_component("Az09-._~"), "Az09-._~");
+        assert_eq!(
+            percent_encode_component("São Paulo+1 &q=*'(x)/%"),
+            "S%C3%A3o%20Paulo%2B1%20%26q%3D%2A%27%28x%29%2F%25"
+        );
+    }
+
+    #[test]
+    fn a_sweep_keeps_a_slot_a_caller_holds_before_locking_it() {
+        let cache = TokenCache::new(Duration::from_secs(1200));
+        for user in 0..SWEEP_ABOVE - 1 {
+            cache.slot(&user.to_string());
+        }
+        // Alice's first request has its slot and has not locked it yet when a new user's
+        // arrival sweeps the idle slots.
+        let held = cache.slot("alice");
+        cache.slot("bob");
+        assert_eq!(cache.slots.lock().unwrap().by_user.len(), 2);
+        assert!(Arc::ptr_eq(&held, &cache.slot("alice")));
     }
 
     /// Five concurrent first requests of `alice`, whose fetch takes 50 ms and ends with

@@ -4,12 +4,17 @@
 //! into place only when it is complete and within its limit, so a reader never sees half a
 //! file and a refused upload leaves nothing behind. The stored file is then a [`PendingFile`]:
 //! removed again when dropped — the request failed later, or went away — until the caller
-//! keeps it. The client's filename is kept as metadata
-//! only: it never takes part in a path (`../../etc/passwd` is stored like any other name).
+//! keeps it. The client's filename is kept as metadata only: it never takes part in a path
+//! (`../../etc/passwd` is stored like any other name). Temporary files a killed process left
+//! behind are removed when the folder is next opened.
 //!
 //! When a part is over its limit the rest of the request body is read and discarded (it is
 //! already bounded by the route's body limit) before the 413 is sent, so the client finishes
-//! sending and reads the answer instead of a connection reset.
+//! sending and reads the answer instead of a connection reset. A route that refuses a declared
+//! `Content-Length` far past its limit before reading a byte (the showcase's does, with
+//! [`crate::extract::declared_length`]) reads nothing: a client that sends its body without
+//! waiting for `100 Continue` may then see the connection close under its upload instead of
+//! the 413 — the price of not reading gigabytes to refuse them.
 
 use std::path::{Path, PathBuf};
 
@@ -62,9 +67,18 @@ impl Multipart {
     }
 }
 
+/// 413 past the route's limit; the answer to any body that could not be read (408 `timeout`
+/// when it stopped arriving, 400 when it broke off), as for every other body; else 400 for a
+/// malformed form.
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::payload_too_large()
+        return ApiError::payload_too_large();
+    }
+    let read_failed = std::error::Error::source(&error)
+        .and_then(|source| source.downcast_ref::<multer::Error>())
+        .is_some_and(|source| matches!(source, multer::Error::StreamReadFailed(_)));
+    if read_failed {
+        crate::extract::body_read_failure(&error)
     } else {
         ApiError::bad_request(format!(
             "The multipart body is malformed: {}.",
@@ -88,10 +102,10 @@ pub struct StoredFile {
 
 /// A file [`UploadDir::store`] wrote, not yet kept: dropped, it is removed from the folder, so
 /// an upload whose request fails or goes away after its bytes were written — a later part over
-/// its limit, the client disconnecting — leaves nothing behind. Call [`PendingFile::keep`] when
-/// the upload is accepted (just before recording it: a record must never name a removed file;
-/// remove the kept file yourself if the record cannot be written), or
-/// [`PendingFile::discard`] to remove it before answering.
+/// its limit, the client disconnecting — leaves nothing behind. When the upload is accepted,
+/// [`PendingFile::keep_if`] writes its record and keeps the file (or removes it when the record
+/// fails) in one step a departing client cannot split; [`PendingFile::keep`] keeps it outright,
+/// and [`PendingFile::discard`] removes it before answering.
 #[derive(Debug)]
 #[must_use = "a pending file is removed when dropped: keep() it once the upload is accepted"]
 pub struct PendingFile {
@@ -104,6 +118,46 @@ impl PendingFile {
     pub fn keep(self) -> StoredFile {
         self.on_disk.disarm();
         self.file
+    }
+
+    /// Runs `record` — what names the file, usually a database row — and keeps the file when it
+    /// succeeds, removes it when it fails. Both run in a task of their own that the request
+    /// waits for and a stopping server finishes: a request that goes away while its record is
+    /// being written leaves neither a file without its record nor a record naming a removed
+    /// file.
+    ///
+    /// # Errors
+    /// `record`'s error, once the file is removed.
+    ///
+    /// # Panics
+    /// When `record` panics (the file is removed first).
+    pub async fn keep_if<T, E, Fut>(self, record: impl FnOnce(StoredFile) -> Fut) -> Result<T, E>
+    where
+        Fut: std::future::Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let recorded = record(self.file.clone());
+        let work = async move {
+            let outcome = recorded.await;
+            match outcome {
+                Ok(_) => self.on_disk.disarm(),
+                Err(_) => self.on_disk.remove().await,
+            }
+            outcome
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return work.await;
+        }
+        let task = crate::leftover_work::spawn(work).expect("inside a runtime");
+        match task.await {
+            Ok(outcome) => outcome,
+            // Its pending file, dropped as the task unwound, is removed.
+            Err(failure) => match failure.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => panic!("the runtime stopped while an upload's record was written"),
+            },
+        }
     }
 
     /// Removes the file now, so it is gone before the answer leaves.
@@ -191,6 +245,13 @@ impl From<UploadError> for ApiError {
     }
 }
 
+/// How temporary files (uploads still being written) are named: `.partial-<id>`.
+const PARTIAL_PREFIX: &str = ".partial-";
+
+/// How old a temporary file is before [`UploadDir::open`] takes it for abandoned: an upload
+/// still being written touches its file with every chunk.
+const ABANDONED_PARTIAL_AGE: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
 /// The folder uploads are stored in.
 #[derive(Clone, Debug)]
 pub struct UploadDir {
@@ -198,14 +259,47 @@ pub struct UploadDir {
 }
 
 impl UploadDir {
-    /// The folder at `root`, created when missing.
+    /// The folder at `root`, created when missing. Temporary files an earlier process left
+    /// behind (it was killed mid-upload, or stopped before removing one) are removed once they
+    /// are an hour old: younger ones may belong to another server sharing the folder.
     ///
     /// # Errors
-    /// The folder cannot be created.
+    /// The folder cannot be created or listed.
     pub async fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
         tokio::fs::create_dir_all(&root).await?;
-        Ok(Self { root })
+        let folder = Self { root };
+        let removed = folder
+            .remove_partials_older_than(ABANDONED_PARTIAL_AGE)
+            .await?;
+        if removed > 0 {
+            tracing::info!(removed, folder = %folder.root.display(), "removed abandoned partial uploads");
+        }
+        Ok(folder)
+    }
+
+    /// Removes the temporary files whose last write is older than `age`; how many.
+    async fn remove_partials_older_than(&self, age: std::time::Duration) -> std::io::Result<usize> {
+        let mut removed = 0;
+        let mut entries = tokio::fs::read_dir(&self.root).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            if !entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(PARTIAL_PREFIX)
+            {
+                continue;
+            }
+            let abandoned = entry
+                .metadata()
+                .await
+                .and_then(|metadata| metadata.modified())
+                .is_ok_and(|written| written.elapsed().is_ok_and(|since| since >= age));
+            if abandoned && tokio::fs::remove_file(entry.path()).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// The folder.
@@ -233,19 +327,13 @@ impl UploadDir {
         max_bytes: u64,
     ) -> Result<PendingFile, UploadError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let original_name: String = field
-            .file_name()
-            .unwrap_or("upload")
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(255)
-            .collect();
+        let original_name = kept_name(field.file_name().unwrap_or("upload"));
         let content_type = field
             .content_type()
             .filter(|value| value.parse::<HeaderValue>().is_ok() && value.contains('/'))
             .unwrap_or("application/octet-stream")
             .to_owned();
-        let temporary = RemovedOnDrop::new(self.root.join(format!(".partial-{id}")));
+        let temporary = RemovedOnDrop::new(self.root.join(format!("{PARTIAL_PREFIX}{id}")));
         let result = async {
             let mut file = tokio::fs::File::create(temporary.path()).await?;
             let mut size: u64 = 0;
@@ -369,6 +457,22 @@ impl IntoResponse for FileDownload {
     }
 }
 
+/// The client's filename as it is kept: without control characters or bidirectional
+/// controls, at most 255 characters.
+fn kept_name(sent: &str) -> String {
+    sent.chars()
+        .filter(|&c| !c.is_control() && !is_bidi_control(c))
+        .take(255)
+        .collect()
+}
+
+/// Whether `c` reorders the text around it (Unicode's bidirectional marks, embeddings,
+/// overrides and isolates): kept in a file name, `invoice\u{202E}fdp.exe` would show as
+/// `invoiceexe.pdf`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// `attachment; filename="…"` with an ASCII fallback, plus `filename*` (RFC 6266) when the
 /// name is not plain ASCII.
 pub fn content_disposition(name: &str) -> String {
@@ -383,9 +487,7 @@ pub fn content_disposition(name: &str) -> String {
     if fallback == name {
         format!("attachment; filename=\"{fallback}\"")
     } else {
-        let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes())
-            .collect::<String>()
-            .replace('+', "%20");
+        let encoded = crate::proxy::percent_encode_component(name);
         format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
     }
 }
@@ -409,6 +511,23 @@ mod tests {
             "attachment; filename=\"a_b.txt\"; filename*=UTF-8''a%22b.txt"
         );
         assert!(content_disposition("résumé.txt").contains("filename*=UTF-8''r%C3%A9sum%C3%A9.txt"));
+        // `*` and `'` are no RFC 8187 attr-chars; a space is `%20`.
+        assert_eq!(
+            content_disposition("a*b 'c'.txt"),
+            "attachment; filename=\"a*b 'c'.txt\""
+        );
+        assert!(content_disposition("é*'.txt").ends_with("filename*=UTF-8''%C3%A9%2A%27.txt"));
+    }
+
+    #[test]
+    fn bidirectional_controls_are_no_part_of_a_file_name() {
+        assert_eq!(
+            kept_name("invoice\u{202E}fdp.exe\u{2066}"),
+            "invoicefdp.exe"
+        );
+        assert_eq!(kept_name("a\r\nb\u{0}.txt"), "ab.txt");
+        assert_eq!(kept_name(&"é".repeat(300)).chars().count(), 255);
+        assert_eq!(kept_name("שלום.txt"), "שלום.txt");
     }
 
     /// A multipart request whose body is what `parts` sends, under boundary `X`.
@@ -427,15 +546,22 @@ mod tests {
     const FILE_PART_HEAD: &str =
         "--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\n";
 
+    /// The names in `dir`, sorted.
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The names in `dir`, once they are `expected` (removals run in a task), or as they are
     /// after a generous wait.
     async fn names_once(dir: &Path, expected: &[&str]) -> Vec<String> {
         let mut names = Vec::new();
         for _ in 0..250 {
-            names = std::fs::read_dir(dir)
-                .unwrap()
-                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-                .collect();
+            names = names_in(dir);
             if names == expected {
                 break;
             }
@@ -444,24 +570,25 @@ mod tests {
         names
     }
 
+    /// A pending file holding `content`, stored in `uploads`.
+    async fn pending(uploads: &UploadDir, content: &str) -> PendingFile {
+        let (send, parts) = tokio::sync::mpsc::channel(1);
+        let body = format!("{FILE_PART_HEAD}{content}\r\n--X--\r\n");
+        send.send(Ok(body.into())).await.unwrap();
+        drop(send);
+        let mut form = Multipart::from_request(form_request(parts), &())
+            .await
+            .unwrap();
+        let field = form.next_field().await.unwrap().unwrap();
+        uploads.store(field, 1024).await.unwrap()
+    }
+
     #[tokio::test]
     async fn a_pending_file_stays_only_when_kept() {
         let dir = tempfile::tempdir().unwrap();
         let uploads = UploadDir::open(dir.path()).await.unwrap();
-        let mut stored = Vec::new();
-        for content in ["kept", "dropped"] {
-            let (send, parts) = tokio::sync::mpsc::channel(1);
-            let body = format!("{FILE_PART_HEAD}{content}\r\n--X--\r\n");
-            send.send(Ok(body.into())).await.unwrap();
-            drop(send);
-            let mut form = Multipart::from_request(form_request(parts), &())
-                .await
-                .unwrap();
-            let field = form.next_field().await.unwrap().unwrap();
-            stored.push(uploads.store(field, 1024).await.unwrap());
-        }
-        let dropped = stored.pop().unwrap();
-        let kept = stored.pop().unwrap().keep();
+        let kept = pending(&uploads, "kept").await.keep();
+        let dropped = pending(&uploads, "dropped").await;
         assert_eq!((kept.size, kept.original_name.as_str()), (4, "a.txt"));
         drop(dropped);
         assert_eq!(
@@ -501,6 +628,73 @@ mod tests {
         assert!(upload.await.unwrap_err().is_cancelled());
         assert_eq!(names_once(dir.path(), &[]).await, Vec::<String>::new());
         drop(send);
+    }
+
+    #[tokio::test]
+    async fn keep_if_keeps_a_recorded_file_and_removes_one_whose_record_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = UploadDir::open(dir.path()).await.unwrap();
+        let file = pending(&uploads, "recorded").await;
+        let id = file.id.clone();
+        let recorded = file
+            .keep_if(|stored| async move { Ok::<_, ()>(stored.id) })
+            .await;
+        assert_eq!(recorded, Ok(id.clone()));
+        let file = pending(&uploads, "refused").await;
+        let refused = file.keep_if(|_| async { Err::<(), _>("no room") }).await;
+        assert_eq!(refused, Err("no room"));
+        // The refused file is gone when keep_if returns, not some time after.
+        assert_eq!(names_in(dir.path()), [id]);
+    }
+
+    #[tokio::test]
+    async fn keep_if_finishes_when_its_request_goes_away_during_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = UploadDir::open(dir.path()).await.unwrap();
+        let file = pending(&uploads, "recorded late").await;
+        let id = file.id.clone();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let (record_done, record_written) = tokio::sync::oneshot::channel();
+        let request = tokio::spawn(file.keep_if(move |stored| async move {
+            let _ = finished.await;
+            let _ = record_done.send(stored.id);
+            Ok::<_, ()>(())
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // The client goes away while the record is being written; the record then lands.
+        request.abort();
+        assert!(request.await.unwrap_err().is_cancelled());
+        finish.send(()).unwrap();
+        assert_eq!(record_written.await.unwrap(), id);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            std::fs::read(dir.path().join(&id)).unwrap(),
+            b"recorded late",
+            "the recorded file was kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn opening_the_folder_removes_partial_files_abandoned_an_hour_ago() {
+        let dir = tempfile::tempdir().unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        for name in [
+            ".partial-old",
+            ".partial-new",
+            "0123456789abcdef0123456789abcdef",
+        ] {
+            let file = std::fs::File::create(dir.path().join(name)).unwrap();
+            if name != ".partial-new" {
+                file.set_modified(two_hours_ago).unwrap();
+            }
+        }
+        UploadDir::open(dir.path()).await.unwrap();
+        // A stored file is never touched, however old; a young partial may be another
+        // server's upload in progress.
+        assert_eq!(
+            names_in(dir.path()),
+            [".partial-new", "0123456789abcdef0123456789abcdef"]
+        );
     }
 
     #[tokio::test]

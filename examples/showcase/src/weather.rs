@@ -109,10 +109,7 @@ pub async fn fetch(state: &AppState, city: &str) -> Result<Weather, ApiError> {
 /// city is percent-encoded as RFC 3986 has it — a space is `%20` — which every server decodes,
 /// while the form encoding's `+` is a space only to those that read queries as forms.
 fn with_city(base: &url::Url, city: &str) -> url::Url {
-    let city: String = url::form_urlencoded::byte_serialize(city.as_bytes())
-        .collect::<String>()
-        // The form encoding writes a space as `+` and a `+` as `%2B`: every `+` left is a space.
-        .replace('+', "%20");
+    let city = waypost::proxy::percent_encode_component(city);
     let query = match base.query() {
         Some(query) if !query.is_empty() => format!("{query}&q={city}"),
         _ => format!("q={city}"),

@@ -12,7 +12,7 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use common::{expect_error, serve_fake, Account, Showcase};
@@ -55,6 +55,9 @@ struct Behaviour {
     redirect_chat: bool,
     /// The second SSE event waits until the test calls `gate.notify_one()`.
     gated_stream: bool,
+    /// Answers (JSON or events) arrive in pieces 300 ms apart: a JSON answer one byte at a
+    /// time, an event stream as five events.
+    slow_pieces: bool,
 }
 
 /// One request the fake received.
@@ -233,6 +236,25 @@ async fn chat(
         .unwrap_or_default()
         .to_owned();
     let wants_stream = body["stream"] == json!(1) || body["stream"] == json!(true);
+    if behaviour.slow_pieces {
+        let (content_type, pieces): (&str, Vec<String>) = if wants_stream {
+            let events = (0..5).map(|n| format!("data: {{\"text\":\"{n}\"}}\n\n"));
+            ("text/event-stream", events.collect())
+        } else {
+            let answer = json!({ "text": "slow" }).to_string();
+            let bytes = answer.chars().map(String::from);
+            ("application/json", bytes.collect())
+        };
+        let pieces = futures_util::stream::iter(pieces).then(|piece| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok::<_, Infallible>(piece)
+        });
+        return (
+            [(header::CONTENT_TYPE, content_type)],
+            Body::from_stream(pieces),
+        )
+            .into_response();
+    }
     if !wants_stream {
         if last == "html please" {
             return Json(json!({ "html": "<p>hi</p>" })).into_response();
@@ -638,6 +660,54 @@ async fn backend_failures_are_502_upstream_failed() {
         "upstream_failed",
     )
     .await;
+}
+
+/// A showcase with `CHAT_TIMEOUT=1s` before a backend that answers in pieces 300 ms apart,
+/// and an account on it.
+async fn slow_backend_chat() -> (Arc<Drupal>, Showcase, Account) {
+    let (drupal, url) = Drupal::start(Behaviour {
+        slow_pieces: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let app = Showcase::start_with(&[
+        ("CHAT_BACKEND_URL", &url),
+        ("JWT_SECRET", JWT_SECRET),
+        ("CHAT_TIMEOUT", "1s"),
+    ])
+    .await;
+    let alice = app.account("alice@example.com").await;
+    (drupal, app, alice)
+}
+
+#[tokio::test]
+async fn a_json_answer_trickling_in_is_cut_at_the_chat_timeout() {
+    // Every piece comes well within the timeout; the whole answer (15 pieces, 4.5 s) does not.
+    let (drupal, app, alice) = slow_backend_chat().await;
+    expect_error(
+        chat_as(&app, &alice, hello("hi")).await,
+        502,
+        "upstream_failed",
+    )
+    .await;
+    assert_eq!(drupal.chats().len(), 1);
+}
+
+#[tokio::test]
+async fn a_relayed_stream_may_outlast_the_chat_timeout_while_it_keeps_sending() {
+    let (_drupal, app, alice) = slow_backend_chat().await;
+    let mut body = hello("hi");
+    body["stream"] = json!(1);
+    let started = Instant::now();
+    let response = chat_as(&app, &alice, body).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    // Five events over 1.5 s, each 0.3 s after the last: all of them arrive.
+    assert!(started.elapsed() > Duration::from_secs(1));
+    let expected: String = (0..5)
+        .map(|n| format!("data: {{\"text\":\"{n}\"}}\n\n"))
+        .collect();
+    assert_eq!(text, expected);
 }
 
 #[tokio::test]

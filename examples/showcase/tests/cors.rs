@@ -78,7 +78,14 @@ async fn a_preflight_from_an_allowed_origin_gets_204_and_the_cors_headers() {
         assert!(methods.contains(&method.to_owned()), "{methods:?}");
     }
     let headers = list(header(&response, "access-control-allow-headers"));
-    for name in ["content-type", "authorization", "x-csrf-token"] {
+    // The contract's three, and what the framework's own batteries read.
+    for name in [
+        "content-type",
+        "authorization",
+        "x-csrf-token",
+        "x-request-id",
+        "idempotency-key",
+    ] {
         assert!(headers.contains(&name.to_owned()), "{headers:?}");
     }
     assert_eq!(

@@ -9,7 +9,7 @@ use reqwest::{
     Method,
 };
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `len` bytes that do not compress or repeat in any useful way (xorshift).
 fn noise(len: usize) -> Vec<u8> {
@@ -191,13 +191,10 @@ async fn a_declared_length_past_the_file_limit_is_refused_before_the_body_is_rea
     );
     socket.write_all(head.as_bytes()).await.unwrap();
     let mut answer = vec![0; 1024];
-    let read = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        tokio::io::AsyncReadExt::read(&mut socket, &mut answer),
-    )
-    .await
-    .expect("answered without the rest of the body")
-    .unwrap();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), socket.read(&mut answer))
+        .await
+        .expect("answered without the rest of the body")
+        .unwrap();
     let answer = String::from_utf8_lossy(&answer[..read]);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     drop(socket);
@@ -424,10 +421,9 @@ async fn an_upload_without_auth_is_401_and_stores_nothing() {
     assert_eq!(app.count_rows("files").await, 0);
 }
 
-#[tokio::test]
-async fn an_upload_the_client_abandons_midway_leaves_no_partial_file() {
-    let app = Showcase::start().await;
-    let alice = app.account("alice@example.com").await;
+/// A socket on which `account` has begun uploading a declared 1 MB file and sent `sent` bytes
+/// of it.
+async fn upload_begun(app: &Showcase, account: &Account, sent: usize) -> tokio::net::TcpStream {
     let head = "--XBOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; \
                 filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n";
     let mut socket = tokio::net::TcpStream::connect(app.server.address())
@@ -436,11 +432,34 @@ async fn an_upload_the_client_abandons_midway_leaves_no_partial_file() {
     let request = format!(
         "POST /api/upload HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
          Content-Type: multipart/form-data; boundary=XBOUNDARY\r\nContent-Length: 1000000\r\n\r\n{head}",
-        alice.token
+        account.token
     );
     socket.write_all(request.as_bytes()).await.unwrap();
-    socket.write_all(&noise(100 * 1024)).await.unwrap();
+    socket.write_all(&noise(sent)).await.unwrap();
     socket.flush().await.unwrap();
+    socket
+}
+
+/// Asserts that no file, whole or partial, and no record is left (removals run in a task:
+/// given a moment).
+async fn assert_nothing_stored(app: &Showcase) {
+    let mut names = stored_names(app);
+    for _ in 0..100 {
+        if names.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        names = stored_names(app);
+    }
+    assert!(names.is_empty(), "left behind: {names:?}");
+    assert_eq!(app.count_rows("files").await, 0);
+}
+
+#[tokio::test]
+async fn an_upload_the_client_abandons_midway_leaves_no_partial_file() {
+    let app = Showcase::start().await;
+    let alice = app.account("alice@example.com").await;
+    let socket = upload_begun(&app, &alice, 100 * 1024).await;
 
     // The upload is in progress: a temporary file, not yet a stored one.
     let mut partial_seen = false;
@@ -459,16 +478,29 @@ async fn an_upload_the_client_abandons_midway_leaves_no_partial_file() {
     );
 
     drop(socket);
-    let mut names = stored_names(&app);
-    for _ in 0..100 {
-        if names.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        names = stored_names(&app);
-    }
-    assert!(names.is_empty(), "left behind: {names:?}");
-    assert_eq!(app.count_rows("files").await, 0);
+    assert_nothing_stored(&app).await;
+}
+
+#[tokio::test]
+async fn an_upload_that_stops_arriving_is_408_timeout_and_leaves_nothing() {
+    let app = Showcase::start_with(&[("WAYPOST_BODY_READ_TIMEOUT", "1s")]).await;
+    let alice = app.account("alice@example.com").await;
+    // Nothing more is sent: the body read timeout ends the upload.
+    let mut socket = upload_begun(&app, &alice, 64 * 1024).await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        socket.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers a stalled upload")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let error: Value = serde_json::from_str(body).expect("a JSON error body");
+    assert_eq!(error["code"], "timeout", "{error}");
+    assert_nothing_stored(&app).await;
 }
 
 #[tokio::test]

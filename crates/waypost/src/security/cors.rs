@@ -16,9 +16,11 @@ use crate::config::ConfigError;
 /// The methods a preflight may ask for.
 const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 /// The request headers a cross-origin request may send.
-const ALLOW_HEADERS: &str = "Content-Type, Authorization, X-CSRF-Token, X-Request-Id";
+const ALLOW_HEADERS: &str =
+    "Content-Type, Authorization, X-CSRF-Token, X-Request-Id, Idempotency-Key";
 /// The response headers a cross-origin script may read.
-const EXPOSE_HEADERS: &str = "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After";
+const EXPOSE_HEADERS: &str =
+    "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed";
 /// How long a browser may cache a preflight answer: one day.
 const MAX_AGE: &str = "86400";
 

@@ -26,6 +26,11 @@ pub struct Claims {
     pub nbf: u64,
 }
 
+/// How far before its issue an issued token is valid (`nbf`): a token issued by one instance
+/// and sent at once to another whose clock is behind by up to this much is accepted there.
+/// Expiry stays exact; `nbf` is checked without leeway.
+const NOT_BEFORE_SKEW: Duration = Duration::from_secs(30);
+
 /// The HS256 key pair for issuing and verifying tokens.
 #[derive(Clone)]
 pub struct JwtKeys {
@@ -78,7 +83,7 @@ impl JwtKeys {
             sub: user_id.to_owned(),
             exp: now + self.ttl.as_secs(),
             iat: now,
-            nbf: now,
+            nbf: now.saturating_sub(NOT_BEFORE_SKEW.as_secs()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)
@@ -139,6 +144,22 @@ mod tests {
         let claims = keys().verify(&token).unwrap();
         assert_eq!(claims.sub, "user-1");
         assert_eq!(claims.exp, claims.iat + 3600);
+        assert_eq!(claims.nbf, claims.iat - 30);
+    }
+
+    #[test]
+    fn a_token_from_a_clock_ahead_by_less_than_the_skew_is_accepted() {
+        // Issued by an instance whose clock runs 20 s ahead of this one's.
+        let hs = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let iat = now() + 20;
+        let ahead = format!(
+            r#"{{"sub":"u","exp":{},"iat":{iat},"nbf":{}}}"#,
+            iat + 3600,
+            iat - 30
+        );
+        assert!(keys().verify(&sign(hs, &ahead, SECRET)).is_ok());
+        let not_yet = format!(r#"{{"sub":"u","exp":{},"nbf":{}}}"#, iat + 3600, now() + 5);
+        assert!(keys().verify(&sign(hs, &not_yet, SECRET)).is_err());
     }
 
     #[test]

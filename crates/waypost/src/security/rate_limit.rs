@@ -64,8 +64,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 /// The client's address, honouring `X-Forwarded-For` only from `trusted` proxies.
+///
+/// Addresses are compared in their canonical form: over a dual-stack socket (`HOST=::`) an IPv4
+/// proxy arrives as `::ffff:10.0.0.5`, which `10.0.0.0/8` must still cover, or every client
+/// behind it would share the proxy's allowance.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let peer = peer.to_canonical();
     if !is_trusted(&peer) {
         return peer;
     }
@@ -78,7 +83,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         .map(str::trim)
         .collect::<Vec<_>>();
     for hop in hops.into_iter().rev() {
-        let Ok(ip) = hop.parse::<IpAddr>() else {
+        let Some(ip) = forwarded_hop(hop) else {
             break;
         };
         client = ip;
@@ -87,6 +92,22 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         }
     }
     client
+}
+
+/// The address of one `X-Forwarded-For` entry, canonical: a bare address, or one with a port
+/// (`203.0.113.9:41234`, `[2001:db8::1]:443`) or in brackets, as some proxies write them.
+fn forwarded_hop(hop: &str) -> Option<IpAddr> {
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|at| at.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+                .and_then(|inner| inner.parse::<std::net::Ipv6Addr>().ok())
+                .map(IpAddr::V6)
+        })?;
+    Some(ip.to_canonical())
 }
 
 /// The address a per-client limit counts for `ip`: an IPv4 address as it is (also when it comes
@@ -295,6 +316,41 @@ mod tests {
         let ip = client_ip(peer, &headers("6.6.6.6, 1.2.3.4, 10.0.0.5"), &trusted);
         assert_eq!(ip, "1.2.3.4".parse::<IpAddr>().unwrap());
         assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
+    }
+
+    #[test]
+    fn an_ipv4_proxy_on_a_dual_stack_socket_is_still_trusted() {
+        let trusted = parse_trusted_proxies(&["10.0.0.0/8".into()]).unwrap();
+        let mapped_peer: IpAddr = "::ffff:10.0.0.5".parse().unwrap();
+        let client = client_ip(mapped_peer, &headers("198.51.100.7"), &trusted);
+        assert_eq!(client, "198.51.100.7".parse::<IpAddr>().unwrap());
+        // A mapped hop is the same client as its IPv4 form; an untrusted mapped peer is
+        // answered in its canonical form too.
+        let client = client_ip(mapped_peer, &headers("::ffff:198.51.100.7"), &trusted);
+        assert_eq!(client, "198.51.100.7".parse::<IpAddr>().unwrap());
+        let stranger: IpAddr = "::ffff:203.0.113.9".parse().unwrap();
+        assert_eq!(
+            client_ip(stranger, &headers("1.2.3.4"), &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn forwarded_hops_with_ports_or_brackets_are_read() {
+        let trusted = parse_trusted_proxies(&["10.0.0.0/8".into()]).unwrap();
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        for (hop, client) in [
+            ("198.51.100.7:41234", "198.51.100.7"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("2001:db8::1", "2001:db8::1"),
+        ] {
+            let ip = client_ip(peer, &headers(&format!("{hop}, 10.0.0.9")), &trusted);
+            assert_eq!(ip, client.parse::<IpAddr>().unwrap(), "{hop}");
+        }
+        // An entry that is no address stops the walk at the last proxy read.
+        let ip = client_ip(peer, &headers("198.51.100.7, unknown, 10.0.0.9"), &trusted);
+        assert_eq!(ip, "10.0.0.9".parse::<IpAddr>().unwrap());
     }
 
     #[test]

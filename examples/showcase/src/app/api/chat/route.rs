@@ -8,7 +8,7 @@ use waypost::{
         response::{IntoResponse, Response},
     },
     extract::{validate, Json, JsonWithBytes, State},
-    proxy::{read_json, relay_stream, upstream_failed},
+    proxy::{relay_stream, upstream_failed},
     security::{Auth, Identity},
     ApiError,
 };
@@ -41,11 +41,11 @@ pub async fn post(
         });
     };
     let bearer = chat_bearer(&state, &identity, &headers)?;
-    let upstream = backend.call(&identity.user_id, &bearer, body).await?;
     if stream {
+        let upstream = backend.call(&identity.user_id, &bearer, body).await?;
         return Ok(relay_stream(upstream));
     }
-    let answer: Value = read_json(upstream).await?;
+    let answer: Value = backend.call_json(&identity.user_id, &bearer, body).await?;
     if answer.get("text").is_none() && answer.get("html").is_none() {
         return Err(upstream_failed("the chat backend answered neither text nor html"));
     }

@@ -81,14 +81,11 @@ pub async fn post(
     let Some(file) = stored else {
         return Err(ApiError::invalid_field("file", "is required"));
     };
-    // Kept before its record is written: a request that goes away during the write might leave
-    // a record, which must not point to a removed file. A write that fails removes it again.
-    let file = file.keep();
-    match files::record(state.db(), &file, &user.id).await {
-        Ok(record) => Ok(response::created(record)),
-        Err(error) => {
-            let _ = state.uploads().remove(&file.id).await;
-            Err(error)
-        }
-    }
+    // The record is written and the file kept (or removed, when the write fails) in one step
+    // that a client going away mid-write cannot split.
+    let (db, uploader) = (state.db().clone(), user.id);
+    let record = file
+        .keep_if(move |file| async move { files::record(&db, &file, &uploader).await })
+        .await?;
+    Ok(response::created(record))
 }

@@ -10,7 +10,8 @@ use waypost::{
 use super::Params;
 use crate::{files, users::User, AppState};
 
-/// The file as an attachment with its stored type; 404 when unknown or not the caller's.
+/// The file as an attachment with its stored type; 404 when unknown, 403 when it is another
+/// user's (and the caller no admin).
 pub async fn get(
     State(state): State<AppState>,
     Auth(user): Auth<User>,
