@@ -106,14 +106,21 @@ impl StripeVerifier {
     /// # Errors
     /// The [`SignatureError`] that applies.
     pub fn verify_at(&self, header: &str, body: &[u8], now: u64) -> Result<(), SignatureError> {
-        // The text as sent is what was signed: only plain digits are a timestamp.
+        // The text as sent is what was signed: only plain digits are a timestamp. Stripe sends
+        // one; with two, which one was signed is anyone's guess (Stripe's own libraries differ),
+        // so the header is malformed.
         let mut timestamp: Option<(&str, u64)> = None;
+        let mut timestamps = 0;
         let mut presented = 0;
         // Only well-formed tags (64 hex digits) can match; the others still count as presented.
         let mut tags = Vec::new();
         for item in header.split(',') {
             match item.trim().split_once('=') {
                 Some(("t", value)) => {
+                    timestamps += 1;
+                    if timestamps > 1 {
+                        return Err(SignatureError::Malformed);
+                    }
                     timestamp = value
                         .bytes()
                         .all(|byte| byte.is_ascii_digit())
@@ -218,6 +225,18 @@ mod tests {
             verifier.verify_at(&format!("t={padded},v1={good_v1}"), b"body", NOW),
             Err(SignatureError::Mismatch)
         );
+        // Two timestamps: which was signed is ambiguous, whichever it was.
+        for header in [
+            format!("t=1,t={NOW},v1={good_v1}"),
+            format!("t={NOW},t=1,v1={good_v1}"),
+            format!("t={NOW},v1={good_v1},t={NOW}"),
+        ] {
+            assert_eq!(
+                verifier.verify_at(&header, b"body", NOW),
+                Err(SignatureError::Malformed),
+                "{header}"
+            );
+        }
     }
 
     #[test]

@@ -9,12 +9,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use waypost::{axum::response::Response, stream::Event};
 
-/// One message of the conversation.
+/// One message of the conversation. Required fields are optional at the parsing stage, as in
+/// every body of the showcase, so that a missing one is a `validation_failed` naming it.
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct Message {
     /// `user` or `ai`.
-    #[garde(length(chars, min = 1, max = 32))]
-    pub role: String,
+    #[garde(required, length(chars, min = 1, max = 32))]
+    pub role: Option<String>,
     /// The message text.
     #[garde(length(chars, max = 20_000))]
     #[serde(default)]
@@ -25,8 +26,8 @@ pub struct Message {
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct ChatRequest {
     /// The conversation so far, at least one message.
-    #[garde(length(min = 1, max = 200), dive)]
-    pub messages: Vec<Message>,
+    #[garde(required, length(min = 1, max = 200), dive)]
+    pub messages: Option<Vec<Message>>,
     /// `1` or `true` asks for a text/event-stream answer.
     #[garde(skip)]
     #[serde(default)]
@@ -51,8 +52,9 @@ pub fn built_in_reply(request: &ChatRequest) -> String {
     let last = request
         .messages
         .iter()
+        .flatten()
         .rev()
-        .find(|message| message.role == "user")
+        .find(|message| message.role.as_deref() == Some("user"))
         .map_or("", |message| message.text.trim());
     if last.is_empty() {
         "Hello! Ask me anything.".to_owned()

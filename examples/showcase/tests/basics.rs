@@ -77,6 +77,10 @@ async fn expect_database_down(server: &waypost::testing::TestServer) {
     let response = reqwest::get(server.url("/api/health")).await.unwrap();
     let body = expect_error(response, 503, "database_unavailable").await;
     assert_eq!(body["details"], json!({ "database": ["down"] }));
+    assert_eq!(
+        (&body["status"], &body["database"]),
+        (&json!("error"), &json!("down"))
+    );
     let response = reqwest::get(server.url("/api/hello")).await.unwrap();
     assert_eq!(response.status(), 200);
 }

@@ -390,6 +390,22 @@ async fn the_clients_body_reaches_the_backend_as_sent() {
         .await
         .unwrap();
     expect_error(response, 400, "invalid_json").await;
+    // A missing field is a validation error naming it, as on every other route.
+    for (body, field) in [
+        (r#"{}"#, "messages"),
+        (r#"{"messages": []}"#, "messages"),
+        (r#"{"messages": [{"text": "hi"}]}"#, "messages[0].role"),
+    ] {
+        let response = app
+            .as_user(&alice, Method::POST, "/api/chat")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let error = expect_error(response, 400, "validation_failed").await;
+        assert!(error["details"][field].is_array(), "{body}: {error}");
+    }
     assert_eq!(drupal.chats().len(), 1);
 }
 
