@@ -139,6 +139,58 @@ mod tests {
         );
     }
 
+    /// `path` with every `%HH` escape decoded: what the path means.
+    fn meaning(path: &str) -> Vec<u8> {
+        let (mut meant, mut rest) = (Vec::new(), path.as_bytes());
+        while let Some((&byte, after)) = rest.split_first() {
+            match percent_escape(rest) {
+                Some(decoded) => {
+                    meant.push(decoded);
+                    rest = &rest[3..];
+                }
+                None => {
+                    meant.push(byte);
+                    rest = after;
+                }
+            }
+        }
+        meant
+    }
+
+    #[test]
+    fn a_rewrite_changes_no_paths_meaning_and_leaves_no_unreserved_escape() {
+        use rand::{rngs::SmallRng, Rng, SeedableRng};
+        const PIECES: &[&str] = &[
+            "/", "a", "%", "%2", "%41", "%7a", "%7E", "%2E", "%2e", "%2F", "%25", "%%", "%20",
+            "%5F", "%2D", "%C3%A9", "..", ".", "%3", "x",
+        ];
+        let mut rng = SmallRng::seed_from_u64(20_261_122);
+        for _ in 0..5_000 {
+            let path: String = std::iter::once("/")
+                .chain(
+                    (0..rng.random_range(0..10)).map(|_| PIECES[rng.random_range(0..PIECES.len())]),
+                )
+                .collect();
+            let target = format!("{path}?q=%41%");
+            let uri: Uri = target.parse().unwrap();
+            let Some(rewritten) = decode_unreserved(&uri) else {
+                continue;
+            };
+            assert_eq!(meaning(rewritten.path()), meaning(&path), "{path}");
+            assert_eq!(rewritten.query(), Some("q=%41%"), "{path}");
+            // A path is rewritten only when all of its `%` start escapes, and then every
+            // unreserved one is gone: decoding twice changes nothing more.
+            assert!(
+                !path.contains('%')
+                    || path.split('%').skip(1).all(|after| {
+                        after.len() >= 2 && after.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit)
+                    }),
+                "{path}"
+            );
+            assert_eq!(decode_unreserved(&rewritten), None, "{path}");
+        }
+    }
+
     #[test]
     fn an_absolute_form_target_keeps_its_scheme_and_authority() {
         assert_eq!(

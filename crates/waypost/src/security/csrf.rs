@@ -413,6 +413,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_search_finds_what_parsing_the_whole_form_finds_however_it_is_framed() {
+        use rand::{rngs::SmallRng, Rng, SeedableRng};
+        // Pieces that make fields, separators and encodings collide in every way.
+        const PIECES: &[&str] = &[
+            "_csrf", "%5Fcsrf", "_csr", "f", "=", "&", "&&", "a", "t%2Bk", "+", "%", "%2", "x=1",
+            "_csrf=", "==", ";", "%26", "é",
+        ];
+        let mut rng = SmallRng::seed_from_u64(20_261_122);
+        for case in 0..5_000 {
+            let form: String = (0..rng.random_range(0..12))
+                .map(|_| PIECES[rng.random_range(0..PIECES.len())])
+                .collect();
+            // Cut into frames at random byte offsets (a frame may split a character).
+            let bytes = form.as_bytes();
+            let mut cuts: Vec<usize> = (0..rng.random_range(0..4))
+                .map(|_| rng.random_range(0..=bytes.len()))
+                .collect();
+            cuts.extend([0, bytes.len()]);
+            cuts.sort_unstable();
+            let frames: Vec<Result<Bytes, std::io::Error>> = cuts
+                .windows(2)
+                .map(|cut| Ok(Bytes::copy_from_slice(&bytes[cut[0]..cut[1]])))
+                .collect();
+            let body = Body::from_stream(futures_util::stream::iter(frames));
+            let (token, body) = urlencoded_token(body).await.unwrap();
+            let expected = form_field(bytes, CSRF_FORM_FIELD);
+            assert_eq!(token, expected, "case {case}: {form:?} cut at {cuts:?}");
+            assert_eq!(
+                body.collect().await.unwrap().to_bytes(),
+                bytes,
+                "case {case}: the form is handed on whole"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_token_first_is_found_in_a_form_past_the_search_limit() {
         let padding = "p".repeat(TOKEN_SEARCH_LIMIT + 10);
         let form = format!("_csrf=early&padding={padding}");
