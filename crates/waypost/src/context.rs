@@ -55,6 +55,37 @@ pub(crate) fn enter<R>(slot: &mut Option<RequestContext>, f: impl FnOnce() -> R)
     f()
 }
 
+pin_project_lite::pin_project! {
+    /// `future` with a request's context current around each of its polls: for work of the
+    /// request that runs in a task of its own, where the context would not follow.
+    pub(crate) struct InContext<F> {
+        context: Option<RequestContext>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for InContext<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let future = this.future;
+        enter(this.context, || future.poll(cx))
+    }
+}
+
+/// `future`, carrying the current request's context (if any) to wherever it is polled.
+pub(crate) fn carried<F: std::future::Future>(future: F) -> InContext<F> {
+    InContext {
+        context: with_current(|context| context.cloned()),
+        future,
+    }
+}
+
 /// Reads the current context, if a request is being served on this thread.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R {
     let mut f = Some(f);
@@ -108,6 +139,17 @@ mod tests {
         assert_eq!(request_id().as_str(), "-");
         assert_eq!(outer.unwrap().id.as_str(), "outer");
         assert_eq!(inner.unwrap().id.as_str(), "inner");
+    }
+
+    #[tokio::test]
+    async fn a_carried_future_sees_its_requests_context_in_another_task() {
+        let mut slot = context("carried");
+        let work = enter(&mut slot, || {
+            carried(async { request_id().as_str().to_owned() })
+        });
+        assert_eq!(request_id().as_str(), "-");
+        let seen = tokio::spawn(work).await.unwrap();
+        assert_eq!(seen, "carried");
     }
 
     #[test]

@@ -360,11 +360,18 @@ impl IntoResponse for ApiError {
 impl From<sqlx::Error> for ApiError {
     /// Maps database errors by kind: no row → 404, a unique or foreign-key violation → 409, a
     /// value the database refuses as data (SQLSTATE class 22 — a NUL character in Postgres text,
-    /// a number out of range) → 400, a database that cannot be reached or is gone → 503,
+    /// a number out of range) → 400, a database that cannot be reached or is gone → 503
+    /// `database_unavailable`, one too busy to answer in time (locked, a deadlock, a
+    /// serialization failure, a statement timeout) → 503 `database_busy` with `Retry-After`,
     /// anything else → 500; the SQL error is kept for the log only.
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::RowNotFound => ApiError::not_found("Not found."),
+            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_contention) => {
+                ApiError::unavailable("database_busy", "The database is busy; try again shortly.")
+                    .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+                    .with_source(error)
+            }
             sqlx::Error::Database(db) if db.code().as_deref().is_some_and(is_unavailability) => {
                 ApiError::unavailable("database_unavailable", "The database is unavailable.")
                     .with_source(error)
@@ -390,6 +397,16 @@ impl From<sqlx::Error> for ApiError {
             _ => ApiError::internal(error),
         }
     }
+}
+
+/// Codes that say the statement met other work and may well pass if sent again: SQLite's busy
+/// and locked (with their extended codes), and Postgres' serialization failure, deadlock, lock
+/// not available and statement timeout.
+fn is_contention(code: &str) -> bool {
+    matches!(
+        code,
+        "5" | "261" | "517" | "773" | "6" | "262" | "40001" | "40P01" | "55P03" | "57014"
+    )
 }
 
 /// SQLSTATEs that say the database, not the statement, is the trouble: class 08 (connection

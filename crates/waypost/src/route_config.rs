@@ -131,8 +131,10 @@ impl RouteConfig {
     /// `Idempotent-Replayed: true`, without running the handler. While the first still runs a
     /// retry is 409 `idempotency_in_progress`; the key with another request is 422
     /// `idempotency_key_reused`. Successful answers are kept for 24 hours; an error (which
-    /// changed nothing), a streamed answer or a request that never finished is not, so its
-    /// retry runs again. Requests without the header run as usual.
+    /// changed nothing), a streamed answer or a panic is not, so its retry runs again. A
+    /// handler with a key finishes even when its client goes away or `max_duration` answers
+    /// 504 first — work cut short may have committed — and the retry gets its answer. Requests
+    /// without the header run as usual.
     pub const fn idempotent(mut self) -> Self {
         self.idempotent = true;
         self

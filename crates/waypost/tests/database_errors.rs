@@ -102,3 +102,42 @@ async fn a_value_postgres_refuses_as_data_is_400_not_500() {
     assert_nothing_internal(&body);
     db.close().await;
 }
+
+#[tokio::test]
+async fn a_locked_sqlite_database_is_503_database_busy_with_retry_after() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("busy.db").display());
+    let db = database::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE things (name TEXT)")
+        .execute(&db)
+        .await
+        .unwrap();
+    // One connection holds the write lock; another, told not to wait, tries to write.
+    let mut holder = db.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("PRAGMA busy_timeout = 0")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let busy = failed(
+        sqlx::query("INSERT INTO things (name) VALUES ('x')")
+            .execute(&mut other)
+            .await,
+    );
+    let response = ApiError::from(busy).into_response();
+    assert_eq!(response.headers()["retry-after"], "1");
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("database_busy"))
+    );
+    assert_nothing_internal(&body);
+    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+}

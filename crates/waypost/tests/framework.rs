@@ -1030,6 +1030,32 @@ async fn a_handlers_own_401_challenge_is_the_only_one() {
 }
 
 #[tokio::test]
+async fn a_re_rendered_error_keeps_no_header_that_described_the_old_body() {
+    static ZIPPED: RouteInfo = RouteInfo::at(&["/zipped"], GET, RouteConfig::new());
+    let router = RouteMethods::new(&ZIPPED)
+        .get(|| async {
+            (
+                StatusCode::BAD_REQUEST,
+                [
+                    (header::CONTENT_ENCODING, "gzip"),
+                    (header::ETAG, "\"old\""),
+                    (header::CONTENT_DISPOSITION, "attachment"),
+                    (header::HeaderName::from_static("x-kept"), "yes"),
+                ],
+                "not json",
+            )
+        })
+        .mount(Router::new());
+    let server = TestServer::start(App::new(router)).await;
+    let response = reqwest::get(server.url("/zipped")).await.unwrap();
+    for gone in ["content-encoding", "etag", "content-disposition"] {
+        assert!(!response.headers().contains_key(gone), "{gone}");
+    }
+    assert_eq!(response.headers()["x-kept"], "yes");
+    error_of(response, StatusCode::BAD_REQUEST, "bad_request").await;
+}
+
+#[tokio::test]
 async fn path_parameters_that_are_not_text_are_404_and_malformed_ones_400() {
     use waypost::extract::Path;
 

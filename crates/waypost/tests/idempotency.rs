@@ -337,7 +337,7 @@ async fn refusals_about_who_asks_or_when_are_not_kept() {
 }
 
 #[tokio::test]
-async fn a_request_its_client_abandoned_frees_its_key_for_the_retry() {
+async fn a_request_its_client_abandoned_still_finishes_and_its_retry_gets_the_answer() {
     let (server, runs) = server().await;
     let client = Client::new();
     let abandoned = tokio::spawn({
@@ -352,13 +352,19 @@ async fn a_request_its_client_abandoned_frees_its_key_for_the_retry() {
         }
     });
     runs.held.notified().await;
-    // The client gives up while the handler runs: its connection closes, and the server drops
-    // the handler's future.
+    // The client gives up while the handler runs and its connection closes. The handler may
+    // have committed already: it goes on, and its key stays claimed meanwhile.
     abandoned.abort();
     assert!(abandoned.await.unwrap_err().is_cancelled());
-    // Answered 409 only until the server has noticed; the key is then free, not held for the
-    // five minutes a crashed request holds it.
-    // The same request again (a second run, which does not hold).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let retry = pay(&client, &server, "abandoned", HOLD).await;
+    assert_eq!(retry.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        retry.json::<Value>().await.unwrap()["code"],
+        "idempotency_in_progress"
+    );
+    // The work finishes; the retry then gets its answer, and nothing ran twice.
+    runs.release.notify_one();
     let mut retry = pay(&client, &server, "abandoned", HOLD).await;
     for _ in 0..250 {
         if retry.status() != StatusCode::CONFLICT {
@@ -368,9 +374,90 @@ async fn a_request_its_client_abandoned_frees_its_key_for_the_retry() {
         retry = pay(&client, &server, "abandoned", HOLD).await;
     }
     assert_eq!(retry.status(), StatusCode::CREATED);
-    assert!(!retry.headers().contains_key("idempotent-replayed"));
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
     assert_eq!(
         retry.json::<Value>().await.unwrap(),
-        json!({ "run": 2, "paid": HOLD })
+        json!({ "run": 1, "paid": HOLD })
     );
+    assert_eq!(runs.pay.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn work_past_max_duration_is_504_but_finishes_and_its_retry_gets_the_answer() {
+    static SLOW: RouteInfo = route(
+        &["/slow"],
+        RouteConfig::new()
+            .idempotent()
+            .max_duration(Duration::from_millis(100)),
+    );
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = runs.clone();
+    let router = RouteMethods::new(&SLOW)
+        .post(move || async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            (StatusCode::CREATED, Json(json!({ "run": n })))
+        })
+        .mount(Router::new());
+    let server = TestServer::start(App::new(router)).await;
+    let client = Client::new();
+    let send = || {
+        client
+            .post(server.url("/slow"))
+            .header("idempotency-key", "slow")
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(first.json::<Value>().await.unwrap()["code"], "timeout");
+    let mut retry = send().await.unwrap();
+    for _ in 0..250 {
+        if retry.status() != StatusCode::CONFLICT {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        retry = send().await.unwrap();
+    }
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.json::<Value>().await.unwrap(), json!({ "run": 1 }));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_is_500_and_frees_its_key() {
+    static PANICS: RouteInfo = route(&["/panics"], RouteConfig::new().idempotent());
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = runs.clone();
+    let router = RouteMethods::new(&PANICS)
+        .post(move || async move {
+            if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("the first run breaks");
+            }
+            (StatusCode::CREATED, "second run")
+        })
+        .mount(Router::new());
+    let server = TestServer::start(App::new(router)).await;
+    let client = Client::new();
+    let send = || {
+        client
+            .post(server.url("/panics"))
+            .header("idempotency-key", "panics")
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = first.text().await.unwrap();
+    assert!(!body.contains("breaks"), "{body}");
+    let mut retry = send().await.unwrap();
+    for _ in 0..250 {
+        if retry.status() != StatusCode::CONFLICT {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        retry = send().await.unwrap();
+    }
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.text().await.unwrap(), "second run");
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
 }

@@ -184,8 +184,34 @@ async fn docs_pages_are_cacheable_and_revalidate_with_their_etag() {
         assert_eq!(response.headers()["etag"], tag.as_str());
         assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
         assert!(response.headers().contains_key("x-request-id"));
+        // The rate limit still counted this request, and says so.
+        assert!(response.headers().contains_key("ratelimit"));
+        assert!(response.headers().contains_key("ratelimit-policy"));
+        // A length on a 304 may only be the 200's (RFC 9110 §8.6).
+        let full = json!({ "docs": "User API documentation" })
+            .to_string()
+            .len();
+        if let Some(length) = response.headers().get("content-length") {
+            assert_eq!(length.to_str().unwrap(), full.to_string());
+        }
         assert!(response.bytes().await.unwrap().is_empty());
     }
+    // The same over HEAD, where nothing strips a length.
+    let response = app
+        .client
+        .head(app.url("/api/docs/api/users"))
+        .header("if-none-match", tag.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 304);
+    let full = json!({ "docs": "User API documentation" })
+        .to_string()
+        .len();
+    assert_eq!(
+        response.headers()["content-length"],
+        full.to_string().as_str()
+    );
     // Another page's tag, or a stale one: the full answer.
     let response = if_none_match("/api/docs/api/posts", &tag).await.unwrap();
     assert_eq!(response.status(), 200);

@@ -19,7 +19,7 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let is_form = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -34,7 +34,7 @@ where
                 "application/x-www-form-urlencoded",
             ));
         }
-        let bytes = super::read_body(request, state).await?;
+        let bytes = super::read_body(request).await?;
         serde_urlencoded::from_bytes(&bytes)
             .map(Form)
             .map_err(|error| ApiError::bad_request(format!("Invalid form body: {error}.")))

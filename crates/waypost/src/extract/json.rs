@@ -23,8 +23,8 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Self::from_bytes(&read_json_body(request, state).await?)
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        Self::from_bytes(&read_json_body(request).await?)
     }
 }
 
@@ -46,19 +46,19 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_json_body(request, state).await?;
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_json_body(request).await?;
         let Json(value) = Json::from_bytes(&bytes)?;
         Ok(Self { value, bytes })
     }
 }
 
 /// The body of a request that says it is JSON (415 otherwise), within the route's limit.
-async fn read_json_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+async fn read_json_body(request: Request) -> Result<Bytes, ApiError> {
     if !super::has_json_content_type(request.headers()) {
         return Err(ApiError::unsupported_media_type("application/json"));
     }
-    super::read_body(request, state).await
+    super::read_body(request).await
 }
 
 impl<T: DeserializeOwned> Json<T> {

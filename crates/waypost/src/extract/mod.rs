@@ -103,18 +103,42 @@ pub(crate) fn refuse_content_encoding(
 
 /// Reads the whole body within the route's limit, mapping failures to 415 (a content-coded
 /// body), 413, 408 or 400.
-pub(crate) async fn read_body<S: Send + Sync>(
+pub(crate) async fn read_body(
     request: axum::extract::Request,
-    state: &S,
 ) -> Result<bytes::Bytes, crate::ApiError> {
+    use axum::RequestExt as _;
     refuse_content_encoding(request.headers())?;
-    match bytes::Bytes::from_request(request, state).await {
-        Ok(bytes) => Ok(bytes),
-        Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(crate::ApiError::payload_too_large())
+    collect_body(request.into_limited_body())
+        .await
+        .map_err(|error| body_read_failure(&error).with_source(error))
+}
+
+/// A body read whole into one buffer.
+///
+/// Each frame is copied in as it arrives rather than kept: a frame is a slice of the
+/// connection's read buffer and holds all of that buffer alive, so a body sent as a million
+/// one-byte chunks, kept frame by frame (as `http_body_util`'s `collect` keeps them), would hold
+/// tens of times the route's limit. A body that comes in one frame is taken as it is.
+pub(crate) async fn collect_body(mut body: axum::body::Body) -> Result<bytes::Bytes, axum::Error> {
+    use http_body_util::BodyExt as _;
+    let mut first: Option<bytes::Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        // Trailers carry no body bytes.
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(earlier) => {
+                joined.reserve(earlier.len() + data.len());
+                joined.extend_from_slice(&earlier);
+                joined.extend_from_slice(&data);
+            }
         }
-        Err(rejection) => Err(body_read_failure(&rejection).with_source(rejection)),
     }
+    Ok(first.unwrap_or_else(|| bytes::Bytes::from(joined)))
 }
 
 #[cfg(test)]
@@ -122,6 +146,34 @@ mod tests {
     use axum::http::{header, HeaderMap, HeaderValue};
 
     use super::has_json_content_type;
+
+    #[tokio::test]
+    async fn a_body_is_collected_into_one_buffer_and_a_single_frame_is_not_copied() {
+        let whole = bytes::Bytes::from_static(b"{\"one\": \"frame\"}");
+        let collected = super::collect_body(axum::body::Body::from(whole.clone()))
+            .await
+            .unwrap();
+        assert_eq!(collected.as_ptr(), whole.as_ptr(), "taken as it is");
+
+        // A thousand one-byte frames, an empty one and trailers among them.
+        let frames = (0..1000u32)
+            .map(|n| http_body::Frame::data(bytes::Bytes::from(vec![b'a' + (n % 26) as u8])))
+            .chain([
+                http_body::Frame::data(bytes::Bytes::new()),
+                http_body::Frame::trailers(HeaderMap::new()),
+            ])
+            .map(Ok::<_, std::io::Error>);
+        let body = axum::body::Body::new(http_body_util::StreamBody::new(
+            futures_util::stream::iter(frames),
+        ));
+        let collected = super::collect_body(body).await.unwrap();
+        let expected: Vec<u8> = (0..1000u32).map(|n| b'a' + (n % 26) as u8).collect();
+        assert_eq!(collected, expected);
+        assert!(super::collect_body(axum::body::Body::empty())
+            .await
+            .unwrap()
+            .is_empty());
+    }
 
     #[test]
     fn a_percent_encoded_nul_is_found() {

@@ -80,7 +80,7 @@ impl Revalidation {
             .as_ref()
             .is_some_and(|condition| matches_any(condition.as_bytes(), tag.as_bytes()))
         {
-            return not_modified(&parts.headers, tag);
+            return not_modified(&parts.headers, tag, bytes.len());
         }
         parts.headers.insert(header::ETAG, tag);
         Response::from_parts(parts, Body::from(bytes))
@@ -119,9 +119,11 @@ fn matches_any(condition: &[u8], tag: &[u8]) -> bool {
         .any(|candidate| candidate == tag)
 }
 
-/// `304 Not Modified`: no body, and of the answer's headers those RFC 9110 §15.4.5 asks to
-/// repeat (the validators and caching fields).
-fn not_modified(headers: &HeaderMap, tag: HeaderValue) -> Response {
+/// `304 Not Modified`: no body; of the answer's headers, those RFC 9110 §15.4.5 asks to
+/// repeat (the validators and caching fields) and the rate limit's, which describe the request
+/// rather than the representation; and `Content-Length` as the 200's `length` (§8.6 allows
+/// only that value — left to the router, it would say 0).
+fn not_modified(headers: &HeaderMap, tag: HeaderValue, length: usize) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
     let kept = response.headers_mut();
@@ -130,12 +132,15 @@ fn not_modified(headers: &HeaderMap, tag: HeaderValue) -> Response {
         header::CONTENT_LOCATION,
         header::EXPIRES,
         header::VARY,
+        crate::security::rate_limit::RATELIMIT_POLICY,
+        crate::security::rate_limit::RATELIMIT,
     ] {
         for value in headers.get_all(&name) {
             kept.append(name.clone(), value.clone());
         }
     }
     kept.insert(header::ETAG, tag);
+    kept.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     response
 }
 

@@ -585,11 +585,29 @@ fn render_foreign_error(response: Response) -> Response {
         rendered.headers_mut().remove(header::WWW_AUTHENTICATE);
     }
     for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        if !describes_the_body(name) {
             rendered.headers_mut().append(name.clone(), value.clone());
         }
     }
     rendered
+}
+
+/// Whether `name` describes the body it came with — its type, length, coding, range, language,
+/// disposition or version — and so must not outlive that body's replacement (a gzipped plain
+/// text error re-rendered as JSON must not still say `Content-Encoding: gzip`).
+fn describes_the_body(name: &HeaderName) -> bool {
+    [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+        header::CONTENT_RANGE,
+        header::CONTENT_LANGUAGE,
+        header::CONTENT_DISPOSITION,
+        header::CONTENT_LOCATION,
+        header::ETAG,
+        header::LAST_MODIFIED,
+    ]
+    .contains(name)
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -7,8 +7,14 @@
 //! client cannot read another's answer by guessing its key. The request is fingerprinted
 //! (method, URL, body) so the key sent again with a different request is refused rather than
 //! answered with something unrelated. Only an answer that did something — a success or a
-//! redirect — is kept; after an error, and after a request that never finished (its client went
-//! away, its handler panicked), the key is freed and the retry runs. The store
+//! redirect — is kept; after an error, and after a handler that panicked, the key is freed and
+//! the retry runs.
+//!
+//! The handler of a claimed key runs in a task of its own: a client that goes away, or the
+//! route's `max_duration` answering 504, does not cut it short, since work cut short at an
+//! `.await` may already have committed (a row written, a card charged) and a retry would then do
+//! it again. The task finishes the work and keeps its answer; a retry meanwhile is told 409
+//! `idempotency_in_progress`, and afterwards gets the answer. The store
 //! ([`crate::store::IdempotencyStore`]) is in process or in Redis, with the other stores.
 
 use std::{sync::Arc, time::Duration};
@@ -24,6 +30,7 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
 use crate::{
+    routing::RouteInfo,
     security::{csrf, rate_limit, Identity, Security},
     store::{Claim, IdempotencyStore, StoredResponse},
     ApiError, RouteConfig,
@@ -57,18 +64,19 @@ pub(crate) fn wanted(config: &RouteConfig, request: &Request) -> bool {
         && request.headers().contains_key(&IDEMPOTENCY_KEY)
 }
 
-/// Answers `request` through `run` once per idempotency key, replaying the kept answer to
-/// retries (see the module documentation).
+/// Answers `request` through `call` (the handler) once per idempotency key, within `route`'s
+/// `max_duration`, replaying the kept answer to retries (see the module documentation).
 pub(crate) async fn answer_once<F>(
     security: &Security,
     peer: Option<std::net::IpAddr>,
-    pattern: &str,
+    route: &RouteInfo,
     request: Request,
-    run: impl FnOnce(Request) -> F,
+    call: impl FnOnce(Request) -> F,
 ) -> Response
 where
-    F: std::future::Future<Output = Response>,
+    F: std::future::Future<Output = Response> + Send + 'static,
 {
+    let pattern = route.pattern;
     let key = match request
         .headers()
         .get(&IDEMPOTENCY_KEY)
@@ -100,9 +108,9 @@ where
     let scoped = format!("{pattern}|{caller}|{key}");
     // The body is needed whole for the fingerprint; the route's limit already bounds it.
     let (parts, body) = request.into_parts();
-    let bytes = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => return ApiError::from(axum::Error::new(error)).into_response(),
+    let bytes = match crate::extract::collect_body(body).await {
+        Ok(bytes) => bytes,
+        Err(error) => return ApiError::from(error).into_response(),
     };
     let fingerprint = {
         let mut digest = Sha256::new();
@@ -144,19 +152,46 @@ where
                 key: scoped,
                 owner,
             };
-            let response = run(Request::from_parts(parts, Body::from(bytes))).await;
-            let (scoped, owner) = unfinished.finish();
-            let (response, kept) = keepable(response).await;
-            let outcome = match kept {
-                Some(stored) => store.complete(&scoped, &owner, stored, KEEP).await,
-                None => store.release(&scoped, &owner).await,
+            let handled = call(Request::from_parts(parts, Body::from(bytes)));
+            let store = store.clone();
+            let work = async move {
+                let response = handled.await;
+                let (scoped, owner) = unfinished.finish();
+                let (response, kept) = keepable(response).await;
+                let outcome = match kept {
+                    Some(stored) => store.complete(&scoped, &owner, stored, KEEP).await,
+                    None => store.release(&scoped, &owner).await,
+                };
+                if let Err(error) = outcome {
+                    // The work is done and its answer goes out; only a retry's replay is lost.
+                    tracing::warn!(%error, "the idempotency store failed after the handler ran");
+                }
+                response
             };
-            if let Err(error) = outcome {
-                // The work is done and its answer goes out; only a retry's replay is lost.
-                tracing::warn!(%error, "the idempotency store failed after the handler ran");
-            }
-            response
+            super::route::within(route.config.max_duration, finished_anyway(work)).await
         }
+    }
+}
+
+/// `work`'s outcome, the work run in a task of its own that goes on when this future is dropped
+/// (and that a stopping server waits for), with the request's context. A panic in it is
+/// resumed here, where the front layer turns it into a 500. Outside a runtime, `work` runs here.
+async fn finished_anyway(
+    work: impl std::future::Future<Output = Response> + Send + 'static,
+) -> Response {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work.await;
+    }
+    let task = crate::leftover_work::spawn(crate::context::carried(work)).expect("in a runtime");
+    match task.await {
+        Ok(response) => response,
+        Err(failure) => match failure.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // The runtime is stopping under the request: nobody is left to answer.
+            Err(_) => {
+                ApiError::unavailable("shutting_down", "The server is stopping.").into_response()
+            }
+        },
     }
 }
 

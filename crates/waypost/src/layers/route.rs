@@ -371,7 +371,7 @@ async fn guard_slowly<F, C>(
 ) -> Response
 where
     C: FnOnce(Request) -> F,
-    F: Future<Output = Response>,
+    F: Future<Output = Response> + Send + 'static,
 {
     let security = crate::context::security();
     let note = match rate {
@@ -390,15 +390,15 @@ where
             Ok(decision) => Some(RateNote { policy, decision }),
         },
     };
-    let run = |request| within(route.config.max_duration, call(request));
+    let max_duration = route.config.max_duration;
     let mut response = match admit(security.as_deref(), route, request, too_large).await {
         Err(error) => error.into_response(),
         Ok(request) => match security.as_deref() {
             Some(security) if idempotency::wanted(&route.config, &request) => {
                 let peer = crate::context::with_current(|context| context.and_then(|c| c.peer));
-                idempotency::answer_once(security, peer, route.pattern, request, run).await
+                idempotency::answer_once(security, peer, route, request, call).await
             }
-            _ => run(request).await,
+            _ => within(max_duration, call(request)).await,
         },
     };
     if let Some(note) = note {
@@ -414,7 +414,10 @@ fn bounded(request: Request, limit: usize) -> Request {
 }
 
 /// `answer`, or 504 `timeout` once `max` has passed without it.
-async fn within(max: Option<Duration>, answer: impl Future<Output = Response>) -> Response {
+pub(super) async fn within(
+    max: Option<Duration>,
+    answer: impl Future<Output = Response>,
+) -> Response {
     match max {
         None => answer.await,
         Some(max) => tokio::time::timeout(max, answer)

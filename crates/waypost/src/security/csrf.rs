@@ -289,7 +289,6 @@ pub(crate) async fn multipart_token(
     let tap = Arc::new(Mutex::new(Tap {
         body,
         read: Vec::new(),
-        kept: 0,
         failed: None,
     }));
     let source = {
@@ -314,17 +313,17 @@ pub(crate) async fn multipart_token(
     if let Some(error) = tap.failed.take() {
         return Err(error);
     }
-    let read = std::mem::take(&mut tap.read);
+    let read = Bytes::from(std::mem::take(&mut tap.read));
     let rest = std::mem::replace(&mut tap.body, Body::empty());
-    Ok((token, replayed(read, rest)))
+    Ok((token, replayed(vec![read], rest)))
 }
 
 /// A body being read for its token, keeping what it has given out.
 struct Tap {
     body: Body,
-    read: Vec<Bytes>,
-    /// Bytes in `read`.
-    kept: usize,
+    /// What was given out, copied into one buffer: a frame kept as it is would hold the whole
+    /// read buffer it was cut from alive (see [`crate::extract::collect_body`]).
+    read: Vec<u8>,
     /// The body's own error (a limit, a broken connection), for the caller to answer with.
     failed: Option<axum::Error>,
 }
@@ -337,9 +336,8 @@ impl Tap {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
                         // Kept whole either way, so a replay never misses a frame.
-                        self.kept += data.len();
-                        self.read.push(data.clone());
-                        if self.kept > TOKEN_SEARCH_LIMIT {
+                        self.read.extend_from_slice(&data);
+                        if self.read.len() > TOKEN_SEARCH_LIMIT {
                             // Past the search limit the parser sees the end: no token is found.
                             return Poll::Ready(None);
                         }
