@@ -119,6 +119,24 @@ async fn pay(client: &Client, server: &TestServer, key: &str, body: &str) -> req
         .unwrap()
 }
 
+/// What `send` gets once the key's first request is no longer running (409 in progress until
+/// then; a generous wait at most).
+async fn once_finished<F, Fut>(send: F) -> reqwest::Response
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    let mut response = send().await;
+    for _ in 0..250 {
+        if response.status() != StatusCode::CONFLICT {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        response = send().await;
+    }
+    response
+}
+
 #[tokio::test]
 async fn a_retry_with_the_same_key_gets_the_first_answer_without_running_again() {
     let (server, runs) = server().await;
@@ -365,14 +383,7 @@ async fn a_request_its_client_abandoned_still_finishes_and_its_retry_gets_the_an
     );
     // The work finishes; the retry then gets its answer, and nothing ran twice.
     runs.release.notify_one();
-    let mut retry = pay(&client, &server, "abandoned", HOLD).await;
-    for _ in 0..250 {
-        if retry.status() != StatusCode::CONFLICT {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        retry = pay(&client, &server, "abandoned", HOLD).await;
-    }
+    let retry = once_finished(|| pay(&client, &server, "abandoned", HOLD)).await;
     assert_eq!(retry.status(), StatusCode::CREATED);
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     assert_eq!(
@@ -410,14 +421,7 @@ async fn work_past_max_duration_is_504_but_finishes_and_its_retry_gets_the_answe
     let first = send().await.unwrap();
     assert_eq!(first.status(), StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(first.json::<Value>().await.unwrap()["code"], "timeout");
-    let mut retry = send().await.unwrap();
-    for _ in 0..250 {
-        if retry.status() != StatusCode::CONFLICT {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        retry = send().await.unwrap();
-    }
+    let retry = once_finished(|| async { send().await.unwrap() }).await;
     assert_eq!(retry.status(), StatusCode::CREATED);
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     assert_eq!(retry.json::<Value>().await.unwrap(), json!({ "run": 1 }));
@@ -449,14 +453,7 @@ async fn a_handler_that_panics_is_500_and_frees_its_key() {
     assert_eq!(first.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = first.text().await.unwrap();
     assert!(!body.contains("breaks"), "{body}");
-    let mut retry = send().await.unwrap();
-    for _ in 0..250 {
-        if retry.status() != StatusCode::CONFLICT {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        retry = send().await.unwrap();
-    }
+    let retry = once_finished(|| async { send().await.unwrap() }).await;
     assert_eq!(retry.status(), StatusCode::CREATED);
     assert_eq!(retry.text().await.unwrap(), "second run");
     assert_eq!(runs.load(Ordering::SeqCst), 2);
