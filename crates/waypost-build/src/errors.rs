@@ -47,7 +47,9 @@ pub enum ScanError {
     },
     /// Two dynamic folders at one URL level with different names: no request could tell which
     /// one it is meant for.
-    #[error("`{first}` and `{second}` are dynamic folders at the same level; give them one name")]
+    #[error(
+        "`{first}` and `{second}` are dynamic folders at the same level, which no request can tell apart; merge them into one (one name, one kind: `[x]`, `[...x]` or `[[...x]]`)"
+    )]
     ConflictingDynamicSegments {
         /// One folder.
         first: String,
@@ -117,6 +119,43 @@ pub enum ScanError {
         /// The function name.
         function: String,
     },
+    /// A handler the router could not mount as written.
+    #[error("handler `{function}` in `{file}` cannot be mounted: {reason}")]
+    HandlerUnsupported {
+        /// The route file.
+        file: String,
+        /// The function name.
+        function: String,
+        /// Why.
+        reason: String,
+    },
+    /// A handler or `CONFIG` re-exported with `pub use`, which the scanner cannot see into.
+    #[error(
+        "`{name}` in `{file}` is re-exported with `pub use`; declare it in the file itself (a `pub async fn` for a handler, `pub const CONFIG: RouteConfig = …`), or its route would be mounted without it"
+    )]
+    ReExported {
+        /// The route file.
+        file: String,
+        /// The name re-exported.
+        name: String,
+    },
+    /// A `CONFIG` of another type than `RouteConfig`.
+    #[error("`CONFIG` in `{file}` is a `{ty}`; it must be a `RouteConfig`")]
+    ConfigNotRouteConfig {
+        /// The route file.
+        file: String,
+        /// The type as written.
+        ty: String,
+    },
+    /// A folder that leads back to one it is inside (a symlink), which would make the tree
+    /// endless.
+    #[error("`{link}` leads back to `{target}`, a folder it is inside; remove the link or point it elsewhere")]
+    SymlinkLoop {
+        /// The folder (a link) that loops.
+        link: String,
+        /// The folder it leads back to.
+        target: String,
+    },
     /// A `CONFIG` that is not `pub`, whose settings would otherwise be silently ignored.
     #[error("`CONFIG` in `{file}` is not public; write `pub const CONFIG: RouteConfig = …`")]
     ConfigNotPublic {
@@ -151,7 +190,11 @@ impl ScanError {
             | ScanError::HandlerNotAsync { file, .. }
             | ScanError::HandlerNotPublic { file, .. }
             | ScanError::ConfigNotPublic { file }
+            | ScanError::HandlerUnsupported { file, .. }
+            | ScanError::ReExported { file, .. }
+            | ScanError::ConfigNotRouteConfig { file, .. }
             | ScanError::MissingMiddleware { file } => file,
+            ScanError::SymlinkLoop { link, .. } => link,
             ScanError::DuplicateUrl { first, .. }
             | ScanError::ConflictingDynamicSegments { first, .. }
             | ScanError::DuplicateParam { first, .. }

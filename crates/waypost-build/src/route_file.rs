@@ -37,6 +37,13 @@ pub(crate) fn read_route(
                 let Some(method) = Method::from_fn_name(&function.sig.ident.to_string()) else {
                     continue;
                 };
+                if let Some(reason) = unmountable(function, &handlers, method) {
+                    errors.push(ScanError::HandlerUnsupported {
+                        file: file.to_owned(),
+                        function: method.fn_name().to_owned(),
+                        reason,
+                    });
+                }
                 let public = matches!(function.vis, Visibility::Public(_));
                 if !public {
                     errors.push(ScanError::HandlerNotPublic {
@@ -83,10 +90,26 @@ pub(crate) fn read_route(
                 });
             }
             Item::Const(constant) if constant.ident == "CONFIG" => {
+                check_config_type(&constant.ty, file, errors);
                 config = Some(read_config(&constant.vis, &constant.expr, file, errors));
             }
             Item::Static(constant) if constant.ident == "CONFIG" => {
+                check_config_type(&constant.ty, file, errors);
                 config = Some(read_config(&constant.vis, &constant.expr, file, errors));
+            }
+            Item::Use(import) if matches!(import.vis, Visibility::Public(_)) => {
+                // A handler or `CONFIG` brought in from elsewhere is invisible to the scanner,
+                // so the route would be mounted without it (or with default settings).
+                let mut names = Vec::new();
+                imported_names(&import.tree, &mut names);
+                for name in names {
+                    if name == "CONFIG" || Method::from_fn_name(&name).is_some() {
+                        errors.push(ScanError::ReExported {
+                            file: file.to_owned(),
+                            name,
+                        });
+                    }
+                }
             }
             _ => {}
         }
@@ -101,6 +124,65 @@ pub(crate) fn read_route(
     }
     handlers.sort_by_key(|handler| handler.method);
     Some(RouteFile { handlers, config })
+}
+
+/// Why `function`, a handler for `method`, cannot be mounted as written; `None` when it can.
+fn unmountable(function: &syn::ItemFn, seen: &[Handler], method: Method) -> Option<String> {
+    let signature = &function.sig;
+    let reason = if function
+        .attrs
+        .iter()
+        .any(|attr| attr.path().is_ident("cfg"))
+    {
+        "it is behind `#[cfg]`, and the router mounts every handler the file declares; put the \
+         condition inside the handler"
+    } else if seen.iter().any(|handler| handler.method == method) {
+        "it is declared twice"
+    } else if signature.unsafety.is_some() {
+        "an `unsafe fn` is no axum handler"
+    } else if signature.abi.is_some() {
+        "an `extern` function is no axum handler"
+    } else if !signature.generics.params.is_empty() {
+        "a generic function cannot be mounted without its type arguments"
+    } else if signature
+        .inputs
+        .iter()
+        .any(|input| matches!(input, FnArg::Receiver(_)))
+    {
+        "a handler takes extractors, not `self`"
+    } else {
+        return None;
+    };
+    Some(reason.to_owned())
+}
+
+/// The names a `use` tree brings in, as they are known in the file (renames applied).
+fn imported_names(tree: &syn::UseTree, names: &mut Vec<String>) {
+    match tree {
+        syn::UseTree::Path(path) => imported_names(&path.tree, names),
+        syn::UseTree::Name(name) => names.push(name.ident.to_string()),
+        syn::UseTree::Rename(rename) => names.push(rename.rename.to_string()),
+        syn::UseTree::Group(group) => {
+            for tree in &group.items {
+                imported_names(tree, names);
+            }
+        }
+        // A glob's names are unknown here; the compiler sees them.
+        syn::UseTree::Glob(_) => {}
+    }
+}
+
+/// Pushes an error unless `ty` names `RouteConfig` (by any path).
+fn check_config_type(ty: &syn::Type, file: &str, errors: &mut Vec<ScanError>) {
+    let is_route_config = matches!(ty, syn::Type::Path(path)
+        if path.qself.is_none()
+            && path.path.segments.last().is_some_and(|last| last.ident == "RouteConfig"));
+    if !is_route_config {
+        errors.push(ScanError::ConfigNotRouteConfig {
+            file: file.to_owned(),
+            ty: type_text(ty),
+        });
+    }
 }
 
 /// Checks that a `middleware.rs` exports `pub async fn middleware`; `false` when it does not
@@ -134,9 +216,16 @@ fn parse(path: &Path, file: &str) -> Result<syn::File, ScanError> {
     })?;
     syn::parse_file(&source).map_err(|error| {
         let start = error.span().start();
+        // The lexer's own words say what failed, not why: a delimiter or literal left open.
+        let message = match error.to_string().as_str() {
+            "cannot parse string into token stream" => {
+                "a bracket, brace, parenthesis or literal is not closed".to_owned()
+            }
+            message => message.to_owned(),
+        };
         ScanError::Parse {
             file: file.to_owned(),
-            message: error.to_string(),
+            message,
             line: start.line,
             // proc-macro2 counts columns from 0, editors and rustc from 1.
             column: start.column + 1,

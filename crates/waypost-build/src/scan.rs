@@ -3,7 +3,7 @@
 //! catch-alls that are not last).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     fs,
     path::{Path, PathBuf},
 };
@@ -42,6 +42,9 @@ pub fn scan(crate_root: &Path, app_dir: &Path) -> Result<RouteTable, ScanErrors>
         routes: Vec::new(),
         middleware: Vec::new(),
         dynamic_levels: BTreeMap::new(),
+        visiting: Vec::new(),
+        holds_route_files: HashMap::new(),
+        looking_in: Vec::new(),
     };
     if !app_dir.is_dir() {
         return Err(ScanError::AppDirMissing {
@@ -97,6 +100,14 @@ struct Scanner<'a> {
     /// The dynamic folders under each URL prefix: prefix → folder name → first such folder.
     /// Kept across groups, since `(a)/[id]` and `(b)/[slug]` compete for the same segment.
     dynamic_levels: BTreeMap<String, BTreeMap<String, String>>,
+    /// The folders being visited, outermost first: canonical path (symlinks resolved) and the
+    /// path as the tree shows it. A folder that is its own ancestor is a symlink loop.
+    visiting: Vec<(PathBuf, String)>,
+    /// Whether each folder (canonical path) holds a route file somewhere below: asked once per
+    /// folder, not once per ancestor.
+    holds_route_files: HashMap<PathBuf, bool>,
+    /// The folders [`Scanner::holds_route_files`] is looking into, to stop at a loop.
+    looking_in: Vec<PathBuf>,
 }
 
 /// What a folder inherits from the folders above it.
@@ -139,7 +150,21 @@ impl Scanner<'_> {
             .join("/")
     }
 
-    fn visit(&mut self, dir: &Path, mut folder: Folder) {
+    fn visit(&mut self, dir: &Path, folder: Folder) {
+        let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+        if let Some((_, target)) = self.visiting.iter().find(|(seen, _)| *seen == canonical) {
+            self.errors.push(ScanError::SymlinkLoop {
+                link: self.relative(dir),
+                target: target.clone(),
+            });
+            return;
+        }
+        self.visiting.push((canonical, self.relative(dir)));
+        self.visit_entries(dir, folder);
+        self.visiting.pop();
+    }
+
+    fn visit_entries(&mut self, dir: &Path, mut folder: Folder) {
         let entries = match read_dir_sorted(dir) {
             Ok(entries) => entries,
             Err(error) => {
@@ -178,7 +203,7 @@ impl Scanner<'_> {
 
         for entry in entries.iter().filter(|entry| entry.is_dir) {
             // Folders of assets or helpers are not part of the tree, whatever their names.
-            if !holds_route_files(&entry.path) {
+            if !self.holds_route_files(&entry.path) {
                 continue;
             }
             let folder_path = self.relative(&entry.path);
@@ -348,19 +373,35 @@ fn url_of(parts: &[String]) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// Whether a `route.rs` or `middleware.rs` lies somewhere below `dir`, outside private folders.
-fn holds_route_files(dir: &Path) -> bool {
-    let Ok(entries) = read_dir_sorted(dir) else {
-        // Unreadable: let the visit report it.
-        return true;
-    };
-    entries.iter().any(|entry| {
-        if entry.is_dir {
-            !entry.name.starts_with('_') && holds_route_files(&entry.path)
-        } else {
-            entry.name == "route.rs" || entry.name == "middleware.rs"
+impl Scanner<'_> {
+    /// Whether a `route.rs` or `middleware.rs` lies somewhere below `dir`, outside private
+    /// folders. A folder that is unreadable, or leads back to one being looked into (a symlink
+    /// loop), counts as holding one: the visit then reports it.
+    fn holds_route_files(&mut self, dir: &Path) -> bool {
+        let Ok(canonical) = fs::canonicalize(dir) else {
+            return true;
+        };
+        if let Some(&known) = self.holds_route_files.get(&canonical) {
+            return known;
         }
-    })
+        if self.looking_in.contains(&canonical) {
+            return true;
+        }
+        let Ok(entries) = read_dir_sorted(dir) else {
+            return true;
+        };
+        self.looking_in.push(canonical.clone());
+        let holds = entries.iter().any(|entry| {
+            if entry.is_dir {
+                !entry.name.starts_with('_') && self.holds_route_files(&entry.path)
+            } else {
+                entry.name == "route.rs" || entry.name == "middleware.rs"
+            }
+        });
+        self.looking_in.pop();
+        self.holds_route_files.insert(canonical, holds);
+        holds
+    }
 }
 
 struct Entry {

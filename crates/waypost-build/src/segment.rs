@@ -222,9 +222,10 @@ fn check_param_name(name: &str) -> Result<(), SegmentError> {
 }
 
 /// Whether `name` (already made of identifier characters) is reserved by Rust; syn knows the
-/// list, including the words reserved for the future.
+/// list, including the words reserved for the future, but for `gen`, reserved by the 2024
+/// edition (an app may be on either edition).
 fn is_keyword(name: &str) -> bool {
-    syn::parse_str::<syn::Ident>(name).is_err()
+    name == "gen" || syn::parse_str::<syn::Ident>(name).is_err()
 }
 
 fn sanitize(name: &str) -> String {
@@ -243,6 +244,9 @@ fn static_module_name(name: &str) -> String {
     match module.as_str() {
         // The path keywords cannot be raw identifiers.
         "self" | "Self" | "super" | "crate" => format!("{module}_"),
+        // What the generator itself puts in a folder's module: the route and middleware files
+        // and the `Params` type.
+        "route" | "middleware" | "Params" => format!("{module}_"),
         _ if is_keyword(&module) => format!("r#{module}"),
         _ => module,
     }
@@ -308,7 +312,7 @@ mod tests {
                 "{name}"
             );
         }
-        for name in ["type", "self", "async", "fn"] {
+        for name in ["type", "self", "async", "fn", "gen"] {
             assert_eq!(
                 Segment::parse(&format!("[{name}]")),
                 Err(SegmentError::KeywordParamName { name: name.into() }),
@@ -370,6 +374,11 @@ mod tests {
         assert_eq!(module("-"), "__");
         assert_eq!(module("type"), "r#type");
         assert_eq!(module("self"), "self_");
+        assert_eq!(module("gen"), "r#gen");
+        // Names the generator uses inside a folder's module.
+        assert_eq!(module("route"), "route_");
+        assert_eq!(module("middleware"), "middleware_");
+        assert_eq!(module("Params"), "Params_");
         assert_eq!(module("[id]"), "param_id");
         assert_eq!(module("[...slug]"), "catch_all_slug");
         assert_eq!(module("[[...path]]"), "optional_path");

@@ -99,6 +99,41 @@ fn missing_app_folder_is_reported() {
 }
 
 #[test]
+fn handlers_the_router_could_not_mount_are_rejected() {
+    insta::assert_snapshot!(errors_of("unmountable_handlers"));
+}
+
+#[test]
+fn re_exported_handlers_and_config_are_rejected_rather_than_ignored() {
+    insta::assert_snapshot!(errors_of("re_exports"));
+}
+
+#[test]
+fn a_config_of_another_type_is_rejected() {
+    insta::assert_snapshot!(errors_of("config_of_another_type"));
+}
+
+#[test]
+fn a_symlink_loop_is_reported_instead_of_walked_for_ever() {
+    // Made here rather than committed: a looping link in the repository would trip every tool
+    // that walks it.
+    let root = std::env::temp_dir().join(format!("waypost-symlink-loop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let app = root.join("src/app");
+    std::fs::create_dir_all(app.join("a/b")).unwrap();
+    std::fs::write(app.join("a/route.rs"), "pub async fn get() {}\n").unwrap();
+    // Two links back up: walked naively, the tree doubles at each level.
+    std::os::unix::fs::symlink("..", app.join("a/up")).unwrap();
+    std::os::unix::fs::symlink("../..", app.join("a/b/top")).unwrap();
+    let errors = match waypost_build::scan(&root, Path::new("src/app")) {
+        Ok(table) => panic!("a looping tree scanned without errors: {table:#?}"),
+        Err(errors) => errors.to_string(),
+    };
+    std::fs::remove_dir_all(&root).unwrap();
+    insta::assert_snapshot!(errors);
+}
+
+#[test]
 fn every_error_in_a_tree_is_reported_at_once() {
     insta::assert_snapshot!(errors_of("many_errors"));
 }

@@ -168,6 +168,27 @@ fn new_writes_into_an_empty_folder_named_after_the_app_by_default() {
 }
 
 #[test]
+fn new_takes_a_path_as_cargo_new_does_and_names_the_app_after_its_last_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = waypost(&["new", "apps/billing-api"], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).starts_with("Created `billing-api` in "),
+        "{}",
+        text(&output.stdout)
+    );
+    let main = fs::read_to_string(dir.path().join("apps/billing-api/src/main.rs")).unwrap();
+    assert!(
+        main.contains("use billing_api::{router, AppState};"),
+        "{main}"
+    );
+    // The last part must still be a crate name.
+    let output = waypost(&["new", "apps/my app"], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!dir.path().join("apps/my app").exists());
+}
+
+#[test]
 fn new_refuses_a_name_that_is_not_a_crate_name_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let output = waypost(&["new", "my app"], dir.path());

@@ -1,5 +1,5 @@
 //! `waypost new`: a new app crate that builds, serves and passes its tests as generated — one
-//! route with a parameterised sibling, a test over a real socket, and a README.
+//! route with a parameterised sibling, an in-process test of every route, and a README.
 
 use std::{
     fs, io,
@@ -12,7 +12,8 @@ use crate::scaffold::{self, CrateName, WaypostSource};
 /// Arguments of `waypost new`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The app's name, a crate name such as `my-api`.
+    /// The app's name, a crate name such as `my-api`; or a path (`../apps/my-api`), as with
+    /// `cargo new`, whose last part is the name.
     name: String,
     /// Where to create the app (default `./<name>`); it must not exist or be empty.
     #[arg(long, value_name = "DIR")]
@@ -27,7 +28,11 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> ExitCode {
     match create(args) {
         Ok(dir) => {
-            println!("Created `{}` in {}", args.name, dir.display());
+            let name = Path::new(&args.name).file_name().map_or_else(
+                || args.name.clone(),
+                |name| name.to_string_lossy().into_owned(),
+            );
+            println!("Created `{name}` in {}", dir.display());
             println!();
             println!("  cd {}", dir.display());
             println!("  waypost dev   # http://127.0.0.1:3000, rebuilt on every change");
@@ -43,10 +48,17 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 
 /// The app's folder once written.
 fn create(args: &Args) -> Result<PathBuf, String> {
-    let name = CrateName::parse(&args.name)?;
+    let given = Path::new(&args.name);
+    // A path names the folder, and its last part the app (unless `--path` says where).
+    let (name, named_dir) = match given.file_name().and_then(|last| last.to_str()) {
+        Some(last) if given.components().count() > 1 => (last, Some(given.to_owned())),
+        _ => (args.name.as_str(), None),
+    };
+    let name = CrateName::parse(name)?;
     let dir = args
         .path
         .clone()
+        .or(named_dir)
         .unwrap_or_else(|| PathBuf::from(name.package()));
     let dir = std::path::absolute(&dir).map_err(|error| format!("`{}`: {error}", dir.display()))?;
     let source = WaypostSource::open(

@@ -46,7 +46,8 @@ fn render(routes: &[Route]) -> String {
             let methods: Vec<&str> = route.handlers.iter().map(|h| h.method.as_str()).collect();
             [
                 methods.join(", "),
-                route.pattern.clone(),
+                // Every URL the route serves: an optional catch-all serves two.
+                route.paths.join(", "),
                 route.file.clone(),
                 settings_cell(route),
             ]

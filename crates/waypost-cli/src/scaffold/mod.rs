@@ -41,7 +41,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// The dependencies whose versions come from the Waypost workspace.
-const PINNED: [&str; 4] = ["serde", "serde_json", "tokio", "reqwest"];
+const PINNED: [&str; 3] = ["serde", "serde_json", "tokio"];
 
 /// A file to write, relative to the app's root.
 #[derive(Debug, Clone, PartialEq, Eq)]
