@@ -95,11 +95,13 @@ impl Config {
             ));
         }
         let signup_credits: i64 = env.parse_or("SIGNUP_CREDITS", 5)?;
-        if signup_credits < 0 {
+        if !(0..=waypost::credits::MAX_BALANCE).contains(&signup_credits) {
+            // Above the largest balance a ledger holds, a new account's credits would reach a
+            // JavaScript client rounded, and every later grant would be refused.
             return Err(ConfigError::invalid(
                 "SIGNUP_CREDITS",
                 &signup_credits.to_string(),
-                "must not be negative",
+                format!("must be between 0 and {}", waypost::credits::MAX_BALANCE),
             ));
         }
         let upload_max_bytes: u64 = env.parse_or("UPLOAD_MAX_BYTES", 5 * 1024 * 1024)?;
@@ -164,6 +166,59 @@ mod tests {
 
     fn admins(value: &str) -> Result<Config, ConfigError> {
         Config::from(&Env::from_pairs([("ADMIN_EMAILS", value.to_owned())]))
+    }
+
+    #[test]
+    fn unset_variables_take_the_contracts_defaults() {
+        let config = Config::from(&Env::from_pairs(Vec::<(String, String)>::new())).unwrap();
+        assert_eq!(config.server.port, 3000);
+        assert_eq!(config.server.host.to_string(), "127.0.0.1");
+        assert_eq!(config.database_url, "sqlite://data/showcase.db");
+        assert_eq!(config.redis_url, None);
+        assert_eq!(config.signup_credits, 5);
+        assert_eq!(config.upload_dir, PathBuf::from("data/uploads"));
+        assert_eq!(config.upload_max_bytes, 5 * 1024 * 1024);
+        assert_eq!(config.tool_daily_limit, 3);
+        assert!(config.admin_emails.is_empty());
+        assert_eq!(config.stripe_webhook_secret, None);
+        assert_eq!(config.generate_backend_url, None);
+        assert_eq!(config.weather_api_url, None);
+        assert_eq!(config.chat_backend_url, None);
+    }
+
+    #[test]
+    fn every_bad_value_stops_start_up_naming_its_variable() {
+        for (variable, bad) in [
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("HOST", "not a host"),
+            ("DATABASE_URL", "mysql://localhost/db"),
+            ("CORS_ORIGINS", "*"),
+            ("CORS_ORIGINS", "not-an-origin"),
+            ("TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("TRUSTED_PROXIES", "proxy.example.com"),
+            ("RATE_LIMIT_DEFAULT", "lots"),
+            ("RATE_LIMIT_DEFAULT", "0/60s"),
+            ("SIGNUP_CREDITS", "-1"),
+            ("SIGNUP_CREDITS", "five"),
+            ("SIGNUP_CREDITS", "9007199254740992"),
+            ("ADMIN_EMAILS", "boss"),
+            ("UPLOAD_MAX_BYTES", "0"),
+            ("UPLOAD_MAX_BYTES", "5MB"),
+            ("GENERATE_BACKEND_URL", "ftp://generator"),
+            ("TOOL_DAILY_LIMIT", "-3"),
+            ("TOOL_DAILY_LIMIT", "three"),
+            ("WEATHER_API_URL", "not a url"),
+            ("CHAT_BACKEND_URL", "drupal"),
+            ("WAYPOST_SECURE_COOKIES", "perhaps"),
+        ] {
+            let env = Env::from_pairs([(variable, bad.to_owned())]);
+            let error = match Config::from(&env) {
+                Ok(_) => panic!("{variable}={bad} was accepted"),
+                Err(error) => error.to_string(),
+            };
+            assert!(error.contains(variable), "{variable}={bad}: {error}");
+        }
     }
 
     #[test]

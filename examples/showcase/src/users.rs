@@ -101,15 +101,16 @@ pub struct Registration {
     pub name: Option<String>,
 }
 
-/// The login body. Only a missing field, or one longer than any registration accepts, is a
-/// malformed login (400); an empty email or password is simply wrong (401, like any other).
+/// The login body. Only a missing field is a malformed login (400); any email or password
+/// sent — empty, or longer than any registration accepts — is simply wrong (401, like any
+/// other, after the same hashing work). The route's body limit bounds what is hashed.
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize, Validate)]
 pub struct Credentials {
     /// The email registered with.
-    #[garde(required, length(chars, max = 320))]
+    #[garde(required)]
     pub email: Option<String>,
     /// The password.
-    #[garde(required, length(chars, max = 1024))]
+    #[garde(required)]
     pub password: Option<String>,
 }
 

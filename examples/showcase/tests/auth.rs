@@ -261,7 +261,16 @@ async fn unknown_email_and_wrong_password_get_the_same_401() {
     wrong.as_object_mut().unwrap().remove("requestId");
     assert_eq!(unknown, wrong);
     // An empty password or email is just as wrong: the same 401, not a validation error.
-    for (email, password) in [("alice@example.com", ""), ("", PASSWORD), ("", "")] {
+    // So is one longer than any registration accepts.
+    let (long_email, long_password) =
+        (format!("{}@example.com", "a".repeat(400)), "p".repeat(2000));
+    for (email, password) in [
+        ("alice@example.com", ""),
+        ("", PASSWORD),
+        ("", ""),
+        (long_email.as_str(), PASSWORD),
+        ("alice@example.com", long_password.as_str()),
+    ] {
         let mut empty =
             expect_error(app.login(email, password).await, 401, "invalid_credentials").await;
         empty.as_object_mut().unwrap().remove("requestId");

@@ -22,6 +22,71 @@ async fn hello_says_hello() {
 }
 
 #[tokio::test]
+async fn a_sane_request_id_is_echoed_and_any_other_replaced_also_in_error_bodies() {
+    let app = Showcase::start().await;
+    let sane = format!("req-{}.a_B", "x".repeat(56));
+    assert_eq!(sane.len(), 64);
+    let with_id = |path: &str, id: &str| {
+        app.client
+            .get(app.url(path))
+            .header("x-request-id", id)
+            .send()
+    };
+    let response = with_id("/api/hello", &sane).await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], sane.as_str());
+    let response = with_id("/api/nothing-here", &sane).await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], sane.as_str());
+    let body = expect_error(response, 404, "not_found").await;
+    assert_eq!(body["requestId"], sane.as_str());
+    for insane in [
+        format!("{sane}y"),
+        "two words".to_owned(),
+        "a/b".to_owned(),
+        "é".to_owned(),
+    ] {
+        let response = with_id("/api/nothing-here", &insane).await.unwrap();
+        let fresh = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(fresh, insane);
+        assert!(!fresh.is_empty() && fresh.len() <= 64, "{fresh}");
+        let body = expect_error(response, 404, "not_found").await;
+        assert_eq!(body["requestId"], fresh.as_str(), "{insane}");
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_header_section_is_431_and_the_server_keeps_serving() {
+    let app = Showcase::start().await;
+    let response = app
+        .client
+        .get(app.url("/api/hello"))
+        .header("x-padding", "p".repeat(100 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 431);
+    assert_eq!(app.get("/api/hello").await.status(), 200);
+}
+
+#[tokio::test]
+async fn internal_headers_sent_by_a_client_are_ignored() {
+    let app = Showcase::start().await;
+    // Whatever a client writes in the framework's namespace, it is nobody.
+    let response = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header("x-waypost-user", "admin")
+        .header("x-waypost-identity", "1")
+        .header("x-waypost-request-id", "spoofed")
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 401, "unauthorized").await;
+}
+
+#[tokio::test]
 async fn an_escaped_letter_routes_like_the_letter_itself() {
     let app = Showcase::start().await;
     // RFC 3986 §6.2.2.2: `%68` is `h`, in a static folder's name as in a parameter.

@@ -813,6 +813,30 @@ async fn client_hop_by_hop_internal_and_cookie_headers_are_not_forwarded() {
 }
 
 #[tokio::test]
+async fn a_token_of_an_account_that_is_gone_gets_no_chat() {
+    let (drupal, url) = Drupal::start(Behaviour::default()).await;
+    let app = start(&url).await;
+    let alice = app.account("alice@example.com").await;
+    let pool = waypost::database::connect(&app.database_url).await.unwrap();
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(alice.id())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    for path in ["/api/chat", "/api/chat/session"] {
+        let response = app
+            .as_user(&alice, Method::POST, path)
+            .json(&hello("hi"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 401, "unauthorized").await;
+    }
+    assert!(drupal.sessions().is_empty() && drupal.chats().is_empty());
+}
+
+#[tokio::test]
 async fn chat_and_chat_session_need_auth() {
     let (drupal, url) = Drupal::start(Behaviour::default()).await;
     let app = start(&url).await;

@@ -246,11 +246,23 @@ async fn other_event_types_and_bodies_without_an_event_are_200_and_change_nothin
         "data": { "object": { "metadata": { "userId": alice.id(), "credits": "10" } } }
     })
     .to_string();
+    let typed_wrong = json!({
+        "id": 7,
+        "type": "payment_intent.succeeded",
+        "data": { "object": { "metadata": { "userId": alice.id(), "credits": "10" } } }
+    })
+    .to_string();
     for body in [
         no_id.as_str(),
+        typed_wrong.as_str(),
         r#"{"id": "evt_1"}"#,
         r#"{"test": true}"#,
+        r#"{"id": "evt_2", "type": ["payment_intent.succeeded"]}"#,
         "{}",
+        "[]",
+        r#""evt""#,
+        "5",
+        "null",
     ] {
         expect_received(deliver(&app, body, Some(&sign(body))).await).await;
     }

@@ -15,7 +15,9 @@ use waypost::{
 
 use crate::{
     chat::{self, ChatRequest},
-    chat_bearer, AppState,
+    chat_bearer,
+    users::User,
+    AppState,
 };
 
 /// The backend's JSON (`{"text"}` or `{"html"}`) or its event stream relayed as it arrives;
@@ -23,6 +25,9 @@ use crate::{
 /// once it is known to be a valid chat request.
 pub async fn post(
     State(state): State<AppState>,
+    // The account must still exist (as on every signed-in route); the identity says how the
+    // caller signed in, for the bearer handed to the backend.
+    Auth(_user): Auth<User>,
     Auth(identity): Auth<Identity>,
     headers: HeaderMap,
     JsonWithBytes {

@@ -10,7 +10,7 @@ use waypost::{
     ApiError,
 };
 
-use crate::{chat_bearer, AppState};
+use crate::{chat_bearer, users::User, AppState};
 
 /// The backend's token (cached per user); without a backend, a CSRF token of this server.
 ///
@@ -18,6 +18,9 @@ use crate::{chat_bearer, AppState};
 /// reads.
 pub async fn post(
     State(state): State<AppState>,
+    // The account must still exist (as on every signed-in route); the identity says how the
+    // caller signed in, for the bearer handed to the backend.
+    Auth(_user): Auth<User>,
     Auth(identity): Auth<Identity>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
