@@ -23,7 +23,7 @@ mod routes {
 pub use config::Config;
 pub use routes::ROUTES;
 pub use state::AppState;
-use waypost::{security::Security, store::RedisStores, upload::UploadDir};
+use waypost::{security::Security, store::RedisStores, upload::UploadDir, ApiError};
 
 /// The migrations under `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -52,6 +52,12 @@ pub async fn build(config: Config) -> Result<waypost::App, StartError> {
         })?;
     let database = waypost::database::connect(&config.database_url).await?;
     MIGRATOR.run(&database).await?;
+    let ordered = posts::fill_title_order(&database)
+        .await
+        .map_err(StartError::Backfill)?;
+    if ordered > 0 {
+        tracing::info!(posts = ordered, "gave earlier posts their title order");
+    }
     Ok(app(AppState::with_security(
         config, database, uploads, security,
     )))
@@ -75,6 +81,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("DATABASE_URL: {0}")]
     Database(#[from] waypost::database::DatabaseError),
+    /// Filling in what a migration added failed.
+    #[error("DATABASE_URL: filling in the posts' title order failed")]
+    Backfill(#[source] ApiError),
     /// A migration failed.
     #[error("DATABASE_URL: migrating the database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

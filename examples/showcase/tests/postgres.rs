@@ -11,6 +11,11 @@ use sqlx::{Connection, Executor};
 
 /// A fresh database on the test server; dropped by `drop_database`.
 async fn fresh_database() -> Option<(String, String)> {
+    fresh_database_with("").await
+}
+
+/// A fresh database created with `options` (after `CREATE DATABASE <name>`).
+async fn fresh_database_with(options: &str) -> Option<(String, String)> {
     let Ok(base) = std::env::var("WAYPOST_TEST_POSTGRES_URL") else {
         eprintln!("skipped: WAYPOST_TEST_POSTGRES_URL is not set");
         return None;
@@ -21,7 +26,7 @@ async fn fresh_database() -> Option<(String, String)> {
         .await
         .expect("reach Postgres");
     admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
+        .execute(format!("CREATE DATABASE {name} {options}").as_str())
         .await
         .unwrap();
     let (prefix, _) = base.rsplit_once('/').expect("a database in the URL");
@@ -250,6 +255,22 @@ async fn patches_of_different_fields_at_once_all_land_as_on_sqlite() {
     };
     let app = Showcase::start_with(&[("DATABASE_URL", &url)]).await;
     common::expect_concurrent_patches_all_kept(&app).await;
+    drop(app);
+    drop_database(&base, &url).await;
+}
+
+#[tokio::test]
+async fn titles_sort_as_on_sqlite_also_under_a_language_collation() {
+    // ICU's English collation puts `apple` before `Apple`, and many such databases exist.
+    let Some((base, url)) = fresh_database_with(
+        "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8' TEMPLATE template0",
+    )
+    .await
+    else {
+        return;
+    };
+    let app = Showcase::start_with(&[("DATABASE_URL", &url)]).await;
+    common::expect_titles_in_one_order(&app).await;
     drop(app);
     drop_database(&base, &url).await;
 }

@@ -634,6 +634,44 @@ async fn sort_by_title_is_alphabetical_whatever_the_case() {
 }
 
 #[tokio::test]
+async fn sort_by_title_orders_accents_spaces_and_case_one_way() {
+    let app = Showcase::start().await;
+    common::expect_titles_in_one_order(&app).await;
+}
+
+#[tokio::test]
+async fn posts_from_before_the_title_order_get_it_at_start_up() {
+    let first = Showcase::start().await;
+    let alice = first.account("alice@example.com").await;
+    for title in ["Bravo post", "alpha post"] {
+        create(
+            &first,
+            &alice,
+            json!({"title": title, "content": "c", "published": true}),
+        )
+        .await;
+    }
+    // As a database migrated before the column existed would hold them.
+    let pool = waypost::database::connect(&first.database_url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE posts SET title_order = NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let again = Showcase::start_with(&[("DATABASE_URL", &first.database_url)]).await;
+    let page: Value = again
+        .get("/api/posts?sort=title")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles_of(&page), ["alpha post", "Bravo post"]);
+    assert_eq!(again.count_rows("posts WHERE title_order IS NULL").await, 0);
+}
+
+#[tokio::test]
 async fn a_nul_character_in_any_text_is_a_validation_error_and_nothing_is_written() {
     let app = Showcase::start().await;
     common::expect_nul_refused_everywhere(&app).await;
