@@ -129,9 +129,10 @@ pub enum ScanError {
         /// Why.
         reason: String,
     },
-    /// A handler or `CONFIG` re-exported with `pub use`, which the scanner cannot see into.
+    /// A handler or `CONFIG` re-exported with a `pub` (or `pub(crate)`, …) `use`, which the
+    /// scanner cannot see into.
     #[error(
-        "`{name}` in `{file}` is re-exported with `pub use`; declare it in the file itself (a `pub async fn` for a handler, `pub const CONFIG: RouteConfig = …`), or its route would be mounted without it"
+        "`{name}` in `{file}` is re-exported with a `use`; declare it in the file itself (a `pub async fn` for a handler, `pub const CONFIG: RouteConfig = …`), or its route would be mounted without it"
     )]
     ReExported {
         /// The route file.

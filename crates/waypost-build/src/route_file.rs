@@ -97,7 +97,10 @@ pub(crate) fn read_route(
                 check_config_type(&constant.ty, file, errors);
                 config = Some(read_config(&constant.vis, &constant.expr, file, errors));
             }
-            Item::Use(import) if matches!(import.vis, Visibility::Public(_)) => {
+            // `pub use`, `pub(crate) use`, …: a name the module exports. A private `use` of
+            // one of these names is the file's own business (and clashes with a handler of
+            // that name at compile time).
+            Item::Use(import) if !matches!(import.vis, Visibility::Inherited) => {
                 // A handler or `CONFIG` brought in from elsewhere is invisible to the scanner,
                 // so the route would be mounted without it (or with default settings).
                 let mut names = Vec::new();

@@ -234,14 +234,29 @@ impl App {
             .checked_add(server.shutdown_timeout)
             .unwrap_or_else(far_future);
         let all_closed = async { while connections.join_next().await.is_some() {} };
-        let leftover_work_until = if tokio::time::timeout_at(deadline, all_closed).await.is_ok() {
+        let closed_in_time = tokio::time::timeout_at(deadline, all_closed).await.is_ok();
+        if closed_in_time {
             tracing::info!("all connections closed");
-            deadline.max(tokio::time::Instant::now() + LEFTOVER_WORK_GRACE)
         } else {
             tracing::warn!(timeout = ?server.shutdown_timeout, "shutdown deadline passed; dropping open connections");
             // Dropped here, inside the runtime, the requests still open start what they leave
             // behind (refunds, freed keys, removed partial files), which is waited for below.
             connections.shutdown().await;
+        }
+        // Work a request runs apart from its connection (an idempotent handler whose client
+        // left) has until the same deadline; then it is cut short here, inside the runtime, so
+        // that what it leaves behind starts and is waited for below.
+        let until_deadline = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !crate::leftover_work::request_work_finished_within(until_deadline).await {
+            let cut = crate::leftover_work::abort_request_work();
+            tracing::warn!(
+                tasks = cut,
+                "request work still running at the shutdown deadline; cut short"
+            );
+        }
+        let leftover_work_until = if closed_in_time {
+            deadline.max(tokio::time::Instant::now() + LEFTOVER_WORK_GRACE)
+        } else {
             tokio::time::Instant::now() + LEFTOVER_WORK_GRACE
         };
         // An HTTP/2 stream's task ends soon after its connection is gone, dropping its request.

@@ -60,6 +60,8 @@ pin_project_lite::pin_project! {
     /// request that runs in a task of its own, where the context would not follow.
     pub(crate) struct InContext<F> {
         context: Option<RequestContext>,
+        // The request's log span, so the work's own log lines name the request too.
+        span: tracing::Span,
         #[pin]
         future: F,
     }
@@ -74,6 +76,7 @@ impl<F: std::future::Future> std::future::Future for InContext<F> {
     ) -> std::task::Poll<F::Output> {
         let this = self.project();
         let future = this.future;
+        let _in_span = this.span.enter();
         enter(this.context, || future.poll(cx))
     }
 }
@@ -82,6 +85,7 @@ impl<F: std::future::Future> std::future::Future for InContext<F> {
 pub(crate) fn carried<F: std::future::Future>(future: F) -> InContext<F> {
     InContext {
         context: with_current(|context| context.cloned()),
+        span: tracing::Span::current(),
         future,
     }
 }

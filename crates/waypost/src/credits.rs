@@ -152,8 +152,9 @@ impl CreditLedger {
     }
 
     /// Spends `amount`, runs `work`, and gives the amount back when `work` fails — or when the
-    /// request is dropped before it finishes (the client went away). The value and the balance
-    /// after spending.
+    /// request is dropped before it finishes (the client went away; or, for a request with an
+    /// `Idempotency-Key`, whose work goes on without its client, the server cut it short at its
+    /// shutdown deadline). The value and the balance after spending.
     ///
     /// A refund the database refuses, or that finds no connection, is tried again in the
     /// background for up to 15 minutes while `work`'s error is returned: the caller learns that

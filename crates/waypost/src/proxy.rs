@@ -343,10 +343,12 @@ impl std::fmt::Debug for TokenProxy {
 }
 
 impl TokenProxy {
-    /// A proxy to `base` whose tokens live `token_ttl`. Each upstream exchange gets
+    /// A proxy to `base` whose tokens live `token_ttl`. Each step of an exchange gets
     /// `call_timeout`: a token fetch for the whole of it, a call until the backend's answer
     /// starts, an answer read whole ([`TokenProxy::call_json`]) for reading it, and a relayed
-    /// stream between two reads (a stream may last as long as it keeps sending).
+    /// stream between two reads (a stream may last as long as it keeps sending). A call refused
+    /// with 403 takes those steps once more, with a fresh token, so one exchange may last a few
+    /// times `call_timeout`.
     pub fn new(
         base: Url,
         routes: TokenRoutes,

@@ -78,7 +78,7 @@ fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError 
         .and_then(|source| source.downcast_ref::<multer::Error>())
         .is_some_and(|source| matches!(source, multer::Error::StreamReadFailed(_)));
     if read_failed {
-        crate::extract::body_read_failure(&error)
+        crate::extract::body_read_failure(&error).with_source(error)
     } else {
         ApiError::bad_request(format!(
             "The multipart body is malformed: {}.",
@@ -130,7 +130,7 @@ impl PendingFile {
     /// `record`'s error, once the file is removed.
     ///
     /// # Panics
-    /// When `record` panics (the file is removed first).
+    /// When `record` panics (the file's removal is started as the task unwinds).
     pub async fn keep_if<T, E, Fut>(self, record: impl FnOnce(StoredFile) -> Fut) -> Result<T, E>
     where
         Fut: std::future::Future<Output = Result<T, E>> + Send + 'static,
@@ -149,7 +149,8 @@ impl PendingFile {
         if tokio::runtime::Handle::try_current().is_err() {
             return work.await;
         }
-        let task = crate::leftover_work::spawn(work).expect("inside a runtime");
+        let task =
+            crate::leftover_work::spawn(crate::context::carried(work)).expect("inside a runtime");
         match task.await {
             Ok(outcome) => outcome,
             // Its pending file, dropped as the task unwound, is removed.

@@ -145,19 +145,22 @@ async fn a_refund_waiting_for_a_connection_outlives_its_request() {
 
 /// A request whose paid work never ends is still open at the shutdown deadline: the server drops
 /// it and, before it returns, the credit is back — over HTTP/1, and over HTTP/2, where hyper
-/// runs each request in a task apart from its connection's. The server runs in a runtime of
-/// its own that ends as soon as it returns, as `main` would: what was not done by then is lost.
+/// runs each request in a task apart from its connection's, and with an `Idempotency-Key`, whose
+/// handler runs in a task of its own that outlives the connection until the deadline. The
+/// server runs in a runtime of its own that ends as soon as it returns, as `main` would: what
+/// was not done by then is lost.
 #[test]
 fn a_server_stopping_past_its_deadline_refunds_the_work_it_drops() {
     static ENDLESS: RouteInfo = RouteInfo::at(
         &["/endless"],
-        &[HandlerInfo::of(Method::Get)],
-        RouteConfig::new(),
+        &[HandlerInfo::of(Method::Post)],
+        RouteConfig::new().idempotent(),
     );
     let dir = tempfile::tempdir().unwrap();
-    for http2 in [false, true] {
+    for (http2, idempotency_key) in [(false, false), (true, false), (false, true)] {
+        let case = format!("HTTP/2: {http2}, Idempotency-Key: {idempotency_key}");
         let url = format!(
-            "sqlite://{}/http2-{http2}.db?mode=rwc",
+            "sqlite://{}/http2-{http2}-key-{idempotency_key}.db?mode=rwc",
             dir.path().display()
         );
         let serving = tokio::runtime::Builder::new_multi_thread()
@@ -168,7 +171,7 @@ fn a_server_stopping_past_its_deadline_refunds_the_work_it_drops() {
         serving.block_on(async {
             let (db, ledger) = ledger_at(&url, 5).await;
             let router = RouteMethods::new(&ENDLESS)
-                .get({
+                .post({
                     let db = db.clone();
                     move || async move {
                         ledger
@@ -189,11 +192,15 @@ fn a_server_stopping_past_its_deadline_refunds_the_work_it_drops() {
                 reqwest::Client::builder().http1_only().build()
             }
             .unwrap();
-            drop(tokio::spawn(client.get(server.url("/endless")).send()));
+            let mut request = client.post(server.url("/endless"));
+            if idempotency_key {
+                request = request.header("idempotency-key", "endless");
+            }
+            drop(tokio::spawn(request.send()));
             assert_eq!(
                 balance_once_it_is(4, &db, &ledger).await,
                 4,
-                "the request spent its credit (HTTP/2: {http2})"
+                "the request spent its credit ({case})"
             );
             server.stop().await;
         });
@@ -205,7 +212,7 @@ fn a_server_stopping_past_its_deadline_refunds_the_work_it_drops() {
         });
         assert_eq!(
             refunded, 5,
-            "given back before the server returned (HTTP/2: {http2})"
+            "given back before the server returned ({case})"
         );
     }
 }

@@ -402,10 +402,12 @@ async fn work_past_max_duration_is_504_but_finishes_and_its_retry_gets_the_answe
             .max_duration(Duration::from_millis(100)),
     );
     let runs = Arc::new(AtomicU32::new(0));
-    let counter = runs.clone();
+    // The handler ends only once the test has seen the 504: no race with the clock.
+    let go_on = Arc::new(Notify::new());
+    let (counter, gate) = (runs.clone(), go_on.clone());
     let router = RouteMethods::new(&SLOW)
         .post(move || async move {
-            tokio::time::sleep(Duration::from_millis(400)).await;
+            gate.notified().await;
             let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
             (StatusCode::CREATED, Json(json!({ "run": n })))
         })
@@ -421,6 +423,8 @@ async fn work_past_max_duration_is_504_but_finishes_and_its_retry_gets_the_answe
     let first = send().await.unwrap();
     assert_eq!(first.status(), StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(first.json::<Value>().await.unwrap()["code"], "timeout");
+    assert_eq!(send().await.unwrap().status(), StatusCode::CONFLICT);
+    go_on.notify_one();
     let retry = once_finished(|| async { send().await.unwrap() }).await;
     assert_eq!(retry.status(), StatusCode::CREATED);
     assert_eq!(retry.headers()["idempotent-replayed"], "true");

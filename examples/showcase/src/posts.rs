@@ -6,7 +6,10 @@
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
-use waypost::{database::Database, ApiError};
+use waypost::{
+    database::{Database, Engine},
+    ApiError,
+};
 
 use crate::{pagination::Pagination, timestamp};
 
@@ -289,7 +292,13 @@ pub async fn list(db: &Database, query: &ListQuery<'_>) -> Result<Page, ApiError
     }
     let order = match query.sort {
         Sort::CreatedAt => "created_at DESC, id DESC",
-        Sort::Title => "title_order ASC, id ASC",
+        // Byte order on both engines: SQLite's default, and Postgres' "C" whatever the
+        // database's collation (one with numeric ordering would read the hex digits as
+        // numbers). A row an older binary wrote without an order sorts first on both.
+        Sort::Title => match Engine::of(db.connect_options().database_url.as_str()) {
+            Some(Engine::Postgres) => "COALESCE(title_order, '') COLLATE \"C\" ASC, id ASC",
+            _ => "COALESCE(title_order, '') ASC, id ASC",
+        },
     };
     let next = if query.category.is_some() { 3 } else { 2 };
     let select = format!(

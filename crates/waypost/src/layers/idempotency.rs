@@ -14,7 +14,9 @@
 //! route's `max_duration` answering 504, does not cut it short, since work cut short at an
 //! `.await` may already have committed (a row written, a card charged) and a retry would then do
 //! it again. The task finishes the work and keeps its answer; a retry meanwhile is told 409
-//! `idempotency_in_progress`, and afterwards gets the answer. The store
+//! `idempotency_in_progress`, and afterwards gets the answer. The work is cut short only past
+//! 4½ minutes (before the key's 5-minute hold could let a retry run it beside itself) and at the
+//! server's shutdown deadline. The store
 //! ([`crate::store::IdempotencyStore`]) is in process or in Redis, with the other stores.
 
 use std::{sync::Arc, time::Duration};
@@ -43,6 +45,9 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 
 /// How long a key is held while its request runs: past this (a crashed process), a retry runs.
 const HOLD: Duration = Duration::from_secs(5 * 60);
+/// How long a claimed key's handler may run, whatever the route's `max_duration`: cut short
+/// before its hold runs out, so a retry can never run it a second time beside it.
+const LONGEST_WORK: Duration = Duration::from_secs(4 * 60 + 30);
 /// How long an answer is kept for retries.
 pub(crate) const KEEP: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest key accepted (Stripe's limit).
@@ -155,7 +160,9 @@ where
             let handled = call(Request::from_parts(parts, Body::from(bytes)));
             let store = store.clone();
             let work = async move {
-                let response = handled.await;
+                let response = tokio::time::timeout(LONGEST_WORK, handled)
+                    .await
+                    .unwrap_or_else(|_| ApiError::timeout().into_response());
                 let (scoped, owner) = unfinished.finish();
                 let (response, kept) = keepable(response).await;
                 let outcome = match kept {
@@ -174,20 +181,21 @@ where
 }
 
 /// `work`'s outcome, the work run in a task of its own that goes on when this future is dropped
-/// (and that a stopping server waits for), with the request's context. A panic in it is
-/// resumed here, where the front layer turns it into a 500. Outside a runtime, `work` runs here.
+/// (until the server's shutdown deadline), with the request's context. A panic in it is resumed
+/// here, where the front layer turns it into a 500. Outside a runtime, `work` runs here.
 async fn finished_anyway(
     work: impl std::future::Future<Output = Response> + Send + 'static,
 ) -> Response {
     if tokio::runtime::Handle::try_current().is_err() {
         return work.await;
     }
-    let task = crate::leftover_work::spawn(crate::context::carried(work)).expect("in a runtime");
+    let task = crate::leftover_work::spawn_request_work(crate::context::carried(work))
+        .expect("in a runtime");
     match task.await {
         Ok(response) => response,
         Err(failure) => match failure.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
-            // The runtime is stopping under the request: nobody is left to answer.
+            // Cut short at the shutdown deadline, or the runtime is stopping.
             Err(_) => {
                 ApiError::unavailable("shutting_down", "The server is stopping.").into_response()
             }
@@ -195,9 +203,10 @@ async fn finished_anyway(
     }
 }
 
-/// A claimed key whose request has not finished. Dropped unfinished — the client went away and
-/// the handler's future with it, or the handler panicked — it releases the key, as a 5xx does,
-/// so the retry that follows runs at once instead of being told 409 for the whole hold.
+/// A claimed key whose work has not finished. Dropped unfinished — the handler panicked, or
+/// the server cut the work short at its shutdown deadline (a client going away does not drop
+/// it: the work goes on in its task) — it releases the key, as a 5xx does, so the retry that
+/// follows runs at once instead of being told 409 for the whole hold.
 struct UnfinishedClaim {
     /// `None` once finished.
     store: Option<Arc<dyn IdempotencyStore>>,

@@ -69,7 +69,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 /// proxy arrives as `::ffff:10.0.0.5`, which `10.0.0.0/8` must still cover, or every client
 /// behind it would share the proxy's allowance.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    // An IPv4 address is looked for in its IPv4-mapped IPv6 form too, for a list written that
+    // way (`::ffff:10.0.0.0/104`).
+    let is_trusted = |ip: &IpAddr| {
+        trusted.iter().any(|net| {
+            net.contains(ip)
+                || matches!(ip, IpAddr::V4(v4) if net.contains(&IpAddr::V6(v4.to_ipv6_mapped())))
+        })
+    };
     let peer = peer.to_canonical();
     if !is_trusted(&peer) {
         return peer;
@@ -327,6 +334,10 @@ mod tests {
         // A mapped hop is the same client as its IPv4 form; an untrusted mapped peer is
         // answered in its canonical form too.
         let client = client_ip(mapped_peer, &headers("::ffff:198.51.100.7"), &trusted);
+        assert_eq!(client, "198.51.100.7".parse::<IpAddr>().unwrap());
+        // A list written in the mapped form still covers the proxy.
+        let mapped_list = parse_trusted_proxies(&["::ffff:10.0.0.0/104".into()]).unwrap();
+        let client = client_ip(mapped_peer, &headers("198.51.100.7"), &mapped_list);
         assert_eq!(client, "198.51.100.7".parse::<IpAddr>().unwrap());
         let stranger: IpAddr = "::ffff:203.0.113.9".parse().unwrap();
         assert_eq!(
