@@ -328,7 +328,7 @@ impl UploadDir {
         max_bytes: u64,
     ) -> Result<PendingFile, UploadError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let original_name = kept_name(field.file_name().unwrap_or("upload"));
+        let original_name = kept_name(field.file_name().unwrap_or_default());
         let content_type = field
             .content_type()
             .filter(|value| value.parse::<HeaderValue>().is_ok() && value.contains('/'))
@@ -459,12 +459,18 @@ impl IntoResponse for FileDownload {
 }
 
 /// The client's filename as it is kept: without control characters or bidirectional
-/// controls, at most 255 characters.
+/// controls, at most 255 characters; `upload` when nothing is left.
 fn kept_name(sent: &str) -> String {
-    sent.chars()
+    let kept: String = sent
+        .chars()
         .filter(|&c| !c.is_control() && !is_bidi_control(c))
         .take(255)
-        .collect()
+        .collect();
+    if kept.is_empty() {
+        "upload".to_owned()
+    } else {
+        kept
+    }
 }
 
 /// Whether `c` reorders the text around it (Unicode's bidirectional marks, embeddings,
@@ -529,6 +535,7 @@ mod tests {
         assert_eq!(kept_name("a\r\nb\u{0}.txt"), "ab.txt");
         assert_eq!(kept_name(&"é".repeat(300)).chars().count(), 255);
         assert_eq!(kept_name("שלום.txt"), "שלום.txt");
+        assert_eq!(kept_name("\u{202E}\u{202E}"), "upload");
     }
 
     /// A multipart request whose body is what `parts` sends, under boundary `X`.

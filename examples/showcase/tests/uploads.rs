@@ -335,6 +335,10 @@ async fn an_upload_without_a_file_part_is_400_and_stores_nothing() {
     let form = Form::new().text("file", "just text");
     let body = expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
     assert!(body["details"]["file"].is_array(), "{body}");
+    // Nor is what a browser sends for a file input left empty: an empty filename, no bytes.
+    let form = Form::new().part("file", Part::bytes(Vec::new()).file_name(""));
+    let body = expect_error(upload(&app, &alice, form).await, 400, "validation_failed").await;
+    assert_eq!(body["details"]["file"][0], "is required", "{body}");
     assert!(stored_names(&app).is_empty());
     assert_eq!(app.count_rows("files").await, 0);
 }

@@ -53,12 +53,17 @@ pub async fn post(
                     "must be one file: the form holds more than one",
                 ));
             }
-            if field.file_name().is_none() {
+            match field.file_name() {
                 // A plain form value under the name, not a file.
-                return Err(ApiError::invalid_field(
-                    "file",
-                    "must be a file (a part with a filename)",
-                ));
+                None => {
+                    return Err(ApiError::invalid_field(
+                        "file",
+                        "must be a file (a part with a filename)",
+                    ))
+                }
+                // What a browser sends for a file input left empty: no file was chosen.
+                Some("") => continue,
+                Some(_) => {}
             }
             stored = Some(
                 state
