@@ -148,6 +148,26 @@ fn unavailable(error: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("redis: {error}"))
 }
 
+/// The longest a store call waits for Redis, connecting included: past it the request gets its
+/// 503 at once. The connection manager's own response timeout covers a command on a live
+/// connection only; while a server that is gone is being reconnected to (three tries of up to
+/// 2 s each), every command would wait for that.
+const STORE_CALL_DEADLINE: Duration = Duration::from_millis(1500);
+
+/// `call`'s outcome, or unavailable once [`STORE_CALL_DEADLINE`] has passed.
+async fn within_deadline<T>(
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(STORE_CALL_DEADLINE, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "redis: no answer within {} ms",
+                STORE_CALL_DEADLINE.as_millis()
+            )))
+        })
+}
+
 /// Sessions in Redis (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct RedisSessionStore {
@@ -189,7 +209,7 @@ fn decode_session(value: &str) -> Option<SessionRecord> {
 
 impl SessionStore for RedisSessionStore {
     fn insert<'a>(&'a self, id: &'a str, record: SessionRecord) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        Box::pin(within_deadline(async move {
             // An already expired session is not stored at all.
             if record.expires_at <= SystemTime::now() {
                 return Ok(());
@@ -204,11 +224,11 @@ impl SessionStore for RedisSessionStore {
                 .query_async::<()>(&mut connection)
                 .await
                 .map_err(unavailable)
-        })
+        }))
     }
 
     fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
-        Box::pin(async move {
+        Box::pin(within_deadline(async move {
             let mut connection = self.connection.0.clone();
             let value: Option<String> = connection.get(self.key(id)).await.map_err(unavailable)?;
             // Redis drops the key at its expiry; the check covers the last millisecond.
@@ -216,17 +236,17 @@ impl SessionStore for RedisSessionStore {
                 .as_deref()
                 .and_then(decode_session)
                 .filter(|record| record.expires_at > SystemTime::now()))
-        })
+        }))
     }
 
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        Box::pin(within_deadline(async move {
             let mut connection = self.connection.0.clone();
             connection
                 .del::<_, ()>(self.key(id))
                 .await
                 .map_err(unavailable)
-        })
+        }))
     }
 }
 
@@ -240,7 +260,7 @@ pub struct RedisRateLimitStore {
 
 impl RateLimitStore for RedisRateLimitStore {
     fn check<'a>(&'a self, key: RateKey<'a>, limit: RateLimit) -> StoreFuture<'a, Decision> {
-        Box::pin(async move {
+        Box::pin(within_deadline(async move {
             let requests = limit.requests.max(1);
             let window_ms = u64::try_from(limit.window.as_millis())
                 .unwrap_or(u64::MAX)
@@ -262,7 +282,7 @@ impl RateLimitStore for RedisRateLimitStore {
                 reset_after,
                 retry_after: if allowed { Duration::ZERO } else { reset_after },
             })
-        })
+        }))
     }
 }
 
@@ -340,7 +360,7 @@ impl IdempotencyStore for RedisIdempotencyStore {
         owner: &'a str,
         hold: Duration,
     ) -> StoreFuture<'a, Claim> {
-        Box::pin(async move {
+        Box::pin(within_deadline(async move {
             let mut connection = self.connection.0.clone();
             let found: Vec<String> = self
                 .claim
@@ -362,7 +382,7 @@ impl IdempotencyStore for RedisIdempotencyStore {
                     .ok_or_else(|| StoreError::Unavailable("redis: an unreadable answer".into())),
                 _ => Err(StoreError::Unavailable("redis: an unexpected reply".into())),
             }
-        })
+        }))
     }
 
     fn complete<'a>(
@@ -372,7 +392,7 @@ impl IdempotencyStore for RedisIdempotencyStore {
         response: StoredResponse,
         keep: Duration,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        Box::pin(within_deadline(async move {
             let answer = serde_json::to_string(&response).map_err(|error| {
                 StoreError::Unavailable(format!("encoding the answer: {error}"))
             })?;
@@ -385,11 +405,11 @@ impl IdempotencyStore for RedisIdempotencyStore {
                 .invoke_async::<()>(&mut connection)
                 .await
                 .map_err(unavailable)
-        })
+        }))
     }
 
     fn release<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        Box::pin(within_deadline(async move {
             let mut connection = self.connection.0.clone();
             self.release
                 .key(self.key(key))
@@ -397,13 +417,25 @@ impl IdempotencyStore for RedisIdempotencyStore {
                 .invoke_async::<()>(&mut connection)
                 .await
                 .map_err(unavailable)
-        })
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_call_that_gets_no_answer_is_unavailable_at_its_deadline() {
+        // As while a server that is gone is reconnected to: the call waits, and is let go.
+        let waited = within_deadline(std::future::pending::<Result<(), StoreError>>()).await;
+        assert!(
+            matches!(waited, Err(StoreError::Unavailable(_))),
+            "{waited:?}"
+        );
+        let answered = within_deadline(async { Ok::<_, StoreError>(7) }).await;
+        assert_eq!(answered.unwrap(), 7);
+    }
 
     #[test]
     fn sessions_round_trip_through_their_stored_form() {

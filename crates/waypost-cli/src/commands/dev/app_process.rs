@@ -81,10 +81,18 @@ impl AppProcess {
         exits: mpsc::UnboundedSender<Exit>,
     ) -> Result<Arc<AppProcess>, StartError> {
         let port = free_port().map_err(StartError::Spawn)?;
-        let mut child = Command::new(executable)
+        let mut command = Command::new(executable);
+        command
             .current_dir(dir)
             .env("HOST", Ipv4Addr::LOCALHOST.to_string())
-            .env("PORT", port.to_string())
+            .env("PORT", port.to_string());
+        if std::env::var_os("JWT_SECRET").is_none() {
+            // One secret for every build of this dev session: a restart after an edit keeps
+            // the browser's bearer and CSRF tokens good (an app would pick a fresh one each
+            // start). Sessions kept in memory still end with their process.
+            command.env("JWT_SECRET", dev_session_secret());
+        }
+        let mut child = command
             .stdin(Stdio::null())
             // Dropped without being stopped (the dev command ends): no orphan keeps the port.
             .kill_on_drop(true)
@@ -168,4 +176,14 @@ async fn supervise(
 fn free_port() -> io::Result<u16> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
     Ok(listener.local_addr()?.port())
+}
+
+/// A random secret made once per `waypost dev` run (64 hex digits).
+fn dev_session_secret() -> &'static str {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(|| {
+        let mut bytes = [0u8; 32];
+        rand::fill(&mut bytes);
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    })
 }
