@@ -208,6 +208,31 @@ fn operation_id(method: Method, path: &str) -> String {
     id
 }
 
+/// Suffixes `_2`, `_3`, … to an operation id already taken, in the order of the paths (sorted)
+/// and their methods: OpenAPI requires them unique, and ids made from paths can meet
+/// (`/a_b/c` and `/a/b_c`, `/posts/{id}` and `/posts/id`).
+fn make_operation_ids_unique(paths: &mut Map<String, Value>) {
+    let mut taken = std::collections::HashSet::new();
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut() {
+            let Some(Value::String(id)) = operation.get_mut("operationId") else {
+                continue;
+            };
+            if !taken.insert(id.clone()) {
+                let unique = (2..)
+                    .map(|n| format!("{id}_{n}"))
+                    .find(|candidate| !taken.contains(candidate))
+                    .expect("an unused suffix exists");
+                taken.insert(unique.clone());
+                *id = unique;
+            }
+        }
+    }
+}
+
 /// Gives every integer schema with a Rust `format` the bounds of that type, so a document
 /// reader (or a fuzzer) knows `u32` stops at 4 294 967 295 instead of meeting a 400 there.
 fn bound_integers(map: &mut Map<String, Value>) {
@@ -318,6 +343,7 @@ impl OpenApi {
             }
         }
         bound_integers(&mut paths);
+        make_operation_ids_unique(&mut paths);
         let mut schemas = generator.take_definitions(true);
         bound_integers(&mut schemas);
         schemas.insert(
@@ -555,6 +581,26 @@ mod tests {
         let not_described: SchemaFn = crate::schema_fn!(NotDescribed);
         assert!(described(&mut generator).is_some());
         assert!(not_described(&mut generator).is_none());
+    }
+
+    #[test]
+    fn operation_ids_that_meet_are_made_unique_in_path_order() {
+        let mut paths = Map::new();
+        for path in ["/a/b_c", "/a_b/c", "/posts/id", "/posts/{id}"] {
+            paths.insert(
+                path.to_owned(),
+                json!({ "get": { "operationId": operation_id(Method::Get, path) } }),
+            );
+        }
+        make_operation_ids_unique(&mut paths);
+        let ids: Vec<&str> = paths
+            .values()
+            .map(|item| item["get"]["operationId"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            ["get_a_b_c", "get_a_b_c_2", "get_posts_id", "get_posts_id_2"]
+        );
     }
 
     #[test]
