@@ -103,6 +103,35 @@ where
     Some(task)
 }
 
+/// `work`'s output, with the current request's context, the work run in a task of its own that
+/// goes on when the returned future is dropped — request work ([`spawn_request_work`], cut
+/// short at the shutdown deadline) when `request_work`, else work a stopping server lets finish
+/// ([`spawn`]). A panic in it is resumed here; `None` when it was cut short or its runtime
+/// stopped. Outside a runtime, `work` runs here.
+pub(crate) async fn run_apart<F>(work: F, request_work: bool) -> Option<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Some(work.await);
+    }
+    let work = crate::context::carried(work);
+    // Inside a runtime, both start the task.
+    let task = if request_work {
+        spawn_request_work(work)
+    } else {
+        spawn(work)
+    }?;
+    match task.await {
+        Ok(output) => Some(output),
+        Err(failure) => match failure.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => None,
+        },
+    }
+}
+
 /// Waits until the request work has ended, or `limit` has passed; whether it has.
 pub(crate) async fn request_work_finished_within(limit: Duration) -> bool {
     REQUEST_WORK.finished_within(limit).await

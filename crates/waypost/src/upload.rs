@@ -146,19 +146,10 @@ impl PendingFile {
             }
             outcome
         };
-        if tokio::runtime::Handle::try_current().is_err() {
-            return work.await;
-        }
-        let task =
-            crate::leftover_work::spawn(crate::context::carried(work)).expect("inside a runtime");
-        match task.await {
-            Ok(outcome) => outcome,
-            // Its pending file, dropped as the task unwound, is removed.
-            Err(failure) => match failure.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(_) => panic!("the runtime stopped while an upload's record was written"),
-            },
-        }
+        // A panic unwinds the task and drops the pending file, which starts its removal.
+        crate::leftover_work::run_apart(work, false)
+            .await
+            .unwrap_or_else(|| panic!("the runtime stopped while an upload's record was written"))
     }
 
     /// Removes the file now, so it is gone before the answer leaves.

@@ -18,10 +18,20 @@ fn failed<T>(result: Result<T, sqlx::Error>) -> sqlx::Error {
 
 /// The status and body `error` renders as.
 async fn rendered(error: sqlx::Error) -> (u16, Value) {
+    let (status, _headers, body) = rendered_whole(error).await;
+    (status, body)
+}
+
+/// The status, headers and body `error` renders as.
+async fn rendered_whole(error: sqlx::Error) -> (u16, axum::http::HeaderMap, Value) {
     let response = ApiError::from(error).into_response();
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap())
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status.as_u16(),
+        parts.headers,
+        serde_json::from_slice(&bytes).unwrap(),
+    )
 }
 
 fn assert_nothing_internal(body: &Value) {
@@ -129,11 +139,8 @@ async fn a_locked_sqlite_database_is_503_database_busy_with_retry_after() {
             .execute(&mut other)
             .await,
     );
-    let response = ApiError::from(busy).into_response();
-    assert_eq!(response.headers()["retry-after"], "1");
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    let (status, headers, body) = rendered_whole(busy).await;
+    assert_eq!(headers["retry-after"], "1");
     assert_eq!(
         (status, body["code"].as_str()),
         (503, Some("database_busy"))

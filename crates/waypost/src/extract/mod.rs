@@ -133,15 +133,14 @@ pub(crate) async fn collect_body(mut body: axum::body::Body) -> Result<bytes::By
         let Ok(data) = frame?.into_data() else {
             continue;
         };
-        match first.take() {
-            None if joined.is_empty() => first = Some(data),
-            None => joined.extend_from_slice(&data),
-            Some(earlier) => {
-                joined.reserve(earlier.len() + data.len());
-                joined.extend_from_slice(&earlier);
-                joined.extend_from_slice(&data);
-            }
+        if first.is_none() && joined.is_empty() {
+            first = Some(data);
+            continue;
         }
+        if let Some(earlier) = first.take() {
+            joined.extend_from_slice(&earlier);
+        }
+        joined.extend_from_slice(&data);
     }
     Ok(first.unwrap_or_else(|| bytes::Bytes::from(joined)))
 }

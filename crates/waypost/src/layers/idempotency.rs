@@ -175,31 +175,19 @@ where
                 }
                 response
             };
-            super::route::within(route.config.max_duration, finished_anyway(work)).await
+            // In a task of its own that goes on when this request is dropped, until the server's
+            // shutdown deadline (see the module documentation).
+            let finished = async {
+                crate::leftover_work::run_apart(work, true)
+                    .await
+                    .unwrap_or_else(|| {
+                        // Cut short at the shutdown deadline, or the runtime is stopping.
+                        ApiError::unavailable("shutting_down", "The server is stopping.")
+                            .into_response()
+                    })
+            };
+            super::route::within(route.config.max_duration, finished).await
         }
-    }
-}
-
-/// `work`'s outcome, the work run in a task of its own that goes on when this future is dropped
-/// (until the server's shutdown deadline), with the request's context. A panic in it is resumed
-/// here, where the front layer turns it into a 500. Outside a runtime, `work` runs here.
-async fn finished_anyway(
-    work: impl std::future::Future<Output = Response> + Send + 'static,
-) -> Response {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return work.await;
-    }
-    let task = crate::leftover_work::spawn_request_work(crate::context::carried(work))
-        .expect("in a runtime");
-    match task.await {
-        Ok(response) => response,
-        Err(failure) => match failure.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            // Cut short at the shutdown deadline, or the runtime is stopping.
-            Err(_) => {
-                ApiError::unavailable("shutting_down", "The server is stopping.").into_response()
-            }
-        },
     }
 }
 

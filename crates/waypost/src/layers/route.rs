@@ -390,7 +390,6 @@ where
             Ok(decision) => Some(RateNote { policy, decision }),
         },
     };
-    let max_duration = route.config.max_duration;
     let mut response = match admit(security.as_deref(), route, request, too_large).await {
         Err(error) => error.into_response(),
         Ok(request) => match security.as_deref() {
@@ -398,7 +397,7 @@ where
                 let peer = crate::context::with_current(|context| context.and_then(|c| c.peer));
                 idempotency::answer_once(security, peer, route, request, call).await
             }
-            _ => within(max_duration, call(request)).await,
+            _ => within(route.config.max_duration, call(request)).await,
         },
     };
     if let Some(note) = note {

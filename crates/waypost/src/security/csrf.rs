@@ -242,12 +242,12 @@ pub(crate) async fn urlencoded_token(
         if let Some(last_separator) = data.iter().rposition(|&byte| byte == b'&') {
             let complete = before + last_separator;
             if let Some(token) = form_field(&read[searched..complete], CSRF_FORM_FIELD) {
-                return Ok((Some(token), replayed(vec![Bytes::from(read)], body)));
+                return Ok((Some(token), replayed(read, body)));
             }
             searched = complete + 1;
         }
         if read.len() > TOKEN_SEARCH_LIMIT {
-            return Ok((None, replayed(vec![Bytes::from(read)], body)));
+            return Ok((None, replayed(read, body)));
         }
     }
     // The whole form is in: its last field too.
@@ -255,10 +255,11 @@ pub(crate) async fn urlencoded_token(
     Ok((token, Body::from(read)))
 }
 
-/// `read` — the frames a search took from a body — followed by the unread `rest`.
-fn replayed(read: Vec<Bytes>, rest: Body) -> Body {
-    let replay = futures_util::stream::iter(read.into_iter().map(Ok::<_, axum::Error>))
-        .chain(rest.into_data_stream());
+/// `read` — what a search took from a body — followed by the unread `rest`.
+fn replayed(read: Vec<u8>, rest: Body) -> Body {
+    let replay =
+        futures_util::stream::once(std::future::ready(Ok::<_, axum::Error>(Bytes::from(read))))
+            .chain(rest.into_data_stream());
     Body::from_stream(replay)
 }
 
@@ -313,9 +314,9 @@ pub(crate) async fn multipart_token(
     if let Some(error) = tap.failed.take() {
         return Err(error);
     }
-    let read = Bytes::from(std::mem::take(&mut tap.read));
+    let read = std::mem::take(&mut tap.read);
     let rest = std::mem::replace(&mut tap.body, Body::empty());
-    Ok((token, replayed(vec![read], rest)))
+    Ok((token, replayed(read, rest)))
 }
 
 /// A body being read for its token, keeping what it has given out.

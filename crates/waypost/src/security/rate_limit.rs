@@ -67,16 +67,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 ///
 /// Addresses are compared in their canonical form: over a dual-stack socket (`HOST=::`) an IPv4
 /// proxy arrives as `::ffff:10.0.0.5`, which `10.0.0.0/8` must still cover, or every client
-/// behind it would share the proxy's allowance.
+/// behind it would share the proxy's allowance (`trusted` is canonical too, as
+/// [`parse_trusted_proxies`] makes it).
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    // An IPv4 address is looked for in its IPv4-mapped IPv6 form too, for a list written that
-    // way (`::ffff:10.0.0.0/104`).
-    let is_trusted = |ip: &IpAddr| {
-        trusted.iter().any(|net| {
-            net.contains(ip)
-                || matches!(ip, IpAddr::V4(v4) if net.contains(&IpAddr::V6(v4.to_ipv6_mapped())))
-        })
-    };
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     let peer = peer.to_canonical();
     if !is_trusted(&peer) {
         return peer;
@@ -143,6 +137,7 @@ pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpNet>, ConfigErr
             entry
                 .parse::<IpNet>()
                 .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map(canonical_net)
                 .map_err(|_| {
                     ConfigError::invalid(
                         "TRUSTED_PROXIES",
@@ -152,6 +147,18 @@ pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpNet>, ConfigErr
                 })
         })
         .collect()
+}
+
+/// `net` as the canonical addresses [`client_ip`] compares with it: a range of IPv4-mapped IPv6
+/// addresses (`::ffff:10.0.0.0/104`) as the IPv4 range it stands for (`10.0.0.0/8`).
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        _ => net,
+    }
 }
 
 /// Parses a limit such as `300/60s`, `10/1m` or `5/s`.
@@ -335,8 +342,12 @@ mod tests {
         // answered in its canonical form too.
         let client = client_ip(mapped_peer, &headers("::ffff:198.51.100.7"), &trusted);
         assert_eq!(client, "198.51.100.7".parse::<IpAddr>().unwrap());
-        // A list written in the mapped form still covers the proxy.
+        // A list written in the mapped form still covers the proxy: it is read as IPv4.
         let mapped_list = parse_trusted_proxies(&["::ffff:10.0.0.0/104".into()]).unwrap();
+        assert_eq!(
+            mapped_list,
+            parse_trusted_proxies(&["10.0.0.0/8".into()]).unwrap()
+        );
         let client = client_ip(mapped_peer, &headers("198.51.100.7"), &mapped_list);
         assert_eq!(client, "198.51.100.7".parse::<IpAddr>().unwrap());
         let stranger: IpAddr = "::ffff:203.0.113.9".parse().unwrap();
