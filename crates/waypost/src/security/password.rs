@@ -10,12 +10,16 @@
 //! at ~440 MiB. So the working memory is allocated once per permit and reused
 //! ([`HASH_MEMORY`]): the process holds at most one buffer per hash that may run at once.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::{
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
 
 use argon2::{
     password_hash::{rand_core::OsRng, Output, ParamsString, PasswordHash, SaltString},
     Algorithm, Argon2, Block, Params, Version,
 };
+use axum::http::{header, HeaderValue};
 use tokio::sync::Semaphore;
 
 use crate::ApiError;
@@ -31,23 +35,32 @@ fn permits() -> &'static Arc<Semaphore> {
     PERMITS.get_or_init(|| Arc::new(Semaphore::new(permit_count())))
 }
 
+/// How long a hash may wait for a permit. A hash takes tens of milliseconds, so this is a queue
+/// of hundreds: past it the server is swamped, and the caller hears so at once (503
+/// `server_busy`) instead of waiting ever longer in a queue that only grows.
+const PERMIT_WAIT: Duration = Duration::from_secs(10);
+
 async fn on_blocking_pool<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    bounded_on_blocking_pool(permits(), work).await
+    bounded_on_blocking_pool(permits(), PERMIT_WAIT, work).await
 }
 
 /// Runs `work` on the blocking pool once `permits` grants a permit, which the work itself holds:
 /// a caller that goes away (a client that disconnects mid-login) cannot free it while the hash
 /// still runs, so disconnecting in a loop never gets more hashes running than there are permits.
+/// No permit within `wait` → 503 `server_busy` with `Retry-After`.
 async fn bounded_on_blocking_pool<T: Send + 'static>(
     permits: &Arc<Semaphore>,
+    wait: Duration,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let permit = permits
-        .clone()
-        .acquire_owned()
+    let permit = tokio::time::timeout(wait, permits.clone().acquire_owned())
         .await
+        .map_err(|_| {
+            ApiError::unavailable("server_busy", "The server is busy; try again shortly.")
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        })?
         .map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -189,7 +202,7 @@ mod tests {
         let caller = tokio::spawn({
             let permits = permits.clone();
             async move {
-                bounded_on_blocking_pool(&permits, move || {
+                bounded_on_blocking_pool(&permits, PERMIT_WAIT, move || {
                     started.send(()).unwrap();
                     may_finish.recv().unwrap();
                 })
@@ -258,17 +271,54 @@ mod tests {
         for hash in hashes {
             hash.await.unwrap().unwrap();
         }
+        // With every permit held here no hash runs, so every buffer is back in the list.
+        let count = permit_count();
+        let _all = permits()
+            .acquire_many(u32::try_from(count).unwrap())
+            .await
+            .unwrap();
         let kept = HASH_MEMORY.lock().unwrap().len();
-        let permits = permit_count();
-        // Other tests of this process may hold a buffer right now, but never more than the
-        // permits allow, and six hashes leave at least one behind for the next.
-        assert!((1..=permits).contains(&kept), "{kept} buffers kept");
+        assert!((1..=count).contains(&kept), "{kept} buffers kept");
         let sizes = HASH_MEMORY
             .lock()
             .unwrap()
             .iter()
             .all(|buffer| buffer.len() == Params::DEFAULT.block_count());
         assert!(sizes, "only default-sized buffers are kept");
+    }
+
+    #[tokio::test]
+    async fn a_hash_that_waits_too_long_for_a_permit_is_told_the_server_is_busy() {
+        let permits = Arc::new(Semaphore::new(1));
+        let (finish, may_finish) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let running = tokio::spawn({
+            let permits = permits.clone();
+            async move {
+                bounded_on_blocking_pool(&permits, PERMIT_WAIT, move || {
+                    started.send(()).unwrap();
+                    may_finish.recv().unwrap();
+                    "first"
+                })
+                .await
+            }
+        });
+        has_started.await.unwrap();
+        let refused = bounded_on_blocking_pool(&permits, Duration::from_millis(50), || "second")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.status(),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(refused.code(), "server_busy");
+        let response = axum::response::IntoResponse::into_response(refused);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        // The running hash is untouched, and once it ends the next one gets its turn.
+        finish.send(()).unwrap();
+        assert_eq!(running.await.unwrap().unwrap(), "first");
+        let next = bounded_on_blocking_pool(&permits, Duration::from_millis(50), || "third");
+        assert_eq!(next.await.unwrap(), "third");
     }
 
     #[tokio::test]
