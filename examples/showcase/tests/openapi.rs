@@ -126,6 +126,73 @@ async fn operations_are_described_from_the_handler_types() {
 }
 
 #[tokio::test]
+async fn the_headers_every_answer_carries_are_documented_and_kept() {
+    let app = Showcase::start().await;
+    let document: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let headers = &document["components"]["headers"];
+    assert_eq!(headers["X-Request-Id"]["required"], true);
+    assert_eq!(
+        headers["X-Content-Type-Options"]["schema"]["const"],
+        "nosniff"
+    );
+    let id_pattern = request_id_rule(
+        headers["X-Request-Id"]["schema"]["pattern"]
+            .as_str()
+            .unwrap(),
+    );
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let named = if status == "default" {
+                    &document["components"]["responses"]["Error"]["headers"]
+                } else {
+                    &response["headers"]
+                };
+                for name in ["X-Request-Id", "X-Content-Type-Options", "RateLimit"] {
+                    assert!(
+                        named.get(name).is_some(),
+                        "{method} {path} {status}: {name}"
+                    );
+                }
+            }
+        }
+    }
+    let create = &document["paths"]["/api/posts"]["post"]["responses"]["201"]["headers"];
+    assert!(create.get("Idempotent-Replayed").is_some());
+    let docs = &document["paths"]["/api/docs/{slug}"]["get"]["responses"]["200"]["headers"];
+    assert!(docs.get("ETag").is_some());
+    assert!(document["components"]["responses"]["Error"]["headers"]
+        .get("Retry-After")
+        .is_some());
+
+    // What is documented is what is sent, on a success and on an error.
+    for path in ["/api/hello", "/api/nothing-here"] {
+        let response = app.get(path).await;
+        let sent = response.headers();
+        let id = sent["x-request-id"].to_str().unwrap();
+        assert!(id_pattern(id), "{path}: {id}");
+        assert_eq!(sent["x-content-type-options"], "nosniff", "{path}");
+    }
+    let hello = app.get("/api/hello").await;
+    let limit = hello.headers()["ratelimit"].to_str().unwrap();
+    assert!(limit.starts_with("\"default\";r="), "{limit}");
+}
+
+/// The documented request-id pattern, `^[A-Za-z0-9._-]{1,64}$`, as a test.
+fn request_id_rule(pattern: &str) -> impl Fn(&str) -> bool {
+    assert_eq!(
+        pattern, "^[A-Za-z0-9._-]{1,64}$",
+        "the pattern this test reads"
+    );
+    |id: &str| {
+        (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    }
+}
+
+#[tokio::test]
 async fn the_docs_page_is_self_contained() {
     let app = Showcase::start().await;
     let response = app.get("/docs").await;

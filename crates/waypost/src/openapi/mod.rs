@@ -181,6 +181,62 @@ fn if_none_match_parameter() -> Value {
     })
 }
 
+/// The response headers the framework sets, described once under `components/headers`.
+fn standard_headers() -> Value {
+    json!({
+        "X-Request-Id": {
+            "description": "The request's id, also in every error body as `requestId` and in the server's log: the client's own `X-Request-Id` when it sent a sane one (1–64 of `A-Z a-z 0-9 . _ -`), otherwise a fresh one.",
+            "required": true,
+            "schema": { "type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$" }
+        },
+        "X-Content-Type-Options": {
+            "description": "Browsers must not guess another type than the one sent.",
+            "required": true,
+            "schema": { "const": "nosniff" }
+        },
+        "RateLimit": {
+            "description": "On rate-limited routes: the caller's window as `\"<policy>\";r=<requests left>;t=<seconds until it resets>` (IETF draft `RateLimit` header fields).",
+            "schema": { "type": "string" }
+        },
+        "RateLimit-Policy": {
+            "description": "On rate-limited routes: the limit as `\"<policy>\";q=<requests>;w=<window in seconds>`.",
+            "schema": { "type": "string" }
+        },
+        "Retry-After": {
+            "description": "On a 429 and on a 503 that will pass: seconds to wait before trying again.",
+            "schema": { "type": "string", "pattern": "^[0-9]+$" }
+        },
+        "Idempotent-Replayed": {
+            "description": "`true` when this is the kept answer to an earlier request with the same `Idempotency-Key`.",
+            "schema": { "const": "true" }
+        },
+        "ETag": {
+            "description": "The version of this answer, for `If-None-Match` (sent to callers who present no credentials).",
+            "schema": { "type": "string" }
+        }
+    })
+}
+
+/// A response's `headers`: those every answer has, then `extra`.
+fn response_headers(extra: &[(&str, Value)]) -> Value {
+    let mut headers = Map::new();
+    for name in [
+        "X-Request-Id",
+        "X-Content-Type-Options",
+        "RateLimit",
+        "RateLimit-Policy",
+    ] {
+        headers.insert(
+            name.into(),
+            json!({ "$ref": format!("#/components/headers/{name}") }),
+        );
+    }
+    for (name, header) in extra {
+        headers.insert((*name).into(), header.clone());
+    }
+    Value::Object(headers)
+}
+
 fn generator() -> SchemaGenerator {
     SchemaSettings::draft2020_12()
         .with(|settings| {
@@ -369,15 +425,17 @@ impl OpenApi {
                 "responses": {
                     "Error": {
                         "description": "An error, in the one JSON error shape.",
-                        "headers": {
-                            "WWW-Authenticate": {
+                        "headers": response_headers(&[
+                            ("Retry-After", json!({ "$ref": "#/components/headers/Retry-After" })),
+                            ("WWW-Authenticate", json!({
                                 "description": "On a 401: the scheme that would do — `Bearer`, or `Bearer error=\"invalid_token\"` for a bearer token that did not check out.",
                                 "schema": { "type": "string" }
-                            }
-                        },
+                            })),
+                        ]),
                         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
                     }
                 },
+                "headers": standard_headers(),
                 "securitySchemes": {
                     "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
                     "sessionCookie": { "type": "apiKey", "in": "cookie", "name": crate::security::SESSION_COOKIE },
@@ -486,6 +544,16 @@ impl OpenApi {
             );
         }
         let mut responses = Map::new();
+        let mut success_headers = Vec::new();
+        if route.config.idempotent && unsafe_method {
+            success_headers.push((
+                "Idempotent-Replayed",
+                json!({ "$ref": "#/components/headers/Idempotent-Replayed" }),
+            ));
+        }
+        if cached {
+            success_headers.push(("ETag", json!({ "$ref": "#/components/headers/ETag" })));
+        }
         match info.map_or(ResponseInfo::Unknown, |i| i.response) {
             ResponseInfo::Json { status, schema } => {
                 let schema = describe(generator, schema);
@@ -518,6 +586,10 @@ impl OpenApi {
                 "304".into(),
                 json!({ "description": "Not modified: the copy `If-None-Match` names is current; no body." }),
             );
+        }
+        let headers = response_headers(&success_headers);
+        for response in responses.values_mut() {
+            response["headers"] = headers.clone();
         }
         responses.insert(
             "default".into(),
