@@ -11,7 +11,10 @@
 #   3. hello + login load "spread": the showcase trusts 127.0.0.1 as a proxy
 #      (TRUSTED_PROXIES=127.0.0.1) and bench/login.lua gives every login its own
 #      X-Forwarded-For address, so every login is a real Argon2id verification.
-# For each login phase it prints how many logins were answered 200 (hashed) and how many 429.
+# For each login phase it prints how many logins were answered 200 (hashed), how many 429 and how
+# many anything else (503 server_busy when a hash waited too long for its turn), and after each
+# phase the server's resident memory (VmRSS): hashing's working memory is kept, one buffer per
+# hash that may run at once, so it should not climb with the number of hashes.
 #
 # Knobs (environment): DURATION=15s, PORT=3100, LOGIN_CONNECTIONS=64, SKIP_BUILD=1 (reuse the
 # binary in $CARGO_TARGET_DIR/release). Only 127.0.0.1 is used; the server is killed on exit;
@@ -108,21 +111,26 @@ phase_under_load() {
     sleep 1 # let the login load ramp up before measuring
     hello_wrk "$WORK/hello-$name.txt"
     wait "$login_pid" || die "login load failed: $(tail -n 5 "$WORK/login-$name.txt")"
+    rss_mib >"$WORK/rss-$name.txt"
 }
 
+# The server's resident memory now, in MiB.
+rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status"; }
+
 row() {
-    local label="$1" hello="$2" login="${3:-}"
-    local p50 p99 rps counts="" total ok limited
+    local label="$1" hello="$2" login="${3:-}" rss="$4"
+    local p50 p99 rps counts="" total ok limited other
     read -r p50 p99 rps <<<"$(summary "$hello")"
     if [[ -n "$login" ]]; then
         counts="$(login_counts "$login")"
         total="$(sed -E 's/.*total=([0-9]+).*/\1/' <<<"$counts")"
         ok="$(sed -E 's/.* ok=([0-9]+).*/\1/' <<<"$counts")"
         limited="$(sed -E 's/.*rate_limited=([0-9]+).*/\1/' <<<"$counts")"
-        counts="$(awk -v t="$total" -v o="$ok" -v l="$limited" \
-            'BEGIN { printf "%d logins: %d hashed (200, %.1f%%), %d refused 429", t, o, (t ? 100 * o / t : 0), l }')"
+        other="$(sed -E 's/.*other=([0-9]+).*/\1/' <<<"$counts")"
+        counts="$(awk -v t="$total" -v o="$ok" -v l="$limited" -v x="$other" \
+            'BEGIN { printf "%d logins: %d hashed (200, %.1f%%), %d refused 429, %d other", t, o, (t ? 100 * o / t : 0), l, x }')"
     fi
-    printf '| %s | %s ms | %s ms | %s | %s |\n' "$label" "$p50" "$p99" "$rps" "${counts:-—}"
+    printf '| %s | %s ms | %s ms | %s | %s | %s MiB |\n' "$label" "$p50" "$p99" "$rps" "${counts:-—}" "$(cat "$rss")"
 }
 
 main() {
@@ -134,6 +142,7 @@ main() {
 
     log "phase alone: hello only ($DURATION)"
     hello_wrk "$WORK/hello-alone.txt"
+    rss_mib >"$WORK/rss-alone.txt"
     phase_under_load limited plain
     phase_under_load spread spread
 
@@ -141,11 +150,13 @@ main() {
     echo "GET /api/hello, wrk -t1 -c8 -d$DURATION; login load wrk -t2 -c$LOGIN_CONNECTIONS;" \
         "$(nproc) CPUs shared by both wrk and the server"
     echo
-    echo "| hello measured | p50 | p99 | hello req/s | login load |"
-    echo "|---|---:|---:|---:|---|"
-    row "alone" "$WORK/hello-alone.txt"
-    row "under login load, 10/60s per-IP limit" "$WORK/hello-limited.txt" "$WORK/login-limited.txt"
-    row "under login load, every login hashed" "$WORK/hello-spread.txt" "$WORK/login-spread.txt"
+    echo "| hello measured | p50 | p99 | hello req/s | login load | server RSS after |"
+    echo "|---|---:|---:|---:|---|---:|"
+    row "alone" "$WORK/hello-alone.txt" "" "$WORK/rss-alone.txt"
+    row "under login load, 10/60s per-IP limit" "$WORK/hello-limited.txt" "$WORK/login-limited.txt" \
+        "$WORK/rss-limited.txt"
+    row "under login load, every login hashed" "$WORK/hello-spread.txt" "$WORK/login-spread.txt" \
+        "$WORK/rss-spread.txt"
     local problems
     problems="$(grep -H -E 'Socket errors|Non-2xx' "$WORK"/hello-*.txt || true)"
     if [[ -n "$problems" ]]; then
