@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create a new app crate: one route, a test over a real socket, a README.
+    /// Create a new app crate: two routes, its OpenAPI document and docs page, an in-process test,
+    /// a README.
     New(commands::new::Args),
     /// Serve the app on one address, rebuilding and restarting it on every change.
     Dev(commands::dev::Args),

@@ -79,6 +79,8 @@ fn new_app_builds_and_passes_its_own_tests() {
             "build.rs",
             "src/app/api/hello/[name]/route.rs",
             "src/app/api/hello/route.rs",
+            "src/app/api/openapi.json/route.rs",
+            "src/app/docs/route.rs",
             "src/lib.rs",
             "src/main.rs",
             "tests/hello.rs",
@@ -100,12 +102,26 @@ fn new_app_builds_and_passes_its_own_tests() {
     let (stdout, stderr) = (text(&test.stdout), text(&test.stderr));
     assert!(test.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("test result: ok. 3 passed; 0 failed"),
+        stdout.contains("test result: ok. 4 passed; 0 failed"),
         "{stdout}"
     );
 
     // Without the `openapi` feature the generated code leaves its OpenAPI items out, so the
-    // same app builds without `schemars`.
+    // same app, once it no longer serves the document, builds without `schemars`.
+    fs::remove_dir_all(app.join("src/app/api/openapi.json")).unwrap();
+    fs::remove_dir_all(app.join("src/app/docs")).unwrap();
+    for (file, from) in [
+        ("src/lib.rs", "\n/// The app's OpenAPI document"),
+        (
+            "tests/hello.rs",
+            "\n#[tokio::test]\nasync fn every_route_is_in_the_openapi_document",
+        ),
+    ] {
+        let path = app.join(file);
+        let contents = fs::read_to_string(&path).unwrap();
+        let kept = &contents[..contents.find(from).expect(from)];
+        fs::write(&path, kept).unwrap();
+    }
     let lean = manifest.replace(
         &waypost_dependency,
         &waypost_dependency.replace(

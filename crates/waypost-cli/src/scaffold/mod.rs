@@ -35,6 +35,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/new/src/app/api/hello/[name]/route.rs"),
     ),
     (
+        "src/app/api/openapi.json/route.rs",
+        include_str!("../../templates/new/src/app/api/openapi.json/route.rs"),
+    ),
+    (
+        "src/app/docs/route.rs",
+        include_str!("../../templates/new/src/app/docs/route.rs"),
+    ),
+    (
         "tests/hello.rs",
         include_str!("../../templates/new/tests/hello.rs"),
     ),

@@ -8,7 +8,7 @@
 //! `PasswordHasher::hash_password` does), that memory lands in whichever malloc arena the
 //! blocking thread uses and is kept there after it is freed: a hundred sign-ups left the process
 //! at ~440 MiB. So the working memory is allocated once per permit and reused
-//! ([`HASH_MEMORY`]): the process holds at most one buffer per hash that may run at once.
+//! (`HASH_MEMORY`): the process holds at most one buffer per hash that may run at once.
 
 use std::{
     sync::{Arc, Mutex, OnceLock},

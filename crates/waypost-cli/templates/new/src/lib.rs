@@ -15,3 +15,9 @@ pub struct AppState {}
 pub fn router(state: AppState) -> waypost::axum::Router {
     routes::router(state)
 }
+
+/// The app's OpenAPI document, built once.
+pub fn openapi() -> &'static waypost::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<waypost::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(routes::openapi)
+}

@@ -31,3 +31,17 @@ async fn unknown_paths_answer_the_json_404() {
     assert_eq!(response.status(), 404);
     assert_eq!(response.error_code().as_deref(), Some("not_found"));
 }
+
+#[tokio::test]
+async fn every_route_is_in_the_openapi_document() {
+    let response = client().get("/api/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let document = response.json::<Value>();
+    assert_eq!(document["openapi"], "3.1.0");
+    for path in ["/api/hello", "/api/hello/{name}", "/api/openapi.json", "/docs"] {
+        assert!(document["paths"].get(path).is_some(), "{path}");
+    }
+    let page = client().get("/docs").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.header("content-type").is_some_and(|t| t.starts_with("text/html")));
+}

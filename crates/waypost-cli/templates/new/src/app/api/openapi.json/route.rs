@@ -1,0 +1,9 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 document of every route, derived from the route
+//! table and the handlers' types (what `waypost openapi` and `waypost client` read).
+
+use waypost::openapi::OpenApi;
+
+/// The document.
+pub async fn get() -> OpenApi {
+    crate::openapi().clone()
+}
