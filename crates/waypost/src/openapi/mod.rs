@@ -501,7 +501,8 @@ impl OpenApi {
             method,
             Method::Post | Method::Put | Method::Patch | Method::Delete
         );
-        if route.config.idempotent && unsafe_method {
+        let idempotent = route.config.idempotent && unsafe_method;
+        if idempotent {
             parameters.push(idempotency_key_parameter());
         }
         let cached = route.config.cache.is_some() && method == Method::Get;
@@ -545,7 +546,7 @@ impl OpenApi {
         }
         let mut responses = Map::new();
         let mut success_headers = Vec::new();
-        if route.config.idempotent && unsafe_method {
+        if idempotent {
             success_headers.push((
                 "Idempotent-Replayed",
                 json!({ "$ref": "#/components/headers/Idempotent-Replayed" }),

@@ -194,22 +194,36 @@ pub async fn verify_against_nothing(password: &str) -> Result<(), ApiError> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn the_work_keeps_its_permit_when_its_caller_goes_away() {
-        let permits = Arc::new(Semaphore::new(1));
+    /// Starts work on `permits` that runs until the returned sender says finish and then
+    /// answers `answer`; returns once the work is running (so it holds its permit).
+    async fn running_work(
+        permits: &Arc<Semaphore>,
+        answer: &'static str,
+    ) -> (
+        tokio::task::JoinHandle<Result<&'static str, ApiError>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
         let (started, has_started) = tokio::sync::oneshot::channel();
         let (finish, may_finish) = std::sync::mpsc::channel::<()>();
-        let caller = tokio::spawn({
+        let work = tokio::spawn({
             let permits = permits.clone();
             async move {
                 bounded_on_blocking_pool(&permits, PERMIT_WAIT, move || {
                     started.send(()).unwrap();
                     may_finish.recv().unwrap();
+                    answer
                 })
                 .await
             }
         });
         has_started.await.unwrap();
+        (work, finish)
+    }
+
+    #[tokio::test]
+    async fn the_work_keeps_its_permit_when_its_caller_goes_away() {
+        let permits = Arc::new(Semaphore::new(1));
+        let (caller, finish) = running_work(&permits, "done").await;
         caller.abort();
         assert!(caller.await.unwrap_err().is_cancelled());
         assert_eq!(
@@ -290,20 +304,7 @@ mod tests {
     #[tokio::test]
     async fn a_hash_that_waits_too_long_for_a_permit_is_told_the_server_is_busy() {
         let permits = Arc::new(Semaphore::new(1));
-        let (finish, may_finish) = std::sync::mpsc::channel::<()>();
-        let (started, has_started) = tokio::sync::oneshot::channel();
-        let running = tokio::spawn({
-            let permits = permits.clone();
-            async move {
-                bounded_on_blocking_pool(&permits, PERMIT_WAIT, move || {
-                    started.send(()).unwrap();
-                    may_finish.recv().unwrap();
-                    "first"
-                })
-                .await
-            }
-        });
-        has_started.await.unwrap();
+        let (running, finish) = running_work(&permits, "first").await;
         let refused = bounded_on_blocking_pool(&permits, Duration::from_millis(50), || "second")
             .await
             .unwrap_err();
