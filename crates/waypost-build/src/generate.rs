@@ -70,15 +70,20 @@ pub(crate) fn generate(table: &RouteTable, state: &syn::Type) -> String {
         #[allow(dead_code, unreachable_pub)]
         pub static OPERATIONS: &[::waypost::openapi::OperationInfo] = &[#(#operations),*];
 
-        /// The OpenAPI 3.1 document of every route, from `ROUTES` and the handlers' types.
+        /// The OpenAPI 3.1 document of every route, from `ROUTES` and the handlers' types:
+        /// built at the first call and kept, so a handler can answer with it directly.
         #[allow(dead_code, unreachable_pub)]
-        pub fn openapi() -> ::waypost::openapi::OpenApi {
-            ::waypost::openapi::OpenApi::build(
-                env!("CARGO_PKG_NAME"),
-                env!("CARGO_PKG_VERSION"),
-                ROUTES,
-                OPERATIONS,
-            )
+        pub fn openapi() -> &'static ::waypost::openapi::OpenApi {
+            static DOCUMENT: ::std::sync::OnceLock<::waypost::openapi::OpenApi> =
+                ::std::sync::OnceLock::new();
+            DOCUMENT.get_or_init(|| {
+                ::waypost::openapi::OpenApi::build(
+                    env!("CARGO_PKG_NAME"),
+                    env!("CARGO_PKG_VERSION"),
+                    ROUTES,
+                    OPERATIONS,
+                )
+            })
         }
     };
     format!(

@@ -126,8 +126,8 @@ pub fn chat_bearer(
     state.security().jwt().issue(&identity.user_id)
 }
 
-/// The OpenAPI document of the showcase, built once.
+/// The OpenAPI document of the showcase, built at the first call and kept (by the generated
+/// `routes::openapi`).
 pub fn openapi() -> &'static waypost::openapi::OpenApi {
-    static DOCUMENT: std::sync::OnceLock<waypost::openapi::OpenApi> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(routes::openapi)
+    routes::openapi()
 }

@@ -10,9 +10,13 @@
 
 mod docs_page;
 
-use std::marker::PhantomData;
+use std::{fmt, marker::PhantomData, sync::OnceLock};
 
-use axum::response::{IntoResponse, Response};
+use axum::{
+    body::{Body, Bytes},
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+};
 use schemars::{generate::SchemaSettings, JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
@@ -142,8 +146,32 @@ pub struct OperationInfo {
 }
 
 /// An OpenAPI 3.1 document.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OpenApi(Value);
+///
+/// It answers a request as JSON, by value or as `&'static OpenApi` (what the generated
+/// `routes::openapi()` returns), so a handler can serve the one document the app builds without
+/// copying it.
+#[derive(Clone)]
+pub struct OpenApi {
+    document: Value,
+    /// The document serialized, made by the first response and kept: the document never changes
+    /// after it is built, so every later request is answered with a shared copy of these bytes
+    /// instead of serializing it again.
+    rendered: OnceLock<Bytes>,
+}
+
+impl fmt::Debug for OpenApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OpenApi").field(&self.document).finish()
+    }
+}
+
+/// Two documents are equal when their JSON is; whether either has been serialized yet does not
+/// matter.
+impl PartialEq for OpenApi {
+    fn eq(&self, other: &Self) -> bool {
+        self.document == other.document
+    }
+}
 
 /// A header value of visible ASCII, spaces allowed inside: what the idempotency layer takes as
 /// a key (`is_key` there).
@@ -416,7 +444,7 @@ impl OpenApi {
                 }
             }),
         );
-        OpenApi(json!({
+        OpenApi::from_document(json!({
             "openapi": "3.1.0",
             "info": { "title": title, "version": version },
             "paths": paths,
@@ -443,6 +471,13 @@ impl OpenApi {
                 }
             }
         }))
+    }
+
+    fn from_document(document: Value) -> Self {
+        OpenApi {
+            document,
+            rendered: OnceLock::new(),
+        }
     }
 
     fn operation(
@@ -616,21 +651,44 @@ impl OpenApi {
 
     /// The document as JSON.
     pub fn as_json(&self) -> &Value {
-        &self.0
+        &self.document
     }
 
     /// The documented paths, in order.
     pub fn paths(&self) -> Vec<String> {
-        self.0["paths"]
+        self.document["paths"]
             .as_object()
             .map(|paths| paths.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The answer to a request for the document: 200, `application/json`, the document as
+    /// compact JSON — what [`Json`](crate::extract::Json) of it would answer — from the bytes
+    /// serialized once.
+    fn response(&self) -> Response {
+        let rendered = self.rendered.get_or_init(|| {
+            // A `Value` has only string keys and the writer is a `Vec`: nothing can fail.
+            Bytes::from(serde_json::to_vec(&self.document).expect("a JSON value serializes"))
+        });
+        let mut response = Response::new(Body::from(rendered.clone()));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
     }
 }
 
 impl IntoResponse for OpenApi {
     fn into_response(self) -> Response {
-        crate::extract::Json(self.0).into_response()
+        self.response()
+    }
+}
+
+/// The app's one document (the generated `routes::openapi()`), answered without copying it.
+impl IntoResponse for &'static OpenApi {
+    fn into_response(self) -> Response {
+        self.response()
     }
 }
 
@@ -673,6 +731,39 @@ mod tests {
         assert_eq!(
             ids,
             ["get_a_b_c", "get_a_b_c_2", "get_posts_id", "get_posts_id_2"]
+        );
+    }
+
+    async fn answer(response: Response) -> (u16, Option<String>, Bytes) {
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|value| value.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, content_type, body)
+    }
+
+    #[tokio::test]
+    async fn the_static_document_answers_as_the_json_of_it_would_every_time() {
+        let document: &'static OpenApi =
+            Box::leak(Box::new(OpenApi::build("app", "1.0.0", &[], &[])));
+        let expected =
+            answer(crate::extract::Json(document.as_json().clone()).into_response()).await;
+        assert_eq!(expected.0, 200);
+        assert_eq!(expected.1.as_deref(), Some("application/json"));
+        assert_eq!(answer(document.into_response()).await, expected);
+        assert_eq!(
+            answer(document.into_response()).await,
+            expected,
+            "the kept bytes answer again"
+        );
+        assert_eq!(answer(document.clone().into_response()).await, expected);
+        assert_eq!(
+            answer(OpenApi::build("app", "1.0.0", &[], &[]).into_response()).await,
+            expected
         );
     }
 

@@ -16,8 +16,8 @@ pub fn router(state: AppState) -> waypost::axum::Router {
     routes::router(state)
 }
 
-/// The app's OpenAPI document, built once.
+/// The app's OpenAPI document, built at the first call and kept (by the generated
+/// `routes::openapi`).
 pub fn openapi() -> &'static waypost::openapi::OpenApi {
-    static DOCUMENT: std::sync::OnceLock<waypost::openapi::OpenApi> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(routes::openapi)
+    routes::openapi()
 }

@@ -4,6 +4,7 @@
 use waypost::openapi::OpenApi;
 
 /// The document.
-pub async fn get() -> OpenApi {
-    crate::openapi().clone()
+pub async fn get() -> &'static OpenApi {
+    // The app's one copy, not a clone: it is serialized once and each answer shares the bytes.
+    crate::openapi()
 }
