@@ -1,4 +1,6 @@
-//! `Form<T>`: an `application/x-www-form-urlencoded` body; 415 for another type, 400 when malformed.
+//! `Form<T>`: an `application/x-www-form-urlencoded` body; 415 for another type, 400
+//! `validation_failed` naming the field when a value does not fit, read as strictly as a query
+//! string (repeated keys only for sequence fields).
 
 use axum::{
     extract::{FromRequest, Request},
@@ -35,9 +37,7 @@ where
             ));
         }
         let bytes = super::read_body(request).await?;
-        serde_urlencoded::from_bytes(&bytes)
-            .map(Form)
-            .map_err(|error| ApiError::bad_request(format!("Invalid form body: {error}.")))
+        super::urlencoded::from_bytes(&bytes, "form").map(Form)
     }
 }
 

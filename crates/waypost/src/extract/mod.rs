@@ -2,14 +2,17 @@
 //!
 //! They mirror axum's (`Json`, `Query`, `Form`, `Path`) and add [`Valid`], which runs `garde`
 //! validation after parsing, and [`JsonWithBytes`], a JSON body parsed and kept as it came (for
-//! a proxy that checks what it passes on). Any plain axum extractor still works in a handler;
-//! its rejection is turned into the same shape on the way out.
+//! a proxy that checks what it passes on). `Query` and `Form` read a repeated key into a list
+//! field (`?tag=a&tag=b`) and refuse it for a single one, naming the field. Any plain axum
+//! extractor still works in a handler; its rejection is turned into the same shape on the way
+//! out.
 
 mod declared;
 mod form;
 mod json;
 mod path;
 mod query;
+mod urlencoded;
 mod valid;
 
 pub use axum::extract::{FromRequest, FromRequestParts, State};

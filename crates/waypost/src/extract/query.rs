@@ -6,58 +6,17 @@ use serde::de::DeserializeOwned;
 
 use crate::ApiError;
 
-/// The query string, deserialized with `serde_urlencoded`.
+/// The query string, deserialized strictly: a repeated key fills a sequence field
+/// (`?tag=a&tag=b` into `Vec<String>`) and is refused for any other, and `?page=` is an empty
+/// value, not an absent one (see [`urlencoded`](super::urlencoded)).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned> Query<T> {
     /// Parses a raw query string (without `?`).
     pub fn from_query(query: &str) -> Result<Self, ApiError> {
-        let pairs = url::form_urlencoded::parse(query.as_bytes());
-        serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs))
-            .map(Query)
-            .map_err(|error| {
-                let path = error.path().to_string();
-                let (field, problem) = described(&error.into_inner().to_string(), path);
-                ApiError::invalid_field(&field, problem)
-            })
+        super::urlencoded::from_bytes(query.as_bytes(), "query").map(Query)
     }
-}
-
-/// The parameter at fault and what is wrong with it, in words for the client: serde's message
-/// names the field itself when it is missing or repeated, and the standard library's integer
-/// errors are said as what the value must be.
-fn described(message: &str, path: String) -> (String, String) {
-    let quoted = |prefix: &str| {
-        message
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.strip_prefix('`'))
-            .and_then(|rest| rest.split_once('`'))
-            .map(|(name, _)| name.to_owned())
-    };
-    if let Some(field) = quoted("missing field ") {
-        return (field, "is required".to_owned());
-    }
-    if let Some(field) = quoted("duplicate field ") {
-        return (field, "is given more than once".to_owned());
-    }
-    let field = if path.is_empty() || path == "." {
-        "query".to_owned()
-    } else {
-        path
-    };
-    let problem = match message {
-        "invalid digit found in string" | "cannot parse integer from empty string" => {
-            "must be a whole number".to_owned()
-        }
-        "number too large to fit in target type" | "number too small to fit in target type" => {
-            "is out of range".to_owned()
-        }
-        "invalid float literal" => "must be a number".to_owned(),
-        "provided string was not `true` or `false`" => "must be true or false".to_owned(),
-        other => other.replace("variant", "value"),
-    };
-    (field, problem)
 }
 
 impl<T, S> FromRequestParts<S> for Query<T>
