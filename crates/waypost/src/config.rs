@@ -129,13 +129,17 @@ impl Env {
         match self.get(name) {
             None => Ok(default),
             Some(raw) => parse_duration(&raw).ok_or_else(|| {
-                ConfigError::invalid(name, &raw, "expected a duration like 30s, 500ms or 2m")
+                ConfigError::invalid(
+                    name,
+                    &raw,
+                    "expected a duration like 30s, 500ms, 2m, 1h or 7d",
+                )
             }),
         }
     }
 }
 
-/// Parses `30s`, `500ms`, `2m`, `1h` or plain seconds.
+/// Parses `30s`, `500ms`, `2m`, `1h`, `7d` or plain seconds.
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
@@ -148,6 +152,7 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
             Some(Duration::from_secs(number.checked_mul(60)?))
         }
         "h" | "hr" | "hour" | "hours" => Some(Duration::from_secs(number.checked_mul(3600)?)),
+        "d" | "day" | "days" => Some(Duration::from_secs(number.checked_mul(24 * 3600)?)),
         _ => None,
     }
 }
@@ -279,6 +284,10 @@ mod tests {
         assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
         assert_eq!(parse_duration("1 minute"), Some(Duration::from_secs(60)));
         assert_eq!(parse_duration("2hours"), Some(Duration::from_secs(7200)));
+        assert_eq!(
+            parse_duration("7d"),
+            Some(Duration::from_secs(7 * 24 * 3600))
+        );
         assert_eq!(parse_duration("x"), None);
         assert_eq!(parse_duration("5 weeks"), None);
     }

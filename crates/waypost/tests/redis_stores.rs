@@ -3,7 +3,7 @@
 //! writes, the other sees, and a limit counts the requests of both.
 #![cfg(feature = "redis")]
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use waypost::{
     store::{
@@ -134,9 +134,11 @@ async fn a_session_written_on_one_machine_is_read_and_ended_on_another() {
         return;
     };
     let (writer, reader) = (machines.first.sessions(), machines.second.sessions());
+    let expires_at = SystemTime::now() + Duration::from_secs(3600);
     let record = SessionRecord {
         user_id: "user-1".to_owned(),
-        expires_at: SystemTime::now() + Duration::from_secs(3600),
+        expires_at,
+        idle_until: expires_at,
     };
     let id = "a-secret-session-id";
     writer.insert(id, record.clone()).await.unwrap();
@@ -168,20 +170,82 @@ async fn sessions_end_at_their_expiry() {
         return;
     };
     let sessions = machines.first.sessions();
+    let expires_at = SystemTime::now() + Duration::from_millis(300);
     let short = SessionRecord {
         user_id: "user-2".to_owned(),
-        expires_at: SystemTime::now() + Duration::from_millis(300),
+        expires_at,
+        idle_until: expires_at,
     };
     sessions.insert("short", short).await.unwrap();
     assert!(sessions.get("short").await.unwrap().is_some());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(sessions.get("short").await.unwrap().is_none());
+    let expires_at = SystemTime::now() - Duration::from_secs(1);
     let expired = SessionRecord {
         user_id: "user-3".to_owned(),
-        expires_at: SystemTime::now() - Duration::from_secs(1),
+        expires_at,
+        idle_until: expires_at,
     };
     sessions.insert("expired", expired).await.unwrap();
     assert!(sessions.get("expired").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_idle_session_ends_unless_a_touch_moves_it_on_never_past_its_lifetime() {
+    let Some(machines) = two_machines().await else {
+        return;
+    };
+    let (first, second) = (machines.first.sessions(), machines.second.sessions());
+    let now = SystemTime::now();
+    let record = SessionRecord {
+        user_id: "user-4".to_owned(),
+        expires_at: now + Duration::from_secs(3600),
+        idle_until: now + Duration::from_millis(400),
+    };
+    first.insert("used", record.clone()).await.unwrap();
+    first.insert("left", record.clone()).await.unwrap();
+    let read = second.get("used").await.unwrap().expect("live");
+    let drift = |a: SystemTime, b: SystemTime| a.duration_since(b).unwrap_or_else(|e| e.duration());
+    assert!(drift(read.idle_until, record.idle_until) < Duration::from_millis(50));
+    assert_eq!(
+        read.expires_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+        record
+            .expires_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+
+    // Touched on the other machine: moved on there for both.
+    let later = SystemTime::now() + Duration::from_secs(60);
+    second.touch("used", later).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let touched = first.get("used").await.unwrap().expect("moved on");
+    assert!(drift(touched.idle_until, later) < Duration::from_millis(50));
+    assert!(
+        first.get("left").await.unwrap().is_none(),
+        "the untouched one ended"
+    );
+
+    // A touch never reaches past the lifetime, and never brings back what is gone.
+    second
+        .touch("used", SystemTime::now() + Duration::from_secs(7200))
+        .await
+        .unwrap();
+    let capped = first.get("used").await.unwrap().unwrap();
+    assert!(drift(capped.idle_until, record.expires_at) < Duration::from_millis(50));
+    first.touch("left", later).await.unwrap();
+    assert!(second.get("left").await.unwrap().is_none());
+    first.remove("used").await.unwrap();
+    second.touch("used", later).await.unwrap();
+    assert!(
+        first.get("used").await.unwrap().is_none(),
+        "a logout stays a logout"
+    );
+    assert!(machines.keys().await.is_empty());
 }
 
 #[tokio::test]

@@ -560,6 +560,44 @@ async fn a_session_ends_after_session_ttl() {
 }
 
 #[tokio::test]
+async fn a_session_used_keeps_going_and_one_left_idle_ends() {
+    let app = Showcase::start_with(&[("SESSION_IDLE_TIMEOUT", "2s")]).await;
+    let alice = app.account("alice@example.com").await;
+    let bob = app.account("bob@example.com").await;
+    // Alice uses her session every 1.2 s — past the first 2 s, and past 2 s after login —
+    // while Bob leaves his alone.
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        assert_eq!(app.me_with_cookie(&alice.session).await.status(), 200);
+    }
+    expect_error(app.me_with_cookie(&bob.session).await, 401, "unauthorized").await;
+    // Left alone past the timeout, hers ends too.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    expect_error(
+        app.me_with_cookie(&alice.session).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[test]
+fn a_bad_session_idle_timeout_stops_start_up_naming_it() {
+    for bad in ["0", "soon", "-1s"] {
+        let env = waypost::config::Env::from_pairs([("SESSION_IDLE_TIMEOUT", bad)]);
+        let error = showcase::Config::from(&env).unwrap_err();
+        assert!(
+            error.to_string().contains("SESSION_IDLE_TIMEOUT"),
+            "{error}"
+        );
+    }
+    for good in ["off", "30m", "1d"] {
+        let env = waypost::config::Env::from_pairs([("SESSION_IDLE_TIMEOUT", good)]);
+        assert!(showcase::Config::from(&env).is_ok(), "{good}");
+    }
+}
+
+#[tokio::test]
 async fn the_session_cookie_lives_as_long_as_the_session() {
     let app = Showcase::start().await;
     app.register("alice@example.com").await;

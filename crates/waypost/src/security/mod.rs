@@ -18,6 +18,7 @@
 //! | JWT secret | random per start (with a warning) | `JWT_SECRET` |
 //! | JWT lifetime | 1 h | `JWT_TTL` |
 //! | session lifetime | 7 days | `SESSION_TTL` |
+//! | session idle timeout: a session unused this long ends (each use moves it on, at most one store write per tenth of it) | 24 h | `SESSION_IDLE_TIMEOUT` (`off` disables) |
 //! | `Secure` cookies | off | `WAYPOST_SECURE_COOKIES` |
 
 mod auth;
@@ -68,8 +69,10 @@ pub struct SecuritySettings {
     pub jwt_secret: Option<Vec<u8>>,
     /// How long issued JWTs live.
     pub jwt_ttl: Duration,
-    /// How long a session lives.
+    /// How long a session lives, however much it is used.
     pub session_ttl: Duration,
+    /// How long a session may go unused before it ends; `None` lets it live out its TTL.
+    pub session_idle_timeout: Option<Duration>,
     /// Mark cookies `Secure` (serve over HTTPS).
     pub secure_cookies: bool,
 }
@@ -83,6 +86,7 @@ impl Default for SecuritySettings {
             jwt_secret: None,
             jwt_ttl: Duration::from_secs(3600),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
+            session_idle_timeout: Some(Duration::from_secs(24 * 3600)),
             secure_cookies: false,
         }
     }
@@ -114,11 +118,30 @@ impl SecuritySettings {
             jwt_secret,
             jwt_ttl: env.duration("JWT_TTL", defaults.jwt_ttl)?,
             session_ttl: env.duration("SESSION_TTL", defaults.session_ttl)?,
+            session_idle_timeout: idle_timeout(env, defaults.session_idle_timeout)?,
             secure_cookies: env.flag("WAYPOST_SECURE_COOKIES", false)?,
         };
         // Validate the origins now, so a bad list stops start-up.
         CorsPolicy::new(&settings.cors_origins)?;
         Ok(settings)
+    }
+}
+
+/// `SESSION_IDLE_TIMEOUT`: a duration above zero, or `off`.
+fn idle_timeout(env: &Env, default: Option<Duration>) -> Result<Option<Duration>, ConfigError> {
+    let Some(raw) = env.get("SESSION_IDLE_TIMEOUT") else {
+        return Ok(default);
+    };
+    if raw.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match crate::config::parse_duration(&raw) {
+        Some(idle) if !idle.is_zero() => Ok(Some(idle)),
+        _ => Err(ConfigError::invalid(
+            "SESSION_IDLE_TIMEOUT",
+            &raw,
+            "expected a duration above zero like 30m or 24h, or off",
+        )),
     }
 }
 
@@ -244,9 +267,15 @@ impl Security {
         }
         // 256 bits from the OS-seeded CSPRNG.
         let id = URL_SAFE_NO_PAD.encode(random_bytes(32));
+        let now = std::time::SystemTime::now();
+        let expires_at = now + self.settings.session_ttl;
         let record = SessionRecord {
             user_id: user_id.to_owned(),
-            expires_at: std::time::SystemTime::now() + self.settings.session_ttl,
+            expires_at,
+            idle_until: self
+                .settings
+                .session_idle_timeout
+                .map_or(expires_at, |idle| (now + idle).min(expires_at)),
         };
         self.sessions.insert(&id, record).await?;
         let mut cookie = response::secure_cookie(SESSION_COOKIE, id, self.settings.secure_cookies);
@@ -275,7 +304,19 @@ impl Security {
     /// # Errors
     /// The session store is unavailable.
     pub async fn session_user(&self, id: &str) -> Result<Option<String>, ApiError> {
-        Ok(self.sessions.get(id).await?.map(|record| record.user_id))
+        let Some(record) = self.sessions.get(id).await? else {
+            return Ok(None);
+        };
+        if let Some(idle) = self.settings.session_idle_timeout {
+            // This use moves the idle end on. That is a store write, so it is done once a tenth
+            // of the timeout has passed since the last one, not on every request: a session
+            // then ends between 90% and 100% of the timeout after its last use.
+            let wanted = (std::time::SystemTime::now() + idle).min(record.expires_at);
+            if wanted > record.idle_until + idle / 10 {
+                self.sessions.touch(id, wanted).await?;
+            }
+        }
+        Ok(Some(record.user_id))
     }
 
     /// A CSRF token for the client whose `csrf` cookie is `cookie`; when it has none, a new

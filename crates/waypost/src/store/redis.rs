@@ -4,7 +4,9 @@
 //! One multiplexed connection per app (redis' `ConnectionManager`, which reconnects by itself);
 //! every key starts with a prefix (`waypost:` by default) so apps can share a server. Sessions
 //! are stored under a SHA-256 of their id — whoever reads the Redis keys does not get
-//! usable session cookies — with the session's own expiry (`PXAT`). Rate limits run the same
+//! usable session cookies — with the session's own end as the key's expiry (`PXAT`), which a
+//! use moves on by one Lua script that never moves it past the session's lifetime and never
+//! brings back a session that is gone. Rate limits run the same
 //! fixed windows as the in-process store, as one Lua script on Redis' clock (the key's own
 //! expiry is the window), so the check and the update are one atomic step whichever instance
 //! asks and however the instances' clocks drift.
@@ -56,6 +58,24 @@ if counted >= limit then
 end
 redis.call('INCR', KEYS[1])
 return {1, counted + 1, left}
+";
+
+/// Moves a live session's idle end on, atomically. KEYS[1]: the session; ARGV[1]: the wanted
+/// idle end, in ms since the epoch. The key's expiry becomes that, or the session's own
+/// expiry (the number its stored value starts with) if that comes first. A key that is gone —
+/// ended, logged out — stays gone. Returns 1 when the session was there.
+const TOUCH_SCRIPT: &str = r"
+local value = redis.call('GET', KEYS[1])
+if not value then
+  return 0
+end
+local wanted = tonumber(ARGV[1])
+local expires = tonumber(string.match(value, '^(%d+):'))
+if expires and expires < wanted then
+  wanted = expires
+end
+redis.call('PEXPIREAT', KEYS[1], wanted)
+return 1
 ";
 
 /// The multiplexed, self-reconnecting connection every store shares (redis' manager has no
@@ -110,6 +130,7 @@ impl RedisStores {
         RedisSessionStore {
             connection: self.connection.clone(),
             prefix: format!("{}session:", self.prefix),
+            touch: Script::new(TOUCH_SCRIPT),
         }
     }
 
@@ -173,6 +194,7 @@ async fn within_deadline<T>(
 pub struct RedisSessionStore {
     connection: Connection,
     prefix: String,
+    touch: Script,
 }
 
 impl RedisSessionStore {
@@ -187,40 +209,52 @@ fn hashed_key(prefix: &str, name: &str) -> String {
     format!("{prefix}{}", hex::encode(Sha256::digest(name.as_bytes())))
 }
 
-/// A session as stored: `<expiry in ms since the epoch>:<user id>`.
-fn encode_session(record: &SessionRecord) -> (String, u64) {
-    let expires_ms = record
-        .expires_at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        });
-    (format!("{expires_ms}:{}", record.user_id), expires_ms)
+/// A session as stored: `<expiry in ms since the epoch>:<user id>`. Its idle end is the key's
+/// own expiry.
+fn encode_session(record: &SessionRecord) -> String {
+    format!("{}:{}", epoch_ms(record.expires_at), record.user_id)
 }
 
-fn decode_session(value: &str) -> Option<SessionRecord> {
+/// `time` in whole milliseconds since the Unix epoch (0 before it).
+fn epoch_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    })
+}
+
+/// The stored session `value`, read at `now`, whose key had `left_ms` to live (`PTTL`: -1 for
+/// no expiry, -2 for a key that is gone).
+fn decode_session(value: &str, left_ms: i64, now: SystemTime) -> Option<SessionRecord> {
     let (expires_ms, user_id) = value.split_once(':')?;
     let expires_at = UNIX_EPOCH + Duration::from_millis(expires_ms.parse().ok()?);
+    let idle_until = match u64::try_from(left_ms) {
+        Ok(left) => now
+            .checked_add(Duration::from_millis(left))
+            .map_or(expires_at, |idle_until| idle_until.min(expires_at)),
+        Err(_) if left_ms == -1 => expires_at,
+        Err(_) => return None,
+    };
     Some(SessionRecord {
         user_id: user_id.to_owned(),
         expires_at,
+        idle_until,
     })
 }
 
 impl SessionStore for RedisSessionStore {
     fn insert<'a>(&'a self, id: &'a str, record: SessionRecord) -> StoreFuture<'a, ()> {
         Box::pin(within_deadline(async move {
-            // An already expired session is not stored at all.
-            if record.expires_at <= SystemTime::now() {
+            // A session that has already ended is not stored at all.
+            if record.ends_at() <= SystemTime::now() {
                 return Ok(());
             }
-            let (value, expires_ms) = encode_session(&record);
+            let value = encode_session(&record);
             let mut connection = self.connection.0.clone();
             redis::cmd("SET")
                 .arg(self.key(id))
                 .arg(value)
                 .arg("PXAT")
-                .arg(expires_ms)
+                .arg(epoch_ms(record.ends_at()))
                 .query_async::<()>(&mut connection)
                 .await
                 .map_err(unavailable)
@@ -230,12 +264,35 @@ impl SessionStore for RedisSessionStore {
     fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
         Box::pin(within_deadline(async move {
             let mut connection = self.connection.0.clone();
-            let value: Option<String> = connection.get(self.key(id)).await.map_err(unavailable)?;
-            // Redis drops the key at its expiry; the check covers the last millisecond.
+            let key = self.key(id);
+            // The value and the time the key has left, in one round trip and one step.
+            let (value, left_ms): (Option<String>, i64) = redis::pipe()
+                .atomic()
+                .get(&key)
+                .cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            let now = SystemTime::now();
+            // Redis drops the key at its end; the check covers the last millisecond.
             Ok(value
                 .as_deref()
-                .and_then(decode_session)
-                .filter(|record| record.expires_at > SystemTime::now()))
+                .and_then(|value| decode_session(value, left_ms, now))
+                .filter(|record| record.ends_at() > now))
+        }))
+    }
+
+    fn touch<'a>(&'a self, id: &'a str, idle_until: SystemTime) -> StoreFuture<'a, ()> {
+        Box::pin(within_deadline(async move {
+            let mut connection = self.connection.0.clone();
+            self.touch
+                .key(self.key(id))
+                .arg(epoch_ms(idle_until))
+                .invoke_async::<i64>(&mut connection)
+                .await
+                .map(drop)
+                .map_err(unavailable)
         }))
     }
 
@@ -439,13 +496,23 @@ mod tests {
 
     #[test]
     fn sessions_round_trip_through_their_stored_form() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_800_000_000_000);
         let record = SessionRecord {
             user_id: "user:with:colons".to_owned(),
             expires_at: UNIX_EPOCH + Duration::from_millis(1_900_000_000_123),
+            idle_until: now + Duration::from_millis(5_000),
         };
-        let (value, expires_ms) = encode_session(&record);
-        assert_eq!(expires_ms, 1_900_000_000_123);
-        assert_eq!(decode_session(&value), Some(record));
-        assert_eq!(decode_session("not a session"), None);
+        let value = encode_session(&record);
+        assert_eq!(value, "1900000000123:user:with:colons");
+        // The idle end is what the key has left.
+        assert_eq!(decode_session(&value, 5_000, now), Some(record.clone()));
+        // A key without an expiry ends with the session's lifetime; one that is gone, never.
+        let lasting = decode_session(&value, -1, now).unwrap();
+        assert_eq!(lasting.idle_until, record.expires_at);
+        assert_eq!(decode_session(&value, -2, now), None);
+        // An idle end past the lifetime is the lifetime.
+        let long = decode_session(&value, i64::MAX / 2, now).unwrap();
+        assert_eq!(long.ends_at(), record.expires_at);
+        assert_eq!(decode_session("not a session", 5_000, now), None);
     }
 }
