@@ -4,10 +4,16 @@
 //! client sends) and is refused for any other field; an empty value is an empty string, so
 //! `?page=` is a bad number, never a silent `None`.
 //!
-//! Neither crate of the field does both: `serde_urlencoded` refuses repeated keys even for a
-//! sequence, and `serde_html_form` reads `field=` as `None` for every optional field, which turns
-//! a client's mistake into a default. Pairs are still split and decoded by `form_urlencoded`, and
-//! each value is read the way `serde_urlencoded` reads one.
+//! Neither crate of the field does both: `serde_urlencoded` refuses a repeated struct field
+//! even when it is a sequence, and `serde_html_form` reads `field=` as `None` for every optional
+//! field, which turns a client's mistake into a default. Pairs are still split and decoded by
+//! `form_urlencoded`, and each key and value is read the way `serde_urlencoded` reads one; a
+//! whole target that is a sequence of pairs (`Vec<(String, String)>`) gets every pair as sent.
+//!
+//! A limit shared with every self-describing-free format: behind `#[serde(flatten)]` and in
+//! untagged or internally tagged enums, values are buffered without their type, so a list
+//! field there needs two values or more and a repeated single field is reported for the whole
+//! input. Plain fields have neither problem.
 
 use std::{borrow::Cow, collections::HashMap};
 
@@ -35,7 +41,47 @@ pub(crate) fn from_bytes<T: DeserializeOwned>(input: &[u8], whole: &str) -> Resu
 
 /// `input` read into `T`; the error's path names the field at fault.
 fn read<T: DeserializeOwned>(input: &[u8]) -> Result<T, serde_path_to_error::Error<Error>> {
-    serde_path_to_error::deserialize(MapDeserializer::new(grouped(input).into_iter()))
+    serde_path_to_error::deserialize(Whole(input))
+}
+
+/// The whole input: a map from each key to its values; a sequence or tuple of pairs is every
+/// pair as sent, in order; unit is no pair at all.
+struct Whole<'a>(&'a [u8]);
+
+impl Whole<'_> {
+    fn pairs(&self) -> impl Iterator<Item = (Values<'_>, Values<'_>)> {
+        url::form_urlencoded::parse(self.0)
+            .map(|(key, value)| (Values::One(key), Values::One(value)))
+    }
+}
+
+impl<'de> de::Deserializer<'de> for Whole<'_> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        // Keys are read as values are, so a `HashMap<u32, _>` has its keys parsed.
+        let fields = grouped(self.0).into_iter();
+        MapDeserializer::new(fields.map(|(key, values)| (Values::One(key), values)))
+            .deserialize_any(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        MapDeserializer::new(self.pairs()).deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        MapDeserializer::new(self.pairs()).end()?;
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit_struct newtype_struct tuple_struct map struct enum identifier ignored_any
+    }
 }
 
 /// The parameter at fault and what is wrong with it, in words for the client: serde's message
@@ -52,7 +98,8 @@ fn described(message: &str, path: String, whole: &str) -> (String, String) {
     if let Some(field) = quoted("missing field ") {
         return (field, "is required".to_owned());
     }
-    let field = if path.is_empty() || path == "." {
+    // serde_path_to_error says `?` for a map key it could not read.
+    let field = if path.is_empty() || path == "." || path == "?" {
         whole.to_owned()
     } else {
         path
@@ -254,11 +301,48 @@ impl<'de> de::Deserializer<'de> for Values<'_> {
         _: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        visitor.visit_enum(CowStrDeserializer::new(self.single()?))
+        visitor.visit_enum(UnitVariant(self.single()?))
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_unit()
+    }
+}
+
+/// A value names an enum's variant; only a unit variant can be given that way.
+struct UnitVariant<'a>(Cow<'a, str>);
+
+impl<'de, 'a> de::EnumAccess<'de> for UnitVariant<'a> {
+    type Error = Error;
+    type Variant = Self;
+
+    fn variant_seed<S: de::DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self), Error> {
+        let variant = seed.deserialize(CowStrDeserializer::new(self.0.clone()))?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for UnitVariant<'_> {
+    type Error = Error;
+
+    fn unit_variant(self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn newtype_variant_seed<S: de::DeserializeSeed<'de>>(self, _: S) -> Result<S::Value, Error> {
+        Err(de::Error::custom("expected unit variant"))
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, Error> {
+        Err(de::Error::custom("expected unit variant"))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Error> {
+        Err(de::Error::custom("expected unit variant"))
     }
 }
 
@@ -350,6 +434,46 @@ mod tests {
         let listing: Listing = read("q=caf%C3%A9+au+lait&tag=a%26b&t%61g=c").unwrap();
         assert_eq!(listing.q.as_deref(), Some("café au lait"));
         assert_eq!(listing.tag, ["a&b", "c"]);
+    }
+
+    #[test]
+    fn keys_are_parsed_as_values_are_and_whole_targets_read_as_serde_urlencoded_does() {
+        let numbered: std::collections::BTreeMap<u32, String> = read("2=b&1=a").unwrap();
+        assert_eq!(
+            numbered.into_iter().collect::<Vec<_>>(),
+            [(1, "a".into()), (2, "b".into())]
+        );
+        let (_, message) = read::<HashMap<u32, String>>("x=a").unwrap_err();
+        assert_eq!(message, "invalid digit found in string");
+        // Every pair as sent, repeated keys and their order kept.
+        let pairs: Vec<(String, String)> = read("a=1&b=2&a=3").unwrap();
+        assert_eq!(
+            pairs,
+            [("a", "1"), ("b", "2"), ("a", "3")].map(|(k, v)| (k.into(), v.into()))
+        );
+        read::<()>("").unwrap();
+        assert!(read::<()>("a=1").is_err());
+    }
+
+    #[test]
+    fn only_a_unit_variant_can_be_named_by_a_value() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        enum Shape {
+            Dot,
+            Circle(u32),
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Drawing {
+            shape: Shape,
+        }
+        assert!(read::<Drawing>("shape=Dot").is_ok());
+        let (path, message) = read::<Drawing>("shape=Circle").unwrap_err();
+        assert_eq!(
+            (path.as_str(), message.as_str()),
+            ("shape.Circle", "expected unit variant")
+        );
     }
 
     #[test]
