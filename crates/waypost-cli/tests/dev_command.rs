@@ -1,5 +1,7 @@
 //! `waypost dev` run as a user would: it serves a new app, notices an edit to a route, rebuilds
-//! and restarts it, and its address answers every request throughout — none is refused.
+//! and restarts it, and its address answers every request throughout — none is refused. A
+//! request the replaced build still holds is cut once its drain time is over, so old builds
+//! cannot pile up behind open streams.
 
 use std::{
     fs,
@@ -113,6 +115,7 @@ impl Dev {
             .arg("dev")
             .arg(app)
             .args(["--port", &port.to_string()])
+            .args(["--drain", &DRAIN.as_secs().to_string()])
             .env("CARGO_TARGET_DIR", scaffold_target())
             // The requests below all come from one address, faster than the default limit.
             .env("RATE_LIMIT_DEFAULT", "off")
@@ -156,6 +159,19 @@ impl Drop for Dev {
     }
 }
 
+/// How long a replaced build keeps the requests it still has (`--drain`).
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// A route that answers only after a long time: a request the replaced build still holds.
+const SLOW_ROUTE: &str = r#"//! Answers after a long wait.
+
+/// Waits two minutes, then answers.
+pub async fn get() -> &'static str {
+    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+    "late"
+}
+"#;
+
 #[test]
 fn an_edited_route_is_served_after_a_rebuild_and_no_request_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -165,11 +181,18 @@ fn an_edited_route_is_served_after_a_rebuild_and_no_request_is_refused() {
         .output()
         .unwrap();
     assert!(created.status.success(), "{created:?}");
+    fs::create_dir_all(app.join("src/app/api/slow")).unwrap();
+    fs::write(app.join("src/app/api/slow/route.rs"), SLOW_ROUTE).unwrap();
     let port = free_port();
     let mut dev = Dev::start(&app, port);
 
     // The first build compiles everything when the shared target dir is cold.
     wait_for_message(port, "Hello", Duration::from_secs(30 * 60));
+    // Held by the first build across the switch.
+    let slow = thread::spawn(move || {
+        let outcome = get(port, "/api/slow");
+        (outcome, Instant::now())
+    });
 
     let stop = Arc::new(AtomicBool::new(false));
     let requests = thread::spawn({
@@ -198,6 +221,7 @@ fn an_edited_route_is_served_after_a_rebuild_and_no_request_is_refused() {
     assert_ne!(source, edited, "the scaffold's hello route changed shape");
     fs::write(&route, edited).unwrap();
     let took = wait_for_message(port, "Hello again", Duration::from_secs(240));
+    let switched = Instant::now();
     eprintln!(
         "waypost dev: edit of src/app/api/hello/route.rs to the new answer: {:.1}s",
         took.as_secs_f64()
@@ -211,6 +235,20 @@ fn an_edited_route_is_served_after_a_rebuild_and_no_request_is_refused() {
     assert_eq!(tally.refused, 0, "{tally:?}");
     assert!(tally.other.is_empty(), "{tally:?}");
     assert!(tally.old > 0 && tally.new > 0, "{tally:?}");
+
+    // The slow request was still on the replaced build: it is cut once the drain time is over
+    // (its answer was two minutes away), so that build is gone.
+    let (outcome, ended) = slow.join().unwrap();
+    eprintln!("the request the replaced build held: {outcome:?}");
+    assert!(
+        !matches!(outcome, Outcome::Answer(200, _) | Outcome::Refused),
+        "{outcome:?}"
+    );
+    assert!(
+        ended.duration_since(switched) < DRAIN + Duration::from_secs(20),
+        "cut {:?} after the switch",
+        ended.duration_since(switched)
+    );
 
     // SIGTERM ends dev, and dev ends the app it started: the whole group is gone.
     assert!(dev.signal("-TERM", &dev.child.id().to_string()));

@@ -3,7 +3,9 @@
 //!
 //! The process lives as long as something holds its [`AppProcess`]: the dev loop while it is
 //! the current build, and each request forwarded to it until its response has been sent. So a
-//! replaced build is stopped only once nothing is still talking to it.
+//! replaced build is stopped once nothing is still talking to it — or, when a stream or an
+//! upgraded connection keeps talking, once its drain time is over ([`AppProcess::retire`]), so
+//! builds held by open streams cannot pile up and a client that reconnects reaches the new code.
 
 use std::{
     fmt, io,
@@ -146,6 +148,25 @@ impl AppProcess {
             self.kill.send_replace(true);
             let _ = exited.wait_for(|ended| *ended).await;
         }
+    }
+}
+
+impl AppProcess {
+    /// Lets go of a replaced build: it stops as soon as its last request is done, and at the
+    /// latest after `drain`, cutting what is still open then.
+    pub(crate) fn retire(self: Arc<Self>, drain: Duration) {
+        let mut exited = self.exited.clone();
+        // Held weakly, so the last request to finish still stops the process at once.
+        let process = Arc::downgrade(&self);
+        drop(self);
+        tokio::spawn(async move {
+            let ended = tokio::time::timeout(drain, exited.wait_for(|ended| *ended)).await;
+            if ended.is_err() {
+                if let Some(process) = process.upgrade() {
+                    process.kill.send_replace(true);
+                }
+            }
+        });
     }
 }
 

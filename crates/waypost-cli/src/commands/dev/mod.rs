@@ -47,6 +47,10 @@ pub(crate) struct Args {
     /// The binary to run, when the crate has several.
     #[arg(long, value_name = "NAME")]
     bin: Option<String>,
+    /// How long a replaced build may go on with the requests it still has (a stream, an
+    /// upgraded connection) before it is stopped and they are cut.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    drain: u64,
 }
 
 /// How long a request waits for the first build before it is answered 503.
@@ -102,6 +106,7 @@ async fn serve(root: PathBuf, args: &Args) -> Result<(), String> {
         upstream,
         current: None,
         exits: exits_sender,
+        drain: Duration::from_secs(args.drain),
     };
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -137,6 +142,8 @@ struct Session {
     /// The build requests go to, if one is running.
     current: Option<Arc<AppProcess>>,
     exits: mpsc::UnboundedSender<Exit>,
+    /// How long a replaced build keeps the requests it still has.
+    drain: Duration,
 }
 
 impl Session {
@@ -180,8 +187,9 @@ impl Session {
                     self.address
                 ));
                 self.upstream.send_replace(Upstream::Serving(app.clone()));
-                // The previous build stops once the last request it is answering is done.
-                self.current = Some(app);
+                if let Some(previous) = self.current.replace(app) {
+                    previous.retire(self.drain);
+                }
             }
             Err(error) => {
                 say(&format!(
