@@ -1,5 +1,6 @@
 //! Connecting to the app's SQL database through sqlx's `Any` driver, so the same app code runs on
-//! SQLite (one machine, WAL mode) and on Postgres: only `DATABASE_URL` changes.
+//! SQLite (one machine, WAL mode) and on Postgres: only `DATABASE_URL` changes. A Postgres URL's
+//! `sslmode` (`require`, `verify-full`, …) is honoured with rustls and the bundled webpki roots.
 
 use std::{str::FromStr, time::Duration};
 

@@ -421,3 +421,33 @@ async fn an_idempotency_key_is_claimed_once_across_machines_then_replayed() {
     first.release("pay|u:1|order-7", "next").await.unwrap();
     assert!(machines.keys().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_rediss_url_speaks_tls() {
+    // Whatever listens here sees what the client sends first: for `rediss://`, a TLS
+    // ClientHello (a handshake record, 0x16, of TLS 1.x), not a Redis command.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connecting =
+        tokio::spawn(
+            async move { RedisStores::connect(&format!("rediss://localhost:{port}")).await },
+        );
+    let (mut stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("the client connects")
+        .unwrap();
+    let mut first = [0u8; 3];
+    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut first)
+        .await
+        .unwrap();
+    assert_eq!(first[0], 0x16, "a TLS handshake record, not {first:?}");
+    assert_eq!(first[1], 0x03, "TLS 1.x: {first:?}");
+    // No server answers it: a clear error, not a hang.
+    drop(stream);
+    drop(listener);
+    let error = connecting.await.unwrap().expect_err("no TLS server here");
+    let StoreError::Unavailable(message) = error else {
+        panic!("unexpected error kind");
+    };
+    assert!(message.starts_with("redis: "), "{message}");
+}

@@ -1,7 +1,8 @@
 //! Sessions and rate-limit counters in Redis, so every instance of an app sees the same ones:
 //! a login on one machine is a session on all, and a limit counts requests on all of them.
 //!
-//! One multiplexed connection per app (redis' `ConnectionManager`, which reconnects by itself);
+//! One multiplexed connection per app (redis' `ConnectionManager`, which reconnects by itself),
+//! over TLS for a `rediss://` URL (rustls, the bundled webpki roots);
 //! every key starts with a prefix (`waypost:` by default) so apps can share a server. Sessions
 //! are stored under a SHA-256 of their id — whoever reads the Redis keys does not get
 //! usable session cookies — with the session's own end as the key's expiry (`PXAT`), which a
