@@ -240,14 +240,13 @@ fn an_edited_route_is_served_after_a_rebuild_and_no_request_is_refused() {
     // (its answer was two minutes away), so that build is gone.
     let (outcome, ended) = slow.join().unwrap();
     eprintln!("the request the replaced build held: {outcome:?}");
+    // The proxy answers for the build it lost: 502, not a timeout and not the late answer.
+    assert!(matches!(outcome, Outcome::Answer(502, _)), "{outcome:?}");
+    // Neither at once (the drain is kept) nor long after it.
+    let cut_after = ended.saturating_duration_since(switched);
     assert!(
-        !matches!(outcome, Outcome::Answer(200, _) | Outcome::Refused),
-        "{outcome:?}"
-    );
-    assert!(
-        ended.duration_since(switched) < DRAIN + Duration::from_secs(20),
-        "cut {:?} after the switch",
-        ended.duration_since(switched)
+        cut_after + Duration::from_secs(1) >= DRAIN && cut_after < DRAIN + Duration::from_secs(20),
+        "cut {cut_after:?} after the switch"
     );
 
     // SIGTERM ends dev, and dev ends the app it started: the whole group is gone.

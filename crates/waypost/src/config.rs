@@ -124,7 +124,20 @@ impl Env {
             .unwrap_or_default()
     }
 
-    /// `name` as a duration: `30s`, `500ms`, `2m`, or plain seconds.
+    /// `name` as a duration that `off` turns off: `None` for `off`, `default` when unset.
+    pub fn duration_or_off(
+        &self,
+        name: &str,
+        default: Option<Duration>,
+    ) -> Result<Option<Duration>, ConfigError> {
+        match self.get(name) {
+            Some(raw) if raw.trim().eq_ignore_ascii_case("off") => Ok(None),
+            None => Ok(default),
+            Some(_) => self.duration(name, Duration::ZERO).map(Some),
+        }
+    }
+
+    /// `name` as a duration: `30s`, `500ms`, `2m`, `1h`, `7d`, or plain seconds.
     pub fn duration(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
         match self.get(name) {
             None => Ok(default),
@@ -259,10 +272,8 @@ impl ServerConfig {
         Ok(Self {
             host: host_address(env)?.unwrap_or(defaults.host),
             port: env.parse_or("PORT", defaults.port)?,
-            header_read_timeout: match env.get("WAYPOST_HEADER_READ_TIMEOUT") {
-                Some(raw) if raw.trim().eq_ignore_ascii_case("off") => None,
-                _ => Some(env.duration("WAYPOST_HEADER_READ_TIMEOUT", Duration::from_secs(10))?),
-            },
+            header_read_timeout: env
+                .duration_or_off("WAYPOST_HEADER_READ_TIMEOUT", Some(Duration::from_secs(10)))?,
             body_read_timeout: env
                 .duration("WAYPOST_BODY_READ_TIMEOUT", defaults.body_read_timeout)?,
             max_header_bytes,

@@ -1,6 +1,7 @@
 //! Connecting to the app's SQL database through sqlx's `Any` driver, so the same app code runs on
 //! SQLite (one machine, WAL mode) and on Postgres: only `DATABASE_URL` changes. A Postgres URL's
-//! `sslmode` (`require`, `verify-full`, …) is honoured with rustls and the bundled webpki roots.
+//! `sslmode` is honoured with rustls: `require` encrypts without checking the certificate,
+//! `verify-full` checks it against the bundled webpki roots or `sslrootcert=`.
 
 use std::{str::FromStr, time::Duration};
 

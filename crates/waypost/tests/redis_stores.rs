@@ -237,6 +237,19 @@ async fn an_idle_session_ends_unless_a_touch_moves_it_on_never_past_its_lifetime
         .unwrap();
     let capped = first.get("used").await.unwrap().unwrap();
     assert!(drift(capped.idle_until, record.expires_at) < Duration::from_millis(50));
+    // Brought in, too (a session from before the idle timeout was set or lowered).
+    second
+        .touch("used", SystemTime::now() + Duration::from_millis(300))
+        .await
+        .unwrap();
+    let brought_in = first.get("used").await.unwrap().expect("still live");
+    assert!(brought_in.idle_until < SystemTime::now() + Duration::from_millis(350));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        first.get("used").await.unwrap().is_none(),
+        "ended at the new idle end"
+    );
+    first.insert("used", record.clone()).await.unwrap();
     first.touch("left", later).await.unwrap();
     assert!(second.get("left").await.unwrap().is_none());
     first.remove("used").await.unwrap();

@@ -582,19 +582,21 @@ async fn a_session_used_keeps_going_and_one_left_idle_ends() {
 }
 
 #[test]
-fn a_bad_session_idle_timeout_stops_start_up_naming_it() {
-    for bad in ["0", "soon", "-1s"] {
-        let env = waypost::config::Env::from_pairs([("SESSION_IDLE_TIMEOUT", bad)]);
-        let error = showcase::Config::from(&env).unwrap_err();
-        assert!(
-            error.to_string().contains("SESSION_IDLE_TIMEOUT"),
-            "{error}"
-        );
+fn a_bad_lifetime_stops_start_up_naming_it() {
+    // Zero would hand out dead credentials; past ten years the clock arithmetic could overflow.
+    for name in ["SESSION_IDLE_TIMEOUT", "SESSION_TTL", "JWT_TTL"] {
+        for bad in ["0", "soon", "-1s", "3651d", "99999999999999h"] {
+            let env = waypost::config::Env::from_pairs([(name, bad)]);
+            let error = showcase::Config::from(&env).unwrap_err();
+            assert!(error.to_string().contains(name), "{name}={bad}: {error}");
+        }
+        for good in ["30m", "1d", "3650d"] {
+            let env = waypost::config::Env::from_pairs([(name, good)]);
+            assert!(showcase::Config::from(&env).is_ok(), "{name}={good}");
+        }
     }
-    for good in ["off", "30m", "1d"] {
-        let env = waypost::config::Env::from_pairs([("SESSION_IDLE_TIMEOUT", good)]);
-        assert!(showcase::Config::from(&env).is_ok(), "{good}");
-    }
+    let env = waypost::config::Env::from_pairs([("SESSION_IDLE_TIMEOUT", "off")]);
+    assert!(showcase::Config::from(&env).is_ok());
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //! They mirror axum's (`Json`, `Query`, `Form`, `Path`) and add [`Valid`], which runs `garde`
 //! validation after parsing, and [`JsonWithBytes`], a JSON body parsed and kept as it came (for
 //! a proxy that checks what it passes on). `Query` and `Form` read a repeated key into a list
-//! field (`?tag=a&tag=b`) and refuse it for a single one, naming the field. Any plain axum
+//! field (`?tag=a&tag=b`) and refuse it for a single one, naming the field; more than 1000
+//! pairs are refused whole. Any plain axum
 //! extractor still works in a handler; its rejection is turned into the same shape on the way
 //! out.
 

@@ -4,13 +4,13 @@
 //! client sends) and is refused for any other field; an empty value is an empty string, so
 //! `?page=` is a bad number, never a silent `None`.
 //!
-//! Neither crate of the field does both: `serde_urlencoded` refuses a repeated struct field
+//! Neither existing crate does both: `serde_urlencoded` refuses a repeated struct field
 //! even when it is a sequence, and `serde_html_form` reads `field=` as `None` for every optional
 //! field, which turns a client's mistake into a default. Pairs are still split and decoded by
 //! `form_urlencoded`, and each key and value is read the way `serde_urlencoded` reads one; a
 //! whole target that is a sequence of pairs (`Vec<(String, String)>`) gets every pair as sent.
 //!
-//! A limit shared with every self-describing-free format: behind `#[serde(flatten)]` and in
+//! A limit shared with every format that does not describe itself: behind `#[serde(flatten)]` and in
 //! untagged or internally tagged enums, values are buffered without their type, so a list
 //! field there needs two values or more and a repeated single field is reported for the whole
 //! input. Plain fields have neither problem.
@@ -32,6 +32,12 @@ pub(crate) const REPEATED: &str = "is given more than once";
 /// is 400 `validation_failed`, naming the field at fault in `details` — or `whole` ("query",
 /// "form") when no one field is.
 pub(crate) fn from_bytes<T: DeserializeOwned>(input: &[u8], whole: &str) -> Result<T, ApiError> {
+    if has_too_many_pairs(input) {
+        return Err(ApiError::invalid_field(
+            whole,
+            format!("has more than {MAX_PAIRS} fields"),
+        ));
+    }
     read(input).map_err(|error| {
         let path = error.path().to_string();
         let (field, problem) = described(&error.into_inner().to_string(), path, whole);
@@ -39,9 +45,24 @@ pub(crate) fn from_bytes<T: DeserializeOwned>(input: &[u8], whole: &str) -> Resu
     })
 }
 
+/// The most pairs one input may hold, as Django's `DATA_UPLOAD_MAX_NUMBER_FIELDS` and PHP's
+/// `max_input_vars` have it. Grouping keeps every pair until the target has taken them, so
+/// without a cap a 1 MiB form of `a&a&a…` would hold some twenty times its size.
+pub(crate) const MAX_PAIRS: usize = 1000;
+
 /// `input` read into `T`; the error's path names the field at fault.
 fn read<T: DeserializeOwned>(input: &[u8]) -> Result<T, serde_path_to_error::Error<Error>> {
     serde_path_to_error::deserialize(Whole(input))
+}
+
+/// Whether `input` holds more than [`MAX_PAIRS`] pairs: counted on the raw bytes, before
+/// anything is decoded or kept.
+fn has_too_many_pairs(input: &[u8]) -> bool {
+    input
+        .split(|&byte| byte == b'&')
+        .filter(|pair| !pair.is_empty())
+        .nth(MAX_PAIRS)
+        .is_some()
 }
 
 /// The whole input: a map from each key to its values; a sequence or tuple of pairs is every
@@ -352,7 +373,7 @@ mod tests {
 
     use serde::Deserialize;
 
-    use super::{read as parse, REPEATED};
+    use super::{from_bytes, read as read_pairs, MAX_PAIRS, REPEATED};
 
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(rename_all = "camelCase")]
@@ -372,7 +393,7 @@ mod tests {
     }
 
     fn read<T: serde::de::DeserializeOwned>(input: &str) -> Result<T, (String, String)> {
-        parse(input.as_bytes())
+        read_pairs(input.as_bytes())
             .map_err(|error| (error.path().to_string(), error.into_inner().to_string()))
     }
 
@@ -487,12 +508,24 @@ mod tests {
         for key in 0..20u32 {
             assert_eq!(grouped[&format!("k{key}")], [key, key + 20]);
         }
-        let input = format!("{input}&single=1&single=2");
         let (path, message) = read::<HashMap<String, u32>>(&input).unwrap_err();
-        assert_eq!(message, REPEATED);
-        assert!(
-            path.starts_with('k'),
-            "the first repeated key is named: {path}"
+        assert_eq!((path.as_str(), message.as_str()), ("k0", REPEATED));
+    }
+
+    #[test]
+    fn more_pairs_than_the_cap_are_refused_before_anything_is_kept() {
+        let at_cap = vec!["a=1"; MAX_PAIRS].join("&");
+        let read: Vec<(String, String)> = from_bytes(at_cap.as_bytes(), "form").unwrap();
+        assert_eq!(read.len(), MAX_PAIRS);
+        // Empty pairs (`&&`) are not counted.
+        let padded = format!("&&{at_cap}&&");
+        assert!(from_bytes::<Vec<(String, String)>>(padded.as_bytes(), "form").is_ok());
+        let over = format!("{at_cap}&b");
+        let error = from_bytes::<Vec<(String, String)>>(over.as_bytes(), "form").unwrap_err();
+        assert_eq!(error.code(), "validation_failed");
+        assert_eq!(
+            error.details().cloned(),
+            Some(serde_json::json!({ "form": ["has more than 1000 fields"] }))
         );
     }
 }

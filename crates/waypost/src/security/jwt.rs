@@ -81,7 +81,7 @@ impl JwtKeys {
             .as_secs();
         let claims = Claims {
             sub: user_id.to_owned(),
-            exp: now + self.ttl.as_secs(),
+            exp: now.saturating_add(self.ttl.as_secs()),
             iat: now,
             nbf: now.saturating_sub(NOT_BEFORE_SKEW.as_secs()),
         };

@@ -18,7 +18,7 @@
 //! | JWT secret | random per start (with a warning) | `JWT_SECRET` |
 //! | JWT lifetime | 1 h | `JWT_TTL` |
 //! | session lifetime | 7 days | `SESSION_TTL` |
-//! | session idle timeout: a session unused this long ends (each use moves it on, at most one store write per tenth of it) | 24 h | `SESSION_IDLE_TIMEOUT` (`off` disables) |
+//! | session idle timeout (a session unused this long ends) | 24 h | `SESSION_IDLE_TIMEOUT` (`off` disables) |
 //! | `Secure` cookies | off | `WAYPOST_SECURE_COOKIES` |
 
 mod auth;
@@ -116,9 +116,16 @@ impl SecuritySettings {
             trusted_proxies: rate_limit::parse_trusted_proxies(&env.list("TRUSTED_PROXIES"))?,
             default_rate_limit,
             jwt_secret,
-            jwt_ttl: env.duration("JWT_TTL", defaults.jwt_ttl)?,
-            session_ttl: env.duration("SESSION_TTL", defaults.session_ttl)?,
-            session_idle_timeout: idle_timeout(env, defaults.session_idle_timeout)?,
+            jwt_ttl: checked_lifetime(env, "JWT_TTL", env.duration("JWT_TTL", defaults.jwt_ttl)?)?,
+            session_ttl: checked_lifetime(
+                env,
+                "SESSION_TTL",
+                env.duration("SESSION_TTL", defaults.session_ttl)?,
+            )?,
+            session_idle_timeout: env
+                .duration_or_off("SESSION_IDLE_TIMEOUT", defaults.session_idle_timeout)?
+                .map(|idle| checked_lifetime(env, "SESSION_IDLE_TIMEOUT", idle))
+                .transpose()?,
             secure_cookies: env.flag("WAYPOST_SECURE_COOKIES", false)?,
         };
         // Validate the origins now, so a bad list stops start-up.
@@ -127,21 +134,47 @@ impl SecuritySettings {
     }
 }
 
-/// `SESSION_IDLE_TIMEOUT`: a duration above zero, or `off`.
-fn idle_timeout(env: &Env, default: Option<Duration>) -> Result<Option<Duration>, ConfigError> {
-    let Some(raw) = env.get("SESSION_IDLE_TIMEOUT") else {
-        return Ok(default);
-    };
-    if raw.trim().eq_ignore_ascii_case("off") {
-        return Ok(None);
+/// The longest lifetime a token or session may be given: ten years. Past it, adding it to the
+/// clock could overflow, and no credential should live that long.
+const LONGEST_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// `lifetime`, read from variable `name`, when it is above zero and at most ten years: a typo
+/// must not hand out credentials that are dead on arrival or never end.
+fn checked_lifetime(env: &Env, name: &str, lifetime: Duration) -> Result<Duration, ConfigError> {
+    if !lifetime.is_zero() && lifetime <= LONGEST_LIFETIME {
+        return Ok(lifetime);
     }
-    match crate::config::parse_duration(&raw) {
-        Some(idle) if !idle.is_zero() => Ok(Some(idle)),
-        _ => Err(ConfigError::invalid(
-            "SESSION_IDLE_TIMEOUT",
-            &raw,
-            "expected a duration above zero like 30m or 24h, or off",
-        )),
+    Err(ConfigError::invalid(
+        name,
+        &env.get(name).unwrap_or_default(),
+        "expected a duration above zero and at most ten years, like 30m, 24h or 7d",
+    ))
+}
+
+/// `start` plus `span`; ten years on when that overflows (settings made in code skip the check
+/// the environment's get).
+fn later(start: std::time::SystemTime, span: Duration) -> std::time::SystemTime {
+    start
+        .checked_add(span)
+        .unwrap_or_else(|| start + LONGEST_LIFETIME)
+}
+
+/// Whether a session used now, whose idle end should be `wanted`, needs a store write to get
+/// there. Moving it on is a write, so it is done once a tenth of the timeout has passed since the
+/// last one, not on every request: a session ends between 90% and 100% of the timeout after its
+/// last use. Two more cases are written at once: near the session's lifetime, where `wanted` stops
+/// at the lifetime's end (else the last tenth before it would be cut off), and an idle end
+/// further out than the timeout allows (a session from before the timeout was set or lowered).
+fn idle_end_is_stale(
+    record: &SessionRecord,
+    wanted: std::time::SystemTime,
+    idle: Duration,
+) -> bool {
+    match wanted.duration_since(record.idle_until) {
+        Ok(behind) => {
+            behind > idle / 10 || (wanted == record.expires_at && behind > Duration::from_secs(1))
+        }
+        Err(ahead) => ahead.duration() > idle / 10,
     }
 }
 
@@ -268,14 +301,14 @@ impl Security {
         // 256 bits from the OS-seeded CSPRNG.
         let id = URL_SAFE_NO_PAD.encode(random_bytes(32));
         let now = std::time::SystemTime::now();
-        let expires_at = now + self.settings.session_ttl;
+        let expires_at = later(now, self.settings.session_ttl);
         let record = SessionRecord {
             user_id: user_id.to_owned(),
             expires_at,
             idle_until: self
                 .settings
                 .session_idle_timeout
-                .map_or(expires_at, |idle| (now + idle).min(expires_at)),
+                .map_or(expires_at, |idle| later(now, idle).min(expires_at)),
         };
         self.sessions.insert(&id, record).await?;
         let mut cookie = response::secure_cookie(SESSION_COOKIE, id, self.settings.secure_cookies);
@@ -308,12 +341,14 @@ impl Security {
             return Ok(None);
         };
         if let Some(idle) = self.settings.session_idle_timeout {
-            // This use moves the idle end on. That is a store write, so it is done once a tenth
-            // of the timeout has passed since the last one, not on every request: a session
-            // then ends between 90% and 100% of the timeout after its last use.
-            let wanted = (std::time::SystemTime::now() + idle).min(record.expires_at);
-            if wanted > record.idle_until + idle / 10 {
-                self.sessions.touch(id, wanted).await?;
+            let wanted = later(std::time::SystemTime::now(), idle).min(record.expires_at);
+            if idle_end_is_stale(&record, wanted, idle) {
+                // The read succeeded: a store that cannot take the write now costs the session
+                // at most the part of its idle time this use would have added, and the next
+                // request tries again.
+                if let Err(error) = self.sessions.touch(id, wanted).await {
+                    tracing::warn!(%error, "a session's idle end could not be moved on");
+                }
             }
         }
         Ok(Some(record.user_id))
@@ -344,4 +379,150 @@ fn random_bytes(count: usize) -> Vec<u8> {
 /// The value of the request's cookie `name`.
 pub fn request_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     csrf::cookie_named(headers, name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::{
+            atomic::{AtomicBool, AtomicUsize, Ordering},
+            Arc,
+        },
+        time::{Duration, SystemTime},
+    };
+
+    use super::{Security, SecuritySettings};
+    use crate::store::{MemorySessionStore, SessionRecord, SessionStore, StoreError, StoreFuture};
+
+    const IDLE: Duration = Duration::from_secs(24 * 3600);
+
+    /// The in-process store, counting the touches it is asked for, and refusing them on demand.
+    #[derive(Default)]
+    struct Counting {
+        inner: MemorySessionStore,
+        touches: AtomicUsize,
+        refuse: AtomicBool,
+    }
+
+    impl SessionStore for Counting {
+        fn insert<'a>(&'a self, id: &'a str, record: SessionRecord) -> StoreFuture<'a, ()> {
+            self.inner.insert(id, record)
+        }
+        fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
+            self.inner.get(id)
+        }
+        fn touch<'a>(&'a self, id: &'a str, idle_until: SystemTime) -> StoreFuture<'a, ()> {
+            self.touches.fetch_add(1, Ordering::SeqCst);
+            if self.refuse.load(Ordering::SeqCst) {
+                return Box::pin(std::future::ready(Err(StoreError::Unavailable(
+                    "refused".into(),
+                ))));
+            }
+            self.inner.touch(id, idle_until)
+        }
+        fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+            self.inner.remove(id)
+        }
+    }
+
+    fn security() -> (Security, Arc<Counting>) {
+        let store = Arc::new(Counting::default());
+        let settings = SecuritySettings {
+            session_idle_timeout: Some(IDLE),
+            jwt_secret: Some(vec![7; 32]),
+            ..SecuritySettings::default()
+        };
+        let security = Security::new(settings)
+            .unwrap()
+            .with_session_store(store.clone());
+        (security, store)
+    }
+
+    /// A session whose lifetime ends `expires_in` from now and whose idle end is `idle_in`.
+    async fn stored(store: &Counting, id: &str, expires_in: Duration, idle_in: Duration) {
+        let now = SystemTime::now();
+        let record = SessionRecord {
+            user_id: format!("user-{id}"),
+            expires_at: now + expires_in,
+            idle_until: now + idle_in,
+        };
+        store.insert(id, record).await.unwrap();
+    }
+
+    async fn idle_end(store: &Counting, id: &str) -> Duration {
+        let record = store.get(id).await.unwrap().unwrap();
+        record
+            .idle_until
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+    }
+
+    fn close(a: Duration, b: Duration) -> bool {
+        a.abs_diff(b) < Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn a_use_moves_the_idle_end_on_at_most_once_a_tenth_of_the_timeout() {
+        let (security, store) = security();
+        let week = Duration::from_secs(7 * 24 * 3600);
+        // Touched an hour ago: well within the tenth, no write.
+        stored(&store, "recent", week, IDLE - Duration::from_secs(3600)).await;
+        let user = security.session_user("recent").await.unwrap();
+        assert_eq!(user.as_deref(), Some("user-recent"));
+        assert_eq!(store.touches.load(Ordering::SeqCst), 0);
+        // Touched three hours ago: past the tenth (2.4 h), moved on to a whole timeout.
+        stored(&store, "older", week, IDLE - Duration::from_secs(3 * 3600)).await;
+        security.session_user("older").await.unwrap().unwrap();
+        assert_eq!(store.touches.load(Ordering::SeqCst), 1);
+        assert!(close(idle_end(&store, "older").await, IDLE));
+        security.session_user("older").await.unwrap().unwrap();
+        assert_eq!(store.touches.load(Ordering::SeqCst), 1, "once");
+    }
+
+    #[tokio::test]
+    async fn an_idle_end_past_the_timeout_is_brought_in_and_one_near_the_lifetime_reaches_it() {
+        let (security, store) = security();
+        // From before the timeout existed: its idle end is its lifetime, a week out.
+        let week = Duration::from_secs(7 * 24 * 3600);
+        stored(&store, "old", week, week).await;
+        security.session_user("old").await.unwrap().unwrap();
+        assert!(
+            close(idle_end(&store, "old").await, IDLE),
+            "limited from this use on"
+        );
+
+        // Its lifetime ends in an hour: each use keeps it to the lifetime's end, not short of it.
+        let hour = Duration::from_secs(3600);
+        stored(&store, "ending", hour, Duration::from_secs(1800)).await;
+        let touches = store.touches.load(Ordering::SeqCst);
+        security.session_user("ending").await.unwrap().unwrap();
+        assert_eq!(store.touches.load(Ordering::SeqCst), touches + 1);
+        let record = store.get("ending").await.unwrap().unwrap();
+        assert_eq!(record.idle_until, record.expires_at);
+        security.session_user("ending").await.unwrap().unwrap();
+        assert_eq!(
+            store.touches.load(Ordering::SeqCst),
+            touches + 1,
+            "already there"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_that_refuses_the_touch_still_lets_the_session_through() {
+        let (security, store) = security();
+        let week = Duration::from_secs(7 * 24 * 3600);
+        stored(&store, "s", week, IDLE - Duration::from_secs(5 * 3600)).await;
+        store.refuse.store(true, Ordering::SeqCst);
+        let user = security.session_user("s").await.unwrap();
+        assert_eq!(user.as_deref(), Some("user-s"));
+        assert_eq!(store.touches.load(Ordering::SeqCst), 1);
+        // Not moved on; the next use tries again.
+        assert!(close(
+            idle_end(&store, "s").await,
+            IDLE - Duration::from_secs(5 * 3600)
+        ));
+        store.refuse.store(false, Ordering::SeqCst);
+        security.session_user("s").await.unwrap().unwrap();
+        assert!(close(idle_end(&store, "s").await, IDLE));
+    }
 }

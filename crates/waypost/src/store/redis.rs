@@ -5,9 +5,9 @@
 //! over TLS for a `rediss://` URL (rustls, the bundled webpki roots);
 //! every key starts with a prefix (`waypost:` by default) so apps can share a server. Sessions
 //! are stored under a SHA-256 of their id — whoever reads the Redis keys does not get
-//! usable session cookies — with the session's own end as the key's expiry (`PXAT`), which a
-//! use moves on by one Lua script that never moves it past the session's lifetime and never
-//! brings back a session that is gone. Rate limits run the same
+//! usable session cookies — with the session's own end as the key's expiry, which a use moves
+//! on by one Lua script that never moves it past the session's lifetime and never brings back a
+//! session that is gone. Ends are sent relative to now, so Redis counts them on its own clock. Rate limits run the same
 //! fixed windows as the in-process store, as one Lua script on Redis' clock (the key's own
 //! expiry is the window), so the check and the update are one atomic step whichever instance
 //! asks and however the instances' clocks drift.
@@ -61,10 +61,11 @@ redis.call('INCR', KEYS[1])
 return {1, counted + 1, left}
 ";
 
-/// Moves a live session's idle end on, atomically. KEYS[1]: the session; ARGV[1]: the wanted
-/// idle end, in ms since the epoch. The key's expiry becomes that, or the session's own
-/// expiry (the number its stored value starts with) if that comes first. A key that is gone —
-/// ended, logged out — stays gone. Returns 1 when the session was there.
+/// Moves a live session's idle end, atomically. KEYS[1]: the session; ARGV[1]: the wanted idle
+/// end, in ms from now. The key's expiry becomes that, or the session's own expiry (the ms
+/// since the epoch its stored value starts with, read against Redis' clock) if that comes
+/// first. Times go in relative to now, so an instance whose clock is off does not move the end
+/// by its error. A key that is gone — ended, logged out — stays gone.
 const TOUCH_SCRIPT: &str = r"
 local value = redis.call('GET', KEYS[1])
 if not value then
@@ -72,10 +73,18 @@ if not value then
 end
 local wanted = tonumber(ARGV[1])
 local expires = tonumber(string.match(value, '^(%d+):'))
-if expires and expires < wanted then
-  wanted = expires
+if expires then
+  local time = redis.call('TIME')
+  local left = expires - (tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
+  if left < wanted then
+    wanted = left
+  end
 end
-redis.call('PEXPIREAT', KEYS[1], wanted)
+if wanted <= 0 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], wanted)
+end
 return 1
 ";
 
@@ -223,6 +232,13 @@ fn epoch_ms(time: SystemTime) -> u64 {
     })
 }
 
+/// The whole milliseconds from now until `time` (0 once it has passed).
+fn ms_from_now(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::now()).map_or(0, |left| {
+        u64::try_from(left.as_millis()).unwrap_or(u64::MAX)
+    })
+}
+
 /// The stored session `value`, read at `now`, whose key had `left_ms` to live (`PTTL`: -1 for
 /// no expiry, -2 for a key that is gone).
 fn decode_session(value: &str, left_ms: i64, now: SystemTime) -> Option<SessionRecord> {
@@ -251,11 +267,12 @@ impl SessionStore for RedisSessionStore {
             }
             let value = encode_session(&record);
             let mut connection = self.connection.0.clone();
+            // Relative, as every end this store sets: Redis counts it on its own clock.
             redis::cmd("SET")
                 .arg(self.key(id))
                 .arg(value)
-                .arg("PXAT")
-                .arg(epoch_ms(record.ends_at()))
+                .arg("PX")
+                .arg(ms_from_now(record.ends_at()).max(1))
                 .query_async::<()>(&mut connection)
                 .await
                 .map_err(unavailable)
@@ -289,7 +306,7 @@ impl SessionStore for RedisSessionStore {
             let mut connection = self.connection.0.clone();
             self.touch
                 .key(self.key(id))
-                .arg(epoch_ms(idle_until))
+                .arg(ms_from_now(idle_until))
                 .invoke_async::<i64>(&mut connection)
                 .await
                 .map(drop)

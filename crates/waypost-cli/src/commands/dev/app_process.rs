@@ -149,9 +149,7 @@ impl AppProcess {
             let _ = exited.wait_for(|ended| *ended).await;
         }
     }
-}
 
-impl AppProcess {
     /// Lets go of a replaced build: it stops as soon as its last request is done, and at the
     /// latest after `drain`, cutting what is still open then.
     pub(crate) fn retire(self: Arc<Self>, drain: Duration) {
