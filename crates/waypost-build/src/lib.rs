@@ -17,9 +17,9 @@
 //! | `(group)` | nothing: a way to organise folders |
 //! | `_private` | never routed, nor anything below it |
 //!
-//! In any folder, `route.rs` exports the handlers — `pub async fn get|post|put|patch|delete|head|options`,
-//! ordinary axum handlers — and optionally `pub const CONFIG: RouteConfig`; `middleware.rs`
-//! exports `pub async fn middleware(…)`, which wraps every route below it, outermost folder first.
+//! In any folder, `route.rs` exports the handlers —
+//! `pub async fn get|post|put|patch|delete|head|options`, ordinary axum handlers — and
+//! optionally `pub const CONFIG: RouteConfig`; `middleware.rs` exports `pub async fn middleware(…)`, which wraps every route below it, outermost folder first.
 //! Parameter names must be Rust identifiers; two sibling parameter folders must share a name.
 //!
 //! # Build errors

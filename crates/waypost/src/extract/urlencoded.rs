@@ -10,10 +10,10 @@
 //! `form_urlencoded`, and each key and value is read the way `serde_urlencoded` reads one; a
 //! whole target that is a sequence of pairs (`Vec<(String, String)>`) gets every pair as sent.
 //!
-//! A limit shared with every format that does not describe itself: behind `#[serde(flatten)]` and in
-//! untagged or internally tagged enums, values are buffered without their type, so a list
-//! field there needs two values or more and a repeated single field is reported for the whole
-//! input. Plain fields have neither problem.
+//! A limit shared with every format that does not describe itself: behind `#[serde(flatten)]`
+//! and in untagged or internally tagged enums, values are buffered without their type, so a
+//! list field there needs two values or more and a repeated single field is reported for the
+//! whole input. Plain fields have neither problem.
 
 use std::{borrow::Cow, collections::HashMap};
 
@@ -26,7 +26,7 @@ use serde::de::{
 use crate::ApiError;
 
 /// What a value given for a field that takes one is told, beside the field's name.
-pub(crate) const REPEATED: &str = "is given more than once";
+const REPEATED: &str = "is given more than once";
 
 /// Reads `input` (a query string without its `?`, or a form body) into `T`. What does not fit
 /// is 400 `validation_failed`, naming the field at fault in `details` — or `whole` ("query",
@@ -48,7 +48,7 @@ pub(crate) fn from_bytes<T: DeserializeOwned>(input: &[u8], whole: &str) -> Resu
 /// The most pairs one input may hold, as Django's `DATA_UPLOAD_MAX_NUMBER_FIELDS` and PHP's
 /// `max_input_vars` have it. Grouping keeps every pair until the target has taken them, so
 /// without a cap a 1 MiB form of `a&a&a…` would hold some twenty times its size.
-pub(crate) const MAX_PAIRS: usize = 1000;
+const MAX_PAIRS: usize = 1000;
 
 /// `input` read into `T`; the error's path names the field at fault.
 fn read<T: DeserializeOwned>(input: &[u8]) -> Result<T, serde_path_to_error::Error<Error>> {

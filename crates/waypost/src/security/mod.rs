@@ -151,8 +151,8 @@ fn checked_lifetime(env: &Env, name: &str, lifetime: Duration) -> Result<Duratio
     ))
 }
 
-/// `start` plus `span`; ten years on when that overflows (settings made in code skip the check
-/// the environment's get).
+/// `start` plus `span`; ten years on when that overflows (settings built in code do not pass
+/// through [`checked_lifetime`] as those read from the environment do).
 fn later(start: std::time::SystemTime, span: Duration) -> std::time::SystemTime {
     start
         .checked_add(span)

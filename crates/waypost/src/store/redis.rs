@@ -7,10 +7,10 @@
 //! are stored under a SHA-256 of their id — whoever reads the Redis keys does not get
 //! usable session cookies — with the session's own end as the key's expiry, which a use moves
 //! on by one Lua script that never moves it past the session's lifetime and never brings back a
-//! session that is gone. Ends are sent relative to now, so Redis counts them on its own clock. Rate limits run the same
-//! fixed windows as the in-process store, as one Lua script on Redis' clock (the key's own
-//! expiry is the window), so the check and the update are one atomic step whichever instance
-//! asks and however the instances' clocks drift.
+//! session that is gone. Ends are sent relative to now, so Redis counts them on its own clock.
+//! Rate limits run the same fixed windows as the in-process store, as one Lua script on Redis'
+//! clock (the key's own expiry is the window), so the check and the update are one atomic step
+//! whichever instance asks and however the instances' clocks drift.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -283,9 +283,9 @@ impl SessionStore for RedisSessionStore {
         Box::pin(within_deadline(async move {
             let mut connection = self.connection.0.clone();
             let key = self.key(id);
-            // The value and the time the key has left, in one round trip and one step.
+            // The value and the time the key has left, in one round trip. No transaction: a
+            // key that ends between the two reads has PTTL -2, which reads as gone.
             let (value, left_ms): (Option<String>, i64) = redis::pipe()
-                .atomic()
                 .get(&key)
                 .cmd("PTTL")
                 .arg(&key)
