@@ -30,6 +30,11 @@ static SLOW: RouteInfo = RouteInfo::at(
     RouteConfig::new().max_duration(Duration::from_millis(100)),
 );
 static PANIC: RouteInfo = RouteInfo::at(&["/panic"], GET, RouteConfig::new());
+static PAGE: RouteInfo = RouteInfo::at(
+    &["/page"],
+    &[HandlerInfo::of(Method::Get), HandlerInfo::of(Method::Post)],
+    RouteConfig::new(),
+);
 static HEADERS: RouteInfo = RouteInfo::at(&["/headers"], GET, RouteConfig::new());
 static STREAM_BODY: RouteInfo =
     RouteInfo::at(&["/count"], POST, RouteConfig::new().body_limit(1024));
@@ -49,6 +54,18 @@ struct Page {
     page: u32,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum SortKey {
+    CreatedAt,
+    Title,
+}
+
+#[derive(Deserialize)]
+struct Order {
+    sort: SortKey,
+}
+
 fn app() -> App {
     App::new(router())
 }
@@ -63,6 +80,12 @@ fn router() -> Router {
                 Json(json!({ "text": note.text }))
             })
             .mount(router);
+    let router = RouteMethods::new(&PAGE)
+        .get(|Query(order): Query<Order>| async move {
+            Json(json!({ "sort": matches!(order.sort, SortKey::Title) }))
+        })
+        .post(|Json(page): Json<Page>| async move { Json(json!({ "page": page.page })) })
+        .mount(router);
     let router = RouteMethods::new(&SMALL)
         .post(|Json(value): Json<Value>| async move { Json(value) })
         .mount(router);
@@ -303,6 +326,58 @@ async fn broken_and_misshapen_json_is_400_invalid_json() {
             .unwrap();
         error_of(response, StatusCode::BAD_REQUEST, "invalid_json").await;
     }
+}
+
+#[tokio::test]
+async fn a_long_value_in_an_error_is_quoted_back_cut_short() {
+    let server = TestServer::start(app()).await;
+    let client = Client::new();
+    let long = "x".repeat(200_000);
+    let response = client
+        .post(server.url("/page"))
+        .json(&json!({ "page": long }))
+        .send()
+        .await
+        .unwrap();
+    let body = error_of(response, StatusCode::BAD_REQUEST, "invalid_json").await;
+    assert_eq!(
+        body["error"],
+        format!(
+            "The JSON body has the wrong shape: invalid type: string \"{}…\", expected u32 at line 1 column 200010.",
+            "x".repeat(64)
+        )
+    );
+    let response = client
+        .get(server.url(&format!("/page?sort={}", &long[..8000])))
+        .send()
+        .await
+        .unwrap();
+    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_eq!(
+        body["details"]["sort"][0],
+        format!(
+            "unknown value `{}…`, expected `createdAt` or `title`",
+            "x".repeat(64)
+        )
+    );
+    // Short values are quoted whole, and a good request still passes.
+    let response = client
+        .get(server.url("/page?sort=newest"))
+        .send()
+        .await
+        .unwrap();
+    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_eq!(
+        body["details"]["sort"][0],
+        "unknown value `newest`, expected `createdAt` or `title`"
+    );
+    let response = client
+        .get(server.url("/page?sort=title"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["sort"], true);
 }
 
 #[tokio::test]

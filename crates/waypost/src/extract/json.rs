@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::declared::DeclaredShape;
+use super::{declared::DeclaredShape, short_quotes::shorten_quoted_values};
 use crate::ApiError;
 
 /// A JSON request body (checked `Content-Type`, bounded by the route's body limit) or a JSON
@@ -79,7 +79,7 @@ impl<T: DeserializeOwned> Json<T> {
                 let message = match error.classify() {
                     serde_json::error::Category::Data => format!(
                         "The JSON body has the wrong shape: {}.",
-                        without_type_names(&error.to_string())
+                        shorten_quoted_values(&without_type_names(&error.to_string()))
                     ),
                     serde_json::error::Category::Eof => {
                         "The request body is not valid JSON: it ends too early.".to_owned()

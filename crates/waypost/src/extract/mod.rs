@@ -4,15 +4,16 @@
 //! validation after parsing, and [`JsonWithBytes`], a JSON body parsed and kept as it came (for
 //! a proxy that checks what it passes on). `Query` and `Form` read a repeated key into a list
 //! field (`?tag=a&tag=b`) and refuse it for a single one, naming the field; more than 1000
-//! pairs are refused whole. Any plain axum
-//! extractor still works in a handler; its rejection is turned into the same shape on the way
-//! out.
+//! pairs are refused whole. A client's value quoted back in an error message is cut to 64
+//! characters (`short_quotes`). Any plain axum extractor still works in a handler; its
+//! rejection is turned into the same shape on the way out.
 
 mod declared;
 mod form;
 mod json;
 mod path;
 mod query;
+mod short_quotes;
 mod urlencoded;
 mod valid;
 

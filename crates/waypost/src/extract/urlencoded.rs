@@ -23,6 +23,7 @@ use serde::de::{
     DeserializeOwned, IntoDeserializer, Visitor,
 };
 
+use super::short_quotes::{shorten_quoted_values, shorten_value};
 use crate::ApiError;
 
 /// What a value given for a field that takes one is told, beside the field's name.
@@ -123,7 +124,8 @@ fn described(message: &str, path: String, whole: &str) -> (String, String) {
     let field = if path.is_empty() || path == "." || path == "?" {
         whole.to_owned()
     } else {
-        path
+        // A map's keys are the client's own.
+        shorten_value(&path).into_owned()
     };
     let problem = match message {
         "invalid digit found in string" | "cannot parse integer from empty string" => {
@@ -134,7 +136,7 @@ fn described(message: &str, path: String, whole: &str) -> (String, String) {
         }
         "invalid float literal" => "must be a number".to_owned(),
         "provided string was not `true` or `false`" => "must be true or false".to_owned(),
-        other => other.replace("variant", "value"),
+        other => shorten_quoted_values(other).replace("variant", "value"),
     };
     (field, problem)
 }
