@@ -1,7 +1,8 @@
 //! `waypost dev` run as a user would: it serves a new app, notices an edit to a route, rebuilds
 //! and restarts it, and its address answers every request throughout — none is refused. A
 //! request the replaced build still holds is cut once its drain time is over, so old builds
-//! cannot pile up behind open streams.
+//! cannot pile up behind open streams. Builds are asked to stop with SIGTERM first, so they shut
+//! down as they do in production.
 
 use std::{
     fs,
@@ -12,7 +13,7 @@ use std::{
     process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     thread,
     time::{Duration, Instant},
@@ -107,6 +108,8 @@ struct Tally {
 /// `waypost dev` in its own process group, which is killed whole if the test fails midway.
 struct Dev {
     child: Child,
+    /// Every line dev and the apps it runs have written so far.
+    output: Arc<Mutex<Vec<String>>>,
 }
 
 impl Dev {
@@ -119,6 +122,8 @@ impl Dev {
             .env("CARGO_TARGET_DIR", scaffold_target())
             // The requests below all come from one address, faster than the default limit.
             .env("RATE_LIMIT_DEFAULT", "off")
+            // The apps' own account of their shutdowns.
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -128,14 +133,23 @@ impl Dev {
         // Through eprintln!, so the test harness shows dev's output when the test fails.
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
         for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
+            let output = output.clone();
             thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     eprintln!("dev | {line}");
+                    output.lock().unwrap().push(line);
                 }
             });
         }
-        Dev { child }
+        Dev { child, output }
+    }
+
+    /// How many lines written so far contain `text`.
+    fn lines_with(&self, text: &str) -> usize {
+        let output = self.output.lock().unwrap();
+        output.iter().filter(|line| line.contains(text)).count()
     }
 
     fn signal(&self, signal: &str, target: &str) -> bool {
@@ -158,6 +172,11 @@ impl Drop for Dev {
         let _ = self.child.wait();
     }
 }
+
+/// What a Waypost app logs when SIGTERM starts its graceful shutdown, and when it has closed
+/// every connection in time.
+const SHUTTING_DOWN: &str = "shutting down: waiting for in-flight requests";
+const ALL_CLOSED: &str = "all connections closed";
 
 /// How long a replaced build keeps the requests it still has (`--drain`).
 const DRAIN: Duration = Duration::from_secs(2);
@@ -248,11 +267,23 @@ fn an_edited_route_is_served_after_a_rebuild_and_no_request_is_refused() {
         cut_after + Duration::from_secs(1) >= DRAIN && cut_after < DRAIN + Duration::from_secs(20),
         "cut {cut_after:?} after the switch"
     );
+    // It was asked first: the replaced build began its own graceful shutdown (and, its slow
+    // request still open past the grace, was then killed).
+    assert_eq!(dev.lines_with(SHUTTING_DOWN), 1);
+    assert_eq!(dev.lines_with(ALL_CLOSED), 0);
 
     // SIGTERM ends dev, and dev ends the app it started: the whole group is gone.
     assert!(dev.signal("-TERM", &dev.child.id().to_string()));
     let status = dev.child.wait().unwrap();
     assert!(status.success(), "dev exited with {status}");
+    // The current build, with nothing in flight, shut down gracefully and whole (its last
+    // lines may still be on their way through the pipe).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dev.lines_with(ALL_CLOSED) == 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(dev.lines_with(SHUTTING_DOWN), 2);
+    assert_eq!(dev.lines_with(ALL_CLOSED), 1);
     let deadline = Instant::now() + Duration::from_secs(10);
     while dev.group_alive() {
         assert!(

@@ -6,6 +6,11 @@
 //! replaced build is stopped once nothing is still talking to it — or, when a stream or an
 //! upgraded connection keeps talking, once its drain time is over ([`AppProcess::retire`]), so
 //! builds held by open streams cannot pile up and a client that reconnects reaches the new code.
+//!
+//! Stopping is asked first, as a process manager asks: SIGTERM, so a Waypost app shuts down
+//! gracefully — what it still has in flight is answered or cut by its own rules, and the work
+//! cut requests leave behind (a credit refund, a removed partial upload) is done — and only a
+//! process still running after a grace period is killed.
 
 use std::{
     fmt, io,
@@ -25,12 +30,21 @@ use tokio::{
 /// How often a starting app is checked for listening.
 const POLL: Duration = Duration::from_millis(25);
 
+/// How long a process asked to stop gets to end by itself before it is killed, when nothing
+/// says otherwise: the requests it had are done by then, so a Waypost app ends in milliseconds.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a replaced build gets, once its drain time is over, to end by itself: what it still
+/// holds is long-lived by then (a stream, a WebSocket), so it mostly has its leftover work to do.
+const RETIRED_GRACE: Duration = Duration::from_secs(2);
+
 /// A running build of the app.
 #[derive(Debug)]
 pub(crate) struct AppProcess {
     port: u16,
-    // Set to `true`, or dropped with `self`, to kill the process.
-    kill: watch::Sender<bool>,
+    // Set to the grace to stop with (see [`stop_process`]), or dropped with `self` to stop with
+    // [`STOP_GRACE`].
+    stop: watch::Sender<Option<Duration>>,
     exited: watch::Receiver<bool>,
 }
 
@@ -117,19 +131,19 @@ impl AppProcess {
             }
             tokio::time::sleep(POLL).await;
         }
-        let (kill, killed) = watch::channel(false);
+        let (stop, stopping) = watch::channel(None);
         let (ended, exited) = watch::channel(false);
-        tokio::spawn(supervise(child, port, killed, ended, exits));
-        Ok(Arc::new(AppProcess { port, kill, exited }))
+        tokio::spawn(supervise(child, port, stopping, ended, exits));
+        Ok(Arc::new(AppProcess { port, stop, exited }))
     }
 
     /// A stand-in for a build already listening on `port` (a test's own server): nothing to
     /// supervise or stop.
     #[cfg(test)]
     pub(crate) fn listening_on(port: u16) -> Arc<AppProcess> {
-        let (kill, _) = watch::channel(false);
+        let (stop, _) = watch::channel(None);
         let (_, exited) = watch::channel(true);
-        Arc::new(AppProcess { port, kill, exited })
+        Arc::new(AppProcess { port, stop, exited })
     }
 
     /// The loopback port it serves on.
@@ -137,17 +151,12 @@ impl AppProcess {
         self.port
     }
 
-    /// Gives the process `grace` to end by itself (a Ctrl-C in the terminal reaches it too),
-    /// then kills it; returns once it is gone.
-    pub(crate) async fn stop(&self, grace: Duration) {
+    /// Asks the process to stop and gives it [`STOP_GRACE`] to end by itself, then kills it;
+    /// returns once it is gone.
+    pub(crate) async fn stop(&self) {
         let mut exited = self.exited.clone();
-        if tokio::time::timeout(grace, exited.wait_for(|ended| *ended))
-            .await
-            .is_err()
-        {
-            self.kill.send_replace(true);
-            let _ = exited.wait_for(|ended| *ended).await;
-        }
+        self.stop.send_replace(Some(STOP_GRACE));
+        let _ = exited.wait_for(|ended| *ended).await;
     }
 
     /// Lets go of a replaced build: it stops as soon as its last request is done, and at the
@@ -161,19 +170,19 @@ impl AppProcess {
             let ended = tokio::time::timeout(drain, exited.wait_for(|ended| *ended)).await;
             if ended.is_err() {
                 if let Some(process) = process.upgrade() {
-                    process.kill.send_replace(true);
+                    process.stop.send_replace(Some(RETIRED_GRACE));
                 }
             }
         });
     }
 }
 
-/// Owns the child: reports an exit of its own, or kills it when asked or when its
+/// Owns the child: reports an exit of its own, or stops it when asked or when its
 /// [`AppProcess`] is dropped.
 async fn supervise(
     mut child: Child,
     port: u16,
-    mut kill: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Option<Duration>>,
     ended: watch::Sender<bool>,
     exits: mpsc::UnboundedSender<Exit>,
 ) {
@@ -181,13 +190,41 @@ async fn supervise(
         status = child.wait() => {
             let _ = exits.send(Exit { port, status });
         }
-        // `Err` means the `AppProcess` was dropped: nothing uses this build any more.
-        // (The guard `wait_for` returns must not live across the await below.)
-        _ = async { kill.wait_for(|kill| *kill).await.is_ok() } => {
-            let _ = child.kill().await;
+        // `None`: the `AppProcess` was dropped, nothing uses this build any more.
+        grace = asked_to_stop(&mut stop) => {
+            stop_process(&mut child, grace.unwrap_or(STOP_GRACE)).await;
         }
     }
     ended.send_replace(true);
+}
+
+/// The grace the process is asked to stop with, or `None` once its [`AppProcess`] is dropped.
+async fn asked_to_stop(stop: &mut watch::Receiver<Option<Duration>>) -> Option<Duration> {
+    // The guard `wait_for` returns is let go of here, before the stop is awaited.
+    stop.wait_for(Option::is_some)
+        .await
+        .ok()
+        .and_then(|grace| *grace)
+}
+
+/// Sends `child` SIGTERM, waits at most `grace` for it to end, then kills it (SIGKILL); on
+/// platforms without signals, kills it at once.
+async fn stop_process(child: &mut Child, grace: Duration) {
+    #[cfg(unix)]
+    {
+        let asked = child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?))
+            .is_some_and(|pid| {
+                rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok()
+            });
+        if asked && tokio::time::timeout(grace, child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = grace;
+    let _ = child.kill().await;
 }
 
 /// A loopback port nothing listens on right now. Another process could take it before the app

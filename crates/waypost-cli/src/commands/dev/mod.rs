@@ -57,8 +57,6 @@ pub(crate) struct Args {
 const REQUEST_WAIT: Duration = Duration::from_secs(60);
 /// How long a new build may take to listen on its port.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// After Ctrl-C, how long the app gets to finish its own graceful shutdown.
-const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves until Ctrl-C or SIGTERM; exit status 1 when it cannot start.
 pub(crate) fn run(args: &Args) -> ExitCode {
@@ -110,14 +108,14 @@ async fn serve(root: PathBuf, args: &Args) -> Result<(), String> {
     };
     let stop = stop_signal();
     tokio::pin!(stop);
-    let signal = 'session: loop {
+    'session: loop {
         tokio::select! {
-            signal = &mut stop => break 'session signal,
+            () = &mut stop => break 'session,
             () = session.rebuild() => {}
         }
         loop {
             tokio::select! {
-                signal = &mut stop => break 'session signal,
+                () = &mut stop => break 'session,
                 Some(exit) = exits.recv() => session.exited(exit),
                 changed = changes.next() => {
                     let changed = changed.ok_or("watching the app's files stopped")?;
@@ -126,8 +124,8 @@ async fn serve(root: PathBuf, args: &Args) -> Result<(), String> {
                 }
             }
         }
-    };
-    session.stop(signal).await;
+    }
+    session.stop().await;
     Ok(())
 }
 
@@ -239,32 +237,23 @@ impl Session {
         ));
     }
 
-    async fn stop(self, signal: StopSignal) {
+    /// Stops the app gracefully, as a process manager would (a Ctrl-C in the terminal has
+    /// reached it already; SIGTERM then changes nothing for a Waypost app).
+    async fn stop(self) {
         self.upstream
             .send_replace(Upstream::Down("waypost dev is stopping."));
         if let Some(app) = self.current {
-            let grace = match signal {
-                // The terminal sent Ctrl-C to the app too: let it shut down gracefully.
-                StopSignal::Interrupt => STOP_GRACE,
-                StopSignal::Terminate => Duration::ZERO,
-            };
-            app.stop(grace).await;
+            app.stop().await;
         }
         say("stopped");
     }
 }
 
-enum StopSignal {
-    Interrupt,
-    Terminate,
-}
-
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_signal() -> StopSignal {
+async fn stop_signal() {
     let interrupt = async {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => StopSignal::Interrupt,
-            Err(_) => std::future::pending().await,
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
         }
     };
     #[cfg(unix)]
@@ -273,16 +262,15 @@ async fn stop_signal() -> StopSignal {
         match signal(SignalKind::terminate()) {
             Ok(mut terminate) => {
                 terminate.recv().await;
-                StopSignal::Terminate
             }
             Err(_) => std::future::pending().await,
         }
     };
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<StopSignal>();
+    let terminate = std::future::pending::<()>();
     tokio::select! {
-        signal = interrupt => signal,
-        signal = terminate => signal,
+        () = interrupt => {},
+        () = terminate => {},
     }
 }
 
