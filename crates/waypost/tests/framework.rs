@@ -184,12 +184,33 @@ async fn unexported_method_is_405_with_allow() {
         response.headers()[header::ALLOW],
         "GET, POST, HEAD, OPTIONS"
     );
-    error_of(
+    let body = error_of(
         response,
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     )
     .await;
+    assert_eq!(body["error"], "This route does not answer DELETE.");
+    // A method of the client's own making is named, cut short.
+    let long = "Z".repeat(8000);
+    let response = Client::new()
+        .request(
+            reqwest::Method::from_bytes(long.as_bytes()).unwrap(),
+            server.url("/echo"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = error_of(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+    assert_eq!(
+        body["error"],
+        format!("This route does not answer {}….", "Z".repeat(64))
+    );
 }
 
 #[tokio::test]

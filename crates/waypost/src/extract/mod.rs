@@ -13,7 +13,7 @@ mod form;
 mod json;
 mod path;
 mod query;
-mod short_quotes;
+pub(crate) mod short_quotes;
 mod urlencoded;
 mod valid;
 
