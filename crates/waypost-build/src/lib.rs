@@ -51,6 +51,8 @@ pub use builder::{Builder, GENERATED_FILE};
 pub use errors::{ScanError, ScanErrors};
 pub use scan::scan;
 pub use segment::{ParamKind, Segment, SegmentError};
-pub use settings::{Evaluated, RateLimitSetting, RouteSettings, DEFAULT_BODY_LIMIT};
+pub use settings::{
+    Evaluated, RateLimitSetting, RouteSettings, DEFAULT_BODY_LIMIT, DEFAULT_MAX_FIELDS,
+};
 pub use shape::{AuthKind, HandlerShape, RequestBody, ResponseShape};
 pub use table::{ConfigCall, ConfigExpr, Handler, Method, Middleware, Param, Route, RouteTable};

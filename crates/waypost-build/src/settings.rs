@@ -14,6 +14,9 @@ use crate::table::{ConfigCall, ConfigExpr, Route};
 /// The runtime's default body limit, 1 MiB.
 pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
 
+/// The runtime's default number of pairs `Query` and `Form` read, 1000.
+pub const DEFAULT_MAX_FIELDS: u64 = 1000;
+
 /// A route's settings as its `CONFIG` (or the defaults) make them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteSettings {
@@ -31,6 +34,8 @@ pub struct RouteSettings {
     pub idempotent: bool,
     /// `cache(max_age)`: how long anonymous GET answers may be kept; `None` when not cached.
     pub cache: Option<Evaluated<Duration>>,
+    /// `max_fields(pairs)`: the most pairs `Query` and `Form` read from one input.
+    pub max_fields: Evaluated<u64>,
     /// Calls this version of the scanner does not know, as written.
     pub other: Vec<ConfigCall>,
 }
@@ -66,6 +71,7 @@ impl Default for RouteSettings {
             rate_limit_by_user: true,
             idempotent: false,
             cache: None,
+            max_fields: Evaluated::Value(DEFAULT_MAX_FIELDS),
             other: Vec::new(),
         }
     }
@@ -114,6 +120,7 @@ impl ConfigExpr {
                 ("rate_limit_per_ip", 0) => settings.rate_limit_by_user = false,
                 ("idempotent", 0) => settings.idempotent = true,
                 ("cache", 1) => settings.cache = Some(evaluate(arg, duration)),
+                ("max_fields", 1) => settings.max_fields = evaluate(arg, integer),
                 _ => settings.other.push(call.clone()),
             }
         }
@@ -270,12 +277,14 @@ mod tests {
                 ("rate_limit_per_ip", &[]),
                 ("idempotent", &[]),
                 ("cache", &["Duration::from_secs(60)"]),
+                ("max_fields", &["5 * 1000"]),
                 ("compress", &[]),
             ],
         )
         .settings()
         .unwrap();
         assert!(settings.idempotent);
+        assert_eq!(settings.max_fields, Evaluated::Value(5000));
         assert_eq!(
             settings.cache,
             Some(Evaluated::Value(Duration::from_secs(60)))

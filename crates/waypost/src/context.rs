@@ -23,6 +23,9 @@ pub(crate) struct RequestContext {
     /// Whether the request presented credentials, so an [`crate::security::Identity`] may be
     /// among its extensions; without, nobody looks.
     pub(crate) presented_credentials: bool,
+    /// The most pairs `Query` and `Form` read: the route's `max_fields`, set once routing has
+    /// found the route (see [`set_max_fields`]).
+    pub(crate) max_fields: usize,
 }
 
 /// The app's security settings as one connection holds them. Every request takes a reference
@@ -103,6 +106,15 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R
     }
 }
 
+/// Gives the current request its route's `max_fields` (nothing outside a request).
+pub(crate) fn set_max_fields(max_fields: usize) {
+    let _ = CURRENT.try_with(|current| {
+        if let Some(context) = current.borrow_mut().as_mut() {
+            context.max_fields = max_fields;
+        }
+    });
+}
+
 /// The current request's id, or `-` outside a request.
 pub(crate) fn request_id() -> RequestId {
     with_current(|context| context.map_or(RequestId::NONE, |context| context.id))
@@ -127,6 +139,7 @@ mod tests {
             security: None,
             peer: None,
             presented_credentials: false,
+            max_fields: crate::DEFAULT_MAX_FIELDS,
         })
     }
 

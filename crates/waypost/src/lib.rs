@@ -49,7 +49,9 @@ pub use app::{init_tracing, App};
 pub use axum;
 pub use error::ApiError;
 pub use request_id::RequestId;
-pub use route_config::{RateLimit, RateLimitSetting, RouteConfig, DEFAULT_BODY_LIMIT};
+pub use route_config::{
+    RateLimit, RateLimitSetting, RouteConfig, DEFAULT_BODY_LIMIT, DEFAULT_MAX_FIELDS,
+};
 
 /// What handlers return: a value, or the one error shape.
 pub type ApiResult<T> = Result<T, ApiError>;

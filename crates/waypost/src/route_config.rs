@@ -8,6 +8,10 @@ use std::time::Duration;
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// The default number of pairs a query string or form body may hold: 1000, as Django's
+/// `DATA_UPLOAD_MAX_NUMBER_FIELDS` and PHP's `max_input_vars` have it.
+pub const DEFAULT_MAX_FIELDS: usize = 1000;
+
 /// A per-route request budget: `requests` per `window`, counted per user (or client IP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -76,6 +80,8 @@ pub struct RouteConfig {
     /// How long anonymous callers and shared caches may keep a GET's answer (`None`: not
     /// marked, so not kept by well-behaved caches).
     pub cache: Option<Duration>,
+    /// The most `key=value` pairs `Query` and `Form` read from one query string or body.
+    pub max_fields: usize,
 }
 
 impl RouteConfig {
@@ -90,6 +96,7 @@ impl RouteConfig {
             rate_limit_by_user: true,
             idempotent: false,
             cache: None,
+            max_fields: DEFAULT_MAX_FIELDS,
         }
     }
 
@@ -149,6 +156,14 @@ impl RouteConfig {
     /// answer gets `Cache-Control` without an `ETag`.
     pub const fn cache(mut self, max_age: Duration) -> Self {
         self.cache = Some(max_age);
+        self
+    }
+
+    /// Let `Query` and `Form` read up to `pairs` `key=value` pairs from one query string or body
+    /// (default [`DEFAULT_MAX_FIELDS`]); past it the request is 400 `validation_failed`, before
+    /// anything is decoded. The body limit still bounds a form's size.
+    pub const fn max_fields(mut self, pairs: usize) -> Self {
+        self.max_fields = pairs;
         self
     }
 

@@ -30,6 +30,7 @@ static SLOW: RouteInfo = RouteInfo::at(
     RouteConfig::new().max_duration(Duration::from_millis(100)),
 );
 static PANIC: RouteInfo = RouteInfo::at(&["/panic"], GET, RouteConfig::new());
+static WIDE: RouteInfo = RouteInfo::at(&["/wide"], GET, RouteConfig::new().max_fields(2000));
 static PAGE: RouteInfo = RouteInfo::at(
     &["/page"],
     &[HandlerInfo::of(Method::Get), HandlerInfo::of(Method::Post)],
@@ -85,6 +86,11 @@ fn router() -> Router {
             Json(json!({ "sort": matches!(order.sort, SortKey::Title) }))
         })
         .post(|Json(page): Json<Page>| async move { Json(json!({ "page": page.page })) })
+        .mount(router);
+    let router = RouteMethods::new(&WIDE)
+        .get(|Query(pairs): Query<Vec<(String, String)>>| async move {
+            Json(json!({ "pairs": pairs.len() }))
+        })
         .mount(router);
     let router = RouteMethods::new(&SMALL)
         .post(|Json(value): Json<Value>| async move { Json(value) })
@@ -399,6 +405,35 @@ async fn a_long_value_in_an_error_is_quoted_back_cut_short() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Value>().await.unwrap()["sort"], true);
+}
+
+#[tokio::test]
+async fn a_route_may_read_more_pairs_than_the_default_1000() {
+    let server = TestServer::start(app()).await;
+    let client = Client::new();
+    let query = |pairs: usize| vec!["k=v"; pairs].join("&");
+    let response = client
+        .get(server.url(&format!("/wide?{}", query(1500))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["pairs"], 1500);
+    let response = client
+        .get(server.url(&format!("/wide?{}", query(2001))))
+        .send()
+        .await
+        .unwrap();
+    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_eq!(body["details"]["query"][0], "has more than 2000 fields");
+    // A route without the setting keeps the default.
+    let response = client
+        .get(server.url(&format!("/page?sort=title&{}", query(1000))))
+        .send()
+        .await
+        .unwrap();
+    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_eq!(body["details"]["query"][0], "has more than 1000 fields");
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use waypost_build::{AuthKind, Evaluated, RateLimitSetting, Route, RouteSettings};
+use waypost_build::{
+    AuthKind, Evaluated, RateLimitSetting, Route, RouteSettings, DEFAULT_MAX_FIELDS,
+};
 
 use crate::app_crate::AppCrate;
 
@@ -154,6 +156,11 @@ fn known_settings(settings: &RouteSettings) -> Vec<String> {
         Some(Evaluated::Value(max_age)) => parts.push(format!("cache {max_age:?}")),
         Some(Evaluated::Written(expr)) => parts.push(format!("cache {expr}")),
     }
+    match &settings.max_fields {
+        Evaluated::Value(DEFAULT_MAX_FIELDS) => {}
+        Evaluated::Value(pairs) => parts.push(format!("max fields {pairs}")),
+        Evaluated::Written(expr) => parts.push(format!("max fields {expr}")),
+    }
     parts.extend(
         settings
             .other
@@ -197,6 +204,23 @@ mod tests {
             ..RouteSettings::default()
         };
         assert_eq!(known_settings(&settings).last().unwrap(), "cache 3600s");
+    }
+
+    #[test]
+    fn a_route_with_its_own_field_cap_says_so() {
+        let settings = RouteSettings {
+            max_fields: Evaluated::Value(5000),
+            ..RouteSettings::default()
+        };
+        assert_eq!(known_settings(&settings).last().unwrap(), "max fields 5000");
+        let settings = RouteSettings {
+            max_fields: Evaluated::Written("FIELDS".into()),
+            ..RouteSettings::default()
+        };
+        assert_eq!(
+            known_settings(&settings).last().unwrap(),
+            "max fields FIELDS"
+        );
     }
 
     #[test]

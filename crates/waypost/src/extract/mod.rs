@@ -3,10 +3,10 @@
 //! They mirror axum's (`Json`, `Query`, `Form`, `Path`) and add [`Valid`], which runs `garde`
 //! validation after parsing, and [`JsonWithBytes`], a JSON body parsed and kept as it came (for
 //! a proxy that checks what it passes on). `Query` and `Form` read a repeated key into a list
-//! field (`?tag=a&tag=b`) and refuse it for a single one, naming the field; more than 1000
-//! pairs are refused whole. A client's value quoted back in an error message is cut to 64
-//! characters (`short_quotes`). Any plain axum extractor still works in a handler; its
-//! rejection is turned into the same shape on the way out.
+//! field (`?tag=a&tag=b`) and refuse it for a single one, naming the field; more pairs than
+//! the route's `max_fields` (1000 by default) are refused whole. A client's value quoted back
+//! in an error message is cut to 64 characters (`short_quotes`). Any plain axum extractor
+//! still works in a handler; its rejection is turned into the same shape on the way out.
 
 mod declared;
 mod form;

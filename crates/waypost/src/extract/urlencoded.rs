@@ -24,7 +24,7 @@ use serde::de::{
 };
 
 use super::short_quotes::{shorten_quoted_values, shorten_value};
-use crate::ApiError;
+use crate::{ApiError, DEFAULT_MAX_FIELDS};
 
 /// What a value given for a field that takes one is told, beside the field's name.
 const REPEATED: &str = "is given more than once";
@@ -33,10 +33,13 @@ const REPEATED: &str = "is given more than once";
 /// is 400 `validation_failed`, naming the field at fault in `details` — or `whole` ("query",
 /// "form") when no one field is.
 pub(crate) fn from_bytes<T: DeserializeOwned>(input: &[u8], whole: &str) -> Result<T, ApiError> {
-    if has_too_many_pairs(input) {
+    let max_pairs = crate::context::with_current(|context| {
+        context.map_or(DEFAULT_MAX_FIELDS, |context| context.max_fields)
+    });
+    if has_more_pairs_than(input, max_pairs) {
         return Err(ApiError::invalid_field(
             whole,
-            format!("has more than {MAX_PAIRS} fields"),
+            format!("has more than {max_pairs} fields"),
         ));
     }
     read(input).map_err(|error| {
@@ -46,23 +49,20 @@ pub(crate) fn from_bytes<T: DeserializeOwned>(input: &[u8], whole: &str) -> Resu
     })
 }
 
-/// The most pairs one input may hold, as Django's `DATA_UPLOAD_MAX_NUMBER_FIELDS` and PHP's
-/// `max_input_vars` have it. Grouping keeps every pair until the target has taken them, so
-/// without a cap a 1 MiB form of `a&a&a…` would hold some twenty times its size.
-const MAX_PAIRS: usize = 1000;
-
 /// `input` read into `T`; the error's path names the field at fault.
 fn read<T: DeserializeOwned>(input: &[u8]) -> Result<T, serde_path_to_error::Error<Error>> {
     serde_path_to_error::deserialize(Whole(input))
 }
 
-/// Whether `input` holds more than [`MAX_PAIRS`] pairs: counted on the raw bytes, before
-/// anything is decoded or kept.
-fn has_too_many_pairs(input: &[u8]) -> bool {
+/// Whether `input` holds more than `max_pairs` pairs (the route's `max_fields`, by default
+/// [`DEFAULT_MAX_FIELDS`]): counted on the raw bytes, before anything is decoded or kept.
+/// Grouping keeps every pair until the target has taken them, so without a cap a 1 MiB form
+/// of `a&a&a…` would hold some twenty times its size.
+fn has_more_pairs_than(input: &[u8], max_pairs: usize) -> bool {
     input
         .split(|&byte| byte == b'&')
         .filter(|pair| !pair.is_empty())
-        .nth(MAX_PAIRS)
+        .nth(max_pairs)
         .is_some()
 }
 
@@ -375,7 +375,8 @@ mod tests {
 
     use serde::Deserialize;
 
-    use super::{from_bytes, read as read_pairs, MAX_PAIRS, REPEATED};
+    use super::{from_bytes, read as read_pairs, REPEATED};
+    use crate::DEFAULT_MAX_FIELDS as MAX_PAIRS;
 
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(rename_all = "camelCase")]

@@ -177,6 +177,7 @@ where
             security: self.security.clone(),
             peer: self.peer,
             presented_credentials: false,
+            max_fields: crate::DEFAULT_MAX_FIELDS,
         });
         let too_large = self.max_header_bytes.is_some_and(|limit| head.size > limit);
         // RFC 9112 §3.2: an HTTP/1.1 request without `Host`, and any with two or with one that

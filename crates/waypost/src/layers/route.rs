@@ -184,6 +184,10 @@ impl RouteGuard {
             return GuardedFuture::ready(axum::http::StatusCode::NO_CONTENT.into_response());
         }
         let config = &self.route.config;
+        if config.max_fields != crate::DEFAULT_MAX_FIELDS {
+            // For `Query` and `Form`, which see only the request.
+            crate::context::set_max_fields(config.max_fields);
+        }
         let limit = config.body_limit;
         // A request without a body (most GETs) has no length to check.
         let has_body = !request.body().is_end_stream();
