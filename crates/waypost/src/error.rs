@@ -101,7 +101,7 @@ impl ApiError {
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed(method: &Method) -> Self {
         // A client may name any method, as long as the whole head allows.
-        let method = crate::extract::short_quotes::shorten_value(method.as_str());
+        let method = crate::short_quotes::shorten_value(method.as_str());
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",

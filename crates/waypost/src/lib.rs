@@ -39,6 +39,7 @@ pub mod response;
 mod route_config;
 pub mod routing;
 pub mod security;
+mod short_quotes;
 pub mod store;
 pub mod stream;
 pub mod testing;

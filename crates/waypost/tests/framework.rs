@@ -171,6 +171,13 @@ async fn error_of(response: reqwest::Response, status: StatusCode, code: &str) -
     body
 }
 
+/// GETs `path`, checks the answer is 400 `validation_failed`, and returns `details[field][0]`.
+async fn invalid_field(server: &TestServer, path: &str, field: &str) -> Value {
+    let response = Client::new().get(server.url(path)).send().await.unwrap();
+    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    body["details"][field][0].clone()
+}
+
 #[tokio::test]
 async fn unknown_path_is_404_json() {
     let server = TestServer::start(app()).await;
@@ -374,28 +381,16 @@ async fn a_long_value_in_an_error_is_quoted_back_cut_short() {
             "x".repeat(64)
         )
     );
-    let response = client
-        .get(server.url(&format!("/page?sort={}", &long[..8000])))
-        .send()
-        .await
-        .unwrap();
-    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
     assert_eq!(
-        body["details"]["sort"][0],
+        invalid_field(&server, &format!("/page?sort={}", &long[..8000]), "sort").await,
         format!(
             "unknown value `{}…`, expected `createdAt` or `title`",
             "x".repeat(64)
         )
     );
     // Short values are quoted whole, and a good request still passes.
-    let response = client
-        .get(server.url("/page?sort=newest"))
-        .send()
-        .await
-        .unwrap();
-    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
     assert_eq!(
-        body["details"]["sort"][0],
+        invalid_field(&server, "/page?sort=newest", "sort").await,
         "unknown value `newest`, expected `createdAt` or `title`"
     );
     let response = client
@@ -419,21 +414,20 @@ async fn a_route_may_read_more_pairs_than_the_default_1000() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Value>().await.unwrap()["pairs"], 1500);
-    let response = client
-        .get(server.url(&format!("/wide?{}", query(2001))))
-        .send()
-        .await
-        .unwrap();
-    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
-    assert_eq!(body["details"]["query"][0], "has more than 2000 fields");
+    assert_eq!(
+        invalid_field(&server, &format!("/wide?{}", query(2001)), "query").await,
+        "has more than 2000 fields"
+    );
     // A route without the setting keeps the default.
-    let response = client
-        .get(server.url(&format!("/page?sort=title&{}", query(1000))))
-        .send()
-        .await
-        .unwrap();
-    let body = error_of(response, StatusCode::BAD_REQUEST, "validation_failed").await;
-    assert_eq!(body["details"]["query"][0], "has more than 1000 fields");
+    assert_eq!(
+        invalid_field(
+            &server,
+            &format!("/page?sort=title&{}", query(1000)),
+            "query"
+        )
+        .await,
+        "has more than 1000 fields"
+    );
 }
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use axum::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{declared::DeclaredShape, short_quotes::shorten_quoted_values};
-use crate::ApiError;
+use super::declared::DeclaredShape;
+use crate::{short_quotes::shorten_quoted_values, ApiError};
 
 /// A JSON request body (checked `Content-Type`, bounded by the route's body limit) or a JSON
 /// response.

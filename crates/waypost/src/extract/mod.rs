@@ -5,7 +5,7 @@
 //! a proxy that checks what it passes on). `Query` and `Form` read a repeated key into a list
 //! field (`?tag=a&tag=b`) and refuse it for a single one, naming the field; more pairs than
 //! the route's `max_fields` (1000 by default) are refused whole. A client's value quoted back
-//! in an error message is cut to 64 characters (`short_quotes`). Any plain axum extractor
+//! in an error message is cut to 64 characters (`crate::short_quotes`). Any plain axum extractor
 //! still works in a handler; its rejection is turned into the same shape on the way out.
 
 mod declared;
@@ -13,7 +13,6 @@ mod form;
 mod json;
 mod path;
 mod query;
-pub(crate) mod short_quotes;
 mod urlencoded;
 mod valid;
 

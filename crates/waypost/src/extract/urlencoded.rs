@@ -23,8 +23,10 @@ use serde::de::{
     DeserializeOwned, IntoDeserializer, Visitor,
 };
 
-use super::short_quotes::{shorten_quoted_values, shorten_value};
-use crate::{ApiError, DEFAULT_MAX_FIELDS};
+use crate::{
+    short_quotes::{shorten_quoted_values, shorten_value},
+    ApiError, DEFAULT_MAX_FIELDS,
+};
 
 /// What a value given for a field that takes one is told, beside the field's name.
 const REPEATED: &str = "is given more than once";
