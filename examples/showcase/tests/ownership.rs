@@ -1,5 +1,6 @@
-//! Who may see and change what: posts belong to their author (admins may change any), drafts
-//! are invisible to others, the user list is for admins, a user record for its owner and admins.
+//! Who may see and change what: posts belong to their author (admins may read and change any),
+//! drafts are invisible to other users, the user list is for admins, a user record for its owner
+//! and admins.
 
 mod common;
 
@@ -210,6 +211,27 @@ async fn an_admin_can_edit_and_delete_anyones_post() {
         stored(&app, &draft).await.unwrap()["content"],
         "edited by an admin"
     );
+    // The admin reads the draft it may change; to everyone but its author and admins it is
+    // still not there.
+    let read = app
+        .as_user(&admin, Method::GET, &path_of(&draft))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(
+        (&read["id"], &read["content"], &read["published"]),
+        (&draft["id"], &json!("edited by an admin"), &json!(false))
+    );
+    let bob = app.account("bob@example.com").await;
+    let hidden = app
+        .as_user(&bob, Method::GET, &path_of(&draft))
+        .send()
+        .await
+        .unwrap();
+    expect_error(hidden, 404, "not_found").await;
+    expect_error(app.get(&path_of(&draft)).await, 404, "not_found").await;
 
     for post in [&public, &draft] {
         let deleted = app
