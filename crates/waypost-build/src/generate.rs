@@ -354,6 +354,7 @@ fn operation_info(index: usize, handler: &Handler) -> TokenStream {
         ResponseShape::NoContent => quote!(::waypost::openapi::ResponseInfo::NoContent),
         ResponseShape::File => quote!(::waypost::openapi::ResponseInfo::File),
         ResponseShape::Text => quote!(::waypost::openapi::ResponseInfo::Text),
+        ResponseShape::WebSocket => quote!(::waypost::openapi::ResponseInfo::WebSocket),
         ResponseShape::Unknown => quote!(::waypost::openapi::ResponseInfo::Unknown),
     };
     quote! {

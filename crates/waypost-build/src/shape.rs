@@ -54,6 +54,8 @@ pub enum ResponseShape {
     File,
     /// `ChunkedText`: a text stream.
     Text,
+    /// A WebSocket handshake (the handler takes `WebSocketUpgrade`): 101, then a session.
+    WebSocket,
     /// Anything else (`Response`, `impl IntoResponse`): the status and body are not known.
     #[default]
     Unknown,
@@ -277,6 +279,7 @@ pub(crate) fn shape_of(
     resolver: &Resolver,
 ) -> HandlerShape {
     let mut shape = HandlerShape::default();
+    let mut websocket = false;
     let named = |ty: Option<&Type>| {
         ty.and_then(|ty| resolver.resolve(ty))
             .map(|ty| type_text(&ty))
@@ -302,10 +305,13 @@ pub(crate) fn shape_of(
             "Query" => shape.query = Some(named(inner)),
             "Auth" => shape.auth = AuthKind::Required,
             "MaybeAuth" if shape.auth == AuthKind::None => shape.auth = AuthKind::Optional,
+            "WebSocketUpgrade" => websocket = true,
             _ => {}
         }
     }
     shape.response = match returns {
+        // Whatever the signature says it returns, its success is the switch to a WebSocket.
+        _ if websocket => ResponseShape::WebSocket,
         None => ResponseShape::Unknown,
         Some(ty) => {
             // `Result<X, E>`: the success type is `X`.
@@ -428,5 +434,18 @@ mod tests {
             shape_of(&[], Some(&returns), &resolver()).response,
             ResponseShape::Unknown
         );
+        // A WebSocket handshake, whatever the return type says.
+        let upgrade: Type = syn::parse_quote!(waypost::websocket::WebSocketUpgrade);
+        for returns in [
+            syn::parse_quote!(Response),
+            syn::parse_quote!(Result<Response, ApiError>),
+            syn::parse_quote!(impl IntoResponse),
+        ] {
+            let returns: Type = returns;
+            assert_eq!(
+                shape_of(&[&upgrade], Some(&returns), &resolver()).response,
+                ResponseShape::WebSocket
+            );
+        }
     }
 }

@@ -145,6 +145,17 @@ const RESERVED: &[&str] = &[
 const CLIENT_MEMBERS: &[&str] = &["constructor", "setToken", "setCsrfToken"];
 
 /// HTTP methods in the order OpenAPI lists them, which is also the order of the output.
+/// Whether `operation` opens a WebSocket (its only success is 101): `fetch` cannot, so the
+/// client leaves it out; a browser opens it with `new WebSocket(url)`.
+fn is_websocket(operation: &Value) -> bool {
+    operation
+        .get("responses")
+        .and_then(Value::as_object)
+        .is_some_and(|responses| {
+            responses.contains_key("101") && !responses.keys().any(|code| code.starts_with('2'))
+        })
+}
+
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
@@ -759,7 +770,7 @@ impl<'a> Generator<'a> {
             let at = format!("#/paths/{path}");
             let item = self.deref(item, &at)?;
             for method in METHODS {
-                if let Some(operation) = item.get(*method) {
+                if let Some(operation) = item.get(*method).filter(|op| !is_websocket(op)) {
                     operations.push(self.operation(method, path, item, operation)?);
                 }
             }

@@ -30,3 +30,26 @@ fn output_does_not_depend_on_key_order() {
         waypost_build::typescript::generate(&sample()).unwrap()
     );
 }
+
+#[test]
+fn websocket_operations_are_left_out_of_the_client() {
+    // `fetch` cannot open a WebSocket: an operation whose only success is 101 gets no method,
+    // and the rest of the document comes out as before.
+    let mut document = sample();
+    document["paths"]["/api/live"] = serde_json::json!({
+        "get": {
+            "operationId": "get_api_live",
+            "responses": {
+                "101": { "description": "Switching Protocols." },
+                "default": { "description": "An error." }
+            }
+        }
+    });
+    let with_socket = waypost_build::typescript::generate(&document).unwrap();
+    assert!(!with_socket.contains("getApiLive"), "{with_socket}");
+    assert!(!with_socket.contains("/api/live"));
+    assert_eq!(
+        with_socket,
+        waypost_build::typescript::generate(&sample()).unwrap()
+    );
+}

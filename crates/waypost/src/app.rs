@@ -41,6 +41,7 @@ use crate::{
     layers::{Front, FrontLayer},
     protocol_errors::ShapedErrors,
     security::{Security, SecuritySettings},
+    shutdown::Shutdown,
 };
 
 /// hyper's default HTTP/1 read buffer limit (8 KiB + 100 × 4 KiB).
@@ -122,12 +123,18 @@ impl App {
     /// The whole app as one tower service, front layer included (for in-process tests and
     /// custom servers).
     pub fn into_service(self) -> Front<Router> {
+        self.into_front(Shutdown::default())
+    }
+
+    /// [`App::into_service`], telling handlers of the server's stop through `shutdown`.
+    fn into_front(self, shutdown: Shutdown) -> Front<Router> {
         let security = self.security.unwrap_or_else(|| {
             Arc::new(Security::new(SecuritySettings::default()).expect("the defaults are valid"))
         });
         FrontLayer::new(Some(self.server.body_read_timeout))
             .with_max_header_bytes(self.server.max_header_bytes)
             .with_security(security)
+            .with_shutdown(shutdown)
             .layer(self.router)
     }
 
@@ -156,7 +163,11 @@ impl App {
         shutdown: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
         let server = self.server.clone();
-        let service = self.into_service();
+        // Begun when the server stops accepting: every connection then shuts down as hyper
+        // does it gracefully, and handlers that asked for the `Shutdown` hear of it.
+        let (stop, handlers_hear) = Shutdown::for_server();
+        let stopping = stop.started();
+        let service = self.into_front(handlers_hear);
         // HTTP/2 runs each stream — a request's future — in a task of its own, apart from its
         // connection's: tracked, so that stopping waits for them too.
         let streams = StreamTasks(TaskTracker::new());
@@ -177,10 +188,8 @@ impl App {
             // the front layer, which answers 431 in the one error shape; past it, h2 refuses the
             // stream with a bare 431 of its own.
             .max_header_list_size(u32::try_from(2 * server.max_header_bytes).unwrap_or(u32::MAX));
-        // Cancelled when the server stops accepting: every connection then shuts down as
-        // hyper does it gracefully. The set holds the open connections' tasks, to wait for them
-        // and, past the deadline, to drop them while the runtime still runs.
-        let stopping = CancellationToken::new();
+        // The open connections' tasks, to wait for them and, past the deadline, to drop them
+        // while the runtime still runs.
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -228,7 +237,7 @@ impl App {
         }
         drop(listener);
         tracing::info!("shutting down: waiting for in-flight requests");
-        stopping.cancel();
+        stop.begin();
         // A timeout too long to add to the clock is no deadline at all.
         let deadline = tokio::time::Instant::now()
             .checked_add(server.shutdown_timeout)
@@ -243,6 +252,8 @@ impl App {
             // behind (refunds, freed keys, removed partial files), which is waited for below.
             connections.shutdown().await;
         }
+        // Sessions (WebSockets) had the same deadline to close; those still open are cut off.
+        stop.end_sessions(deadline, LEFTOVER_WORK_GRACE).await;
         // Work a request runs apart from its connection (an idempotent handler whose client
         // left) has until the same deadline; then it is cut short here, inside the runtime, so
         // that what it leaves behind starts and is waited for below.

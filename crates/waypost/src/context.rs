@@ -10,13 +10,14 @@
 
 use std::{cell::RefCell, net::IpAddr, sync::Arc};
 
-use crate::{request_id::RequestId, security::Security};
+use crate::{request_id::RequestId, security::Security, shutdown::Shutdown};
 
 /// The request being served.
 #[derive(Clone, Debug)]
 pub(crate) struct RequestContext {
     pub(crate) id: RequestId,
-    pub(crate) security: Option<Arc<ConnectionSecurity>>,
+    /// What the connection's requests share (`None` when the app runs without security).
+    pub(crate) connection: Option<Arc<ConnectionShared>>,
     /// The connection's peer, when the app's own server serves it (else `ConnectInfo`, if any,
     /// is read from the request).
     pub(crate) peer: Option<IpAddr>,
@@ -28,11 +29,15 @@ pub(crate) struct RequestContext {
     pub(crate) max_fields: usize,
 }
 
-/// The app's security settings as one connection holds them. Every request takes a reference
-/// to its context; counted on a per-connection `Arc`, that reference count stays in the cache of
-/// the core serving the connection instead of bouncing between cores on every request.
+/// What one connection's requests share: the app's security settings and the server's stop.
+/// Every request takes a reference to its context; counted on a per-connection `Arc`, that
+/// reference count stays in the cache of the core serving the connection instead of bouncing
+/// between cores on every request.
 #[derive(Debug)]
-pub(crate) struct ConnectionSecurity(pub(crate) Arc<Security>);
+pub(crate) struct ConnectionShared {
+    pub(crate) security: Arc<Security>,
+    pub(crate) shutdown: Shutdown,
+}
 
 thread_local! {
     static CURRENT: RefCell<Option<RequestContext>> = const { RefCell::new(None) };
@@ -86,10 +91,33 @@ impl<F: std::future::Future> std::future::Future for InContext<F> {
 
 /// `future`, carrying the current request's context (if any) to wherever it is polled.
 pub(crate) fn carried<F: std::future::Future>(future: F) -> InContext<F> {
-    InContext {
-        context: with_current(|context| context.cloned()),
-        span: tracing::Span::current(),
-        future,
+    Captured::now().carry(future)
+}
+
+/// The current request's context and log span, kept for work that only starts later (a
+/// WebSocket session, once its connection is upgraded).
+#[derive(Clone, Debug)]
+pub(crate) struct Captured {
+    context: Option<RequestContext>,
+    span: tracing::Span,
+}
+
+impl Captured {
+    /// What is current now.
+    pub(crate) fn now() -> Self {
+        Self {
+            context: with_current(|context| context.cloned()),
+            span: tracing::Span::current(),
+        }
+    }
+
+    /// `future`, with the captured context current around each of its polls.
+    pub(crate) fn carry<F: std::future::Future>(&self, future: F) -> InContext<F> {
+        InContext {
+            context: self.context.clone(),
+            span: self.span.clone(),
+            future,
+        }
     }
 }
 
@@ -124,8 +152,8 @@ pub(crate) fn request_id() -> RequestId {
 pub(crate) fn security() -> Option<Arc<Security>> {
     with_current(|context| {
         context
-            .and_then(|context| context.security.as_ref())
-            .map(|security| security.0.clone())
+            .and_then(|context| context.connection.as_ref())
+            .map(|connection| connection.security.clone())
     })
 }
 
@@ -136,7 +164,7 @@ mod tests {
     fn context(id: &str) -> Option<RequestContext> {
         Some(RequestContext {
             id: RequestId::from_header(Some(&axum::http::HeaderValue::from_str(id).unwrap())),
-            security: None,
+            connection: None,
             peer: None,
             presented_credentials: false,
             max_fields: crate::DEFAULT_MAX_FIELDS,

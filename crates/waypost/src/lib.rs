@@ -16,7 +16,8 @@
 //!
 //! Cargo features: `sqlite` (default) and `postgres` for [`database`]; `redis` for the
 //! [`store`]s shared between machines; `openapi` (default) for the OpenAPI document the
-//! generated `routes::openapi()` builds, and its docs page.
+//! generated `routes::openapi()` builds, and its docs page; `websocket` (default) for
+//! WebSocket routes (`websocket`).
 
 #![warn(missing_docs)]
 
@@ -40,11 +41,14 @@ mod route_config;
 pub mod routing;
 pub mod security;
 mod short_quotes;
+pub mod shutdown;
 pub mod store;
 pub mod stream;
 pub mod testing;
 pub mod upload;
 pub mod webhook;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use app::{init_tracing, App};
 pub use axum;

@@ -1,5 +1,6 @@
 //! Streams over a real socket, through every layer of an `App`: each SSE event and each text
-//! chunk reaches the client before the handler has produced the next one.
+//! chunk reaches the client before the handler has produced the next one, and an endless stream
+//! bound to the server's `Shutdown` ends when the server stops.
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -8,7 +9,9 @@ use reqwest::Client;
 use tokio::{sync::Notify, time::timeout};
 use waypost::{
     axum::{response::IntoResponse, Router},
+    config::ServerConfig,
     routing::{self, HandlerInfo, Method, RouteInfo, RouteMethods},
+    shutdown::Shutdown,
     stream::{sse, ChunkedText, Event},
     testing::TestServer,
     App, RouteConfig,
@@ -18,6 +21,7 @@ const GET: &[HandlerInfo] = &[HandlerInfo::of(Method::Get)];
 
 static EVENTS: RouteInfo = RouteInfo::at(&["/events"], GET, RouteConfig::new());
 static CHUNKS: RouteInfo = RouteInfo::at(&["/chunks"], GET, RouteConfig::new());
+static TICKS: RouteInfo = RouteInfo::at(&["/ticks"], GET, RouteConfig::new());
 
 /// Yields `first`, then waits for `gate` before yielding `second`.
 fn gated(
@@ -49,7 +53,23 @@ fn app(events_gate: Arc<Notify>, chunks_gate: Arc<Notify>) -> App {
             async move { ChunkedText(gated(gate, "Hello", " World")).into_response() }
         })
         .mount(router);
-    App::new(router.fallback(routing::not_found_fallback))
+    // An endless event stream that ends when the server begins to stop.
+    let router = RouteMethods::new(&TICKS)
+        .get(|shutdown: Shutdown| async move {
+            let ticks = futures_util::stream::unfold(0u32, |n| async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Some((n, n + 1))
+            });
+            sse(shutdown.until_started(
+                ticks.map(|n| Ok::<_, Infallible>(Event::default().data(n.to_string()))),
+            ))
+        })
+        .mount(router);
+    App::new(router.fallback(routing::not_found_fallback)).with_server_config(ServerConfig {
+        // Far off: a stream that ends at the stop must not need it.
+        shutdown_timeout: Duration::from_secs(60),
+        ..ServerConfig::default()
+    })
 }
 
 /// Reads from `response` until the text read so far contains `wanted`; fails after 5 s.
@@ -148,4 +168,28 @@ async fn streams_of_many_clients_progress_independently() {
     read_to_end(&mut second, &mut b).await;
     assert!(a.ends_with("data: two\n\n"), "{a}");
     assert_eq!(b, "Hello World");
+}
+
+#[tokio::test]
+async fn an_endless_stream_bound_to_the_shutdown_ends_when_the_server_stops() {
+    let server = TestServer::start(app(Arc::default(), Arc::default())).await;
+    let mut response = Client::new()
+        .get(server.url("/ticks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut received = String::new();
+    read_until(&mut response, &mut received, "data: 2\n\n").await;
+    let stopped = tokio::spawn(server.stop());
+    // The stream ends cleanly (the body completes) instead of being cut at the deadline.
+    read_to_end(&mut response, &mut received).await;
+    assert!(
+        received.ends_with("\n\n"),
+        "whole events only: {received:?}"
+    );
+    timeout(Duration::from_secs(30), stopped)
+        .await
+        .expect("the server stops once the stream has ended, long before its deadline")
+        .unwrap();
 }

@@ -34,13 +34,14 @@ use tower::{Layer, Service};
 
 use super::path_normalization;
 use crate::{
-    context::{self, ConnectionSecurity, RequestContext},
+    context::{self, ConnectionShared, RequestContext},
     error::{self, ApiError, RenderedError},
     request_id::{RequestId, REQUEST_ID_HEADER},
     security::{
         layer::{self as gate, Gate, GateHeaders},
         Security,
     },
+    shutdown::Shutdown,
 };
 
 /// The prefix of headers only the framework may set.
@@ -53,6 +54,7 @@ pub struct FrontLayer {
     body_read_timeout: Option<Duration>,
     max_header_bytes: Option<usize>,
     security: Option<Arc<Security>>,
+    shutdown: Shutdown,
 }
 
 impl FrontLayer {
@@ -63,6 +65,7 @@ impl FrontLayer {
             body_read_timeout,
             max_header_bytes: None,
             security: None,
+            shutdown: Shutdown::default(),
         }
     }
 
@@ -81,6 +84,13 @@ impl FrontLayer {
         self.security = Some(security);
         self
     }
+
+    /// The stop handlers learn of through [`Shutdown`] (with the security settings: an app
+    /// served without them never hears of it).
+    pub(crate) fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
 }
 
 impl<S> Layer<S> for FrontLayer {
@@ -91,10 +101,12 @@ impl<S> Layer<S> for FrontLayer {
             inner,
             body_read_timeout: self.body_read_timeout,
             max_header_bytes: self.max_header_bytes,
-            security: self
-                .security
-                .clone()
-                .map(|security| Arc::new(ConnectionSecurity(security))),
+            connection: self.security.clone().map(|security| {
+                Arc::new(ConnectionShared {
+                    security,
+                    shutdown: self.shutdown.clone(),
+                })
+            }),
             peer: None,
         }
     }
@@ -106,22 +118,24 @@ pub struct Front<S> {
     inner: S,
     body_read_timeout: Option<Duration>,
     max_header_bytes: Option<usize>,
-    security: Option<Arc<ConnectionSecurity>>,
+    connection: Option<Arc<ConnectionShared>>,
     /// The connection's peer (see [`Front::for_connection`]).
     peer: Option<IpAddr>,
 }
 
 impl<S: Clone> Front<S> {
     /// A copy for one connection, from `peer`, to call: the same app and settings, with a
-    /// reference count of its own for the security settings, so the count each request takes
+    /// reference count of its own for what its requests share, so the count each request takes
     /// stays on the core serving the connection, and the peer's address at hand for the rate
     /// limiter without a look through each request's extensions.
     pub fn for_connection(&self, peer: SocketAddr) -> Self {
         Self {
-            security: self
-                .security
-                .as_ref()
-                .map(|shared| Arc::new(ConnectionSecurity(shared.0.clone()))),
+            connection: self.connection.as_ref().map(|shared| {
+                Arc::new(ConnectionShared {
+                    security: shared.security.clone(),
+                    shutdown: shared.shutdown.clone(),
+                })
+            }),
             peer: Some(peer.ip()),
             ..self.clone()
         }
@@ -174,7 +188,7 @@ where
         };
         let mut context = Some(RequestContext {
             id,
-            security: self.security.clone(),
+            connection: self.connection.clone(),
             peer: self.peer,
             presented_credentials: false,
             max_fields: crate::DEFAULT_MAX_FIELDS,
@@ -187,7 +201,7 @@ where
             HostField::Missing => request.version() == axum::http::Version::HTTP_11,
             HostField::Invalid => true,
         };
-        let gate = match &self.security {
+        let gate = match &self.connection {
             // Rendered in the request's context, so the body carries the request id.
             _ if too_large => Gate::Answer(context::enter(&mut context, || {
                 ApiError::header_fields_too_large().into_response()
@@ -197,7 +211,7 @@ where
                     .into_response()
             })),
             None => Gate::Pass(None),
-            Some(security) => gate::admit(&security.0, &mut request, head.gate_headers),
+            Some(shared) => gate::admit(&shared.security, &mut request, head.gate_headers),
         };
         if let (Some(context), Gate::Pass(Some(passed)) | Gate::LookUpSession { passed, .. }) =
             (&mut context, &gate)
@@ -206,6 +220,9 @@ where
         }
         let stage = match gate {
             Gate::Answer(response) => Stage::answered(response),
+            Gate::Refuse(error) => {
+                Stage::answered(context::enter(&mut context, || error.into_response()))
+            }
             Gate::Pass(passed) => {
                 finishing.passed = passed;
                 // The router is called right here, in the request's context: routing and the
@@ -220,7 +237,12 @@ where
             }
             Gate::LookUpSession { session, passed } => {
                 finishing.passed = Some(passed);
-                let security = self.security.as_ref().expect("the gate ran").0.clone();
+                let security = self
+                    .connection
+                    .as_ref()
+                    .expect("the gate ran")
+                    .security
+                    .clone();
                 // Take the service that was driven to readiness and leave a fresh clone behind.
                 let clone = self.inner.clone();
                 let mut service = std::mem::replace(&mut self.inner, clone);
@@ -347,9 +369,9 @@ impl Finishing {
     fn finish(&mut self, mut response: Response) -> Response {
         // One look at the context for both the gate's headers and the id.
         let id = context::with_current(|context| {
-            let security = context.and_then(|context| context.security.as_ref());
-            if let (Some(passed), Some(security)) = (&self.passed, security) {
-                gate::finish(&security.0, passed, &mut response);
+            let connection = context.and_then(|context| context.connection.as_ref());
+            if let (Some(passed), Some(connection)) = (&self.passed, connection) {
+                gate::finish(&connection.security, passed, &mut response);
             }
             context.map_or(RequestId::NONE, |context| context.id)
         });
@@ -611,7 +633,8 @@ fn describes_the_body(name: &HeaderName) -> bool {
     .contains(name)
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// The text of a panic's payload, for the log.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(message) = panic.downcast_ref::<&str>() {
         (*message).to_owned()
     } else if let Some(message) = panic.downcast_ref::<String>() {

@@ -215,7 +215,7 @@ impl RouteGuard {
             let Some(context) = context else {
                 return RateStep::Unlimited;
             };
-            let Some(security) = context.security.as_ref().map(|security| &security.0) else {
+            let Some(security) = context.connection.as_ref().map(|shared| &shared.security) else {
                 return RateStep::Unlimited;
             };
             let Some(policy) = self.policy(security) else {

@@ -124,6 +124,8 @@ pub enum ResponseInfo {
     File,
     /// A text stream.
     Text,
+    /// A WebSocket handshake: 101, then a session.
+    WebSocket,
     /// Not known from the signature.
     Unknown,
 }
@@ -613,6 +615,12 @@ impl OpenApi {
                     json!({ "description": "A text stream.", "content": { "text/plain": { "schema": { "type": "string" } } } }),
                 );
             }
+            ResponseInfo::WebSocket => {
+                responses.insert(
+                    "101".into(),
+                    json!({ "description": "Switching Protocols: the connection is now a WebSocket session. A request that is no WebSocket handshake is answered 426 `upgrade_required`." }),
+                );
+            }
             ResponseInfo::Unknown => {
                 responses.insert("2XX".into(), json!({ "description": "Success." }));
             }
@@ -765,6 +773,51 @@ mod tests {
             answer(OpenApi::build("app", "1.0.0", &[], &[]).into_response()).await,
             expected
         );
+    }
+
+    #[test]
+    fn a_websocket_route_is_documented_as_its_switch_of_protocols() {
+        use crate::{routing::HandlerInfo, RouteConfig};
+        const GET: &[HandlerInfo] = &[HandlerInfo::of(Method::Get)];
+        let routes = [
+            RouteInfo::at(&["/api/echo"], GET, RouteConfig::new()),
+            RouteInfo::at(&["/api/page"], GET, RouteConfig::new()),
+        ];
+        let operation = |route, response| OperationInfo {
+            route,
+            method: Method::Get,
+            body: None,
+            query: None,
+            auth: AuthInfo::None,
+            response,
+        };
+        let document = OpenApi::build(
+            "app",
+            "1.0.0",
+            &routes,
+            &[
+                operation(0, ResponseInfo::WebSocket),
+                operation(1, ResponseInfo::Unknown),
+            ],
+        );
+        let responses = |path: &str| {
+            let mut codes: Vec<String> = document.as_json()["paths"][path]["get"]["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            codes.sort();
+            codes
+        };
+        assert_eq!(responses("/api/echo"), ["101", "default"]);
+        assert!(
+            document.as_json()["paths"]["/api/echo"]["get"]["responses"]["101"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("WebSocket")
+        );
+        assert_eq!(responses("/api/page"), ["2XX", "default"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The app-wide security gate, run by the front layer around every request: it marks CORS
-//! preflights for the route's guard to answer, resolves who is calling (session cookie or
+//! The app-wide security gate, run by the front layer around every request: it refuses
+//! WebSocket handshakes from foreign origins, marks CORS preflights for the route's guard to
+//! answer, resolves who is calling (session cookie or
 //! bearer JWT) into an [`Identity`], and on the way out adds the CORS headers and marks `Cache-Control: no-store` on responses to
 //! requests that presented credentials — and on responses that set a cookie (a login's session,
 //! a CSRF secret) — so no shared cache keeps them or hands them to someone else. A handler's own
@@ -15,11 +16,14 @@ use super::{
     auth::{Credential, CredentialRejected, Identity},
     Security, SESSION_COOKIE,
 };
+use crate::ApiError;
 
 /// What the gate decided before the handler.
 pub(crate) enum Gate {
     /// Answer this instead of routing.
     Answer(Response),
+    /// Refuse the request with this error, instead of routing.
+    Refuse(ApiError),
     /// Route the request (noting what the answer needs, when the gate ran).
     Pass(Option<Passed>),
     /// Look the session cookie up in the store ([`resolve_session`]), then route.
@@ -34,6 +38,7 @@ pub(crate) struct GateHeaders {
     pub(crate) origin: bool,
     pub(crate) cookie: bool,
     pub(crate) authorization: bool,
+    pub(crate) upgrade: bool,
 }
 
 impl GateHeaders {
@@ -45,6 +50,8 @@ impl GateHeaders {
             self.cookie = true;
         } else if name == header::AUTHORIZATION {
             self.authorization = true;
+        } else if name == header::UPGRADE {
+            self.upgrade = true;
         }
     }
 }
@@ -84,6 +91,16 @@ fn bearer_token(request: &Request) -> Option<&str> {
 /// token is checked and the resulting [`Identity`] (or the note that it was rejected) put in
 /// the request; a session cookie is handed back to be looked up.
 pub(crate) fn admit(security: &Security, request: &mut Request, present: GateHeaders) -> Gate {
+    // A browser sends the page's cookies with a WebSocket handshake from any site, and the
+    // same-origin policy does not cover WebSockets: a handshake is judged as an unsafe request is
+    // for CSRF, by where it comes from (cross-site WebSocket hijacking).
+    if present.upgrade && is_websocket_handshake(request.headers()) {
+        if let Err(refused) =
+            super::csrf::check_provenance(request.uri(), request.headers(), security.cors())
+        {
+            return Gate::Refuse(refused);
+        }
+    }
     // Without `Origin` the request is neither a preflight nor cross-origin: no CORS work.
     let preflight = present
         .origin
@@ -151,6 +168,16 @@ pub(crate) fn admit(security: &Security, request: &mut Request, present: GateHea
         },
         None => Gate::Pass(Some(passed)),
     }
+}
+
+/// Whether `headers` ask for a WebSocket: an `Upgrade` header naming `websocket` among its
+/// protocols.
+fn is_websocket_handshake(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&byte| byte == b','))
+        .any(|protocol| protocol.trim_ascii().eq_ignore_ascii_case(b"websocket"))
 }
 
 /// Looks the session cookie up and puts the [`Identity`] (or the note that it was rejected) in

@@ -1,7 +1,8 @@
 //! Security by default: sessions and JWTs, CSRF, CORS, rate limits, passwords.
 //!
 //! One [`Security`] value holds every setting and store; [`crate::App`] hands it to the front
-//! layer, which runs the security gate around every request (CORS preflights, credentials →
+//! layer, which runs the security gate around every request (WebSocket handshakes from a
+//! foreign `Origin` or `Sec-Fetch-Site: cross-site` refused as CSRF, CORS preflights, credentials →
 //! [`Identity`], `no-store`; a bearer token that does not check out is 401 wherever a handler
 //! asks who is calling — [`Auth`] or [`MaybeAuth`] — while a session cookie that no longer names
 //! a session is 401 only for [`Auth`] and otherwise leaves the request anonymous, as browsers

@@ -52,12 +52,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(crate::context::with_current(|context| {
-            let security = context.and_then(|context| context.security.as_ref());
+            let connection = context.and_then(|context| context.connection.as_ref());
             request_client_ip(
                 context.and_then(|context| context.peer),
                 &parts.extensions,
                 &parts.headers,
-                security.map(|security| &*security.0),
+                connection.map(|connection| &*connection.security),
             )
         })))
     }
