@@ -22,6 +22,7 @@
 //! | session idle timeout (a session unused this long ends) | 24 h | `SESSION_IDLE_TIMEOUT` (`off` disables) |
 //! | `Secure` cookies | off | `WAYPOST_SECURE_COOKIES` |
 
+mod app_security;
 mod auth;
 mod cors;
 pub mod csrf;
@@ -37,6 +38,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use ipnet::IpNet;
 use rand::RngCore;
 
+pub use app_security::AppSecurity;
 pub use auth::{Auth, AuthUser, Caller, Credential, CredentialRejected, Identity, MaybeAuth};
 pub use cors::CorsPolicy;
 pub use csrf::CsrfKeys;

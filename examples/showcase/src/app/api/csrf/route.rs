@@ -6,17 +6,14 @@ use waypost::{
         http::{header, HeaderMap, HeaderValue, StatusCode},
         response::Response,
     },
-    extract::State,
     response,
-    security::{csrf::CSRF_COOKIE, request_cookie},
+    security::{csrf::CSRF_COOKIE, request_cookie, AppSecurity},
 };
 
-use crate::AppState;
-
 /// 200 `{"token"}`; send it back in `X-CSRF-Token`, `?token=` or a `_csrf` form field.
-pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn get(security: AppSecurity, headers: HeaderMap) -> Response {
     let cookie = request_cookie(&headers, CSRF_COOKIE);
-    let (token, new_cookie) = state.security().csrf_token(cookie.as_deref());
+    let (token, new_cookie) = security.csrf_token(cookie.as_deref());
     let mut response = response::json(StatusCode::OK, json!({ "token": token }));
     // The token is this client's alone: no cache may hand it to another, also when no cookie
     // is set along with it.

@@ -6,7 +6,7 @@ use waypost::{
     axum::{http::HeaderMap, response::Response},
     extract::{Json, State, Valid},
     response,
-    security::{password, request_cookie, SESSION_COOKIE},
+    security::{password, request_cookie, AppSecurity, SESSION_COOKIE},
     ApiError, RateLimit, RouteConfig,
 };
 
@@ -32,6 +32,7 @@ fn invalid_credentials() -> ApiError {
 /// unknown email and a wrong password (same answer, same time spent hashing).
 pub async fn post(
     State(state): State<AppState>,
+    security: AppSecurity,
     headers: HeaderMap,
     Valid(Json(input)): Valid<Json<Credentials>>,
 ) -> Result<Response, ApiError> {
@@ -44,7 +45,6 @@ pub async fn post(
     if !password::verify_password(&given, &hash).await? {
         return Err(invalid_credentials());
     }
-    let security = state.security();
     let previous = request_cookie(&headers, SESSION_COOKIE);
     let cookie = security.start_session(&user.id, previous.as_deref()).await?;
     let token = security.jwt().issue(&user.id)?;
