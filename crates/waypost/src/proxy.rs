@@ -478,6 +478,18 @@ impl TokenProxy {
         body: Bytes,
     ) -> Result<T, ApiError> {
         let response = self.call(user, bearer, body).await?;
+        self.read_json(response).await
+    }
+
+    /// A backend answer read whole as `T` (within [`MAX_UPSTREAM_BODY`]) in at most
+    /// `call_timeout`.
+    ///
+    /// # Errors
+    /// 502 `upstream_failed` when the answer is not `T`, too large, or too slow.
+    pub async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<T, ApiError> {
         within(self.call_timeout, read_json(response)).await?
     }
 }
@@ -492,21 +504,45 @@ async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result<T, 
     })
 }
 
-/// Relays an upstream response body to the client as it arrives (for `text/event-stream`:
-/// event by event), with the upstream content type.
-pub fn relay_stream(upstream: reqwest::Response) -> Response {
-    let content_type = upstream
+/// The media type an upstream answer is labeled with, without its parameters and in lower
+/// case (`text/event-stream`, `application/json`); `None` when it has no `Content-Type`.
+pub fn media_type(upstream: &reqwest::Response) -> Option<String> {
+    let value = upstream
         .headers()
-        .get(header::CONTENT_TYPE)
-        .cloned()
-        .unwrap_or(HeaderValue::from_static("text/event-stream"));
+        .get(header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    Some(essence.to_ascii_lowercase())
+}
+
+/// Relays an upstream event stream to the client as it arrives, event by event.
+///
+/// Only an event stream is relayed: an answer labeled as anything else — a backend's HTML error
+/// page, a JSON document, garbage — is never served from this origin in its place, but refused.
+/// An unlabeled answer is taken for the stream that was asked for.
+///
+/// # Errors
+/// 502 `upstream_failed` for an answer labeled other than `text/event-stream`.
+pub fn relay_event_stream(upstream: reqwest::Response) -> Result<Response, ApiError> {
+    match media_type(&upstream).as_deref() {
+        None | Some("text/event-stream") => {}
+        Some(other) => {
+            return Err(upstream_failed(format!(
+                "the backend answered {other} where an event stream was asked for"
+            )))
+        }
+    }
     let mut response = (
-        [(header::CONTENT_TYPE, content_type)],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        )],
         Body::from_stream(upstream.bytes_stream()),
     )
         .into_response();
     crate::stream::no_buffering(&mut response);
-    response
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -72,3 +72,9 @@ pub fn built_in_stream(reply: String) -> Response {
     });
     waypost::stream::sse(events)
 }
+
+/// A whole answer (`{"text"}` or `{"html"}`) as a Deep Chat SSE stream of one event.
+pub fn single_event(answer: &Value) -> Response {
+    let event = Ok::<_, Infallible>(Event::default().data(answer.to_string()));
+    waypost::stream::sse(stream::iter([event]))
+}

@@ -49,6 +49,10 @@ struct Behaviour {
     fail: bool,
     /// Chat calls answer 200 with JSON that is neither `text` nor `html`.
     wrong_shape: bool,
+    /// Chat calls answer 200 with this content type and a page with a script in it.
+    page_of_type: Option<&'static str>,
+    /// Chat calls answer JSON, also when a stream was asked for.
+    never_streams: bool,
     /// The session endpoint answers 302 to `/trap`.
     redirect_session: bool,
     /// The chat endpoint answers 302 to `/trap`.
@@ -229,13 +233,21 @@ async fn chat(
     if behaviour.wrong_shape {
         return Json(json!({ "answer": "?" })).into_response();
     }
+    if let Some(content_type) = behaviour.page_of_type {
+        return (
+            [(header::CONTENT_TYPE, content_type)],
+            "<script>alert(document.cookie)</script>",
+        )
+            .into_response();
+    }
     let last = body["messages"]
         .as_array()
         .and_then(|messages| messages.last())
         .and_then(|message| message["text"].as_str())
         .unwrap_or_default()
         .to_owned();
-    let wants_stream = body["stream"] == json!(1) || body["stream"] == json!(true);
+    let wants_stream =
+        (body["stream"] == json!(1) || body["stream"] == json!(true)) && !behaviour.never_streams;
     if behaviour.slow_pieces {
         let (content_type, pieces): (&str, Vec<String>) = if wants_stream {
             let events = (0..5).map(|n| format!("data: {{\"text\":\"{n}\"}}\n\n"));
@@ -446,13 +458,11 @@ async fn two_users_get_separate_tokens_bound_to_their_own_sessions() {
 
 #[tokio::test]
 async fn a_backend_403_refreshes_the_token_once_and_retries() {
-    let (drupal, url) = Drupal::start(Behaviour {
+    let (drupal, app, alice) = chat_with(Behaviour {
         refuse_first_token: true,
         ..Behaviour::default()
     })
     .await;
-    let app = start(&url).await;
-    let alice = app.account("alice@example.com").await;
     let body = text_of(chat_as(&app, &alice, hello("hi")).await).await;
     assert_eq!(body, json!({ "text": "Drupal says: hi" }));
     assert_eq!(drupal.sessions().len(), 2);
@@ -474,13 +484,11 @@ async fn a_backend_403_refreshes_the_token_once_and_retries() {
 
 #[tokio::test]
 async fn a_backend_that_always_403s_is_502_after_exactly_one_retry() {
-    let (drupal, url) = Drupal::start(Behaviour {
+    let (drupal, app, alice) = chat_with(Behaviour {
         always_403: true,
         ..Behaviour::default()
     })
     .await;
-    let app = start(&url).await;
-    let alice = app.account("alice@example.com").await;
     let body = expect_error(
         chat_as(&app, &alice, hello("hi")).await,
         502,
@@ -495,13 +503,11 @@ async fn a_backend_that_always_403s_is_502_after_exactly_one_retry() {
 #[tokio::test]
 async fn a_token_with_plus_slash_equals_and_ampersand_arrives_intact() {
     let token = "a+b/c=d&e";
-    let (drupal, url) = Drupal::start(Behaviour {
+    let (drupal, app, alice) = chat_with(Behaviour {
         fixed_token: Some(token.to_owned()),
         ..Behaviour::default()
     })
     .await;
-    let app = start(&url).await;
-    let alice = app.account("alice@example.com").await;
     text_of(chat_as(&app, &alice, hello("hi")).await).await;
     let chats = drupal.chats();
     assert_eq!(chats.len(), 1);
@@ -572,13 +578,11 @@ async fn the_bearer_sent_upstream_is_a_valid_jwt_for_the_user_also_for_cookie_se
 
 #[tokio::test]
 async fn sse_events_are_relayed_before_the_backend_finishes() {
-    let (drupal, url) = Drupal::start(Behaviour {
+    let (drupal, app, alice) = chat_with(Behaviour {
         gated_stream: true,
         ..Behaviour::default()
     })
     .await;
-    let app = start(&url).await;
-    let alice = app.account("alice@example.com").await;
     let mut body = hello("stream please");
     body["stream"] = json!(1);
     let mut response = timeout(Duration::from_secs(5), chat_as(&app, &alice, body))
@@ -676,6 +680,71 @@ async fn backend_failures_are_502_upstream_failed() {
         "upstream_failed",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_stream_is_relayed_only_as_events_and_a_whole_answer_becomes_one() {
+    let mut body = hello("hi");
+    body["stream"] = json!(true);
+    // A page, or anything else that is no event stream, is never served from this origin.
+    for content_type in ["text/html", "application/octet-stream", "text/plain"] {
+        let (drupal, app, alice) = chat_with(Behaviour {
+            page_of_type: Some(content_type),
+            ..Behaviour::default()
+        })
+        .await;
+        let refused = expect_error(
+            chat_as(&app, &alice, body.clone()).await,
+            502,
+            "upstream_failed",
+        )
+        .await;
+        assert!(!refused.to_string().contains("script"), "{refused}");
+        assert_eq!(drupal.chats().len(), 1, "{content_type}");
+    }
+    // JSON of the wrong shape is refused as it is without a stream.
+    let (_drupal, app, alice) = chat_with(Behaviour {
+        wrong_shape: true,
+        ..Behaviour::default()
+    })
+    .await;
+    expect_error(
+        chat_as(&app, &alice, body.clone()).await,
+        502,
+        "upstream_failed",
+    )
+    .await;
+    // A backend that does not stream: its whole answer comes as the one event.
+    let (drupal, app, alice) = chat_with(Behaviour {
+        never_streams: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let response = chat_as(&app, &alice, body).await;
+    expect_event_stream(&response);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "data: {\"text\":\"Drupal says: hi\"}\n\n"
+    );
+    assert_eq!(drupal.chats().len(), 1);
+}
+
+/// Checks that `response` is a 200 event stream.
+fn expect_event_stream(response: &reqwest::Response) {
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+}
+
+/// A fake backend behaving so, a showcase in front of it, and an account on that.
+async fn chat_with(behaviour: Behaviour) -> (Arc<Drupal>, Showcase, Account) {
+    let (drupal, url) = Drupal::start(behaviour).await;
+    let app = start(&url).await;
+    let alice = app.account("alice@example.com").await;
+    (drupal, app, alice)
 }
 
 /// A showcase with `CHAT_TIMEOUT=1s` before a backend that answers in pieces 300 ms apart,
@@ -905,11 +974,7 @@ async fn without_a_backend_the_built_in_assistant_streams_deep_chat_events() {
         let mut body = hello("hello there friend");
         body["stream"] = flag;
         let response = chat_as(&app, &alice, body).await;
-        assert_eq!(response.status(), 200);
-        assert!(response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream"));
+        expect_event_stream(&response);
         assert_eq!(cache_directives(&response), ["no-cache", "no-store"]);
         let text = response.text().await.unwrap();
         let words: Vec<String> = text

@@ -8,7 +8,7 @@ use waypost::{
         response::{IntoResponse, Response},
     },
     extract::{validate, Json, JsonWithBytes, State},
-    proxy::{relay_stream, upstream_failed},
+    proxy::{media_type, relay_event_stream, upstream_failed},
     security::{Auth, Identity},
     ApiError,
 };
@@ -20,8 +20,9 @@ use crate::{
     AppState,
 };
 
-/// The backend's JSON (`{"text"}` or `{"html"}`) or its event stream relayed as it arrives;
-/// 502 `upstream_failed` when the backend fails. The backend gets the client's body as sent,
+/// The backend's JSON (`{"text"}` or `{"html"}`) or its event stream relayed as it arrives (a
+/// whole JSON answer to a streaming request as one event); 502 `upstream_failed` when the
+/// backend fails or answers a stream with anything but events or JSON. The backend gets the client's body as sent,
 /// once it is known to be a valid chat request.
 pub async fn post(
     State(state): State<AppState>,
@@ -48,11 +49,22 @@ pub async fn post(
     let bearer = chat_bearer(&state, &identity, &headers)?;
     if stream {
         let upstream = backend.call(&identity.user_id, &bearer, body).await?;
-        return Ok(relay_stream(upstream));
+        if media_type(&upstream).as_deref() != Some("application/json") {
+            // An event stream, relayed as it arrives; anything else but JSON is refused.
+            return relay_event_stream(upstream);
+        }
+        // A backend that does not stream answered whole: its answer becomes the one event.
+        let answer = chat_answer(backend.read_json(upstream).await?)?;
+        return Ok(chat::single_event(&answer));
     }
-    let answer: Value = backend.call_json(&identity.user_id, &bearer, body).await?;
+    let answer = chat_answer(backend.call_json(&identity.user_id, &bearer, body).await?)?;
+    Ok(Json(answer).into_response())
+}
+
+/// The backend's answer when it is one Deep Chat shows: `{"text"}` or `{"html"}`.
+fn chat_answer(answer: Value) -> Result<Value, ApiError> {
     if answer.get("text").is_none() && answer.get("html").is_none() {
         return Err(upstream_failed("the chat backend answered neither text nor html"));
     }
-    Ok(Json(answer).into_response())
+    Ok(answer)
 }
