@@ -5,6 +5,13 @@
 //! AND balance >= n RETURNING balance`, or an upsert whose update only happens under the limit —
 //! never a read, a check in Rust, and a write: two requests can never both see the last credit.
 //! The same SQL runs on SQLite (≥ 3.35) and Postgres.
+//!
+//! A spend that pays for work ([`CreditLedger::spend_for`]) is given back when the work fails.
+//! With a holds table ([`CreditLedger::with_holds`]) that refund is durable: the spend leaves a
+//! row beside the balance in the same transaction, and the refund gives the amount back only
+//! together with removing that row — so it can be tried until it lands, and one the process
+//! could not make (the database down as it stopped) is made later by
+//! [`CreditLedger::release_stale_holds`], in this process or another.
 
 use std::{borrow::Cow, future::Future, time::Duration};
 
@@ -32,6 +39,8 @@ pub struct CreditLedger {
     table: &'static str,
     id_column: &'static str,
     balance_column: &'static str,
+    /// Where spends wait for their work (see [`CreditLedger::with_holds`]).
+    holds: Option<&'static str>,
 }
 
 /// The largest balance a ledger holds: 2^53 − 1, the largest whole number a JSON client that
@@ -60,7 +69,37 @@ impl CreditLedger {
             table,
             id_column,
             balance_column,
+            holds: None,
         }
+    }
+
+    /// Keeps each spend of [`spend_for`](Self::spend_for) as a row of `table` until its work is
+    /// done, so that no refund is ever lost. The table:
+    ///
+    /// ```sql
+    /// CREATE TABLE credit_holds (
+    ///     id          TEXT PRIMARY KEY,
+    ///     account     TEXT NOT NULL,
+    ///     amount      BIGINT NOT NULL,
+    ///     created_at  BIGINT NOT NULL  -- Unix seconds
+    /// );
+    /// CREATE INDEX credit_holds_created_at ON credit_holds (created_at);
+    /// ```
+    ///
+    /// The hold is written in the spend's transaction. Work that succeeds removes it; work that
+    /// fails (or is dropped) removes it and gives the amount back in one transaction, tried
+    /// again until it lands: with the hold gating it, a second try cannot give twice. A hold
+    /// still there after the process stopped — the database was down when its refund was due —
+    /// is refunded by [`release_stale_holds`](Self::release_stale_holds) once it is older than
+    /// any work could run. (If the process stops between a success and the removal of its hold,
+    /// the sweep refunds that spend too: the error falls on the side of the customer.)
+    ///
+    /// # Panics
+    /// When `table` is not a plain SQL identifier.
+    pub fn with_holds(mut self, table: &'static str) -> Self {
+        assert_identifier(table);
+        self.holds = Some(table);
+        self
     }
 
     /// Takes `amount` from `id`'s balance if it holds that much; the new balance, or `None`
@@ -158,8 +197,10 @@ impl CreditLedger {
     ///
     /// A refund the database refuses, or that finds no connection, is tried again in the
     /// background for up to 15 minutes while `work`'s error is returned: the caller learns that
-    /// the work failed, and the credit comes back once the database does. One whose connection
-    /// broke under it may have been made and is not tried again (it is logged as an error).
+    /// the work failed, and the credit comes back once the database does. Without a holds table
+    /// a refund whose connection broke under it may have been made and is not tried again (it
+    /// is logged as an error), and one still not made when the process stops is lost; with one
+    /// ([`with_holds`](Self::with_holds)) neither happens.
     ///
     /// # Errors
     /// 402 `no_credits` when the balance is short; `work`'s error after the refund's first try.
@@ -173,66 +214,265 @@ impl CreditLedger {
     where
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let balance = self.spend(db, id, amount).await?.ok_or_else(no_credits)?;
+        let (balance, hold) = match self.holds {
+            Some(holds) => {
+                let (balance, hold) = self
+                    .spend_with_hold(db, holds, id, amount)
+                    .await?
+                    .ok_or_else(no_credits)?;
+                (balance, Some(hold))
+            }
+            None => (
+                self.spend(db, id, amount).await?.ok_or_else(no_credits)?,
+                None,
+            ),
+        };
         let mut guard = RefundGuard {
             ledger: *self,
             db: db.clone(),
             id: id.to_owned(),
             amount,
+            hold,
             armed: true,
         };
-        match work().await {
-            Ok(value) => {
-                guard.armed = false;
-                Ok((value, balance))
+        let (outcome, closing) = match work().await {
+            Ok(value) => (Ok((value, balance)), Closing::Settle),
+            Err(error) => (Err(error), Closing::Refund),
+        };
+        if closing == Closing::Settle && guard.hold.is_none() {
+            // Nothing was kept that would need removing.
+            guard.armed = false;
+            return outcome;
+        }
+        // In a task of its own: a request dropped while the write waits for a connection cannot
+        // cut it short. Its first try is awaited, so a balance read after the answer shows the
+        // credit back (and no hold is left of a success).
+        match guard.close(closing) {
+            Some(first_try) => {
+                let _ = first_try.await;
             }
-            Err(error) => {
-                // In a task of its own: a request dropped while the refund waits for a
-                // connection cannot cut it short. Its first try is awaited, so a balance read
-                // after the answer shows the credit back.
-                match guard.refund() {
-                    Some(first_try) => {
-                        let _ = first_try.await;
-                    }
-                    None => {
-                        if let Err(refund_error) = self.grant(db, id, amount).await {
-                            tracing::error!(error = %refund_error, user = %id, amount, "credit refund failed");
-                        }
-                    }
+            None => {
+                let mut connection = db.acquire().await?;
+                if let Err(error) = self
+                    .close(
+                        &mut connection,
+                        closing,
+                        &guard.id,
+                        amount,
+                        guard.hold.as_deref(),
+                    )
+                    .await
+                {
+                    tracing::error!(%error, user = %id, amount, "credit refund failed");
                 }
-                Err(error)
             }
         }
+        outcome
+    }
+
+    /// Spends `amount` and keeps the spend in `holds`, in one transaction; the new balance and
+    /// the hold's id, or `None` when the balance is short.
+    async fn spend_with_hold(
+        &self,
+        db: &Database,
+        holds: &str,
+        id: &str,
+        amount: i64,
+    ) -> Result<Option<(i64, String)>, ApiError> {
+        let mut transaction = db.begin().await?;
+        // Dropped unfinished, the transaction rolls back: nothing spent, nothing held.
+        let Some(balance) = self
+            .update(&mut *transaction, id, amount, "-", true)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let hold = uuid::Uuid::new_v4().simple().to_string();
+        sqlx::query(&format!(
+            "INSERT INTO {holds} (id, account, amount, created_at) VALUES ($1, $2, $3, $4)"
+        ))
+        .bind(&hold)
+        .bind(id)
+        .bind(amount)
+        .bind(unix_now())
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(Some((balance, hold)))
+    }
+
+    /// Writes how a spend ended: its refund (with its hold, in one transaction, given back only
+    /// if the hold was still there), or the removal of the hold of a spend whose work succeeded.
+    async fn close(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        closing: Closing,
+        id: &str,
+        amount: i64,
+        hold: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        match (closing, hold, self.holds) {
+            (Closing::Refund, Some(hold), Some(holds)) => {
+                self.release(connection, holds, hold).await?;
+            }
+            (Closing::Settle, Some(hold), Some(holds)) => {
+                sqlx::query(&format!("DELETE FROM {holds} WHERE id = $1"))
+                    .bind(hold)
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            (Closing::Refund, _, _) => {
+                if self
+                    .update(&mut *connection, id, amount, "+", false)
+                    .await?
+                    .is_none()
+                {
+                    tracing::warn!(user = %id, amount, "credit refund found no room (or no account)");
+                }
+            }
+            (Closing::Settle, _, _) => {}
+        }
+        Ok(())
+    }
+
+    /// Removes `hold` and gives its amount back to its account, in one transaction; whether the
+    /// hold was there (a second try, or a sweep that came first, finds it gone and gives
+    /// nothing).
+    async fn release(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        holds: &str,
+        hold: &str,
+    ) -> Result<bool, sqlx::Error> {
+        use sqlx::Connection as _;
+        let mut transaction = connection.begin().await?;
+        let removed: Option<(String, i64)> = sqlx::query_as(&format!(
+            "DELETE FROM {holds} WHERE id = $1 RETURNING account, amount"
+        ))
+        .bind(hold)
+        .fetch_all(&mut *transaction)
+        .await?
+        .into_iter()
+        .next();
+        let Some((account, amount)) = removed else {
+            return Ok(false);
+        };
+        if self
+            .update(&mut *transaction, &account, amount, "+", false)
+            .await?
+            .is_none()
+        {
+            tracing::warn!(user = %account, amount, "credit refund found no room (or no account)");
+        }
+        transaction.commit().await?;
+        Ok(true)
+    }
+
+    /// Refunds every hold older than `older_than` — spends whose refund a process could not make
+    /// before it stopped. Pick an age no work paid for this way can reach. How many were
+    /// refunded (at most 1000 a call; call again while it returns 1000).
+    ///
+    /// # Errors
+    /// The database failed (holds refunded before that stay refunded).
+    pub async fn release_stale_holds(
+        &self,
+        db: &Database,
+        older_than: Duration,
+    ) -> Result<u64, ApiError> {
+        let Some(holds) = self.holds else {
+            return Ok(0);
+        };
+        let age = i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX);
+        let stale: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM {holds} WHERE created_at <= $1 ORDER BY created_at LIMIT 1000"
+        ))
+        .bind(unix_now().saturating_sub(age))
+        .fetch_all(db)
+        .await?;
+        let mut released = 0;
+        let mut connection = db.acquire().await?;
+        for hold in stale {
+            if self.release(&mut connection, holds, &hold).await? {
+                released += 1;
+            }
+        }
+        if released > 0 {
+            tracing::warn!(released, "stale credit holds refunded");
+        }
+        Ok(released)
+    }
+
+    /// Runs [`release_stale_holds`](Self::release_stale_holds) now and then every quarter of
+    /// `older_than` (between 10 s and 5 min), in a task of its own, for as long as the runtime
+    /// runs: holds an earlier run of the app (or another instance) left behind are refunded
+    /// without anyone asking. A failed pass is logged and tried at the next.
+    pub fn keep_releasing_stale_holds(
+        self,
+        db: Database,
+        older_than: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let every = (older_than / 4).clamp(Duration::from_secs(10), Duration::from_secs(300));
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = self.release_stale_holds(&db, older_than).await {
+                    tracing::warn!(%error, "stale credit holds could not be refunded now");
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
     }
 }
 
-/// Refunds a spend whose work failed or never finished (its future was dropped).
+/// Seconds since the Unix epoch, as the holds table keeps them.
+fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// How a spend of [`CreditLedger::spend_for`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closing {
+    /// Its work failed or was dropped: the amount goes back.
+    Refund,
+    /// Its work succeeded: its hold goes.
+    Settle,
+}
+
+/// Refunds a spend whose work failed or never finished (its future was dropped), and removes the
+/// hold of one whose work succeeded.
 struct RefundGuard {
     ledger: CreditLedger,
     db: Database,
     id: String,
     amount: i64,
+    /// The spend's hold, when the ledger keeps them.
+    hold: Option<String>,
     armed: bool,
 }
 
 impl RefundGuard {
-    /// Gives the amount back in a task of its own (none outside a tokio runtime) that a stopping
-    /// server waits for, disarmed first so the refund is made once. A refund the database
-    /// certainly did not make ([`RefundFailure`]) is tried again, with pauses doubling
-    /// from 0.5 s to 30 s, for up to 15 minutes; each failure is logged with the user and the
-    /// amount. Told once the first try is over.
-    fn refund(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+    /// Writes `closing` in a task of its own (none outside a tokio runtime) that a stopping
+    /// server waits for, disarmed first so it is written once. A try that certainly changed
+    /// nothing ([`RefundFailure`]) — any try, with a hold, which makes the write idempotent — is
+    /// made again, with pauses doubling from 0.5 s to 30 s, for up to 15 minutes; each failure
+    /// is logged with the user and the amount. A hold left when tries end is refunded by
+    /// [`CreditLedger::release_stale_holds`]. Told once the first try is over.
+    fn close(&mut self, closing: Closing) -> Option<tokio::sync::oneshot::Receiver<()>> {
         self.armed = false;
         let (ledger, db, id, amount) = (self.ledger, self.db.clone(), self.id.clone(), self.amount);
+        let hold = self.hold.clone();
         let (first_try_over, first_try) = tokio::sync::oneshot::channel();
         crate::leftover_work::spawn(async move {
             let mut first_try_over = Some(first_try_over);
             let mut pause = REFUND_RETRY_FIRST;
             let give_up_at = tokio::time::Instant::now() + REFUND_RETRIES_FOR;
+            let what = match closing {
+                Closing::Refund => "credit refund",
+                Closing::Settle => "credit hold removal",
+            };
             loop {
-                let refunded = match db.acquire().await {
+                let written = match db.acquire().await {
                     Ok(mut connection) => ledger
-                        .update(&mut *connection, &id, amount, "+", false)
+                        .close(&mut connection, closing, &id, amount, hold.as_deref())
                         .await
                         .map_err(RefundFailure::Statement),
                     Err(error) => Err(RefundFailure::NoConnection(error)),
@@ -240,29 +480,38 @@ impl RefundGuard {
                 if let Some(told) = first_try_over.take() {
                     let _ = told.send(());
                 }
-                let Err(failure) = refunded else {
+                let Err(failure) = written else {
                     return;
                 };
                 let error = match failure {
                     RefundFailure::NoConnection(sqlx::Error::PoolClosed) => {
-                        tracing::error!(user = %id, amount, "credit refund not made: the database pool is closed");
+                        tracing::error!(user = %id, amount, hold = ?hold, "{what} not made: the database pool is closed");
                         return;
                     }
                     RefundFailure::NoConnection(error) => error,
-                    RefundFailure::Statement(error) if statement_certainly_not_applied(&error) => {
+                    RefundFailure::Statement(error)
+                        if hold.is_some() || statement_certainly_not_applied(&error) =>
+                    {
                         error
                     }
                     RefundFailure::Statement(error) => {
                         // Trying again could give the amount back twice.
-                        tracing::error!(%error, user = %id, amount, "credit refund failed with its outcome unknown (the connection was lost under it); not tried again: check the balance");
+                        tracing::error!(%error, user = %id, amount, "{what} failed with its outcome unknown (the connection was lost under it); not tried again: check the balance");
                         return;
                     }
                 };
                 if tokio::time::Instant::now() + pause > give_up_at {
-                    tracing::error!(%error, user = %id, amount, "credit refund failed; given up");
+                    match &hold {
+                        Some(hold) => {
+                            tracing::error!(%error, user = %id, amount, %hold, "{what} failed; left to the sweep of stale holds")
+                        }
+                        None => {
+                            tracing::error!(%error, user = %id, amount, "{what} failed; given up")
+                        }
+                    }
                     return;
                 }
-                tracing::warn!(%error, user = %id, amount, retry_in = ?pause, "credit refund failed; trying again");
+                tracing::warn!(%error, user = %id, amount, retry_in = ?pause, "{what} failed; trying again");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(REFUND_RETRY_LONGEST);
             }
@@ -292,7 +541,7 @@ impl Drop for RefundGuard {
     fn drop(&mut self) {
         if self.armed {
             // Detached: the request that would have waited for it is gone.
-            drop(self.refund());
+            drop(self.close(Closing::Refund));
         }
     }
 }

@@ -58,6 +58,8 @@ pub async fn build(config: Config) -> Result<waypost::App, StartError> {
     if ordered > 0 {
         tracing::info!(posts = ordered, "gave earlier posts their title order");
     }
+    // Credits an earlier run (or another instance) could not give back before it stopped.
+    users::credit_ledger().keep_releasing_stale_holds(database.clone(), users::STALE_HOLD_AGE);
     Ok(app(AppState::with_security(
         config, database, uploads, security,
     )))

@@ -232,10 +232,16 @@ pub async fn list(db: &Database, page: u32, limit: u32) -> Result<(Vec<User>, u6
     Ok((users, u64::try_from(total).unwrap_or(0)))
 }
 
-/// Credits live on the user row: spent and refunded with single conditional statements.
+/// Credits live on the user row: spent and refunded with single conditional statements, each
+/// paid spend held in `credit_holds` until its work is done.
 pub fn credit_ledger() -> waypost::credits::CreditLedger {
-    waypost::credits::CreditLedger::new("users", "id", "credits")
+    waypost::credits::CreditLedger::new("users", "id", "credits").with_holds("credit_holds")
 }
+
+/// How old a credit hold must be for the sweep to refund it: far past any generation
+/// (`GENERATE_TIMEOUT`, 10 s by default), so only spends whose process stopped before it could
+/// refund them are swept.
+pub const STALE_HOLD_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl AuthUser<AppState> for User {
     async fn load(identity: &Identity, state: &AppState) -> Result<Option<Self>, ApiError> {

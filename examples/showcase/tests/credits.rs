@@ -110,6 +110,11 @@ async fn thirty_concurrent_generations_with_5_credits_succeed_exactly_5_times() 
     }
     balances_seen.sort_unstable();
     assert_eq!(balances_seen, vec![0, 1, 2, 3, 4], "each credit spent once");
+    assert_eq!(
+        app.count_rows("credit_holds").await,
+        0,
+        "no spend left held"
+    );
     assert_eq!(no_credits + rate_limited, 25);
     // Ten pass the per-user limiter; the five that lost the race for a credit are 402.
     assert_eq!(rate_limited, 20);
@@ -232,6 +237,7 @@ async fn a_failing_generator_is_502_and_the_credit_comes_back() {
         .await;
         assert!(!body.to_string().contains("secret"), "{body}");
         assert_eq!(app.credits(&alice).await, 5, "the credit is given back");
+        assert_eq!(app.count_rows("credit_holds").await, 0, "with its hold");
     }
     assert_eq!(received.lock().unwrap().len(), 3);
 }
@@ -367,6 +373,7 @@ async fn a_generation_the_client_abandons_gives_the_credit_back_once() {
     // Past the moment the generator would have answered: refunded once, not twice.
     tokio::time::sleep(Duration::from_millis(1700)).await;
     assert_eq!(app.credits(&alice).await, 5);
+    assert_eq!(app.count_rows("credit_holds").await, 0);
     assert_eq!(received.lock().unwrap().len(), 1);
 }
 
