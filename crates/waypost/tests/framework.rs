@@ -1130,6 +1130,54 @@ async fn an_empty_segment_is_no_parameter_first_or_under_a_nested_prefix() {
 }
 
 #[tokio::test]
+async fn a_parameter_never_holds_a_dot_segment() {
+    use waypost::axum::extract::Path;
+
+    static FILES: RouteInfo = RouteInfo::at(&["/files/{*path}"], GET, RouteConfig::new());
+    static ITEM: RouteInfo = RouteInfo::at(&["/items/{id}/detail"], GET, RouteConfig::new());
+    let router = RouteMethods::new(&FILES)
+        .get(|Path(path): Path<String>| async move { path })
+        .mount(Router::new());
+    let router = RouteMethods::new(&ITEM)
+        .get(|Path(id): Path<String>| async move { id })
+        .mount(router)
+        .fallback(routing::not_found_fallback);
+    let server = TestServer::start(App::new(router)).await;
+    // Sent raw: HTTP clients resolve dot segments (escaped ones too) before sending.
+    let request =
+        |path: &str| format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    for unserved in [
+        "/files/a/../../etc/passwd",
+        "/files/..",
+        "/files/%2E%2E/secret",
+        "/files/..%2F..%2Fetc%2Fpasswd",
+        "/files/a/%2e/b",
+        "/items/../detail",
+        "/items/%2E%2E/detail",
+        "/items/..%2Fx/detail",
+    ] {
+        let answer = raw_exchange(&server, &request(unserved)).await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{unserved}: {answer}");
+        assert!(
+            answer.contains("\"code\":\"not_found\""),
+            "{unserved}: {answer}"
+        );
+        assert!(!answer.contains("passwd\n"), "{unserved}");
+    }
+    // Dots that make no dot segment are values like any other.
+    for (served, value) in [
+        ("/files/a.b/..c/.well-known/...", "a.b/..c/.well-known/..."),
+        ("/files/v1.2%2Fnotes.txt", "v1.2/notes.txt"),
+        ("/items/7.5/detail", "7.5"),
+        ("/items/%2E%2E%2E/detail", "..."),
+    ] {
+        let answer = raw_exchange(&server, &request(served)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{served}: {answer}");
+        assert!(answer.ends_with(value), "{served}: {answer}");
+    }
+}
+
+#[tokio::test]
 async fn a_handlers_own_401_challenge_is_the_only_one() {
     static BASIC: RouteInfo = RouteInfo::at(&["/basic"], GET, RouteConfig::new());
     let router = RouteMethods::new(&BASIC)

@@ -65,20 +65,49 @@ pub struct RouteGuard {
     /// The `Cache-Control` of a route declared [`cache`](crate::RouteConfig::cache).
     cache_control: Option<HeaderValue>,
     /// Whether the route's path has parameters, which axum matches to an empty segment too
-    /// (`{id}` in `/api/tools//use`): a path no route means to serve, answered as the fallback
-    /// answers every other.
+    /// (`{id}` in `/api/tools//use`) and to dot segments (`{*path}` in `/api/files/../../etc`):
+    /// paths no route means to serve, answered as the fallback answers every other.
     has_params: bool,
 }
 
-/// The number of segments of `path` (an axum path) through its last one-segment parameter.
-fn through_last_param(path: &str) -> usize {
-    path.trim_start_matches('/')
-        .split('/')
-        .enumerate()
-        .filter(|(_, segment)| segment.starts_with('{') && !segment.starts_with("{*"))
-        .map(|(index, _)| index + 1)
-        .last()
-        .unwrap_or(0)
+/// What a segment of an axum path pattern matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PatternSegment {
+    /// Itself.
+    Static,
+    /// One segment: `{id}`.
+    Param,
+    /// This segment and every one after it: `{*rest}`.
+    CatchAll,
+}
+
+impl PatternSegment {
+    fn of(segment: &str) -> Self {
+        if segment.starts_with("{*") {
+            Self::CatchAll
+        } else if segment.starts_with('{') {
+            Self::Param
+        } else {
+            Self::Static
+        }
+    }
+}
+
+/// Whether the path segment `segment` (as sent) is a dot segment, or, decoded, holds one —
+/// `..`, `%2E%2E`, or `..%2F..` in a catch-all, where axum decodes `%2F` into a separator.
+fn holds_a_dot_segment(segment: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(segment).collect::<Vec<u8>>();
+    decoded
+        .split(|&byte| byte == b'/')
+        .any(|piece| piece == b"." || piece == b"..")
+}
+
+/// Whether a path (as sent) may hold a parameter no route means to serve: an empty segment, or
+/// a dot, plain or escaped. Most paths have neither and are let through on this one look.
+fn may_hold_an_unservable_param(path: &[u8]) -> bool {
+    path.windows(2).any(|pair| {
+        pair == b"//" || pair[0] == b'.' || pair[1] == b'.' || pair.eq_ignore_ascii_case(b"2e")
+    })
 }
 
 impl RouteGuard {
@@ -106,21 +135,21 @@ impl RouteGuard {
         }
     }
 
-    /// Whether a one-segment parameter of `request`'s path matched an empty segment. Read off
-    /// the path the router matched and the pattern it matched, both whole (`OriginalUri` and
-    /// `MatchedPath`, which axum's router sets): a nested router's route sees its own part of
-    /// the path only, and axum hands it that part with empty segments dropped. Escapes in the
-    /// path as sent move no `/`.
-    fn has_an_empty_param(&self, request: &Request) -> bool {
+    /// Whether a parameter of `request`'s path is one no route means to serve: a one-segment
+    /// parameter matched to an empty segment, or any parameter holding a dot segment (`..`, as
+    /// sent or escaped), which would hand a handler that builds a file path or an upstream URL
+    /// from it a way out of its folder. Read off the path the router matched and the pattern it
+    /// matched, both whole (`OriginalUri` and `MatchedPath`, which axum's router sets): a nested
+    /// router's route sees its own part of the path only, and axum hands it that part with empty
+    /// segments dropped.
+    fn has_an_unservable_param(&self, request: &Request) -> bool {
         if !self.has_params {
             return false;
         }
         let extensions = request.extensions();
         let original = extensions.get::<axum::extract::OriginalUri>();
         let path = original.map_or_else(|| request.uri().path(), |original| original.path());
-        // An empty segment shows as `//` (a trailing one matches no parameter): most paths have
-        // none, and are let through on this one look.
-        if !path.as_bytes().windows(2).any(|pair| pair == b"//") {
+        if !may_hold_an_unservable_param(path.as_bytes()) {
             return false;
         }
         let own_pattern = self.route.paths.first().copied().unwrap_or_default();
@@ -128,11 +157,27 @@ impl RouteGuard {
             (Some(_), Some(matched)) => matched.as_str(),
             _ => own_pattern,
         };
-        path.strip_prefix('/')
-            .unwrap_or(path)
+        let mut kinds = pattern
+            .trim_start_matches('/')
             .split('/')
-            .take(through_last_param(pattern))
-            .any(str::is_empty)
+            .map(PatternSegment::of);
+        let mut kind = PatternSegment::Static;
+        for segment in path.strip_prefix('/').unwrap_or(path).split('/') {
+            // Past a catch-all, every segment is its.
+            if kind != PatternSegment::CatchAll {
+                kind = kinds.next().unwrap_or(PatternSegment::Static);
+            }
+            let unservable = match kind {
+                PatternSegment::Static => false,
+                PatternSegment::Param => segment.is_empty() || holds_a_dot_segment(segment),
+                // A catch-all may hold an empty segment (`a//b`), not a dot one.
+                PatternSegment::CatchAll => holds_a_dot_segment(segment),
+            };
+            if unservable {
+                return true;
+            }
+        }
+        false
     }
 
     /// Whether a request with `method` reaches one of the route's handlers.
@@ -174,7 +219,7 @@ impl RouteGuard {
         C: FnOnce(Request) -> F + Send + 'static,
         F: Future<Output = Response> + Send + 'static,
     {
-        if self.has_an_empty_param(&request) {
+        if self.has_an_unservable_param(&request) {
             return GuardedFuture::ready(crate::routing::not_found_fallback_response());
         }
         if request.method() == http::Method::OPTIONS
@@ -654,11 +699,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn segments_through_the_last_one_segment_parameter() {
-        assert_eq!(through_last_param("/api/hello"), 0);
-        assert_eq!(through_last_param("/api/posts/{id}"), 3);
-        assert_eq!(through_last_param("/api/tools/{toolId}/use"), 3);
-        assert_eq!(through_last_param("/api/docs/{*slug}"), 0);
-        assert_eq!(through_last_param("/a/{x}/b/{*rest}"), 2);
+    fn pattern_segments_say_what_they_match() {
+        let kinds: Vec<PatternSegment> = "/a/{x}/b/{*rest}"
+            .trim_start_matches('/')
+            .split('/')
+            .map(PatternSegment::of)
+            .collect();
+        use PatternSegment::{CatchAll, Param, Static};
+        assert_eq!(kinds, [Static, Param, Static, CatchAll]);
+    }
+
+    #[test]
+    fn dot_segments_are_found_plain_escaped_and_behind_an_escaped_slash() {
+        for dotted in [
+            "..",
+            ".",
+            "%2E%2E",
+            "%2e",
+            ".%2E",
+            "..%2Fetc",
+            "a%2F..%2Fb",
+            "%2F.",
+        ] {
+            assert!(holds_a_dot_segment(dotted), "{dotted}");
+        }
+        for plain in ["a.b", "..a", "...", ".well-known", "%2E%2E%2E", "a%2Fb", ""] {
+            assert!(!holds_a_dot_segment(plain), "{plain}");
+        }
+    }
+
+    #[test]
+    fn only_paths_with_an_empty_segment_or_a_dot_are_looked_at_closely() {
+        for plain in ["/api/hello", "/api/posts/7", "/api/tools/x/use"] {
+            assert!(!may_hold_an_unservable_param(plain.as_bytes()), "{plain}");
+        }
+        for suspect in ["/a//b", "/a/../b", "/a/%2E%2E", "/a/%2e", "/a/b.txt"] {
+            assert!(
+                may_hold_an_unservable_param(suspect.as_bytes()),
+                "{suspect}"
+            );
+        }
     }
 }
