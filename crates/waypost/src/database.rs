@@ -7,7 +7,7 @@ use std::{str::FromStr, time::Duration};
 
 use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
-    AnyPool, ConnectOptions, Executor,
+    AnyPool, ConnectOptions, Connection as _, Executor,
 };
 
 /// A pool of connections to the app's database.
@@ -42,6 +42,12 @@ pub enum DatabaseError {
     /// `DATABASE_URL` names an engine Waypost does not drive.
     #[error("DATABASE_URL must start with sqlite:// or postgres://, got {0:?}")]
     UnknownEngine(String),
+    /// A SQLite URL without a file (`sqlite://`), which would silently be a database in memory.
+    #[error(
+        "a SQLite URL must name a file (sqlite://data/app.db), or say sqlite::memory: for a \
+         database that lives only as long as the process; got {0:?}"
+    )]
+    NoFile(String),
     /// The SQLite file's folder could not be created.
     #[error("could not create the folder for {path}: {source}")]
     CreateFolder {
@@ -50,9 +56,44 @@ pub enum DatabaseError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The database could not be reached, or refused to be opened or set up.
+    #[error("could not open {target}: {source}{hint}")]
+    Open {
+        /// What was opened: the SQLite file, or the Postgres host, port and database (never the
+        /// credentials).
+        target: String,
+        /// The driver's error.
+        source: sqlx::Error,
+        /// What usually causes it, when that is known.
+        hint: &'static str,
+    },
     /// Connecting or configuring failed.
     #[error("could not open the database: {0}")]
     Connect(#[from] sqlx::Error),
+}
+
+impl DatabaseError {
+    /// Opening `target` failed with `source`.
+    fn open(target: &str, source: sqlx::Error) -> Self {
+        // SQLite's primary result codes (the extended ones keep them in the low byte).
+        let code = match &source {
+            sqlx::Error::Database(error) => error
+                .code()
+                .and_then(|code| code.parse::<u32>().ok())
+                .map(|code| code & 0xff),
+            _ => None,
+        };
+        let hint = match code {
+            Some(8) => " (the file, or its folder, is read-only for this process)",
+            Some(14) => " (the path must name a file in a folder this process may write to)",
+            _ => "",
+        };
+        Self::Open {
+            target: target.to_owned(),
+            source,
+            hint,
+        }
+    }
 }
 
 /// Opens a pool on `url`. For SQLite the file and its folder are created when missing, the
@@ -65,10 +106,29 @@ pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
         Engine::Sqlite => prepare_sqlite_url(url)?,
         Engine::Postgres => url.to_owned(),
     };
-    let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+    let target = describe(engine, &url);
+    let options = AnyConnectOptions::from_str(&url)
+        .map_err(|source| DatabaseError::open(&target, source))?
+        .disable_statement_logging();
     // Each connection to an in-memory SQLite database has a database of its own, gone when the
     // connection closes: such a pool is one connection, kept open for the pool's life.
     let in_memory = engine == Engine::Sqlite && is_in_memory(&url);
+    if !in_memory {
+        // One connection first, set up as the pool's will be: a database that cannot be
+        // reached, refuses the credentials, or is read-only says so now, in its own words,
+        // where the pool would retry for its whole wait and then report only a timeout.
+        let mut probe = options
+            .connect()
+            .await
+            .map_err(|source| DatabaseError::open(&target, source))?;
+        if engine == Engine::Sqlite {
+            probe
+                .execute("PRAGMA journal_mode = WAL;")
+                .await
+                .map_err(|source| DatabaseError::open(&target, source))?;
+        }
+        let _ = probe.close().await;
+    }
     let pool = AnyPoolOptions::new()
         .max_connections(match engine {
             _ if in_memory => 1,
@@ -93,11 +153,33 @@ pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
             })
         })
         .connect_with(options)
-        .await?;
-    if engine == Engine::Sqlite && !in_memory {
-        pool.execute("PRAGMA journal_mode = WAL;").await?;
-    }
+        .await
+        .map_err(|source| DatabaseError::open(&target, source))?;
     Ok(pool)
+}
+
+/// What `url` opens, for messages: the SQLite file (or memory), or the Postgres host, port and
+/// database — never a password.
+fn describe(engine: Engine, url: &str) -> String {
+    match engine {
+        Engine::Sqlite if is_in_memory(url) => "the in-memory SQLite database".to_owned(),
+        Engine::Sqlite => {
+            let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            format!(
+                "the SQLite file {}",
+                rest.split_once('?').map_or(rest, |(path, _)| path)
+            )
+        }
+        Engine::Postgres => match url::Url::parse(url) {
+            Ok(parsed) => format!(
+                "Postgres at {}:{}{}",
+                parsed.host_str().unwrap_or("localhost"),
+                parsed.port().unwrap_or(5432),
+                parsed.path()
+            ),
+            Err(_) => "Postgres (DATABASE_URL is no URL)".to_owned(),
+        },
+    }
 }
 
 /// Whether a SQLite URL names an in-memory database (`sqlite::memory:`, `mode=memory`).
@@ -111,8 +193,11 @@ fn is_in_memory(url: &str) -> bool {
 fn prepare_sqlite_url(url: &str) -> Result<String, DatabaseError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+    if path == ":memory:" || query.contains("mode=memory") {
         return Ok(url.to_owned());
+    }
+    if path.is_empty() {
+        return Err(DatabaseError::NoFile(url.to_owned()));
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
@@ -165,6 +250,53 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_url_without_a_file_is_refused_not_kept_in_memory() {
+        for url in ["sqlite://", "sqlite:", "sqlite://?mode=rwc"] {
+            let error = connect(url).await.unwrap_err();
+            assert!(matches!(error, DatabaseError::NoFile(_)), "{url}: {error}");
+            assert!(error.to_string().contains("sqlite::memory:"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_opened_is_named_with_the_likely_cause() {
+        let folder = tempfile::tempdir().unwrap();
+        // A folder where the file should be: SQLite cannot open it (even as root).
+        let path = folder.path().join("taken");
+        std::fs::create_dir(&path).unwrap();
+        let error = connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, DatabaseError::Open { .. }), "{message}");
+        assert!(
+            message.starts_with(&format!(
+                "could not open the SQLite file {}",
+                path.display()
+            )),
+            "{message}"
+        );
+        assert!(message.contains("must name a file"), "{message}");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn an_unreachable_postgres_is_named_without_its_password() {
+        // Nothing listens on port 1: the error is the driver's own, not a pool timeout.
+        let error = connect("postgres://app:s3cret@127.0.0.1:1/shop")
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, DatabaseError::Open { .. }), "{message}");
+        assert!(
+            message.starts_with("could not open Postgres at 127.0.0.1:1/shop: "),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
+        assert!(!message.contains("timed out"), "{message}");
+    }
 
     #[tokio::test]
     async fn ping_counts_a_database_without_the_table_as_down() {

@@ -127,6 +127,7 @@ impl Shutdown {
     }
 
     /// Runs `session` as one the server waits for as it stops, and drops at its deadline.
+    #[cfg(feature = "websocket")]
     pub(crate) async fn run_session(&self, session: impl Future<Output = ()>) {
         let Some(server) = &self.server else {
             return session.await;

@@ -7,6 +7,7 @@ pub mod idempotency;
 mod path_normalization;
 mod route;
 
+#[cfg(feature = "websocket")]
 pub(crate) use front::panic_message;
 pub use front::{Front, FrontLayer, INTERNAL_HEADER_PREFIX};
 pub use route::{Guarded, GuardedFuture, RouteGuard, RouteLayer, RouteService};
