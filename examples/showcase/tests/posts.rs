@@ -128,7 +128,7 @@ async fn create_validates_every_field_and_stores_nothing() {
         "validation_failed",
     )
     .await;
-    expect_error(
+    let wrong_type = expect_error(
         app.send_json_as(
             &alice,
             Method::POST,
@@ -140,6 +140,11 @@ async fn create_validates_every_field_and_stores_nothing() {
         "invalid_json",
     )
     .await;
+    // The field at fault is named, as for a validation failure.
+    assert_eq!(
+        wrong_type["details"],
+        json!({ "title": ["invalid type: integer `12345`, expected a string"] })
+    );
     // Five spaces are five characters, but no title; a content of whitespace is no content.
     let body = expect_error(
         app.send_json_as(

@@ -77,10 +77,18 @@ impl<T: DeserializeOwned> Json<T> {
             .and_then(|value| deserializer.end().map(|()| value))
             .map_err(|error| {
                 let message = match error.classify() {
-                    serde_json::error::Category::Data => format!(
-                        "The JSON body has the wrong shape: {}.",
-                        shorten_quoted_values(&without_type_names(&error.to_string()))
-                    ),
+                    serde_json::error::Category::Data => {
+                        let refused = ApiError::invalid_json(format!(
+                            "The JSON body has the wrong shape: {}.",
+                            shorten_quoted_values(&without_type_names(&error.to_string()))
+                        ));
+                        return match field_at_fault::<T>(bytes) {
+                            Some((field, problem)) => {
+                                refused.with_details(serde_json::json!({ field: [problem] }))
+                            }
+                            None => refused,
+                        };
+                    }
                     serde_json::error::Category::Eof => {
                         "The request body is not valid JSON: it ends too early.".to_owned()
                     }
@@ -90,6 +98,22 @@ impl<T: DeserializeOwned> Json<T> {
             })?;
         Ok(Json(value))
     }
+}
+
+/// The field a shape error is about and what is wrong with it, for the error's `details`
+/// (`{"pinned": ["invalid type: string \"yes\", expected a boolean"]}`, `messages[0].role`
+/// when nested); `None` when the body as a whole is at fault. The body is read again with its
+/// path tracked — only once it was refused, so a body that fits pays nothing for it.
+fn field_at_fault<T: DeserializeOwned>(bytes: &[u8]) -> Option<(String, String)> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let error = serde_path_to_error::deserialize::<_, T>(&mut deserializer).err()?;
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    let full = inner.to_string();
+    let location = format!(" at line {} column {}", inner.line(), inner.column());
+    let message = without_type_names(full.strip_suffix(&location).unwrap_or(&full));
+    let (field, problem) = super::urlencoded::described(&message, path, "");
+    (!field.is_empty()).then_some((field, problem))
 }
 
 /// serde names the Rust type it expected (`expected struct ContactForm`, `untagged enum Shape`):
@@ -207,5 +231,64 @@ mod tests {
         ] {
             assert_eq!(without_type_names(serde_says), client_reads);
         }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Note {
+        email: String,
+        pinned: Option<bool>,
+        tags: Option<Vec<Tag>>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Tag {
+        label: String,
+        weight: Option<u8>,
+    }
+
+    fn details_of(body: &str) -> Option<serde_json::Value> {
+        let error = Json::<Note>::from_bytes(body.as_bytes()).unwrap_err();
+        assert_eq!(error.code(), "invalid_json", "{body}");
+        error.details().cloned()
+    }
+
+    #[test]
+    fn a_shape_error_names_the_field_at_fault_in_details() {
+        use serde_json::json;
+        assert_eq!(
+            details_of(r#"{"pinned": true}"#),
+            Some(json!({ "email": ["is required"] }))
+        );
+        assert_eq!(
+            details_of(r#"{"email": "a@b.c", "pinned": "yes"}"#),
+            Some(json!({ "pinned": ["invalid type: string \"yes\", expected a boolean"] }))
+        );
+        assert_eq!(
+            details_of(r#"{"email": "a@b.c", "tags": [{"label": "x"}, {"weight": 1}]}"#),
+            Some(json!({ "tags[1].label": ["is required"] }))
+        );
+        assert_eq!(
+            details_of(r#"{"email": "a@b.c", "tags": [{"label": "x", "weight": 300}]}"#),
+            Some(json!({ "tags[0].weight": ["invalid value: integer `300`, expected u8"] }))
+        );
+        let unknown = details_of(r#"{"email": "a@b.c", "tags": [{"label": "x", "lable": 1}]}"#)
+            .expect("named");
+        let (field, problems) = unknown.as_object().unwrap().iter().next().unwrap();
+        assert!(field.starts_with("tags[0]"), "{unknown}");
+        assert!(
+            problems[0]
+                .as_str()
+                .unwrap()
+                .contains("unknown field `lable`"),
+            "{unknown}"
+        );
+        // The body as a whole: no one field to name.
+        assert_eq!(details_of(r#""just a string""#), None);
+        // Not JSON at all: a syntax error, not a shape one.
+        let broken = Json::<Note>::from_bytes(b"{\"email\": ").unwrap_err();
+        assert_eq!(broken.details(), None);
     }
 }

@@ -111,7 +111,7 @@ impl<'de> de::Deserializer<'de> for Whole<'_> {
 /// The parameter at fault and what is wrong with it, in words for the client: serde's message
 /// names the field itself when it is missing, and the standard library's integer errors are
 /// said as what the value must be.
-fn described(message: &str, path: String, whole: &str) -> (String, String) {
+pub(super) fn described(message: &str, path: String, whole: &str) -> (String, String) {
     let quoted = |prefix: &str| {
         message
             .strip_prefix(prefix)
@@ -120,6 +120,12 @@ fn described(message: &str, path: String, whole: &str) -> (String, String) {
             .map(|(name, _)| name.to_owned())
     };
     if let Some(field) = quoted("missing field ") {
+        // Missing from a nested object (JSON): named under it.
+        let field = if path.is_empty() || path == "." {
+            field
+        } else {
+            format!("{path}.{field}")
+        };
         return (field, "is required".to_owned());
     }
     // serde_path_to_error says `?` for a map key it could not read.

@@ -4,6 +4,13 @@
 //! `details` names each field as the client sent it: garde reports Rust field names
 //! (`project_id`), so they are matched to the names the type's `Deserialize` impl declares
 //! (`projectId` under `rename_all = "camelCase"`).
+//!
+//! What serde cannot read comes first, before any rule runs: a JSON body with a missing field
+//! or a value of the wrong type is 400 `invalid_json`, its `details` naming that one field
+//! (`{"title": ["is required"]}`). To report missing fields together with the rules' failures,
+//! all at once as `validation_failed`, declare them `Option<T>` with `#[garde(required)]`, as
+//! the showcase does. Unknown fields are ignored unless the type says
+//! `#[serde(deny_unknown_fields)]`.
 
 use std::collections::BTreeMap;
 
