@@ -1263,6 +1263,14 @@ async fn path_parameters_that_are_not_text_are_404_and_malformed_ones_400() {
                 Json(json!({ "number": numbered.number }))
             })
             .mount(router);
+    static SINGLE: RouteInfo = RouteInfo::at(&["/single/{id}"], GET, RouteConfig::new());
+    static PAIR: RouteInfo = RouteInfo::at(&["/pair/{name}/{size}"], GET, RouteConfig::new());
+    let router = RouteMethods::new(&SINGLE)
+        .get(|Path(id): Path<i64>| async move { id.to_string() })
+        .mount(router);
+    let router = RouteMethods::new(&PAIR)
+        .get(|Path((name, size)): Path<(String, f64)>| async move { format!("{name}:{size}") })
+        .mount(router);
     let server = TestServer::start(App::new(router)).await;
     let client = Client::new();
     let get = |path: &str| client.get(server.url(path)).send();
@@ -1282,10 +1290,42 @@ async fn path_parameters_that_are_not_text_are_404_and_malformed_ones_400() {
     .await;
     assert_eq!(
         body["error"],
-        "The path parameter `number` has an invalid value."
+        "The path parameter `number` must be a whole number, 0 or more."
+    );
+    assert_eq!(
+        body["details"],
+        json!({ "number": ["must be a whole number, 0 or more"] })
     );
     let ok: Value = get("/numbered/7").await.unwrap().json().await.unwrap();
     assert_eq!(ok, json!({ "number": 7 }));
+    // A single value, and a tuple's member, are named by the route's own parameter names.
+    for (path, name, problem) in [
+        ("/single/seven", "id", "must be a whole number"),
+        (
+            "/single/99999999999999999999",
+            "id",
+            "must be a whole number",
+        ),
+        ("/pair/box/big", "size", "must be a number"),
+    ] {
+        let body = error_of(
+            get(path).await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        )
+        .await;
+        assert_eq!(
+            body["error"],
+            format!("The path parameter `{name}` {problem}."),
+            "{path}"
+        );
+        assert_eq!(body["details"], json!({ name: [problem] }), "{path}");
+    }
+    assert_eq!(get("/single/-7").await.unwrap().text().await.unwrap(), "-7");
+    assert_eq!(
+        get("/pair/box/2.5").await.unwrap().text().await.unwrap(),
+        "box:2.5"
+    );
 }
 
 #[tokio::test]
