@@ -119,6 +119,18 @@ pub enum ScanError {
         /// The function name.
         function: String,
     },
+    /// A handler whose `Path<T>` reads another number of values than its route has parameters:
+    /// every request to it would be a 500.
+    #[error("handler `{function}` in `{file}` takes {problem}")]
+    PathArity {
+        /// The route file.
+        file: String,
+        /// The function name.
+        function: String,
+        /// The `Path<…>` type as written, how many values it reads, what the route has, and
+        /// what to write instead.
+        problem: String,
+    },
     /// A handler the router could not mount as written.
     #[error("handler `{function}` in `{file}` cannot be mounted: {reason}")]
     HandlerUnsupported {
@@ -192,6 +204,7 @@ impl ScanError {
             | ScanError::HandlerNotPublic { file, .. }
             | ScanError::ConfigNotPublic { file }
             | ScanError::HandlerUnsupported { file, .. }
+            | ScanError::PathArity { file, .. }
             | ScanError::ReExported { file, .. }
             | ScanError::ConfigNotRouteConfig { file, .. }
             | ScanError::MissingMiddleware { file } => file,

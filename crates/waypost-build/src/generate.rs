@@ -13,7 +13,7 @@ use quote::{format_ident, quote};
 
 use crate::{
     segment::ParamKind,
-    shape::{AuthKind, RequestBody, ResponseShape},
+    shape::{AuthKind, PathShape, RequestBody, ResponseShape},
     table::{Handler, Middleware, Route, RouteTable},
 };
 
@@ -341,6 +341,17 @@ fn operation_info(index: usize, handler: &Handler) -> TokenStream {
             quote!(::core::option::Option::Some(#schema))
         }
     };
+    let path = match &shape.path {
+        None => quote!(::waypost::openapi::PathInfo::Text),
+        Some(PathShape::Positional(values)) => {
+            let schemas = values.iter().map(schema);
+            quote!(::waypost::openapi::PathInfo::Positional(&[#(#schemas),*]))
+        }
+        Some(PathShape::Named(ty)) => {
+            let schema = schema(ty);
+            quote!(::waypost::openapi::PathInfo::Named(#schema))
+        }
+    };
     let auth = match shape.auth {
         AuthKind::None => quote!(None),
         AuthKind::Required => quote!(Required),
@@ -363,6 +374,7 @@ fn operation_info(index: usize, handler: &Handler) -> TokenStream {
             method: ::waypost::routing::Method::#method,
             body: #body,
             query: #query,
+            path: #path,
             auth: ::waypost::openapi::AuthInfo::#auth,
             response: #response,
         }

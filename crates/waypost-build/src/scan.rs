@@ -12,7 +12,8 @@ use crate::{
     errors::{ScanError, ScanErrors},
     route_file,
     segment::{ParamKind, Segment},
-    table::{Middleware, Param, Route, RouteTable},
+    shape::PathShape,
+    table::{Handler, Middleware, Param, Route, RouteTable},
 };
 
 /// Scans `app_dir` (usually `<crate_root>/src/app`) and returns its route table, or every mistake
@@ -311,16 +312,22 @@ impl Scanner<'_> {
             paths.push(url_of(&folder.url[..folder.url.len() - 1]));
         }
         paths.push(pattern.clone());
+        let params: Vec<Param> = folder
+            .params
+            .iter()
+            .map(|(param, _)| param.clone())
+            .collect();
+        for handler in &contents.handlers {
+            if let Some(error) = path_arity_error(&file, &pattern, &params, handler) {
+                self.errors.push(error);
+            }
+        }
         self.routes.push(Route {
             pattern,
             paths,
             file,
             module_path: folder.module_path.clone(),
-            params: folder
-                .params
-                .iter()
-                .map(|(param, _)| param.clone())
-                .collect(),
+            params,
             handlers: contents.handlers,
             middleware: folder.middleware.clone(),
             config: contents.config,
@@ -425,6 +432,68 @@ fn read_dir_sorted(dir: &Path) -> std::io::Result<Vec<Entry>> {
     }
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(entries)
+}
+
+/// The error for a handler whose `Path<…>` reads values by position and not one per parameter of
+/// its route (`pattern`), or that is mounted also without its optional catch-all's tail, where
+/// it would read none.
+fn path_arity_error(
+    file: &str,
+    pattern: &str,
+    params: &[Param],
+    handler: &Handler,
+) -> Option<ScanError> {
+    let Some(PathShape::Positional(values)) = &handler.shape.path else {
+        return None;
+    };
+    let path_type = handler
+        .arguments
+        .iter()
+        .find(|argument| argument.starts_with("Path") || argument.contains("::Path"))
+        .cloned()
+        .unwrap_or_else(|| "Path<…>".to_owned());
+    let count = |n: usize, one: &str, many: &str| match n {
+        0 => format!("no {many}"),
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    };
+    let names = params
+        .iter()
+        .map(|param| format!("`{}`", param.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let optional_tail = params
+        .last()
+        .is_some_and(|param| param.kind == ParamKind::OptionalCatchAll);
+    let (route, fix) = if optional_tail {
+        (
+            format!("`{pattern}` is served without its optional tail too, where there is none"),
+            "take the generated `Params`, whose tail is an `Option`".to_owned(),
+        )
+    } else if values.len() != params.len() {
+        let route = if params.is_empty() {
+            format!("`{pattern}` has no parameters")
+        } else {
+            format!(
+                "`{pattern}` has {} ({names})",
+                count(params.len(), "parameter", "parameters")
+            )
+        };
+        let fix = match params.len() {
+            0 => "take no `Path`".to_owned(),
+            1 => "take one value, or the generated `Params`".to_owned(),
+            n => format!("take a tuple of {n} values in URL order, or the generated `Params`"),
+        };
+        (route, fix)
+    } else {
+        return None;
+    };
+    let takes = count(values.len(), "value", "values");
+    Some(ScanError::PathArity {
+        file: file.to_owned(),
+        function: handler.method.fn_name().to_owned(),
+        problem: format!("`{path_type}`, {takes}, but {route}; {fix}"),
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! What a handler's signature says about its HTTP interface, for the OpenAPI document: the
-//! request body, query and auth it takes, and the response it returns — with every type path
-//! rewritten so it can be named from the generated code.
+//! request body, query, path parameters and auth it takes, and the response it returns — with
+//! every type path rewritten so it can be named from the generated code.
 //!
 //! Types are resolved the way the compiler would see them from the route file: through its
 //! `use` items, its own `pub` items, and `crate::` / `super::` / `self::` paths. A type that
@@ -25,6 +25,41 @@ pub enum RequestBody {
     /// `Bytes`, `Body`, `String`: raw bytes.
     Raw,
 }
+
+/// What a handler's `Path<T>` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathShape {
+    /// One value per route parameter, in order: `Path<(A, B)>`, or `Path<A>` for a single value
+    /// (a number, text, a bool, a UUID); each the resolved type when it can be named.
+    Positional(Vec<Option<String>>),
+    /// Values by name: `Path<T>` for any other `T` (a struct), resolved when it can be named.
+    Named(Option<String>),
+}
+
+/// The single values a `Path<T>` can read as one parameter: their last path segment.
+const SINGLE_VALUES: &[&str] = &[
+    "bool",
+    "char",
+    "String",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "f32",
+    "f64",
+    "Uuid",
+    "NonZeroU32",
+    "NonZeroU64",
+    "NonZeroUsize",
+];
 
 /// Whether a handler needs a signed-in caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,6 +103,8 @@ pub struct HandlerShape {
     pub body: Option<RequestBody>,
     /// The resolved type of its `Query<T>` (or `Valid<Query<T>>`).
     pub query: Option<Option<String>>,
+    /// What its `Path<T>` reads (`None`: it takes none, or the generated `Params`).
+    pub path: Option<PathShape>,
     /// Whether it needs a signed-in caller.
     pub auth: AuthKind,
     /// What it answers on success.
@@ -272,6 +309,25 @@ fn outer(ty: &Type) -> Option<(String, Option<&Type>)> {
     Some((last.ident.to_string(), inner))
 }
 
+/// What `Path<ty>` reads.
+fn path_shape(ty: &Type, resolver: &Resolver) -> PathShape {
+    let named = |ty: &Type| resolver.resolve(ty).map(|ty| type_text(&ty));
+    match ty {
+        Type::Tuple(tuple) => PathShape::Positional(tuple.elems.iter().map(named).collect()),
+        Type::Paren(inner) => path_shape(&inner.elem, resolver),
+        Type::Path(path)
+            if path
+                .path
+                .segments
+                .last()
+                .is_some_and(|last| SINGLE_VALUES.contains(&last.ident.to_string().as_str())) =>
+        {
+            PathShape::Positional(vec![named(ty)])
+        }
+        _ => PathShape::Named(named(ty)),
+    }
+}
+
 /// Reads the interface off a handler's argument and return types.
 pub(crate) fn shape_of(
     arguments: &[&Type],
@@ -303,6 +359,7 @@ pub(crate) fn shape_of(
             "Multipart" => shape.body = Some(RequestBody::Multipart),
             "Bytes" | "Body" | "String" => shape.body = Some(RequestBody::Raw),
             "Query" => shape.query = Some(named(inner)),
+            "Path" => shape.path = inner.map(|inner| path_shape(inner, resolver)),
             "Auth" => shape.auth = AuthKind::Required,
             "MaybeAuth" if shape.auth == AuthKind::None => shape.auth = AuthKind::Optional,
             "WebSocketUpgrade" => websocket = true,
@@ -434,6 +491,26 @@ mod tests {
             shape_of(&[], Some(&returns), &resolver()).response,
             ResponseShape::Unknown
         );
+        // What a `Path<T>` reads: by position for tuples and single values, by name otherwise.
+        let path_of = |ty: Type| shape_of(&[&ty], None, &resolver()).path;
+        assert_eq!(
+            path_of(syn::parse_quote!(Path<(String, u32)>)),
+            Some(PathShape::Positional(vec![
+                Some("String".to_owned()),
+                Some("u32".to_owned())
+            ]))
+        );
+        assert_eq!(
+            path_of(syn::parse_quote!(waypost::extract::Path<uuid::Uuid>)),
+            Some(PathShape::Positional(vec![Some("uuid::Uuid".to_owned())]))
+        );
+        assert_eq!(
+            path_of(syn::parse_quote!(Path<ListParams>)),
+            Some(PathShape::Named(Some(
+                "self::app::api::posts::route::ListParams".to_owned()
+            )))
+        );
+        assert_eq!(path_of(syn::parse_quote!(Params)), None);
         // A WebSocket handshake, whatever the return type says.
         let upgrade: Type = syn::parse_quote!(waypost::websocket::WebSocketUpgrade);
         for returns in [

@@ -137,3 +137,8 @@ fn a_symlink_loop_is_reported_instead_of_walked_for_ever() {
 fn every_error_in_a_tree_is_reported_at_once() {
     insta::assert_snapshot!(errors_of("many_errors"));
 }
+
+#[test]
+fn a_path_that_reads_another_number_of_values_than_the_route_has_is_rejected() {
+    insta::assert_snapshot!(errors_of("path_arity"));
+}

@@ -130,6 +130,18 @@ pub enum ResponseInfo {
     Unknown,
 }
 
+/// How a handler reads its path parameters, for their schemas.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum PathInfo {
+    /// As text: the generated `Params`, or no `Path` at all.
+    #[default]
+    Text,
+    /// One value per parameter, in URL order: `Path<(A, B)>`, or `Path<A>`.
+    Positional(&'static [Option<SchemaFn>]),
+    /// By name, from a type's fields: `Path<T>` of a struct.
+    Named(Option<SchemaFn>),
+}
+
 /// One handler's interface, as generated.
 #[derive(Clone, Copy, Debug)]
 pub struct OperationInfo {
@@ -141,6 +153,8 @@ pub struct OperationInfo {
     pub body: Option<BodyInfo>,
     /// The query type (`Some(None)`: a query the document cannot describe).
     pub query: Option<Option<SchemaFn>>,
+    /// How the path parameters are read.
+    pub path: PathInfo,
     /// Auth.
     pub auth: AuthInfo,
     /// The success response.
@@ -376,6 +390,39 @@ fn resolve<'a>(schema: &'a Value, definitions: &'a Map<String, Value>) -> &'a Va
 }
 
 /// A query parameter's schema: no `null` (an absent parameter is how "none" is said).
+/// The schema of each of the path parameters `names`, as the handler reads them: text unless
+/// its `Path<T>` says more (and says it for exactly these parameters).
+fn path_schemas(generator: &mut SchemaGenerator, path: PathInfo, names: &[&str]) -> Vec<Value> {
+    let text = || json!({ "type": "string" });
+    match path {
+        PathInfo::Positional(values) if values.len() == names.len() => values
+            .iter()
+            .map(|schema| {
+                schema
+                    .and_then(|schema| schema(generator))
+                    .map_or_else(text, |schema| without_null(schema.to_value()))
+            })
+            .collect(),
+        PathInfo::Named(Some(schema)) => match schema(generator) {
+            Some(schema) => {
+                let schema = schema.to_value();
+                let definitions = generator.definitions().clone();
+                let properties = resolve(&schema, &definitions).get("properties");
+                names
+                    .iter()
+                    .map(|name| {
+                        properties
+                            .and_then(|properties| properties.get(*name))
+                            .map_or_else(text, |property| without_null(property.clone()))
+                    })
+                    .collect()
+            }
+            None => names.iter().map(|_| text()).collect(),
+        },
+        _ => names.iter().map(|_| text()).collect(),
+    }
+}
+
 fn without_null(mut schema: Value) -> Value {
     if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
         types.retain(|t| t != "null");
@@ -501,11 +548,16 @@ impl OpenApi {
                 operation.insert("tags".into(), json!([tag]));
             }
         }
-        let mut parameters: Vec<Value> = path
+        let names: Vec<&str> = path
             .split('/')
             .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| {
-                json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
+            .collect();
+        let schemas = path_schemas(generator, info.map_or(PathInfo::Text, |i| i.path), &names);
+        let mut parameters: Vec<Value> = names
+            .iter()
+            .zip(schemas)
+            .map(|(name, schema)| {
+                json!({ "name": name, "in": "path", "required": true, "schema": schema })
             })
             .collect();
         if let Some(Some(query)) = info.and_then(|i| i.query) {
@@ -775,6 +827,67 @@ mod tests {
         );
     }
 
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct RepoPath {
+        org: String,
+        stars: u32,
+    }
+
+    #[test]
+    fn path_parameters_are_described_as_the_handler_reads_them() {
+        use crate::{routing::HandlerInfo, RouteConfig};
+        const GET: &[HandlerInfo] = &[HandlerInfo::of(Method::Get)];
+        let routes = [
+            RouteInfo::at(&["/items/{id}/{size}"], GET, RouteConfig::new()),
+            RouteInfo::at(&["/repos/{org}/{stars}"], GET, RouteConfig::new()),
+            // A tuple of another length than the route has parameters: text, not a guess.
+            RouteInfo::at(&["/one/{only}"], GET, RouteConfig::new()),
+        ];
+        const ITEM: &[Option<SchemaFn>] = &[Some(crate::schema_fn!(i64)), None];
+        const TWO: &[Option<SchemaFn>] =
+            &[Some(crate::schema_fn!(u8)), Some(crate::schema_fn!(u8))];
+        let operation = |route, path| OperationInfo {
+            route,
+            method: Method::Get,
+            body: None,
+            query: None,
+            path,
+            auth: AuthInfo::None,
+            response: ResponseInfo::Unknown,
+        };
+        let document = OpenApi::build(
+            "app",
+            "1.0.0",
+            &routes,
+            &[
+                operation(0, PathInfo::Positional(ITEM)),
+                operation(1, PathInfo::Named(Some(crate::schema_fn!(RepoPath)))),
+                operation(2, PathInfo::Positional(TWO)),
+            ],
+        );
+        let schemas = |path: &str| -> Vec<(String, Value)> {
+            document.as_json()["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["name"].as_str().unwrap().to_owned(), p["schema"].clone()))
+                .collect()
+        };
+        let items = schemas("/items/{id}/{size}");
+        assert_eq!(items[0].0, "id");
+        assert_eq!(items[0].1["type"], "integer");
+        assert_eq!(items[1], ("size".to_owned(), json!({ "type": "string" })));
+        let repos = schemas("/repos/{org}/{stars}");
+        assert_eq!(repos[0], ("org".to_owned(), json!({ "type": "string" })));
+        assert_eq!(repos[1].1["type"], "integer");
+        assert_eq!(repos[1].1["minimum"], 0);
+        assert_eq!(
+            schemas("/one/{only}"),
+            [("only".to_owned(), json!({ "type": "string" }))]
+        );
+    }
+
     #[test]
     fn a_websocket_route_is_documented_as_its_switch_of_protocols() {
         use crate::{routing::HandlerInfo, RouteConfig};
@@ -788,6 +901,7 @@ mod tests {
             method: Method::Get,
             body: None,
             query: None,
+            path: PathInfo::Text,
             auth: AuthInfo::None,
             response,
         };
