@@ -32,6 +32,8 @@ const REFUND_RETRY_FIRST: Duration = Duration::from_millis(500);
 const REFUND_RETRY_LONGEST: Duration = Duration::from_secs(30);
 /// How long a refund is tried for before it is given up.
 const REFUND_RETRIES_FOR: Duration = Duration::from_secs(15 * 60);
+/// How long one try of a refund may take: a connection, and its statement or transaction.
+const REFUND_TRY_LIMIT: Duration = Duration::from_secs(30);
 
 /// A balance column: `table.balance_column`, keyed by `id_column`.
 #[derive(Clone, Copy, Debug)]
@@ -390,16 +392,27 @@ impl CreditLedger {
         .fetch_all(db)
         .await?;
         let mut released = 0;
+        let mut first_failure = None;
         let mut connection = db.acquire().await?;
         for hold in stale {
-            if self.release(&mut connection, holds, &hold).await? {
-                released += 1;
+            // One hold that cannot be refunded (its account gone, a trigger refusing it) must
+            // not keep the ones after it from being refunded, pass after pass.
+            match self.release(&mut connection, holds, &hold).await {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::error!(%error, %hold, "a stale credit hold could not be refunded");
+                    first_failure.get_or_insert(error);
+                }
             }
         }
         if released > 0 {
             tracing::warn!(released, "stale credit holds refunded");
         }
-        Ok(released)
+        match first_failure {
+            Some(error) if released == 0 => Err(error.into()),
+            _ => Ok(released),
+        }
     }
 
     /// Runs [`release_stale_holds`](Self::release_stale_holds) now and then every quarter of
@@ -470,13 +483,20 @@ impl RefundGuard {
                 Closing::Settle => "credit hold removal",
             };
             loop {
-                let written = match db.acquire().await {
-                    Ok(mut connection) => ledger
-                        .close(&mut connection, closing, &id, amount, hold.as_deref())
-                        .await
-                        .map_err(RefundFailure::Statement),
-                    Err(error) => Err(RefundFailure::NoConnection(error)),
+                let attempt = async {
+                    match db.acquire().await {
+                        Ok(mut connection) => ledger
+                            .close(&mut connection, closing, &id, amount, hold.as_deref())
+                            .await
+                            .map_err(RefundFailure::Statement),
+                        Err(error) => Err(RefundFailure::NoConnection(error)),
+                    }
                 };
+                // A connection that went silent (a database behind a dropped route) would hold
+                // a try until the kernel gives up on it, some fifteen minutes later.
+                let written = tokio::time::timeout(REFUND_TRY_LIMIT, attempt)
+                    .await
+                    .unwrap_or(Err(RefundFailure::Silent));
                 if let Some(told) = first_try_over.take() {
                     let _ = told.send(());
                 }
@@ -497,6 +517,11 @@ impl RefundGuard {
                     RefundFailure::Statement(error) => {
                         // Trying again could give the amount back twice.
                         tracing::error!(%error, user = %id, amount, "{what} failed with its outcome unknown (the connection was lost under it); not tried again: check the balance");
+                        return;
+                    }
+                    RefundFailure::Silent if hold.is_some() => sqlx::Error::PoolTimedOut,
+                    RefundFailure::Silent => {
+                        tracing::error!(user = %id, amount, limit = ?REFUND_TRY_LIMIT, "{what} got no answer in time, its outcome unknown; not tried again: check the balance");
                         return;
                     }
                 };
@@ -527,6 +552,8 @@ enum RefundFailure {
     NoConnection(sqlx::Error),
     /// The statement failed; see [`statement_certainly_not_applied`].
     Statement(sqlx::Error),
+    /// No answer within [`REFUND_TRY_LIMIT`]: whether the statement was applied is not known.
+    Silent,
 }
 
 /// Whether a failed statement certainly changed nothing, so that running it again cannot apply

@@ -39,7 +39,8 @@ impl Engine {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DatabaseError {
-    /// `DATABASE_URL` names an engine Waypost does not drive.
+    /// `DATABASE_URL` names an engine Waypost does not drive (its scheme, for the message: the
+    /// rest may hold a password).
     #[error("DATABASE_URL must start with sqlite:// or postgres://, got {0:?}")]
     UnknownEngine(String),
     /// A SQLite URL without a file (`sqlite://`), which would silently be a database in memory.
@@ -55,6 +56,14 @@ pub enum DatabaseError {
         path: String,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// The database did not answer in time.
+    #[error("could not open {target}: no answer within {} s", .waited.as_secs())]
+    NoAnswer {
+        /// What was opened (as for [`DatabaseError::Open`]).
+        target: String,
+        /// How long it was waited for.
+        waited: Duration,
     },
     /// The database could not be reached, or refused to be opened or set up.
     #[error("could not open {target}: {source}{hint}")]
@@ -73,11 +82,12 @@ pub enum DatabaseError {
 }
 
 impl DatabaseError {
-    /// Opening `target` failed with `source`.
-    fn open(target: &str, source: sqlx::Error) -> Self {
-        // SQLite's primary result codes (the extended ones keep them in the low byte).
+    /// Opening `target` (on `engine`) failed with `source`.
+    fn open(engine: Engine, target: &str, source: sqlx::Error) -> Self {
+        // SQLite's primary result codes (the extended ones keep them in the low byte); a
+        // Postgres SQLSTATE is not one.
         let code = match &source {
-            sqlx::Error::Database(error) => error
+            sqlx::Error::Database(error) if engine == Engine::Sqlite => error
                 .code()
                 .and_then(|code| code.parse::<u32>().ok())
                 .map(|code| code & 0xff),
@@ -101,14 +111,18 @@ impl DatabaseError {
 /// to 5 s on a lock instead of failing.
 pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
     sqlx::any::install_default_drivers();
-    let engine = Engine::of(url).ok_or_else(|| DatabaseError::UnknownEngine(url.to_owned()))?;
+    let engine = Engine::of(url).ok_or_else(|| {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        DatabaseError::UnknownEngine(format!("{scheme}:…"))
+    })?;
     let url = match engine {
         Engine::Sqlite => prepare_sqlite_url(url)?,
         Engine::Postgres => url.to_owned(),
     };
     let target = describe(engine, &url);
+    let failed = |source| DatabaseError::open(engine, &target, source);
     let options = AnyConnectOptions::from_str(&url)
-        .map_err(|source| DatabaseError::open(&target, source))?
+        .map_err(failed)?
         .disable_statement_logging();
     // Each connection to an in-memory SQLite database has a database of its own, gone when the
     // connection closes: such a pool is one connection, kept open for the pool's life.
@@ -117,15 +131,21 @@ pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
         // One connection first, set up as the pool's will be: a database that cannot be
         // reached, refuses the credentials, or is read-only says so now, in its own words,
         // where the pool would retry for its whole wait and then report only a timeout.
-        let mut probe = options
-            .connect()
+        // Bounded as the pool's own wait is: a host behind a firewall that drops packets would
+        // hold start-up for minutes of SYN retries.
+        let no_answer = || DatabaseError::NoAnswer {
+            target: target.clone(),
+            waited: CONNECT_TIMEOUT,
+        };
+        let mut probe = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
             .await
-            .map_err(|source| DatabaseError::open(&target, source))?;
+            .map_err(|_| no_answer())?
+            .map_err(failed)?;
         if engine == Engine::Sqlite {
-            probe
-                .execute("PRAGMA journal_mode = WAL;")
+            tokio::time::timeout(CONNECT_TIMEOUT, probe.execute("PRAGMA journal_mode = WAL;"))
                 .await
-                .map_err(|source| DatabaseError::open(&target, source))?;
+                .map_err(|_| no_answer())?
+                .map_err(failed)?;
         }
         let _ = probe.close().await;
     }
@@ -138,7 +158,7 @@ pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
         .min_connections(u32::from(in_memory))
         .idle_timeout((!in_memory).then_some(Duration::from_secs(600)))
         .max_lifetime((!in_memory).then_some(Duration::from_secs(1800)))
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(CONNECT_TIMEOUT)
         .after_connect(move |connection, _meta| {
             Box::pin(async move {
                 if engine == Engine::Sqlite {
@@ -154,9 +174,12 @@ pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
         })
         .connect_with(options)
         .await
-        .map_err(|source| DatabaseError::open(&target, source))?;
+        .map_err(failed)?;
     Ok(pool)
 }
+
+/// How long opening the database, or a connection of the pool, is waited for.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What `url` opens, for messages: the SQLite file (or memory), or the Postgres host, port and
 /// database — never a password.
@@ -279,6 +302,34 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("must name a file"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_engine_is_named_by_its_scheme_alone() {
+        let error = connect("mysql://app:s3cret@db.example/shop")
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("\"mysql:…\""), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn a_postgres_that_never_answers_is_given_up_on() {
+        // Accepts the connection, then says nothing, as a host behind a black hole would.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = std::thread::spawn(move || listener.accept().map(|(socket, _)| socket));
+        let error = connect(&format!("postgres://app@127.0.0.1:{port}/shop"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, DatabaseError::NoAnswer { .. }), "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!("could not open Postgres at 127.0.0.1:{port}/shop: no answer within 5 s")
+        );
+        drop(held.join());
     }
 
     #[cfg(feature = "postgres")]

@@ -102,9 +102,14 @@ impl Shutdown {
         })
     }
 
-    /// Completes when the server begins to stop (at once if it has).
+    /// Completes when the server begins to stop (at once if it has). Make it once per session
+    /// or stream and keep it (pinned) rather than anew on every turn of a loop: each waits on a
+    /// signal of its own, so sessions on many cores do not contend for one.
     pub fn started(&self) -> impl Future<Output = ()> + Send + 'static {
-        let started = self.server.as_ref().map(|server| server.started.clone());
+        let started = self
+            .server
+            .as_ref()
+            .map(|server| server.started.child_token());
         async move {
             match started {
                 Some(started) => started.cancelled_owned().await,
@@ -126,22 +131,41 @@ impl Shutdown {
         stream.take_until(self.started())
     }
 
-    /// Runs `session` as one the server waits for as it stops, and drops at its deadline.
+    /// A place among the sessions the server waits for as it stops, taken now — while the
+    /// handshake that starts the session is still a request the server waits for, so that no
+    /// session starts unseen after the server has looked.
     #[cfg(feature = "websocket")]
-    pub(crate) async fn run_session(&self, session: impl Future<Output = ()>) {
-        let Some(server) = &self.server else {
+    pub(crate) fn session(&self) -> SessionPlace {
+        SessionPlace {
+            held: self
+                .server
+                .as_ref()
+                .map(|server| (server.sessions.token(), server.deadline_passed.clone())),
+        }
+    }
+}
+
+/// A session's place among those its server waits for (see [`Shutdown::session`]); given up
+/// when dropped, so a handshake whose upgrade fails leaves nothing behind.
+#[cfg(feature = "websocket")]
+pub(crate) struct SessionPlace {
+    held: Option<(
+        tokio_util::task::task_tracker::TaskTrackerToken,
+        CancellationToken,
+    )>,
+}
+
+#[cfg(feature = "websocket")]
+impl SessionPlace {
+    /// Runs `session`, which the server waits for as it stops and drops at its deadline.
+    pub(crate) async fn run(self, session: impl Future<Output = ()>) {
+        let Some((_place, deadline_passed)) = self.held else {
             return session.await;
         };
-        let deadline_passed = server.deadline_passed.clone();
-        server
-            .sessions
-            .track_future(async move {
-                tokio::select! {
-                    () = session => {}
-                    () = deadline_passed.cancelled() => {}
-                }
-            })
-            .await;
+        tokio::select! {
+            () = session => {}
+            () = deadline_passed.cancelled() => {}
+        }
     }
 }
 
@@ -175,6 +199,35 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), shutdown.started())
             .await
             .expect("started completes once the stop has begun");
+    }
+
+    #[cfg(feature = "websocket")]
+    #[tokio::test]
+    async fn a_session_place_taken_before_the_stop_is_waited_for_until_given_up() {
+        let far = Instant::now() + Duration::from_secs(60);
+        for upgraded in [true, false] {
+            let (server, shutdown) = Shutdown::for_server();
+            // Taken while the handshake is a request; the session itself starts later.
+            let place = shutdown.session();
+            server.begin();
+            let stopping = {
+                let server = server.clone();
+                tokio::spawn(async move { server.end_sessions(far, Duration::from_secs(1)).await })
+            };
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(!stopping.is_finished(), "waits for the session to come");
+            if upgraded {
+                place.run(async {}).await;
+            } else {
+                // The upgrade failed: the place is given up with the closure.
+                drop(place);
+            }
+            let ended_in_time = tokio::time::timeout(Duration::from_secs(5), stopping)
+                .await
+                .expect("the stop goes on once the session is over")
+                .unwrap();
+            assert!(ended_in_time);
+        }
     }
 
     #[tokio::test]

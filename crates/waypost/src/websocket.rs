@@ -13,6 +13,9 @@
 //! }
 //!
 //! async fn echo(mut socket: WebSocket, shutdown: Shutdown) {
+//!     // Made once and kept: a new one on every turn would wait anew each time.
+//!     let stopping = shutdown.started();
+//!     tokio::pin!(stopping);
 //!     loop {
 //!         tokio::select! {
 //!             received = socket.recv() => match received {
@@ -24,7 +27,7 @@
 //!                 Some(Ok(_)) => {}
 //!                 Some(Err(_)) | None => return,
 //!             },
-//!             () = shutdown.started() => {
+//!             () = &mut stopping => {
 //!                 // 1001: going away; the client reconnects, to the next instance.
 //!                 let _ = socket.send(waypost::websocket::going_away()).await;
 //!                 return;
@@ -111,15 +114,18 @@ impl WebSocketUpgrade {
         F: Future<Output = ()> + Send + 'static,
     {
         let shutdown = self.shutdown;
+        let place = shutdown.session();
         let handshake = context::Captured::now();
         self.inner
             .on_failed_upgrade(|error| {
                 tracing::debug!(%error, "the WebSocket upgrade failed");
             })
             .on_upgrade(move |socket| async move {
-                let session = handshake.carry(session(socket, shutdown.clone()));
+                // The closure is called inside the catch too: a panic as it builds its future
+                // is caught and logged as one in the future is.
+                let session = handshake.carry(async move { session(socket, shutdown).await });
                 let session = AssertUnwindSafe(session).catch_unwind();
-                let finished = handshake.carry(shutdown.run_session(async move {
+                let finished = handshake.carry(place.run(async move {
                     if let Err(panic) = session.await {
                         // The panic's text stays in the server's log, as a handler's does.
                         tracing::error!(

@@ -1155,6 +1155,10 @@ async fn a_parameter_never_holds_a_dot_segment() {
         "/items/../detail",
         "/items/%2E%2E/detail",
         "/items/..%2Fx/detail",
+        // Read as a URL or a Windows path by the handler: `\` is a separator, `%2e` a dot.
+        "/files/..%5Cadmin",
+        "/files/%252e%252e/x",
+        "/items/..;x/detail",
     ] {
         let answer = raw_exchange(&server, &request(unserved)).await;
         assert!(answer.starts_with("HTTP/1.1 404"), "{unserved}: {answer}");

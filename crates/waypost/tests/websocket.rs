@@ -63,6 +63,8 @@ impl Drop for EndCount {
 async fn echo(mut socket: WebSocket, shutdown: Shutdown, seen: Arc<Seen>) {
     seen.sessions.fetch_add(1, Ordering::SeqCst);
     let _end = EndCount(seen);
+    let stopping = shutdown.started();
+    tokio::pin!(stopping);
     loop {
         tokio::select! {
             received = socket.recv() => match received {
@@ -80,7 +82,7 @@ async fn echo(mut socket: WebSocket, shutdown: Shutdown, seen: Arc<Seen>) {
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return,
             },
-            () = shutdown.started() => {
+            () = &mut stopping => {
                 let _ = socket.send(going_away()).await;
                 // Work after the close (state saved, say): the stopping server waits for it.
                 tokio::time::sleep(Duration::from_millis(300)).await;

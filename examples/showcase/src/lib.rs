@@ -59,7 +59,10 @@ pub async fn build(config: Config) -> Result<waypost::App, StartError> {
         tracing::info!(posts = ordered, "gave earlier posts their title order");
     }
     // Credits an earlier run (or another instance) could not give back before it stopped.
-    users::credit_ledger().keep_releasing_stale_holds(database.clone(), users::STALE_HOLD_AGE);
+    users::credit_ledger().keep_releasing_stale_holds(
+        database.clone(),
+        users::stale_hold_age(config.generate_timeout),
+    );
     Ok(app(AppState::with_security(
         config, database, uploads, security,
     )))

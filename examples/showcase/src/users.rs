@@ -238,10 +238,12 @@ pub fn credit_ledger() -> waypost::credits::CreditLedger {
     waypost::credits::CreditLedger::new("users", "id", "credits").with_holds("credit_holds")
 }
 
-/// How old a credit hold must be for the sweep to refund it: far past any generation
-/// (`GENERATE_TIMEOUT`, 10 s by default), so only spends whose process stopped before it could
-/// refund them are swept.
-pub const STALE_HOLD_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// How old a credit hold must be for the sweep to refund it: far past any generation — 15
+/// minutes, or four times `GENERATE_TIMEOUT` when that is longer — so only spends whose process
+/// stopped before it could refund them are swept, never one whose work still runs.
+pub fn stale_hold_age(generate_timeout: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_secs(15 * 60).max(generate_timeout.saturating_mul(4))
+}
 
 impl AuthUser<AppState> for User {
     async fn load(identity: &Identity, state: &AppState) -> Result<Option<Self>, ApiError> {
@@ -262,5 +264,18 @@ impl AuthUser<AppState> for Admin {
             Some(_) => Err(ApiError::forbidden("Only admins can do this.")),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_hold_is_stale_only_far_past_any_generation() {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(super::stale_hold_age(Duration::from_secs(10)), minutes(15));
+        assert_eq!(super::stale_hold_age(minutes(20)), minutes(80));
+        assert_eq!(super::stale_hold_age(Duration::MAX), Duration::MAX);
     }
 }

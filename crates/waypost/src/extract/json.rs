@@ -285,6 +285,21 @@ mod tests {
                 .contains("unknown field `lable`"),
             "{unknown}"
         );
+        // A map's keys are the client's own: a long one comes back cut short.
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Catalog {
+            items: std::collections::HashMap<String, Tag>,
+        }
+        let long_key = "k".repeat(10_000);
+        let error = Json::<Catalog>::from_bytes(
+            format!(r#"{{"items": {{"{long_key}": {{"weight": 1}}}}}}"#).as_bytes(),
+        )
+        .unwrap_err();
+        let details = error.details().unwrap().as_object().unwrap();
+        let (field, _) = details.iter().next().unwrap();
+        assert!(field.len() < 100, "{} bytes", field.len());
+        assert!(field.ends_with(".label"), "{field}");
         // The body as a whole: no one field to name.
         assert_eq!(details_of(r#""just a string""#), None);
         // Not JSON at all: a syntax error, not a shape one.

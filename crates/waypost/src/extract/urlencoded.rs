@@ -120,11 +120,12 @@ pub(super) fn described(message: &str, path: String, whole: &str) -> (String, St
             .map(|(name, _)| name.to_owned())
     };
     if let Some(field) = quoted("missing field ") {
-        // Missing from a nested object (JSON): named under it.
-        let field = if path.is_empty() || path == "." {
+        // Missing from a nested object (JSON): named under it, its path cut short as any path
+        // is (a map's keys on the way are the client's own).
+        let field = if path.is_empty() || path == "." || path == "?" {
             field
         } else {
-            format!("{path}.{field}")
+            format!("{}.{field}", shorten_value(&path))
         };
         return (field, "is required".to_owned());
     }

@@ -93,13 +93,30 @@ impl PatternSegment {
     }
 }
 
-/// Whether the path segment `segment` (as sent) is a dot segment, or, decoded, holds one —
-/// `..`, `%2E%2E`, or `..%2F..` in a catch-all, where axum decodes `%2F` into a separator.
+/// Whether the path segment `segment` (as sent) is a dot segment, or holds one however a
+/// handler may come to read it: decoded once (`%2E%2E`; `..%2F..` in a catch-all, where axum
+/// decodes `%2F` into a separator) or twice (`%252e%252e`, which a handler that puts the value
+/// into a URL hands to a parser that reads `%2e` as a dot), with `\` counted as a separator (URL
+/// parsers and Windows paths take it for one) and a `;` parameter ignored (`..;x`, as Java
+/// servers read it).
 fn holds_a_dot_segment(segment: &str) -> bool {
-    let decoded = percent_encoding::percent_decode_str(segment).collect::<Vec<u8>>();
-    decoded
-        .split(|&byte| byte == b'/')
-        .any(|piece| piece == b"." || piece == b"..")
+    let mut value: Vec<u8> = segment.as_bytes().to_vec();
+    for _ in 0..3 {
+        let decoded: Vec<u8> = percent_encoding::percent_decode(&value).collect();
+        let dotted = decoded
+            .split(|&byte| byte == b'/' || byte == b'\\')
+            .map(|piece| piece.split(|&byte| byte == b';').next().unwrap_or_default())
+            .any(|piece| piece == b"." || piece == b"..");
+        if dotted {
+            return true;
+        }
+        if decoded == value {
+            return false;
+        }
+        value = decoded;
+    }
+    // Still changing after three decodings: no value a client means.
+    true
 }
 
 /// Whether a path (as sent) may hold a parameter no route means to serve: an empty segment, or
@@ -720,10 +737,33 @@ mod tests {
             "..%2Fetc",
             "a%2F..%2Fb",
             "%2F.",
+            // A backslash is a separator to URL parsers and Windows paths.
+            "..%5Cadmin",
+            "a%5C..",
+            // Decoded twice: by axum, then by whatever reads the value as a URL.
+            "%252e%252e",
+            "%252E.",
+            "a%252F..",
+            // A `;` parameter, as Java servers read one.
+            "..;x",
+            "%2E%2E;jsessionid=1",
+            // Still changing after three decodings.
+            "%25252525252e",
         ] {
             assert!(holds_a_dot_segment(dotted), "{dotted}");
         }
-        for plain in ["a.b", "..a", "...", ".well-known", "%2E%2E%2E", "a%2Fb", ""] {
+        for plain in [
+            "a.b",
+            "..a",
+            "...",
+            ".well-known",
+            "%2E%2E%2E",
+            "a%2Fb",
+            "",
+            "a;b",
+            "a%5Cb",
+            "100%25",
+        ] {
             assert!(!holds_a_dot_segment(plain), "{plain}");
         }
     }

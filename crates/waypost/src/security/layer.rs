@@ -94,7 +94,9 @@ pub(crate) fn admit(security: &Security, request: &mut Request, present: GateHea
     // A browser sends the page's cookies with a WebSocket handshake from any site, and the
     // same-origin policy does not cover WebSockets: a handshake is judged as an unsafe request is
     // for CSRF, by where it comes from (cross-site WebSocket hijacking).
-    if present.upgrade && is_websocket_handshake(request.headers()) {
+    if (present.upgrade && is_websocket_handshake(request.headers()))
+        || is_websocket_over_http2(request)
+    {
         if let Err(refused) =
             super::csrf::check_provenance(request.uri(), request.headers(), security.cors())
         {
@@ -180,6 +182,17 @@ fn is_websocket_handshake(headers: &HeaderMap) -> bool {
         .any(|protocol| protocol.trim_ascii().eq_ignore_ascii_case(b"websocket"))
 }
 
+/// Whether `request` opens a WebSocket over HTTP/2 (RFC 8441): a `CONNECT` whose `:protocol`
+/// is `websocket`. It carries no `Upgrade` header; only a server that enables extended CONNECT
+/// receives one (Waypost's own does not), but a router served some other way may.
+fn is_websocket_over_http2(request: &Request) -> bool {
+    request.method() == axum::http::Method::CONNECT
+        && request
+            .extensions()
+            .get::<hyper::ext::Protocol>()
+            .is_some_and(|protocol| protocol.as_str().eq_ignore_ascii_case("websocket"))
+}
+
 /// Looks the session cookie up and puts the [`Identity`] (or the note that it was rejected) in
 /// the request; `Err` is the answer to send when the store fails.
 pub(crate) async fn resolve_session(
@@ -260,6 +273,36 @@ mod tests {
         forbid_storing(&mut headers);
         assert_eq!(headers.get_all(header::CACHE_CONTROL).iter().count(), 1);
         headers[header::CACHE_CONTROL].clone()
+    }
+
+    #[test]
+    fn websocket_handshakes_are_known_over_http1_and_http2() {
+        let upgrade = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(header::UPGRADE, HeaderValue::from_static(value));
+            }
+            is_websocket_handshake(&headers)
+        };
+        assert!(upgrade(&["websocket"]));
+        assert!(upgrade(&["WebSocket"]));
+        assert!(upgrade(&["h2c, websocket"]));
+        assert!(upgrade(&["h2c", "websocket"]));
+        assert!(!upgrade(&["h2c"]));
+        assert!(!upgrade(&["websockets"]));
+        let connect = |protocol: Option<&'static str>| {
+            let mut request = Request::new(axum::body::Body::empty());
+            *request.method_mut() = axum::http::Method::CONNECT;
+            if let Some(protocol) = protocol {
+                request
+                    .extensions_mut()
+                    .insert(hyper::ext::Protocol::from_static(protocol));
+            }
+            is_websocket_over_http2(&request)
+        };
+        assert!(connect(Some("websocket")));
+        assert!(!connect(Some("webtransport")));
+        assert!(!connect(None));
     }
 
     #[test]
