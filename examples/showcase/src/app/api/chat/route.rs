@@ -20,10 +20,10 @@ use crate::{
     AppState,
 };
 
-/// The backend's JSON (`{"text"}` or `{"html"}`) or its event stream relayed as it arrives (a
-/// whole JSON answer to a streaming request as one event); 502 `upstream_failed` when the
-/// backend fails or answers a stream with anything but events or JSON. The backend gets the client's body as sent,
-/// once it is known to be a valid chat request.
+/// The backend's JSON (`{"text"}` or `{"html"}`) or its event stream relayed as it arrives;
+/// 502 `upstream_failed` when the backend fails. The backend gets the client's body as sent,
+/// once it is known to be a valid chat request. A streaming request answered with whole JSON
+/// gets it as one event; one answered with anything but events or JSON is 502.
 pub async fn post(
     State(state): State<AppState>,
     // The account must still exist (as on every signed-in route); the identity says how the
