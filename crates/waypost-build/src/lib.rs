@@ -54,5 +54,5 @@ pub use segment::{ParamKind, Segment, SegmentError};
 pub use settings::{
     Evaluated, RateLimitSetting, RouteSettings, DEFAULT_BODY_LIMIT, DEFAULT_MAX_FIELDS,
 };
-pub use shape::{AuthKind, HandlerShape, RequestBody, ResponseShape};
+pub use shape::{AuthKind, HandlerShape, PathShape, RequestBody, ResponseShape};
 pub use table::{ConfigCall, ConfigExpr, Handler, Method, Middleware, Param, Route, RouteTable};

@@ -26,15 +26,15 @@ fn stderr(output: &Output) -> String {
 
 const SAMPLE_TABLE: &str = "\
 METHODS           PATH                            FILE                                      SETTINGS
-GET               /                               src/app/route.rs                          body limit 1 MiB; max duration none; csrf on; rate limit default; auth none; middleware 1 (src/app/middleware.rs)
-GET               /api/docs/{*slug}               src/app/api/docs/[...slug]/route.rs       body limit 1 MiB; max duration none; csrf on; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
-GET, HEAD         /api/files, /api/files/{*path}  src/app/api/files/[[...path]]/route.rs    body limit 1 MiB; max duration none; csrf on; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
-GET               /api/hello                      src/app/api/hello/route.rs                body limit 1 MiB; max duration none; csrf on; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
+GET               /                               src/app/route.rs                          body limit 1 MiB; max duration none; rate limit default; auth none; middleware 1 (src/app/middleware.rs)
+GET               /api/docs/{*slug}               src/app/api/docs/[...slug]/route.rs       body limit 1 MiB; max duration none; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
+GET, HEAD         /api/files, /api/files/{*path}  src/app/api/files/[[...path]]/route.rs    body limit 1 MiB; max duration none; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
+GET               /api/hello                      src/app/api/hello/route.rs                body limit 1 MiB; max duration none; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
 GET, POST         /api/posts                      src/app/api/posts/route.rs                body limit 8 MiB; max duration 30s; csrf on; rate limit RateLimit::per_minute(10); auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
 GET, PUT, DELETE  /api/posts/{id}                 src/app/api/posts/[id]/route.rs           body limit 1 MiB; max duration none; csrf on; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
-GET               /api/posts/{id}/comments        src/app/api/posts/[id]/comments/route.rs  body limit 1 MiB; max duration none; csrf on; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
-GET               /api/stats                      src/app/(admin)/api/stats/route.rs        body limit 1 MiB; max duration none; csrf off; rate limit off; auth none; middleware 2 (src/app/middleware.rs, src/app/(admin)/middleware.rs)
-GET, OPTIONS      /api/type                       src/app/api/type/route.rs                 body limit 1 MiB; max duration none; csrf on; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
+GET               /api/posts/{id}/comments        src/app/api/posts/[id]/comments/route.rs  body limit 1 MiB; max duration none; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
+GET               /api/stats                      src/app/(admin)/api/stats/route.rs        body limit 1 MiB; max duration none; rate limit off; auth none; middleware 2 (src/app/middleware.rs, src/app/(admin)/middleware.rs)
+GET, OPTIONS      /api/type                       src/app/api/type/route.rs                 body limit 1 MiB; max duration none; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
 GET, PATCH        /api/user-profile               src/app/api/user-profile/route.rs         body limit 1 MiB; max duration none; csrf on; rate limit default; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
 POST              /api/webhooks/stripe            src/app/api/webhooks/stripe/route.rs      body limit 1 MiB; max duration none; csrf off; rate limit RateLimit::per_second(5) per IP; auth none; middleware 2 (src/app/middleware.rs, src/app/api/middleware.rs)
 ";

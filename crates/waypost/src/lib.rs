@@ -57,6 +57,9 @@ pub use request_id::RequestId;
 pub use route_config::{
     RateLimit, RateLimitSetting, RouteConfig, DEFAULT_BODY_LIMIT, DEFAULT_MAX_FIELDS,
 };
+/// The logging Waypost's own lines go through (`waypost::tracing::info!(…)`): an app logs with
+/// the request's id in its lines without a dependency of its own.
+pub use tracing;
 
 /// What handlers return: a value, or the one error shape.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -4,7 +4,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use waypost_build::{
-    AuthKind, Evaluated, RateLimitSetting, Route, RouteSettings, DEFAULT_MAX_FIELDS,
+    AuthKind, Evaluated, Method, RateLimitSetting, Route, RouteSettings, DEFAULT_MAX_FIELDS,
 };
 
 use crate::app_crate::AppCrate;
@@ -78,7 +78,20 @@ fn render(routes: &[Route]) -> String {
 
 fn settings_cell(route: &Route) -> String {
     let mut parts = match route.settings() {
-        Some(settings) => known_settings(&settings),
+        Some(settings) => {
+            let parts = known_settings(&settings);
+            // The CSRF check is for unsafe methods: a route without one has nothing to say.
+            let has_unsafe_method = route.handlers.iter().any(|handler| {
+                matches!(
+                    handler.method,
+                    Method::Post | Method::Put | Method::Patch | Method::Delete
+                )
+            });
+            parts
+                .into_iter()
+                .filter(|part| has_unsafe_method || !part.starts_with("csrf "))
+                .collect()
+        }
         // Only the compiler knows what a shared constant or a function call holds.
         None => vec![format!(
             "config {}",
