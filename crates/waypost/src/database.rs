@@ -142,7 +142,9 @@ pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
             .map_err(|_| no_answer())?
             .map_err(failed)?;
         if engine == Engine::Sqlite {
-            tokio::time::timeout(CONNECT_TIMEOUT, probe.execute("PRAGMA journal_mode = WAL;"))
+            // Waiting on a lock as the pool's connections do: another process may be writing.
+            let setup = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;";
+            tokio::time::timeout(CONNECT_TIMEOUT, probe.execute(setup))
                 .await
                 .map_err(|_| no_answer())?
                 .map_err(failed)?;

@@ -1,5 +1,5 @@
 //! WebSockets in a route: axum's, with the framework's defaults — a 1 MiB message limit, refusals
-//! in the one error shape, the session counted as request work the server waits for as it stops,
+//! in the one error shape, the session counted among those the server waits for as it stops,
 //! the server's stop handed to it, and its log lines under the handshake's request id.
 //!
 //! A route's `get` takes [`WebSocketUpgrade`] and answers with [`WebSocketUpgrade::on_upgrade`]:
@@ -49,9 +49,10 @@
 //! - **A request that is no handshake gets the one error shape**: 426 `upgrade_required` with
 //!   `Upgrade: websocket` for a plain GET (and HEAD), 426 with `Sec-WebSocket-Version: 13` for
 //!   another protocol version, 400 for a handshake without its key.
-//! - **The session is request work**: a stopping server tells it through [`Shutdown`] and waits
-//!   for it until the shutdown deadline (`WAYPOST_SHUTDOWN_TIMEOUT`), then cuts it off. A panic
-//!   in it is logged with the request id; the server keeps serving.
+//! - **The server waits for the session as it stops**: it tells it through [`Shutdown`] and waits
+//!   for it until the shutdown deadline (`WAYPOST_SHUTDOWN_TIMEOUT`), then cuts it off; the
+//!   session counts from the handshake on, so none starts unseen. A panic in it is logged with
+//!   the request id; the server keeps serving.
 //!
 //! The handshake is an ordinary request before it is upgraded: the route's rate limit counts it,
 //! `Auth` and `MaybeAuth` say who is calling, `CONFIG` applies. WebSockets need HTTP/1.1 (the
@@ -107,7 +108,8 @@ impl WebSocketUpgrade {
     }
 
     /// Answers the handshake (101) and runs `session` with the socket once the connection is
-    /// upgraded, with the server's [`Shutdown`] — as request work, in the handshake's context.
+    /// upgraded, with the server's [`Shutdown`] — as a session the stopping server waits for,
+    /// in the handshake's context.
     pub fn on_upgrade<C, F>(self, session: C) -> Response
     where
         C: FnOnce(WebSocket, Shutdown) -> F + Send + 'static,
