@@ -332,15 +332,8 @@ async fn messages_are_limited_to_a_mebibyte_unless_the_route_says_more() {
     let server = start(&seen).await;
 
     let mut client = connect(&server, "/echo", &[]).await;
-    client
-        .send(ClientMessage::binary(vec![7u8; 1 << 20]))
-        .await
-        .unwrap();
-    assert_eq!(
-        next(&mut client).await.unwrap().unwrap(),
-        ClientMessage::text((1 << 20).to_string()),
-        "exactly the limit passes"
-    );
+    // Exactly the limit passes.
+    sends_and_is_told_its_size(&mut client, 1 << 20).await;
     // One byte more, and the server closes the session: 1009, too big.
     let _ = client
         .send(ClientMessage::binary(vec![7u8; (1 << 20) + 1]))
@@ -357,14 +350,7 @@ async fn messages_are_limited_to_a_mebibyte_unless_the_route_says_more() {
     wait_until(|| seen.ended.load(Ordering::SeqCst) == 1).await;
 
     let mut client = connect(&server, "/large", &[]).await;
-    client
-        .send(ClientMessage::binary(vec![7u8; 2 << 20]))
-        .await
-        .unwrap();
-    assert_eq!(
-        next(&mut client).await.unwrap().unwrap(),
-        ClientMessage::text((2 << 20).to_string())
-    );
+    sends_and_is_told_its_size(&mut client, 2 << 20).await;
     client.close(None).await.unwrap();
     server.stop().await;
 }
@@ -427,6 +413,18 @@ async fn a_panicking_session_leaves_the_server_serving() {
     assert_eq!(echoed(&mut again, "still here").await, "still here");
     again.close(None).await.unwrap();
     server.stop().await;
+}
+
+/// Sends a binary message of `size` bytes and expects the echo session's answer: its size.
+async fn sends_and_is_told_its_size(client: &mut Client, size: usize) {
+    client
+        .send(ClientMessage::binary(vec![7u8; size]))
+        .await
+        .unwrap();
+    assert_eq!(
+        next(client).await.unwrap().unwrap(),
+        ClientMessage::text(size.to_string())
+    );
 }
 
 /// Expects the session to end: a close frame, or the socket closed.
