@@ -1,5 +1,5 @@
-//! `/api/posts/{id}`: read (anyone; a draft only its author or an admin), replace, patch and
-//! delete (the author or an admin).
+//! `/api/posts/{id}`: read (anyone, drafts only their author), replace, patch and delete
+//! (the author or an admin).
 
 use waypost::{
     extract::{validate, Json, State},
@@ -30,15 +30,16 @@ async fn editable_post(state: &AppState, id: &str, editor: &User) -> Result<Post
     Err(ApiError::forbidden("Only the author or an admin can change this post."))
 }
 
-/// The post, or 404 (also for another user's draft, unless the caller is an admin).
+/// The post, or 404 (also for another user's draft).
 pub async fn get(
     State(state): State<AppState>,
     MaybeAuth(viewer): MaybeAuth<User>,
     params: Params,
 ) -> Result<Json<Post>, ApiError> {
+    let viewer = viewer.as_ref().map(|user| user.id.as_str());
     posts::find(state.db(), &params.id)
         .await?
-        .filter(|post| posts::visible_to(post, viewer.as_ref()))
+        .filter(|post| posts::visible_to(post, viewer))
         .map(Json)
         .ok_or_else(not_found)
 }
