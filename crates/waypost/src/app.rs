@@ -131,7 +131,12 @@ impl App {
         let security = self.security.unwrap_or_else(|| {
             Arc::new(Security::new(SecuritySettings::default()).expect("the defaults are valid"))
         });
-        FrontLayer::new(Some(self.server.body_read_timeout))
+        let front = FrontLayer::new(Some(self.server.body_read_timeout));
+        let front = match self.server.min_body_rate {
+            Some(rate) => front.with_min_body_rate(rate),
+            None => front,
+        };
+        front
             .with_max_header_bytes(self.server.max_header_bytes)
             .with_security(security)
             .with_shutdown(shutdown)

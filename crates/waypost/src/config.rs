@@ -3,6 +3,8 @@
 
 use std::{net::IpAddr, str::FromStr, time::Duration};
 
+use crate::body_pace::MinBodyRate;
+
 /// A setting that could not be read. Start-up stops with this message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -235,6 +237,12 @@ pub struct ServerConfig {
     pub header_read_timeout: Option<Duration>,
     /// `WAYPOST_BODY_READ_TIMEOUT` (30s): the longest pause between two body chunks.
     pub body_read_timeout: Duration,
+    /// `WAYPOST_BODY_MIN_RATE` (240, bytes a second; `off`) and `WAYPOST_BODY_MIN_RATE_GRACE`
+    /// (5s): once the grace period has passed, a request body must have arrived at this
+    /// average rate, counted over the time its handler waited for it — else 408 `timeout`.
+    /// It stops a client that drips a body, each byte inside the body read timeout, from
+    /// holding a connection for hours (see [`crate::body_pace`]).
+    pub min_body_rate: Option<MinBodyRate>,
     /// `WAYPOST_MAX_HEADER_BYTES` (16384): a larger header section is answered 431.
     pub max_header_bytes: usize,
     /// `WAYPOST_SHUTDOWN_TIMEOUT` (10s): how long in-flight requests get after SIGTERM/SIGINT.
@@ -250,6 +258,7 @@ impl Default for ServerConfig {
             port: 3000,
             header_read_timeout: Some(Duration::from_secs(10)),
             body_read_timeout: Duration::from_secs(30),
+            min_body_rate: Some(MinBodyRate::DEFAULT),
             max_header_bytes: 16 * 1024,
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -276,6 +285,7 @@ impl ServerConfig {
                 .duration_or_off("WAYPOST_HEADER_READ_TIMEOUT", Some(Duration::from_secs(10)))?,
             body_read_timeout: env
                 .duration("WAYPOST_BODY_READ_TIMEOUT", defaults.body_read_timeout)?,
+            min_body_rate: min_body_rate(env)?,
             max_header_bytes,
             shutdown_timeout: env
                 .duration("WAYPOST_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout)?,
@@ -283,9 +293,56 @@ impl ServerConfig {
     }
 }
 
+/// `WAYPOST_BODY_MIN_RATE` (a whole number of bytes a second, or `off`) with
+/// `WAYPOST_BODY_MIN_RATE_GRACE`.
+fn min_body_rate(env: &Env) -> Result<Option<MinBodyRate>, ConfigError> {
+    const NAME: &str = "WAYPOST_BODY_MIN_RATE";
+    let grace = env.duration("WAYPOST_BODY_MIN_RATE_GRACE", MinBodyRate::DEFAULT.grace)?;
+    let bytes_per_second = match env.get(NAME) {
+        None => MinBodyRate::DEFAULT.bytes_per_second,
+        Some(raw) if raw.trim().eq_ignore_ascii_case("off") => return Ok(None),
+        Some(raw) => raw.trim().parse::<std::num::NonZeroU64>().map_err(|_| {
+            ConfigError::invalid(NAME, &raw, "expected bytes a second (1 or more), or off")
+        })?,
+    };
+    Ok(Some(MinBodyRate {
+        bytes_per_second,
+        grace,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_minimum_body_rate_is_bytes_a_second_or_off() {
+        let rate = |pairs: &[(&str, &str)]| {
+            ServerConfig::from_env(&Env::from_pairs(pairs.iter().copied())).map(|c| c.min_body_rate)
+        };
+        assert_eq!(rate(&[]).unwrap(), Some(MinBodyRate::DEFAULT));
+        let set = rate(&[
+            ("WAYPOST_BODY_MIN_RATE", "1000"),
+            ("WAYPOST_BODY_MIN_RATE_GRACE", "2s"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (set.bytes_per_second.get(), set.grace),
+            (1000, Duration::from_secs(2))
+        );
+        assert_eq!(rate(&[("WAYPOST_BODY_MIN_RATE", " OFF ")]).unwrap(), None);
+        for bad in ["0", "-5", "fast", "1.5"] {
+            let error = rate(&[("WAYPOST_BODY_MIN_RATE", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("WAYPOST_BODY_MIN_RATE="), "{error}");
+        }
+        let error = rate(&[("WAYPOST_BODY_MIN_RATE_GRACE", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("WAYPOST_BODY_MIN_RATE_GRACE="), "{error}");
+    }
 
     #[test]
     fn durations_parse_with_units() {

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod body_pace;
 pub mod config;
 mod context;
 pub mod credits;

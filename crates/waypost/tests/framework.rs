@@ -1441,6 +1441,101 @@ async fn a_body_that_stops_arriving_is_408_timeout() {
     expect_still_serving(&server).await;
 }
 
+/// The server of the minimum-body-rate tests: 1000 bytes a second after 500 ms, a pause limit
+/// far away (5 s), and `/digest`, which reads its body a frame at a time, stopping 400 ms after
+/// each as a handler that writes every chunk somewhere slow would.
+async fn paced_server() -> TestServer {
+    use http_body_util::BodyExt;
+
+    static DIGEST: RouteInfo = RouteInfo::at(&["/digest"], POST, RouteConfig::new());
+    let config = waypost::config::ServerConfig {
+        body_read_timeout: Duration::from_secs(5),
+        min_body_rate: Some(waypost::body_pace::MinBodyRate {
+            bytes_per_second: std::num::NonZeroU64::new(1000).unwrap(),
+            grace: Duration::from_millis(500),
+        }),
+        ..waypost::config::ServerConfig::default()
+    };
+    let router = RouteMethods::new(&DIGEST)
+        .post(|mut body: Body| async move {
+            let mut bytes = 0;
+            while let Some(frame) = body.frame().await {
+                bytes += frame?.data_ref().map_or(0, |data| data.len());
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+            Ok::<_, ApiError>(Json(json!({ "bytes": bytes })))
+        })
+        .mount(router());
+    TestServer::start(App::new(router).with_server_config(config)).await
+}
+
+/// Sends `path` a POST announcing `length` bytes of JSON, then the body `piece` bytes at a time,
+/// `every` apart, until it is sent or the server stops reading; the raw answer.
+async fn drip(
+    server: &TestServer,
+    path: &str,
+    length: usize,
+    piece: usize,
+    every: Duration,
+) -> String {
+    let text = "a".repeat(length - r#"{"text":""}"#.len());
+    let body = format!(r#"{{"text":"{text}"}}"#);
+    let stream = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\nConnection: close\r\n\r\n"
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    let sender = tokio::spawn(async move {
+        for chunk in body.as_bytes().chunks(piece) {
+            if writer.write_all(chunk).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    sender.abort();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_body_dripped_below_the_minimum_rate_is_408_timeout() {
+    let server = paced_server().await;
+    // 200 bytes a second, each piece far inside the 5 s pause limit: cut off once the grace
+    // period is over, long before the 4000 bytes (20 s at this pace; `drip` gives up at 10 s)
+    // are in.
+    let answer = drip(&server, "/echo", 4000, 20, Duration::from_millis(100)).await;
+    expect_shaped_error(&answer, "408", "timeout");
+    assert!(answer.contains("arrived too slowly"), "{answer}");
+    expect_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn a_body_at_the_rate_passes_and_a_slow_handler_costs_the_client_nothing() {
+    let server = paced_server().await;
+    // 4000 bytes a second against the minimum of 1000.
+    let answer = drip(&server, "/echo", 2000, 200, Duration::from_millis(50)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains(&"a".repeat(1989)),
+        "the whole text echoed: {answer}"
+    );
+    // Three pieces of 300 bytes, 500 ms apart: 900 bytes in a second, below the minimum by the
+    // clock. But `/digest` spends 400 ms on each piece, so it waits only about 100 ms for the
+    // next: 900 bytes in a few hundred milliseconds of waiting is above it.
+    let answer = drip(&server, "/digest", 900, 300, Duration::from_millis(500)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(r#"{"bytes":900}"#), "{answer}");
+}
+
 #[tokio::test]
 async fn a_header_list_past_the_limit_over_http2_is_431_in_the_error_shape() {
     let server = TestServer::start(app()).await;

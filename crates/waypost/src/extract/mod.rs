@@ -25,18 +25,31 @@ pub use query::Query;
 pub use valid::{check as validate, Valid, Validated};
 
 /// The answer to a request body that could not be read: 413 past the route's limit, 408
-/// `timeout` when it stopped arriving (the body read timeout), else 400 — the client broke it off.
+/// `timeout` when it stopped arriving or fell below the minimum rate (see
+/// [`crate::body_pace`]), else 400 — the client broke it off.
 pub(crate) fn body_read_failure(error: &(dyn std::error::Error + 'static)) -> crate::ApiError {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = current {
         if error.is::<http_body_util::LengthLimitError>() {
             return crate::ApiError::payload_too_large();
         }
-        if error.is::<tower_http::timeout::TimeoutError>() {
+        let too_slow = match error.downcast_ref::<crate::body_pace::BodyStalled>() {
+            Some(stalled) => Some(stalled.was_too_slow()),
+            // The same pause limit, when an app sets tower-http's up itself.
+            None => error
+                .is::<tower_http::timeout::TimeoutError>()
+                .then_some(false),
+        };
+        if let Some(too_slow) = too_slow {
+            let message = if too_slow {
+                "The request body arrived too slowly."
+            } else {
+                "The request body stopped arriving before it was complete."
+            };
             return crate::ApiError::new(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 "timeout",
-                "The request body stopped arriving before it was complete.",
+                message,
             );
         }
         current = error.source();

@@ -3,7 +3,7 @@
 //! In order: client headers in the internal `x-waypost-*` namespace are dropped (the lesson of
 //! Next.js CVE-2025-29927: a client must never impersonate the framework), the path's
 //! percent-encoded letters and digits are decoded (see `path_normalization`), the request id is
-//! settled, the body gets a read timeout, a header section past the limit is answered 431, the
+//! settled, the body is held to its pace (see [`crate::body_pace`]), a header section past the limit is answered 431, the
 //! security gate runs (CORS preflight, credentials, see [`crate::security`]), a panic becomes a
 //! 500 without its message, an error that some inner layer rendered as plain text is re-rendered
 //! as the one JSON shape, and the response gets `X-Request-Id` and
@@ -34,6 +34,7 @@ use tower::{Layer, Service};
 
 use super::path_normalization;
 use crate::{
+    body_pace::{BodyPace, MinBodyRate, PacedBody},
     context::{self, ConnectionShared, RequestContext},
     error::{self, ApiError, RenderedError},
     request_id::{RequestId, REQUEST_ID_HEADER},
@@ -51,22 +52,32 @@ pub const INTERNAL_HEADER_PREFIX: &str = "x-waypost-";
 /// serving the router some other way.
 #[derive(Clone, Debug)]
 pub struct FrontLayer {
-    body_read_timeout: Option<Duration>,
+    body_pace: BodyPace,
     max_header_bytes: Option<usize>,
     security: Option<Arc<Security>>,
     shutdown: Shutdown,
 }
 
 impl FrontLayer {
-    /// A front layer whose request bodies must keep arriving: at most `body_read_timeout` may
-    /// pass between two chunks.
+    /// A front layer whose request bodies must keep arriving: a handler waits at most
+    /// `body_read_timeout` for the next chunk.
     pub fn new(body_read_timeout: Option<Duration>) -> Self {
         Self {
-            body_read_timeout,
+            body_pace: BodyPace {
+                max_pause: body_read_timeout,
+                min_rate: None,
+            },
             max_header_bytes: None,
             security: None,
             shutdown: Shutdown::default(),
         }
+    }
+
+    /// Holds request bodies to an average rate of at least `rate` once its grace period is
+    /// over (see [`crate::body_pace`]); 408 `timeout` for one that falls behind.
+    pub fn with_min_body_rate(mut self, rate: MinBodyRate) -> Self {
+        self.body_pace.min_rate = Some(rate);
+        self
     }
 
     /// Answers 431 — in the one error shape, with the request id — to a request whose header
@@ -99,7 +110,7 @@ impl<S> Layer<S> for FrontLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Front {
             inner,
-            body_read_timeout: self.body_read_timeout,
+            body_pace: self.body_pace,
             max_header_bytes: self.max_header_bytes,
             connection: self.security.clone().map(|security| {
                 Arc::new(ConnectionShared {
@@ -116,7 +127,7 @@ impl<S> Layer<S> for FrontLayer {
 #[derive(Clone, Debug)]
 pub struct Front<S> {
     inner: S,
-    body_read_timeout: Option<Duration>,
+    body_pace: BodyPace,
     max_header_bytes: Option<usize>,
     connection: Option<Arc<ConnectionShared>>,
     /// The connection's peer (see [`Front::for_connection`]).
@@ -161,11 +172,9 @@ where
             strip_internal_headers(request.headers_mut());
         }
         let id = head.request_id;
-        if let Some(timeout) = self.body_read_timeout {
-            if !request.body().is_end_stream() {
-                request = request
-                    .map(|body| Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)));
-            }
+        if self.body_pace.is_set() && !request.body().is_end_stream() {
+            let pace = self.body_pace;
+            request = request.map(|body| Body::new(PacedBody::new(body, pace)));
         }
         let span = tracing::debug_span!(
             "request",

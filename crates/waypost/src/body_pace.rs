@@ -1,0 +1,268 @@
+//! The pace a request body must keep: no pause longer than the body read timeout, and — once a
+//! grace period is over — an average rate no lower than a minimum, so a client cannot hold a
+//! connection for hours by dripping a body a byte at a time, each just inside the pause limit.
+//!
+//! Only the time a handler spends waiting for the body counts (as in ASP.NET Core's
+//! `MinRequestBodyDataRate`): a handler that stops to write a chunk to disk or to ask the
+//! database is not the client's delay. A body that falls behind ends with [`BodyStalled`], which
+//! the extractors answer 408 `timeout`.
+
+use std::{
+    error::Error,
+    fmt,
+    future::Future,
+    num::NonZeroU64,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Buf;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+
+/// The lowest average rate a request body may arrive at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinBodyRate {
+    /// Bytes a second, averaged over the time the handler waited for the body.
+    pub bytes_per_second: NonZeroU64,
+    /// How long the body may take before the rate counts at all: the connection's slow start,
+    /// a client's `Expect: 100-continue` round trip.
+    pub grace: Duration,
+}
+
+impl MinBodyRate {
+    /// The default: 240 bytes a second after 5 seconds (ASP.NET Core's). A 1 MiB body then
+    /// gets at least 73 minutes, a client on the slowest mobile link is far above it, and one
+    /// dripping a byte every few seconds is cut off after 5.
+    pub const DEFAULT: Self = Self {
+        bytes_per_second: NonZeroU64::new(240).expect("not zero"),
+        grace: Duration::from_secs(5),
+    };
+
+    /// How long `received` bytes may have taken, waiting included: the grace period, or the
+    /// time the rate gives them, whichever is longer.
+    fn allowance(self, received: u64) -> Duration {
+        let nanos = u128::from(received) * 1_000_000_000 / u128::from(self.bytes_per_second.get());
+        self.grace.max(Duration::from_nanos(
+            u64::try_from(nanos).unwrap_or(u64::MAX),
+        ))
+    }
+}
+
+/// What a request body must keep up; [`FrontLayer`](crate::layers::front::FrontLayer) holds
+/// every request body to it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BodyPace {
+    /// The longest a handler waits for the body's next bytes (`None`: no limit).
+    pub max_pause: Option<Duration>,
+    /// The lowest average rate (`None`: no minimum).
+    pub min_rate: Option<MinBodyRate>,
+}
+
+impl BodyPace {
+    /// Whether a body is held to anything at all.
+    pub fn is_set(&self) -> bool {
+        self.max_pause.is_some() || self.min_rate.is_some()
+    }
+
+    /// How long a wait that begins now may last, having received `received` bytes after
+    /// waiting `waited` in all, and whether it is the rate (not the pause) that ends it.
+    fn wait_limit(&self, received: u64, waited: Duration) -> Option<(Duration, Stall)> {
+        let by_rate = self.min_rate.map(|rate| {
+            let left = rate.allowance(received).saturating_sub(waited);
+            (left, Stall::TooSlow)
+        });
+        let by_pause = self.max_pause.map(|pause| (pause, Stall::Paused));
+        match (by_rate, by_pause) {
+            (Some(rate), Some(pause)) => Some(if rate.0 < pause.0 { rate } else { pause }),
+            (one, other) => one.or(other),
+        }
+    }
+}
+
+/// Why a body was given up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stall {
+    Paused,
+    TooSlow,
+}
+
+/// The error a request body ends with when it fell behind its [`BodyPace`].
+#[derive(Debug)]
+pub struct BodyStalled {
+    stall: Stall,
+}
+
+impl BodyStalled {
+    /// Whether the body kept arriving, only too slowly (else it paused past the limit).
+    pub fn was_too_slow(&self) -> bool {
+        self.stall == Stall::TooSlow
+    }
+}
+
+impl fmt::Display for BodyStalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.stall {
+            Stall::Paused => "the request body paused longer than the body read timeout",
+            Stall::TooSlow => "the request body arrived slower than the minimum rate",
+        })
+    }
+}
+
+impl Error for BodyStalled {}
+
+pin_project! {
+    /// A request body held to a [`BodyPace`].
+    pub struct PacedBody<B> {
+        #[pin]
+        inner: B,
+        pace: BodyPace,
+        // Data bytes received so far.
+        received: u64,
+        // Time the handler spent waiting for them, the current wait not included.
+        waited: Duration,
+        // The current wait: when it began, and why its alarm would go off.
+        waiting: Option<(Instant, Stall)>,
+        // Goes off when the current wait has lasted too long.
+        #[pin]
+        alarm: Option<Sleep>,
+    }
+}
+
+impl<B> PacedBody<B> {
+    /// `inner`, held to `pace`.
+    pub fn new(inner: B, pace: BodyPace) -> Self {
+        Self {
+            inner,
+            pace,
+            received: 0,
+            waited: Duration::ZERO,
+            waiting: None,
+            alarm: None,
+        }
+    }
+}
+
+impl<B> Body for PacedBody<B>
+where
+    B: Body,
+    B::Error: Into<Box<dyn Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = Box<dyn Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(frame) => {
+                // Bytes that were already there cost no clock reading.
+                if let Some((began, _)) = this.waiting.take() {
+                    *this.waited += began.elapsed();
+                    this.alarm.set(None);
+                }
+                if let Some(data) = frame
+                    .as_ref()
+                    .and_then(|frame| frame.as_ref().ok()?.data_ref())
+                {
+                    *this.received += data.remaining() as u64;
+                }
+                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                if this.waiting.is_none() {
+                    let Some((limit, stall)) = this.pace.wait_limit(*this.received, *this.waited)
+                    else {
+                        return Poll::Pending;
+                    };
+                    let now = Instant::now();
+                    *this.waiting = Some((now, stall));
+                    // A limit past what the clock can count (`WAYPOST_BODY_READ_TIMEOUT=
+                    // 99999999999`) is as good as none: a year is as long as any waits.
+                    let year = Duration::from_secs(365 * 24 * 3600);
+                    let deadline = now.checked_add(limit).unwrap_or(now + year);
+                    this.alarm.set(Some(tokio::time::sleep_until(deadline)));
+                }
+                let alarm = this.alarm.as_pin_mut().expect("armed with the wait");
+                match (alarm.poll(cx), *this.waiting) {
+                    (Poll::Ready(()), Some((_, stall))) => {
+                        Poll::Ready(Some(Err(Box::new(BodyStalled { stall }))))
+                    }
+                    _ => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(bytes_per_second: u64, grace_ms: u64) -> Option<MinBodyRate> {
+        Some(MinBodyRate {
+            bytes_per_second: NonZeroU64::new(bytes_per_second).unwrap(),
+            grace: Duration::from_millis(grace_ms),
+        })
+    }
+
+    #[test]
+    fn a_wait_ends_at_the_pause_limit_or_where_the_rate_falls_behind() {
+        let secs = Duration::from_secs;
+        let pace = BodyPace {
+            max_pause: Some(secs(30)),
+            min_rate: rate(100, 5000),
+        };
+        // Within the grace period only the grace period is left.
+        assert_eq!(pace.wait_limit(0, secs(0)), Some((secs(5), Stall::TooSlow)));
+        assert_eq!(pace.wait_limit(0, secs(2)), Some((secs(3), Stall::TooSlow)));
+        // 10 000 bytes earn 100 s; 80 of them were spent waiting: 20 are left, under the pause.
+        assert_eq!(
+            pace.wait_limit(10_000, secs(80)),
+            Some((secs(20), Stall::TooSlow))
+        );
+        // Well ahead of the rate, the pause limit ends a wait first.
+        assert_eq!(
+            pace.wait_limit(1_000_000, secs(10)),
+            Some((secs(30), Stall::Paused))
+        );
+        // Behind already (an empty frame arrived at the last moment): no time left.
+        assert_eq!(
+            pace.wait_limit(500, secs(6)),
+            Some((Duration::ZERO, Stall::TooSlow))
+        );
+        // Either one alone, or neither.
+        let pause_only = BodyPace {
+            max_pause: Some(secs(30)),
+            min_rate: None,
+        };
+        assert_eq!(
+            pause_only.wait_limit(0, secs(100)),
+            Some((secs(30), Stall::Paused))
+        );
+        assert_eq!(BodyPace::default().wait_limit(0, secs(0)), None);
+        assert!(!BodyPace::default().is_set());
+    }
+
+    #[test]
+    fn a_huge_count_earns_no_overflow() {
+        let pace = BodyPace {
+            max_pause: None,
+            min_rate: rate(1, 0),
+        };
+        let (limit, _) = pace.wait_limit(u64::MAX, Duration::ZERO).unwrap();
+        assert_eq!(limit, Duration::from_nanos(u64::MAX));
+    }
+}
