@@ -132,6 +132,23 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// Whether an account with `email` (compared case-insensitively) exists.
+///
+/// # Errors
+/// 500/503 when the database fails.
+pub async fn is_email_taken(db: &Database, email: &str) -> Result<bool, ApiError> {
+    let row = sqlx::query("SELECT 1 FROM users WHERE email_normalized = $1")
+        .bind(normalize_email(email))
+        .fetch_optional(db)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// The 409 for an address that has an account.
+pub fn email_taken() -> ApiError {
+    ApiError::conflict("An account with this email already exists.")
+}
+
 /// Stores a new user with an already computed password hash.
 ///
 /// # Errors
@@ -167,9 +184,7 @@ pub async fn create(
     .execute(db)
     .await
     .map_err(|error| match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            ApiError::conflict("An account with this email already exists.")
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => email_taken(),
         _ => ApiError::from(error),
     })?;
     Ok(user)

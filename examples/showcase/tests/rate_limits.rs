@@ -221,6 +221,44 @@ async fn login_allows_ten_attempts_a_minute_per_ip_even_with_the_right_password(
 }
 
 #[tokio::test]
+async fn logins_a_browser_sent_from_another_site_are_refused_without_being_counted() {
+    let app = Showcase::start().await;
+    assert_eq!(app.register("alice@example.com").await.status(), 201);
+    // What a page elsewhere makes its visitors' browsers send, twenty times over: refused as
+    // CSRF, and none of them spends the address's ten attempts.
+    for attempt in 0..20 {
+        let forged = app
+            .client
+            .post(app.url("/api/auth/login"))
+            .header("origin", "https://evil.example")
+            .header(
+                "sec-fetch-site",
+                if attempt % 2 == 0 {
+                    "cross-site"
+                } else {
+                    "same-origin"
+                },
+            )
+            .header("content-type", "text/plain")
+            .body(format!(
+                r#"{{"email":"alice@example.com","password":"guess {attempt}"}}"#
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert!(!forged.headers().contains_key("ratelimit"), "not counted");
+        expect_error(forged, 403, "csrf_invalid").await;
+    }
+    let own = app.login("alice@example.com", PASSWORD).await;
+    assert_eq!(own.status(), 200);
+    let state = own.headers()["ratelimit"].to_str().unwrap();
+    assert!(
+        state.starts_with("\"/api/auth/login\";r=9;"),
+        "the first counted: {state}"
+    );
+}
+
+#[tokio::test]
 async fn failed_logins_count_against_the_same_limit() {
     let app = Showcase::start().await;
     assert_eq!(app.register("alice@example.com").await.status(), 201);

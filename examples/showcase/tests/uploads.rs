@@ -101,6 +101,10 @@ async fn upload_answers_201_and_download_returns_the_identical_bytes() {
     );
     assert_eq!(headers["content-type"], "application/pdf");
     assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["content-length"], bytes.len().to_string().as_str());
     let downloaded = response.bytes().await.unwrap();

@@ -1,7 +1,8 @@
 //! The per-route guard: what a route's [`RouteConfig`](crate::RouteConfig) asks for, enforced
 //! before the handler runs, in this order — a path whose parameter is an empty segment answered
-//! 404 as no route's, the rate limit (429 with `Retry-After`), the CSRF
-//! check on unsafe methods (403 `csrf_invalid`), the body limit, declared and streamed (413),
+//! 404 as no route's, an unsafe request's provenance (403 `csrf_invalid` for one a browser sent
+//! from another site, before it is counted), the rate limit (429 with `Retry-After`), the CSRF
+//! token on unsafe methods (403 `csrf_invalid`), the body limit, declared and streamed (413),
 //! and the max duration (504). The rate limit counts the requests that reach a handler: the
 //! framework's own answers on a route's behalf (OPTIONS 204, 405) cost it nothing, so they
 //! never use up, say, a login's ten attempts.
@@ -272,6 +273,18 @@ impl RouteGuard {
         let too_large = declared.is_some_and(|length| length > limit as u64);
         if !too_large && has_body {
             request = bounded(request, limit);
+        }
+        if needs_csrf(self.route, request.method()) {
+            // A request a browser sent from another site is refused before it is counted: a
+            // page could otherwise spend its visitors' login attempts (counted per IP) with
+            // forms they never see, and lock everyone behind their address out.
+            let foreign = crate::context::with_current(|context| {
+                let security = &context?.connection.as_ref()?.security;
+                csrf::check_provenance(request.uri(), request.headers(), security.cors()).err()
+            });
+            if let Some(refusal) = foreign {
+                return GuardedFuture::ready(refusal.into_response());
+            }
         }
         let step = crate::context::with_current(|context| {
             let Some(context) = context else {
@@ -665,12 +678,13 @@ async fn admit(
     Ok(request)
 }
 
+/// The token half of the CSRF check: the request's provenance was checked before the rate
+/// limit counted it ([`RouteGuard::check_then_call`]).
 async fn check_csrf(
     security: &Security,
     request: Request,
     too_large: bool,
 ) -> Result<Request, ApiError> {
-    csrf::check_provenance(request.uri(), request.headers(), security.cors())?;
     if !request.headers().contains_key(header::COOKIE) {
         return Ok(request);
     }
