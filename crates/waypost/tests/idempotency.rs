@@ -110,8 +110,19 @@ async fn server() -> (TestServer, Runs) {
 const HOLD: &str = "hold";
 
 async fn pay(client: &Client, server: &TestServer, key: &str, body: &str) -> reqwest::Response {
+    keyed(client, server, "/pay", key, body).await
+}
+
+/// A POST of `body` to `path` with the `Idempotency-Key` `key`.
+async fn keyed(
+    client: &Client,
+    server: &TestServer,
+    path: &str,
+    key: &str,
+    body: &str,
+) -> reqwest::Response {
     client
-        .post(server.url("/pay"))
+        .post(server.url(path))
         .header("idempotency-key", key)
         .body(body.to_owned())
         .send()
@@ -461,4 +472,90 @@ async fn a_handler_that_panics_is_500_and_frees_its_key() {
     assert_eq!(retry.status(), StatusCode::CREATED);
     assert_eq!(retry.text().await.unwrap(), "second run");
     assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+/// A route whose answers are counted: streamed (`stream` in the body) or past the 1 MiB an
+/// answer may have to be kept (`large`) or small, all 201 — on an app whose idempotency store
+/// keeps at most `budget` bytes.
+async fn counted_server(budget: usize) -> (TestServer, Arc<AtomicU32>) {
+    static ORDER: RouteInfo = route(&["/order"], RouteConfig::new().idempotent());
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = runs.clone();
+    let router = RouteMethods::new(&ORDER)
+        .post(move |body: Bytes| async move {
+            let run = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            let answer = match &body[..] {
+                b"stream" => waypost::axum::body::Body::from_stream(futures_util::stream::iter(
+                    ["ordered ", "in ", "pieces"].map(Ok::<_, std::io::Error>),
+                )),
+                b"large" => vec![b'x'; 1024 * 1024 + 1].into(),
+                _ => format!("order {run}").into(),
+            };
+            (StatusCode::CREATED, answer)
+        })
+        .mount(Router::new());
+    let store = waypost::store::MemoryIdempotencyStore::with_budget(budget);
+    let security = waypost::security::Security::new(Default::default())
+        .unwrap()
+        .with_idempotency_store(Arc::new(store));
+    let app = App::new(router).with_security(Arc::new(security));
+    (TestServer::start(app).await, runs)
+}
+
+async fn order(client: &Client, server: &TestServer, key: &str, body: &str) -> reqwest::Response {
+    keyed(client, server, "/order", key, body).await
+}
+
+#[tokio::test]
+async fn a_success_too_large_or_streamed_to_keep_is_never_run_again() {
+    let (server, runs) = counted_server(waypost::store::IDEMPOTENCY_MEMORY_BUDGET).await;
+    let client = Client::new();
+    for (n, body) in [(1, "stream"), (2, "large")] {
+        let key = format!("order-{body}");
+        let first = order(&client, &server, &key, body).await;
+        assert_eq!(first.status(), StatusCode::CREATED);
+        assert!(!first.bytes().await.unwrap().is_empty());
+        // The key is settled before the first answer goes out.
+        let retry = order(&client, &server, &key, body).await;
+        assert_eq!(retry.status(), StatusCode::CONFLICT);
+        let error: Value = retry.json().await.unwrap();
+        assert_eq!(error["code"], "idempotency_answer_not_kept", "{error}");
+        assert!(
+            error["error"].as_str().unwrap().contains("(201)"),
+            "{error}"
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), n, "the work ran once");
+    }
+}
+
+#[tokio::test]
+async fn a_full_store_refuses_a_new_key_before_its_work_runs_and_still_replays() {
+    // Room for one small answered key, not for a second key.
+    let (server, runs) = counted_server(500).await;
+    let client = Client::new();
+    let first = order(&client, &server, "first", "small").await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(first.text().await.unwrap(), "order 1");
+    let refused = order(&client, &server, "second", "small").await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()[header::RETRY_AFTER], "60");
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["code"], "idempotency_unavailable", "{error}");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the refused request did not run"
+    );
+    let replay = order(&client, &server, "first", "small").await;
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.text().await.unwrap(), "order 1");
+    // Without a key the route works as any other.
+    let plain = client
+        .post(server.url("/order"))
+        .body("small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.text().await.unwrap(), "order 2");
 }

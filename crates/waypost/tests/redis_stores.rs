@@ -388,11 +388,11 @@ async fn an_idempotency_key_is_claimed_once_across_machines_then_replayed() {
             .unwrap(),
         Claim::Mismatch
     );
-    let answer = StoredResponse {
-        status: 201,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: br#"{"paid":true}"#.to_vec(),
-    };
+    let answer = StoredResponse::new(
+        201,
+        vec![("content-type".into(), "application/json".into())],
+        br#"{"paid":true}"#.to_vec(),
+    );
     // Only the claim's owner completes or frees it.
     let stranger = "request-from-before-the-hold-ran-out";
     second
@@ -426,6 +426,24 @@ async fn an_idempotency_key_is_claimed_once_across_machines_then_replayed() {
             .await
             .unwrap(),
         Claim::Started
+    );
+    // The mark of an answer that went out but was not kept is kept like one, for the other
+    // machine's retry.
+    first
+        .complete(
+            "pay|u:1|order-7",
+            "next",
+            StoredResponse::not_kept(200),
+            hold,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .claim("pay|u:1|order-7", "fp-b", "retry", hold)
+            .await
+            .unwrap(),
+        Claim::Replay(StoredResponse::not_kept(200))
     );
     // Keys are stored hashed under the prefix, and expire.
     let keys = machines.keys().await;

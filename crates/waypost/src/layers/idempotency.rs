@@ -8,7 +8,10 @@
 //! (method, URL, body) so the key sent again with a different request is refused rather than
 //! answered with something unrelated. Only an answer that did something — a success or a
 //! redirect — is kept; after an error, and after a handler that panicked, the key is freed and
-//! the retry runs.
+//! the retry runs. A success that cannot be kept (streamed, over 1 MiB, or past the store's
+//! room) is never run again either: its retry is told 409 `idempotency_answer_not_kept`. A
+//! store with no room for a new key refuses its request before it runs (503
+//! `idempotency_unavailable`).
 //!
 //! The handler of a claimed key runs in a task of its own: a client that goes away, or the
 //! route's `max_duration` answering 504, does not cut it short, since work cut short at an
@@ -151,6 +154,19 @@ where
         )
         .into_response(),
         Ok(Claim::Replay(stored)) => replayed(stored),
+        Ok(Claim::NoRoom) => {
+            let mut response = ApiError::unavailable(
+                "idempotency_unavailable",
+                "The server cannot keep another answer for an Idempotency-Key right now; retry \
+                 later.",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from_static("60"),
+            );
+            response
+        }
         Ok(Claim::Started) => {
             let mut unfinished = UnfinishedClaim {
                 store: Some(store.clone()),
@@ -239,12 +255,18 @@ fn is_kept(status: StatusCode) -> bool {
     status.is_success() || status.is_redirection()
 }
 
-/// The response, and what to keep of it: its status, headers (but `Set-Cookie`) and body, when
-/// its status is kept ([`is_kept`]) and its body is whole and small enough to keep.
+/// The response, and what to keep of it when its status is kept ([`is_kept`]): its status,
+/// headers (but `Set-Cookie`) and body when the body is whole and small enough to keep, else the
+/// mark of an answer not kept.
 async fn keepable(response: Response) -> (Response, Option<StoredResponse>) {
-    let size = response.body().size_hint().exact();
-    if !is_kept(response.status()) || size.is_none_or(|size| size > LARGEST_KEPT_BODY) {
+    if !is_kept(response.status()) {
         return (response, None);
+    }
+    let size = response.body().size_hint().exact();
+    if size.is_none_or(|size| size > LARGEST_KEPT_BODY) {
+        // It did its work: the retry must not run it again, and hears why nothing comes back.
+        let status = response.status().as_u16();
+        return (response, Some(StoredResponse::not_kept(status)));
     }
     let (parts, body) = response.into_parts();
     let bytes: Bytes = match body.collect().await {
@@ -256,9 +278,9 @@ async fn keepable(response: Response) -> (Response, Option<StoredResponse>) {
             )
         }
     };
-    let stored = StoredResponse {
-        status: parts.status.as_u16(),
-        headers: parts
+    let stored = StoredResponse::new(
+        parts.status.as_u16(),
+        parts
             .headers
             .iter()
             .filter(|(name, _)| {
@@ -269,13 +291,27 @@ async fn keepable(response: Response) -> (Response, Option<StoredResponse>) {
                 Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
             })
             .collect(),
-        body: bytes.to_vec(),
-    };
+        bytes.to_vec(),
+    );
     (Response::from_parts(parts, Body::from(bytes)), Some(stored))
 }
 
-/// The kept answer, sent again, byte for byte but for `Set-Cookie`, marked as a replay.
+/// The kept answer, sent again, byte for byte but for `Set-Cookie`, marked as a replay — or,
+/// for an answer that was not kept, 409 `idempotency_answer_not_kept`.
 fn replayed(stored: StoredResponse) -> Response {
+    if !stored.kept {
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_answer_not_kept",
+            format!(
+                "The request with this Idempotency-Key was answered ({}), but its answer was \
+                 streamed or too large to keep; it is not run again. Send a new key for a new \
+                 request.",
+                stored.status
+            ),
+        )
+        .into_response();
+    }
     let mut response = Response::new(Body::from(stored.body));
     *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();

@@ -2,10 +2,13 @@
 //! a retry with the same key gets that answer again instead of doing the work twice.
 //!
 //! A key is claimed before the handler runs (so two concurrent requests with one key cannot both
-//! run it), then completed with the answer, or released when there is nothing to keep (a server
-//! error, a streamed answer) so a retry runs again. A key names one request: the claim carries a
-//! fingerprint of it, and the key used again for a different request is a mismatch. The guard
-//! that uses this store is in `layers/idempotency.rs` (`RouteConfig::idempotent`).
+//! run it), then completed with the answer, or released when the request did nothing that a
+//! retry could do twice (a refusal, a server error) so a retry runs again. An answer that did
+//! something but cannot be kept (streamed, too large, no room left) is completed with a mark
+//! saying so ([`StoredResponse::not_kept`]): its retry is told, and nothing runs twice. A key
+//! names one request: the claim carries a fingerprint of it, and the key used again for a
+//! different request is a mismatch. The guard that uses this store is in
+//! `layers/idempotency.rs` (`RouteConfig::idempotent`).
 
 use std::{
     collections::HashMap,
@@ -24,6 +27,38 @@ pub struct StoredResponse {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// Whether this is the answer itself; `false` for the mark of one that was sent but could
+    /// not be kept (see [`StoredResponse::not_kept`]).
+    #[serde(default = "an_answer_is_kept")]
+    pub kept: bool,
+}
+
+fn an_answer_is_kept() -> bool {
+    true
+}
+
+impl StoredResponse {
+    /// An answer to keep.
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers,
+            body,
+            kept: true,
+        }
+    }
+
+    /// The mark of an answer with `status` that did its work and went out, but is not kept —
+    /// streamed, too large, or past the store's room: a retry is told so instead of running
+    /// the work again.
+    pub fn not_kept(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            kept: false,
+        }
+    }
 }
 
 /// What claiming a key found.
@@ -35,8 +70,11 @@ pub enum Claim {
     InFlight,
     /// The key was used for a different request.
     Mismatch,
-    /// The key's request was answered: this is the answer.
+    /// The key's request was answered: this is the answer (or the mark of one not kept).
     Replay(StoredResponse),
+    /// The store has no room to keep another key: the request must not run, as its answer
+    /// could not be kept for its retry.
+    NoRoom,
 }
 
 /// Keeps idempotency keys and their answers.
@@ -55,8 +93,8 @@ pub trait IdempotencyStore: Send + Sync + 'static {
         hold: Duration,
     ) -> StoreFuture<'a, Claim>;
     /// Keeps `response` as the answer for `key`, for `keep`, if `owner` still holds its claim —
-    /// or, when the store has no room for it, frees `key` as [`release`](Self::release) does
-    /// (the answer is then sent but not kept).
+    /// or, when the store has no room for it, the mark of an answer not kept
+    /// ([`StoredResponse::not_kept`]) with its status.
     fn complete<'a>(
         &'a self,
         key: &'a str,
@@ -86,10 +124,11 @@ pub const IDEMPOTENCY_MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 
 /// The in-process idempotency store.
 ///
-/// Its answers share a budget of bytes ([`IDEMPOTENCY_MEMORY_BUDGET`] unless
-/// [`with_budget`](Self::with_budget) says otherwise): an answer that would pass it, once
-/// expired ones are dropped, is sent but not kept — the key is freed, as for an answer too
-/// large to keep — so retried requests can never fill the process's memory.
+/// Its keys and answers share a budget of bytes ([`IDEMPOTENCY_MEMORY_BUDGET`] unless
+/// [`with_budget`](Self::with_budget) says otherwise), so retried requests can never fill the
+/// process's memory. Once it is spent (expired answers dropped first), a new key is refused
+/// ([`Claim::NoRoom`]: its request does not run), and an answer that does not fit is kept as
+/// the mark of one not kept — never freed, which would let a retry run the work again.
 #[derive(Debug)]
 pub struct MemoryIdempotencyStore {
     keys: ShardedMap<Entry>,
@@ -172,14 +211,36 @@ fn entry_size(key: &str, entry_fields: [&str; 2]) -> usize {
     key.len() + entry_fields.iter().map(|field| field.len()).sum::<usize>() + 128
 }
 
-/// What an answer counts against the budget.
+/// What an answer counts against the budget (nothing for the mark of one not kept: the entry
+/// already counts).
 fn size_of(response: &StoredResponse) -> usize {
+    if !response.kept {
+        return 0;
+    }
     response.body.len()
         + response
             .headers
             .iter()
             .map(|(name, value)| name.len() + value.len() + 64)
             .sum::<usize>()
+}
+
+/// What a claim of `key` for the request with `fingerprint` finds in `shard` at `now`: `None`
+/// when the key is free (never used, or expired).
+fn found(
+    shard: &HashMap<String, Entry>,
+    key: &str,
+    fingerprint: &str,
+    now: Instant,
+) -> Option<Claim> {
+    let entry = shard.get(key).filter(|entry| entry.expires_at > now)?;
+    Some(if entry.fingerprint != fingerprint {
+        Claim::Mismatch
+    } else if let Some(answer) = &entry.answer {
+        Claim::Replay(answer.clone())
+    } else {
+        Claim::InFlight
+    })
 }
 
 impl IdempotencyStore for MemoryIdempotencyStore {
@@ -191,25 +252,31 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         hold: Duration,
     ) -> StoreFuture<'a, Claim> {
         let now = Instant::now();
-        let mut shard = self.shard(key);
-        // Expired keys are cleared as new ones arrive, so the map cannot grow without end.
-        if shard.len() % 256 == 255 {
-            self.sweep(&mut shard, now);
-        }
-        let claim = match shard.get(key) {
-            Some(entry) if entry.expires_at > now => {
-                if entry.fingerprint != fingerprint {
-                    Claim::Mismatch
-                } else if let Some(answer) = &entry.answer {
-                    Claim::Replay(answer.clone())
-                } else {
-                    Claim::InFlight
-                }
+        {
+            let mut shard = self.shard(key);
+            // Expired keys are cleared as new ones arrive, so the map cannot grow without end.
+            if shard.len() % 256 == 255 {
+                self.sweep(&mut shard, now);
             }
-            _ => {
-                // The entry itself counts from the claim on (its answer once kept); a claim is
-                // never refused for room, as the request has not run yet.
-                let kept = entry_size(key, [fingerprint, owner]);
+            if let Some(found) = found(&shard, key, fingerprint, now) {
+                return Box::pin(std::future::ready(Ok(found)));
+            }
+        }
+        // A new key. The room is judged with no shard locked, as a full sweep locks each.
+        let kept = entry_size(key, [fingerprint, owner]);
+        if !self.has_room_for(kept) {
+            tracing::warn!(
+                budget = self.budget,
+                "the idempotency store is full: a request with a new key is refused"
+            );
+            return Box::pin(std::future::ready(Ok(Claim::NoRoom)));
+        }
+        let mut shard = self.shard(key);
+        // Looked at again: a concurrent request may have claimed it meanwhile.
+        let claim = match found(&shard, key, fingerprint, now) {
+            Some(found) => found,
+            None => {
+                // The entry itself counts from the claim on (its answer once kept).
                 self.kept_bytes.fetch_add(kept, Ordering::Relaxed);
                 let replaced = shard.insert(
                     key.to_owned(),
@@ -237,13 +304,15 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         response: StoredResponse,
         keep: Duration,
     ) -> StoreFuture<'a, ()> {
-        let answer_size = size_of(&response);
-        if !self.has_room_for(answer_size) {
+        let mut answer_size = size_of(&response);
+        let mut response = response;
+        if answer_size > 0 && !self.has_room_for(answer_size) {
             tracing::warn!(
                 budget = self.budget,
-                "the idempotency store is full: this answer is not kept for retries"
+                "the idempotency store is full: a retry of this answer is told it was not kept"
             );
-            return self.release(key, owner);
+            response = StoredResponse::not_kept(response.status);
+            answer_size = 0;
         }
         let mut shard = self.shard(key);
         if let Some(entry) = shard.get_mut(key).filter(|entry| entry.owner == owner) {
@@ -273,11 +342,11 @@ mod tests {
     use super::*;
 
     fn answer(body: &str) -> StoredResponse {
-        StoredResponse {
-            status: 201,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.as_bytes().to_vec(),
-        }
+        StoredResponse::new(
+            201,
+            vec![("content-type".into(), "application/json".into())],
+            body.as_bytes().to_vec(),
+        )
     }
 
     #[tokio::test]
@@ -346,52 +415,55 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn answers_past_the_budget_are_not_kept_until_expired_ones_make_room() {
+    async fn past_the_budget_new_keys_are_refused_and_answers_kept_as_marks() {
         let hold = Duration::from_secs(60);
         let body = "x".repeat(40);
         // An entry of a one-letter key and a two-letter fingerprint and owner costs 133 bytes,
         // its answer 132 more (40 of body, 28 of header, their overhead): a budget of 400 holds
         // one answered key and one claim.
         let store = MemoryIdempotencyStore::with_budget(400);
-        assert_eq!(
-            store.claim("a", "fp", "r1", hold).await.unwrap(),
-            Claim::Started
-        );
+        let claim = |key, owner| store.claim(key, "fp", owner, hold);
+        assert_eq!(claim("a", "r1").await.unwrap(), Claim::Started);
         let short = Duration::from_millis(1200);
         store
             .complete("a", "r1", answer(&body), short)
             .await
             .unwrap();
         assert_eq!(
-            store.claim("a", "fp", "r2", hold).await.unwrap(),
+            claim("a", "r2").await.unwrap(),
             Claim::Replay(answer(&body))
         );
-        assert_eq!(
-            store.claim("b", "fp", "r3", hold).await.unwrap(),
-            Claim::Started
-        );
+        assert_eq!(claim("b", "r3").await.unwrap(), Claim::Started);
+        // No room for `b`'s answer: the mark of one not kept, so its retry does not run again.
         store
             .complete("b", "r3", answer(&body), hold)
             .await
             .unwrap();
-        // Not kept, and the key is free: the retry runs again.
         assert_eq!(
-            store.claim("b", "fp", "r4", hold).await.unwrap(),
-            Claim::Started
+            claim("b", "r4").await.unwrap(),
+            Claim::Replay(StoredResponse::not_kept(201))
         );
-        // Past `a`'s time, and past the second in which a full store is swept once.
+        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 398);
+        // No room for another key: its request must not run.
+        assert_eq!(claim("c", "r5").await.unwrap(), Claim::NoRoom);
+        // Past `a`'s time, and past the second in which a full store is swept once: room again.
         tokio::time::sleep(short + Duration::from_millis(100)).await;
+        assert_eq!(claim("c", "r6").await.unwrap(), Claim::Started);
         store
-            .complete("b", "r4", answer(&body), hold)
+            .complete("c", "r6", answer(&body), hold)
             .await
             .unwrap();
         assert_eq!(
-            store.claim("b", "fp", "r5", hold).await.unwrap(),
+            claim("c", "r7").await.unwrap(),
             Claim::Replay(answer(&body))
         );
-        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 265);
-        // Released, its bytes are given back.
-        store.release("b", "r4").await.unwrap();
-        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 0);
+        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 398);
+        // Released, its bytes are given back; the mark stays for its time.
+        store.release("c", "r6").await.unwrap();
+        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 133);
+        assert_eq!(
+            claim("b", "r8").await.unwrap(),
+            Claim::Replay(StoredResponse::not_kept(201))
+        );
     }
 }
