@@ -32,7 +32,9 @@ pub struct Config {
     pub database_url: String,
     /// `SIGNUP_CREDITS` (5): credits a new account starts with.
     pub signup_credits: i64,
-    /// `ADMIN_EMAILS`: addresses (lower-cased) that register as admins.
+    /// `ADMIN_EMAILS`: addresses (lower-cased) that register as admins. Registration does not
+    /// prove the address is the caller's: register each before the API is open to others (the
+    /// showcase warns at start-up of any still without an account).
     pub admin_emails: Vec<String>,
     /// `UPLOAD_DIR` (`data/uploads`).
     pub upload_dir: PathBuf,

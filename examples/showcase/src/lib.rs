@@ -58,6 +58,7 @@ pub async fn build(config: Config) -> Result<waypost::App, StartError> {
     if ordered > 0 {
         tracing::info!(posts = ordered, "gave earlier posts their title order");
     }
+    warn_of_unclaimed_admin_addresses(&database, &config.admin_emails).await;
     // Credits an earlier run (or another instance) could not give back before it stopped.
     users::credit_ledger().keep_releasing_stale_holds(
         database.clone(),
@@ -66,6 +67,26 @@ pub async fn build(config: Config) -> Result<waypost::App, StartError> {
     Ok(app(AppState::with_security(
         config, database, uploads, security,
     )))
+}
+
+/// Logs a warning for each `ADMIN_EMAILS` address that has no account yet: registration does
+/// not prove that its caller owns an address, so whoever registers one of those first becomes
+/// an admin. Its owner should register it before the API is open to others.
+async fn warn_of_unclaimed_admin_addresses(
+    database: &waypost::database::Database,
+    admins: &[String],
+) {
+    for address in admins {
+        match users::is_email_taken(database, address).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                address = %address,
+                "ADMIN_EMAILS lists an address without an account: whoever registers it first \
+                 becomes an admin, so register it now"
+            ),
+            Err(error) => tracing::warn!(%error, "could not look up the ADMIN_EMAILS accounts"),
+        }
+    }
 }
 
 /// The app over ready state: the generated router with the server settings of its config.

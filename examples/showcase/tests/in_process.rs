@@ -118,25 +118,79 @@ impl std::io::Write for Captured {
 impl Captured {
     /// The audit lines written so far.
     fn audit_lines(&self) -> Vec<String> {
+        self.lines_with(" audit: ")
+    }
+
+    /// The lines written so far that hold `text`.
+    fn lines_with(&self, text: &str) -> Vec<String> {
         String::from_utf8_lossy(&self.0.lock().unwrap())
             .lines()
-            .filter(|line| line.contains(" audit: "))
+            .filter(|line| line.contains(text))
             .map(str::to_owned)
             .collect()
     }
+
+    /// A subscriber writing here, for this test's thread.
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+    }
+}
+
+#[tokio::test]
+async fn start_up_warns_of_admin_addresses_anyone_could_still_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/showcase.db", dir.path().display());
+    let config = || {
+        Config::from(&Env::from_pairs([
+            ("DATABASE_URL", url.clone()),
+            (
+                "ADMIN_EMAILS",
+                "boss@example.com,Kate@Example.com".to_owned(),
+            ),
+            (
+                "UPLOAD_DIR",
+                dir.path().join("uploads").display().to_string(),
+            ),
+        ]))
+        .unwrap()
+    };
+    let captured = Captured::default();
+    let _logging = tracing::subscriber::set_default(captured.subscriber());
+    let warned = |address: &str| {
+        captured
+            .lines_with("ADMIN_EMAILS lists an address without an account")
+            .iter()
+            .filter(|line| line.contains(&format!("address={address}")))
+            .count()
+    };
+    showcase::build(config()).await.unwrap();
+    assert_eq!(
+        (warned("boss@example.com"), warned("kate@example.com")),
+        (1, 1)
+    );
+    // Kate registers (in any case): only the boss's address is still open.
+    let pool = waypost::database::connect(&url).await.unwrap();
+    let role = showcase::users::Role::Admin;
+    showcase::users::create(&pool, "KATE@example.com", "Kate", "hash", role, 5)
+        .await
+        .unwrap();
+    showcase::build(config()).await.unwrap();
+    assert_eq!(
+        (warned("boss@example.com"), warned("kate@example.com")),
+        (2, 1)
+    );
 }
 
 #[tokio::test]
 async fn user_records_leave_an_audit_line_per_request_and_no_answer_changes() {
     let (client, _dir) = client().await;
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     // This test's thread only: the in-process client serves each request on it.
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let _logging = tracing::subscriber::set_default(captured.subscriber());
 
     let id = sign_in_as_ada(&client).await;
     assert!(
