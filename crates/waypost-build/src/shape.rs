@@ -76,7 +76,8 @@ pub enum AuthKind {
 /// What a handler answers when it succeeds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ResponseShape {
-    /// `Json<T>` (200) or `Created<T>` (201), with the resolved `T` when it can be named.
+    /// `Json<T>` (200) or `Created<T>`/`CreatedAt<T>` (201), with the resolved `T` when it can
+    /// be named.
     Json {
         /// The status.
         status: u16,
@@ -381,10 +382,12 @@ pub(crate) fn shape_of(
                     status: 200,
                     ty: named(inner),
                 },
-                Some((name, inner)) if name == "Created" => ResponseShape::Json {
-                    status: 201,
-                    ty: named(inner),
-                },
+                Some((name, inner)) if name == "Created" || name == "CreatedAt" => {
+                    ResponseShape::Json {
+                        status: 201,
+                        ty: named(inner),
+                    }
+                }
                 Some((name, _)) if name == "NoContent" => ResponseShape::NoContent,
                 Some((name, _)) if name == "FileDownload" => ResponseShape::File,
                 Some((name, _)) if name == "ChunkedText" => ResponseShape::Text,
@@ -486,6 +489,19 @@ mod tests {
             shape_of(&[], Some(&returns), &resolver()).response,
             ResponseShape::NoContent
         );
+        for returns in [
+            syn::parse_quote!(Result<Created<Post>, ApiError>),
+            syn::parse_quote!(Result<waypost::response::CreatedAt<Post>, ApiError>),
+        ] {
+            let returns: Type = returns;
+            assert_eq!(
+                shape_of(&[], Some(&returns), &resolver()).response,
+                ResponseShape::Json {
+                    status: 201,
+                    ty: Some("crate::posts::Post".to_owned())
+                }
+            );
+        }
         let returns: Type = syn::parse_quote!(Response);
         assert_eq!(
             shape_of(&[], Some(&returns), &resolver()).response,

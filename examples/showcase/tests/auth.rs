@@ -36,8 +36,13 @@ async fn register_returns_201_with_the_public_user_and_signup_credits() {
         )
         .await;
     assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
     let body: Value = response.json().await.unwrap();
     let user = body["user"].as_object().expect("{\"user\": {…}}");
+    assert_eq!(
+        location,
+        format!("/api/users/{}", user["id"].as_str().unwrap())
+    );
     let mut keys: Vec<&str> = user.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(

@@ -11,7 +11,13 @@ async fn create(app: &Showcase, author: &Account, body: Value) -> Value {
         .send_json_as(author, Method::POST, "/api/posts", body)
         .await;
     assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let post: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/posts/{}", post["id"].as_str().unwrap())
+    );
+    post
 }
 
 /// The titles of a page of posts, in order.
@@ -72,6 +78,17 @@ async fn create_returns_201_with_server_owned_fields() {
     assert_eq!(post["createdAt"], post["updatedAt"]);
     assert!(post.get("unknown").is_none());
     assert_eq!(post_count(&app).await, 1);
+    // `Location` names where the post is read.
+    let read = app
+        .as_user(
+            &alice,
+            Method::GET,
+            &format!("/api/posts/{}", post["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.json::<Value>().await.unwrap(), post);
 }
 
 #[tokio::test]

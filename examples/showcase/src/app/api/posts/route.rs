@@ -4,7 +4,7 @@ use garde::Validate;
 use serde::Deserialize;
 use waypost::{
     extract::{Json, Query, State, Valid},
-    response::Created,
+    response::{Created, CreatedAt},
     security::{Auth, MaybeAuth},
     ApiError, RouteConfig,
 };
@@ -58,6 +58,8 @@ pub async fn post(
     State(state): State<AppState>,
     Auth(author): Auth<User>,
     Valid(Json(input)): Valid<Json<PostInput>>,
-) -> Result<Created<Post>, ApiError> {
-    Ok(Created(posts::create(state.db(), input, Some(&author.id)).await?))
+) -> Result<CreatedAt<Post>, ApiError> {
+    let post = posts::create(state.db(), input, Some(&author.id)).await?;
+    let location = format!("/api/posts/{}", post.id);
+    Ok(Created(post).at(location))
 }

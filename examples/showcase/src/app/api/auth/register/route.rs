@@ -3,7 +3,7 @@
 
 use waypost::{
     extract::{Json, State, Valid},
-    response::Created,
+    response::{Created, CreatedAt},
     security::password,
     ApiError,
 };
@@ -17,7 +17,7 @@ use crate::{
 pub async fn post(
     State(state): State<AppState>,
     Valid(Json(input)): Valid<Json<Registration>>,
-) -> Result<Created<UserEnvelope>, ApiError> {
+) -> Result<CreatedAt<UserEnvelope>, ApiError> {
     let email = input.email.unwrap_or_default();
     // Refused before the password is hashed: a taken address must not buy a caller a second of
     // the hashing every login waits on (the 409 says no more than the insert's would). Two
@@ -44,5 +44,6 @@ pub async fn post(
         state.config().signup_credits,
     )
     .await?;
-    Ok(Created(UserEnvelope { user }))
+    let location = format!("/api/users/{}", user.id);
+    Ok(Created(UserEnvelope { user }).at(location))
 }
