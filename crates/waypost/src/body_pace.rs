@@ -4,8 +4,11 @@
 //!
 //! Only the time a handler spends waiting for the body counts (as in ASP.NET Core's
 //! `MinRequestBodyDataRate`): a handler that stops to write a chunk to disk or to ask the
-//! database is not the client's delay. A body that falls behind ends with [`BodyStalled`], which
-//! the extractors answer 408 `timeout`.
+//! database between reads is not the client's delay. (A wait counts from the read that found
+//! nothing to the read that finds the next bytes: a handler that gives up on a read and reads
+//! again later has its own time in between counted too.) A body that falls behind ends with
+//! [`BodyStalled`] — from then on, whatever arrives — which Waypost's extractors and uploads
+//! answer 408 `timeout` (axum's own `Bytes` and `String` answer 400).
 
 use std::{
     error::Error,
@@ -125,6 +128,8 @@ pin_project! {
         waited: Duration,
         // The current wait: when it began, and why its alarm would go off.
         waiting: Option<(Instant, Stall)>,
+        // Why the body was given up, once it was: it stays given up.
+        stalled: Option<Stall>,
         // Goes off when the current wait has lasted too long.
         #[pin]
         alarm: Option<Sleep>,
@@ -140,6 +145,7 @@ impl<B> PacedBody<B> {
             received: 0,
             waited: Duration::ZERO,
             waiting: None,
+            stalled: None,
             alarm: None,
         }
     }
@@ -158,6 +164,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
+        if let Some(stall) = *this.stalled {
+            return Poll::Ready(Some(Err(Box::new(BodyStalled { stall }))));
+        }
         match this.inner.poll_frame(cx) {
             Poll::Ready(frame) => {
                 // Bytes that were already there cost no clock reading.
@@ -190,6 +199,7 @@ where
                 let alarm = this.alarm.as_pin_mut().expect("armed with the wait");
                 match (alarm.poll(cx), *this.waiting) {
                     (Poll::Ready(()), Some((_, stall))) => {
+                        *this.stalled = Some(stall);
                         Poll::Ready(Some(Err(Box::new(BodyStalled { stall }))))
                     }
                     _ => Poll::Pending,
@@ -199,7 +209,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.stalled.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -254,6 +264,42 @@ mod tests {
         );
         assert_eq!(BodyPace::default().wait_limit(0, secs(0)), None);
         assert!(!BodyPace::default().is_set());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_fell_behind_stays_given_up_whatever_arrives_later() {
+        use http_body_util::BodyExt;
+
+        let (sender, chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+        let frames = futures_util::stream::unfold(chunks, |mut chunks| async move {
+            let chunk = chunks.recv().await?;
+            Some((Ok::<_, std::io::Error>(Frame::data(chunk)), chunks))
+        });
+        let pace = BodyPace {
+            max_pause: Some(Duration::from_secs(30)),
+            min_rate: rate(100, 1000),
+        };
+        let mut body = Box::pin(PacedBody::new(
+            http_body_util::StreamBody::new(frames),
+            pace,
+        ));
+        sender
+            .send(bytes::Bytes::from_static(b"early"))
+            .await
+            .unwrap();
+        let first = body.frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap(), "early");
+        // Nothing more for the grace period (5 bytes earn 50 ms): given up, as too slow.
+        let error = body.frame().await.unwrap().unwrap_err();
+        let stalled = error.downcast_ref::<BodyStalled>().unwrap();
+        assert!(stalled.was_too_slow());
+        // Bytes that arrive now change nothing: the handler already answered 408.
+        sender
+            .send(bytes::Bytes::from_static(b"late"))
+            .await
+            .unwrap();
+        assert!(body.frame().await.unwrap().is_err());
+        assert!(!body.is_end_stream());
     }
 
     #[test]

@@ -238,7 +238,7 @@ pub struct ServerConfig {
     /// `WAYPOST_BODY_READ_TIMEOUT` (30s): the longest pause between two body chunks.
     pub body_read_timeout: Duration,
     /// `WAYPOST_BODY_MIN_RATE` (240, bytes a second; `off`) and `WAYPOST_BODY_MIN_RATE_GRACE`
-    /// (5s): once the grace period has passed, a request body must have arrived at this
+    /// (5s, at least 1s): once the grace period has passed, a request body must have arrived at this
     /// average rate, counted over the time its handler waited for it — else 408 `timeout`.
     /// It stops a client that drips a body, each byte inside the body read timeout, from
     /// holding a connection for hours (see [`crate::body_pace`]).
@@ -297,7 +297,16 @@ impl ServerConfig {
 /// `WAYPOST_BODY_MIN_RATE_GRACE`.
 fn min_body_rate(env: &Env) -> Result<Option<MinBodyRate>, ConfigError> {
     const NAME: &str = "WAYPOST_BODY_MIN_RATE";
-    let grace = env.duration("WAYPOST_BODY_MIN_RATE_GRACE", MinBodyRate::DEFAULT.grace)?;
+    const GRACE: &str = "WAYPOST_BODY_MIN_RATE_GRACE";
+    let grace = env.duration(GRACE, MinBodyRate::DEFAULT.grace)?;
+    if grace < Duration::from_secs(1) {
+        // Shorter, a body that is not in the first packets would be cut off at its first wait.
+        return Err(ConfigError::invalid(
+            GRACE,
+            &env.get(GRACE).unwrap_or_default(),
+            "must be at least 1s",
+        ));
+    }
     let bytes_per_second = match env.get(NAME) {
         None => MinBodyRate::DEFAULT.bytes_per_second,
         Some(raw) if raw.trim().eq_ignore_ascii_case("off") => return Ok(None),
@@ -338,10 +347,12 @@ mod tests {
                 .to_string();
             assert!(error.starts_with("WAYPOST_BODY_MIN_RATE="), "{error}");
         }
-        let error = rate(&[("WAYPOST_BODY_MIN_RATE_GRACE", "soon")])
-            .unwrap_err()
-            .to_string();
-        assert!(error.starts_with("WAYPOST_BODY_MIN_RATE_GRACE="), "{error}");
+        for bad in ["soon", "0s", "500ms"] {
+            let error = rate(&[("WAYPOST_BODY_MIN_RATE_GRACE", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("WAYPOST_BODY_MIN_RATE_GRACE="), "{error}");
+        }
     }
 
     #[test]

@@ -138,8 +138,9 @@ impl RouteConfig {
     /// `Idempotent-Replayed: true`, without running the handler. While the first still runs a
     /// retry is 409 `idempotency_in_progress`; the key with another request is 422
     /// `idempotency_key_reused`. Successful answers are kept for 24 hours; an error (which
-    /// changed nothing) or a panic is not, so its retry runs again. A success streamed or too
-    /// large to keep is never run again: its retry is 409 `idempotency_answer_not_kept`. When
+    /// changed nothing) or a panic is not, so its retry runs again. A success streamed, too
+    /// large, or past the store's room to keep is never run again: its retry is 409
+    /// `idempotency_answer_not_kept`. When
     /// the store can keep no more keys, a request with a new one is refused before it runs
     /// (503 `idempotency_unavailable`). A handler with a key finishes even when its client goes away or `max_duration` answers
     /// 504 first — work cut short may have committed — and the retry gets its answer. Requests

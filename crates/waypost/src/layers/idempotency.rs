@@ -10,8 +10,9 @@
 //! redirect — is kept; after an error, and after a handler that panicked, the key is freed and
 //! the retry runs. A success that cannot be kept (streamed, over 1 MiB, or past the store's
 //! room) is never run again either: its retry is told 409 `idempotency_answer_not_kept`. A
-//! store with no room for a new key refuses its request before it runs (503
-//! `idempotency_unavailable`).
+//! streamed answer counts as answered once its head is sent, whether or not its client reads
+//! the body to its end. A store with no room for a new key refuses its request before it runs
+//! (503 `idempotency_unavailable`, with `Retry-After`).
 //!
 //! The handler of a claimed key runs in a task of its own: a client that goes away, or the
 //! route's `max_duration` answering 504, does not cut it short, since work cut short at an
@@ -154,17 +155,17 @@ where
         )
         .into_response(),
         Ok(Claim::Replay(stored)) => replayed(stored),
-        Ok(Claim::NoRoom) => {
+        Ok(Claim::NoRoom { retry_after }) => {
             let mut response = ApiError::unavailable(
                 "idempotency_unavailable",
                 "The server cannot keep another answer for an Idempotency-Key right now; retry \
                  later.",
             )
             .into_response();
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                HeaderValue::from_static("60"),
-            );
+            let seconds = rate_limit::whole_seconds_up(retry_after).max(1);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
             response
         }
         Ok(Claim::Started) => {
@@ -272,10 +273,12 @@ async fn keepable(response: Response) -> (Response, Option<StoredResponse>) {
     let bytes: Bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
+            // The handler did its work; only its answer broke: a retry must not do it again.
+            let mark = StoredResponse::not_kept(parts.status.as_u16());
             return (
                 ApiError::internal(axum::Error::new(error)).into_response(),
-                None,
-            )
+                Some(mark),
+            );
         }
     };
     let stored = StoredResponse::new(
@@ -305,8 +308,8 @@ fn replayed(stored: StoredResponse) -> Response {
             "idempotency_answer_not_kept",
             format!(
                 "The request with this Idempotency-Key was answered ({}), but its answer was \
-                 streamed or too large to keep; it is not run again. Send a new key for a new \
-                 request.",
+                 streamed, too large, or more than the server had room to keep; it is not run \
+                 again. Send a new key for a new request.",
                 stored.status
             ),
         )

@@ -203,7 +203,7 @@ fn idempotency_key_parameter() -> Value {
         "name": "Idempotency-Key",
         "in": "header",
         "required": false,
-        "description": format!("Sent again with the same request, it gets the first answer back when that one succeeded (marked `Idempotent-Replayed: true`) instead of running the request again; after an error the request runs again. 409 `idempotency_in_progress` while the first still runs, 422 `idempotency_key_reused` for the same key with another request, 409 `idempotency_answer_not_kept` when the first succeeded with an answer too large or streamed to keep (it is not run again), 503 `idempotency_unavailable` when the server can keep no more keys (the request did not run). Kept for {hours} hours per caller and route."),
+        "description": format!("Sent again with the same request, it gets the first answer back when that one succeeded (marked `Idempotent-Replayed: true`) instead of running the request again; after an error the request runs again. 409 `idempotency_in_progress` while the first still runs, 422 `idempotency_key_reused` for the same key with another request, 409 `idempotency_answer_not_kept` when the first succeeded with an answer streamed, too large or past the server's room to keep (it is not run again), 503 `idempotency_unavailable` when the server can keep no more keys (the request did not run). Kept for {hours} hours per caller and route."),
         "schema": {
             "type": "string",
             "minLength": 1,

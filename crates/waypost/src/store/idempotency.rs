@@ -73,8 +73,11 @@ pub enum Claim {
     /// The key's request was answered: this is the answer (or the mark of one not kept).
     Replay(StoredResponse),
     /// The store has no room to keep another key: the request must not run, as its answer
-    /// could not be kept for its retry.
-    NoRoom,
+    /// could not be kept for its retry. Room is expected back after `retry_after`.
+    NoRoom {
+        /// When the first key held now expires.
+        retry_after: Duration,
+    },
 }
 
 /// Keeps idempotency keys and their answers.
@@ -126,9 +129,13 @@ pub const IDEMPOTENCY_MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 ///
 /// Its keys and answers share a budget of bytes ([`IDEMPOTENCY_MEMORY_BUDGET`] unless
 /// [`with_budget`](Self::with_budget) says otherwise), so retried requests can never fill the
-/// process's memory. Once it is spent (expired answers dropped first), a new key is refused
-/// ([`Claim::NoRoom`]: its request does not run), and an answer that does not fit is kept as
-/// the mark of one not kept — never freed, which would let a retry run the work again.
+/// process's memory. When it is spent, expired keys are dropped, then the older half of the
+/// kept answers become marks of answers not kept ([`StoredResponse::not_kept`], a few hundred
+/// bytes each): a retry of those is told so instead of running the work again, while the
+/// recent answers — the ones retries come for — stay. Only when marks and claims alone fill the
+/// budget is a new key refused ([`Claim::NoRoom`]: its request does not run); an answer that
+/// still does not fit is kept as a mark. A key is never freed for want of room, which would
+/// let its retry run the work again.
 #[derive(Debug)]
 pub struct MemoryIdempotencyStore {
     keys: ShardedMap<Entry>,
@@ -137,6 +144,9 @@ pub struct MemoryIdempotencyStore {
     /// When the last full sweep ran, in milliseconds after `epoch`: a store full of live
     /// answers is swept at most once a second, not on every answer that does not fit.
     last_full_sweep: AtomicU64,
+    /// When the first key held at the last full sweep expires, in milliseconds after `epoch`:
+    /// when a refused key may find room.
+    first_expiry: AtomicU64,
     epoch: Instant,
 }
 
@@ -159,6 +169,7 @@ impl MemoryIdempotencyStore {
             kept_bytes: AtomicUsize::new(0),
             budget: bytes,
             last_full_sweep: AtomicU64::new(0),
+            first_expiry: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -201,7 +212,75 @@ impl MemoryIdempotencyStore {
         for mut shard in self.keys.each() {
             self.sweep(&mut shard, now);
         }
+        if !fits() {
+            self.demote_older_answers();
+        }
+        let first_expiry = self
+            .keys
+            .each()
+            .filter_map(|shard| shard.values().map(|entry| entry.expires_at).min())
+            .min()
+            .map_or(0, |at| self.millis_at(at));
+        self.first_expiry.store(first_expiry, Ordering::Relaxed);
         fits()
+    }
+
+    /// Milliseconds from the store's epoch to `at`.
+    fn millis_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Turns the older half of the kept answers (by when they expire) into marks of answers
+    /// not kept, giving their bodies' bytes back to the budget.
+    fn demote_older_answers(&self) {
+        let mut expiries: Vec<Instant> = self
+            .keys
+            .each()
+            .flat_map(|shard| {
+                shard
+                    .values()
+                    .filter(|entry| entry.answer.as_ref().is_some_and(|answer| answer.kept))
+                    .map(|entry| entry.expires_at)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if expiries.is_empty() {
+            return;
+        }
+        let middle = expiries.len() / 2;
+        let (_, &mut cutoff, _) = expiries.select_nth_unstable(middle);
+        let mut demoted = 0usize;
+        for mut shard in self.keys.each() {
+            for (key, entry) in shard.iter_mut() {
+                let Some(answer) = entry.answer.as_mut().filter(|answer| answer.kept) else {
+                    continue;
+                };
+                if entry.expires_at > cutoff {
+                    continue;
+                }
+                *answer = StoredResponse::not_kept(answer.status);
+                let size = entry_size(key, [&entry.fingerprint, &entry.owner]);
+                self.kept_bytes
+                    .fetch_sub(entry.kept - size, Ordering::Relaxed);
+                entry.kept = size;
+                demoted += 1;
+            }
+        }
+        tracing::warn!(
+            demoted,
+            budget = self.budget,
+            "the idempotency store is full: its older answers are kept as marks only"
+        );
+    }
+
+    /// How long a refused key should wait: until the first key held now expires (at least a
+    /// second; a minute when not known).
+    fn wait_for_room(&self) -> Duration {
+        let now = self.millis_at(Instant::now());
+        match self.first_expiry.load(Ordering::Relaxed) {
+            0 => Duration::from_secs(60),
+            at => Duration::from_millis(at.saturating_sub(now)).max(Duration::from_secs(1)),
+        }
     }
 }
 
@@ -269,7 +348,8 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                 budget = self.budget,
                 "the idempotency store is full: a request with a new key is refused"
             );
-            return Box::pin(std::future::ready(Ok(Claim::NoRoom)));
+            let retry_after = self.wait_for_room();
+            return Box::pin(std::future::ready(Ok(Claim::NoRoom { retry_after })));
         }
         let mut shard = self.shard(key);
         // Looked at again: a concurrent request may have claimed it meanwhile.
@@ -415,7 +495,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn past_the_budget_new_keys_are_refused_and_answers_kept_as_marks() {
+    async fn past_the_budget_older_answers_become_marks_then_new_keys_wait() {
         let hold = Duration::from_secs(60);
         let body = "x".repeat(40);
         // An entry of a one-letter key and a two-letter fingerprint and owner costs 133 bytes,
@@ -434,36 +514,48 @@ mod tests {
             Claim::Replay(answer(&body))
         );
         assert_eq!(claim("b", "r3").await.unwrap(), Claim::Started);
-        // No room for `b`'s answer: the mark of one not kept, so its retry does not run again.
+        // No room for `b`'s answer: the older answer, `a`'s, becomes a mark to make it.
         store
             .complete("b", "r3", answer(&body), hold)
             .await
             .unwrap();
         assert_eq!(
             claim("b", "r4").await.unwrap(),
-            Claim::Replay(StoredResponse::not_kept(201))
+            Claim::Replay(answer(&body))
+        );
+        assert_eq!(
+            claim("a", "r5").await.unwrap(),
+            Claim::Replay(StoredResponse::not_kept(201)),
+            "a's retry is told, and does not run again"
         );
         assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 398);
-        // No room for another key: its request must not run.
-        assert_eq!(claim("c", "r5").await.unwrap(), Claim::NoRoom);
-        // Past `a`'s time, and past the second in which a full store is swept once: room again.
+        // Marks and claims fill it: a new key waits until the first key held expires.
+        let Claim::NoRoom { retry_after } = claim("c", "r6").await.unwrap() else {
+            panic!("no room for c");
+        };
+        assert!(
+            (Duration::from_secs(1)..=short).contains(&retry_after),
+            "{retry_after:?}"
+        );
+        // Past `a`'s time, and past the second in which a full store is swept once: room for
+        // the key; its answer, with no sweep due, is kept as a mark.
         tokio::time::sleep(short + Duration::from_millis(100)).await;
-        assert_eq!(claim("c", "r6").await.unwrap(), Claim::Started);
+        assert_eq!(claim("c", "r7").await.unwrap(), Claim::Started);
         store
-            .complete("c", "r6", answer(&body), hold)
+            .complete("c", "r7", answer(&body), hold)
             .await
             .unwrap();
         assert_eq!(
-            claim("c", "r7").await.unwrap(),
-            Claim::Replay(answer(&body))
+            claim("c", "r8").await.unwrap(),
+            Claim::Replay(StoredResponse::not_kept(201))
         );
         assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 398);
-        // Released, its bytes are given back; the mark stays for its time.
-        store.release("c", "r6").await.unwrap();
-        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 133);
+        // Released, its bytes are given back; the other keys stay.
+        store.release("c", "r7").await.unwrap();
+        assert_eq!(store.kept_bytes.load(Ordering::Relaxed), 265);
         assert_eq!(
-            claim("b", "r8").await.unwrap(),
-            Claim::Replay(StoredResponse::not_kept(201))
+            claim("b", "r9").await.unwrap(),
+            Claim::Replay(answer(&body))
         );
     }
 }
