@@ -3,9 +3,9 @@
 //! In order: client headers in the internal `x-waypost-*` namespace are dropped (the lesson of
 //! Next.js CVE-2025-29927: a client must never impersonate the framework), the path's
 //! percent-encoded letters and digits are decoded (see `path_normalization`), the request id is
-//! settled, the body is held to its pace (see [`crate::body_pace`]), a header section past the limit is answered 431, the
-//! security gate runs (CORS preflight, credentials, see [`crate::security`]), a panic becomes a
-//! 500 without its message, an error that some inner layer rendered as plain text is re-rendered
+//! settled, the body is held to its pace (see [`crate::body_pace`]), a header section past the
+//! limit is answered 431, the security gate runs (CORS preflight, credentials, see
+//! [`crate::security`]), a panic becomes a 500 without its message, an error that some inner layer rendered as plain text is re-rendered
 //! as the one JSON shape, and the response gets `X-Request-Id` and
 //! `X-Content-Type-Options: nosniff`. One service instead of seven, with a named future
 //! ([`FrontFuture`]), keeps the hot path free of boxing; only a session lookup takes a boxed
