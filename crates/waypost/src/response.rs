@@ -40,8 +40,18 @@ impl<T> Created<T> {
     /// The same answer saying where the new resource lives: `Location: location` (RFC 9110
     /// §10.2.2), a path like `/api/posts/7` or a whole URL.
     ///
-    /// ```ignore
-    /// Ok(Created(post.clone()).at(format!("/api/posts/{}", post.id)))
+    /// ```
+    /// use waypost::response::{Created, CreatedAt};
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Post {
+    ///     id: String,
+    /// }
+    ///
+    /// fn created(post: Post) -> CreatedAt<Post> {
+    ///     let location = format!("/api/posts/{}", post.id);
+    ///     Created(post).at(location)
+    /// }
     /// ```
     pub fn at(self, location: impl Into<String>) -> CreatedAt<T> {
         CreatedAt {
@@ -133,7 +143,32 @@ pub fn set_cookie(response: &mut Response, cookie: &Cookie<'_>) {
 
 #[cfg(test)]
 mod tests {
+    use http_body_util::BodyExt;
+
     use super::*;
+
+    async fn json_of(response: Response) -> serde_json::Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn created_at_says_where_and_a_location_no_header_can_carry_is_500() {
+        let response = Created(serde_json::json!({ "id": 7 }))
+            .at("/api/posts/7")
+            .into_response();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers()[header::LOCATION], "/api/posts/7");
+        assert_eq!(json_of(response).await, serde_json::json!({ "id": 7 }));
+
+        let broken = Created(serde_json::json!({ "id": 8 }))
+            .at("/api/posts/8\r\nSet-Cookie: x=1")
+            .into_response();
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!broken.headers().contains_key(header::LOCATION));
+        assert!(!broken.headers().contains_key(header::SET_COOKIE));
+        assert_eq!(json_of(broken).await["code"], "internal_error");
+    }
 
     #[test]
     fn no_content_has_no_body_headers() {
