@@ -362,6 +362,10 @@ fn operation_info(index: usize, handler: &Handler) -> TokenStream {
             let schema = schema(ty);
             quote!(::waypost::openapi::ResponseInfo::Json { status: #status, schema: #schema })
         }
+        ResponseShape::CreatedAt { ty } => {
+            let schema = schema(ty);
+            quote!(::waypost::openapi::ResponseInfo::CreatedAt { schema: #schema })
+        }
         ResponseShape::NoContent => quote!(::waypost::openapi::ResponseInfo::NoContent),
         ResponseShape::File => quote!(::waypost::openapi::ResponseInfo::File),
         ResponseShape::Text => quote!(::waypost::openapi::ResponseInfo::Text),

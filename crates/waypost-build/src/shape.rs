@@ -76,11 +76,15 @@ pub enum AuthKind {
 /// What a handler answers when it succeeds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ResponseShape {
-    /// `Json<T>` (200) or `Created<T>`/`CreatedAt<T>` (201), with the resolved `T` when it can
-    /// be named.
+    /// `Json<T>` (200) or `Created<T>` (201), with the resolved `T` when it can be named.
     Json {
         /// The status.
         status: u16,
+        /// The body type.
+        ty: Option<String>,
+    },
+    /// `CreatedAt<T>` (`Created(x).at(url)`): 201 with a `Location` header.
+    CreatedAt {
         /// The body type.
         ty: Option<String>,
     },
@@ -382,11 +386,12 @@ pub(crate) fn shape_of(
                     status: 200,
                     ty: named(inner),
                 },
-                Some((name, inner)) if name == "Created" || name == "CreatedAt" => {
-                    ResponseShape::Json {
-                        status: 201,
-                        ty: named(inner),
-                    }
+                Some((name, inner)) if name == "Created" => ResponseShape::Json {
+                    status: 201,
+                    ty: named(inner),
+                },
+                Some((name, inner)) if name == "CreatedAt" => {
+                    ResponseShape::CreatedAt { ty: named(inner) }
                 }
                 Some((name, _)) if name == "NoContent" => ResponseShape::NoContent,
                 Some((name, _)) if name == "FileDownload" => ResponseShape::File,
@@ -489,19 +494,21 @@ mod tests {
             shape_of(&[], Some(&returns), &resolver()).response,
             ResponseShape::NoContent
         );
-        for returns in [
-            syn::parse_quote!(Result<Created<Post>, ApiError>),
-            syn::parse_quote!(Result<waypost::response::CreatedAt<Post>, ApiError>),
-        ] {
-            let returns: Type = returns;
-            assert_eq!(
-                shape_of(&[], Some(&returns), &resolver()).response,
-                ResponseShape::Json {
-                    status: 201,
-                    ty: Some("crate::posts::Post".to_owned())
-                }
-            );
-        }
+        let returns: Type = syn::parse_quote!(Result<Created<Post>, ApiError>);
+        assert_eq!(
+            shape_of(&[], Some(&returns), &resolver()).response,
+            ResponseShape::Json {
+                status: 201,
+                ty: Some("crate::posts::Post".to_owned())
+            }
+        );
+        let returns: Type = syn::parse_quote!(Result<waypost::response::CreatedAt<Post>, ApiError>);
+        assert_eq!(
+            shape_of(&[], Some(&returns), &resolver()).response,
+            ResponseShape::CreatedAt {
+                ty: Some("crate::posts::Post".to_owned())
+            }
+        );
         let returns: Type = syn::parse_quote!(Response);
         assert_eq!(
             shape_of(&[], Some(&returns), &resolver()).response,

@@ -159,6 +159,12 @@ async fn the_headers_every_answer_carries_are_documented_and_kept() {
     }
     let create = &document["paths"]["/api/posts"]["post"]["responses"]["201"]["headers"];
     assert!(create.get("Idempotent-Replayed").is_some());
+    // `Created(x).at(url)` documents where the new post is read; a plain `Created` would not.
+    assert_eq!(create["Location"]["$ref"], "#/components/headers/Location");
+    assert_eq!(
+        document["components"]["headers"]["Location"]["required"],
+        true
+    );
     let docs = &document["paths"]["/api/docs/{slug}"]["get"]["responses"]["200"]["headers"];
     assert!(docs.get("ETag").is_some());
     assert!(document["components"]["responses"]["Error"]["headers"]

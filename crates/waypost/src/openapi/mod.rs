@@ -118,6 +118,11 @@ pub enum ResponseInfo {
         /// The body's schema.
         schema: Option<SchemaFn>,
     },
+    /// 201 with JSON and a `Location` header (`CreatedAt<T>`).
+    CreatedAt {
+        /// The body's schema.
+        schema: Option<SchemaFn>,
+    },
     /// 204.
     NoContent,
     /// A file download.
@@ -257,6 +262,11 @@ fn standard_headers() -> Value {
         "ETag": {
             "description": "The version of this answer, for `If-None-Match` (sent to callers who present no credentials).",
             "schema": { "type": "string" }
+        },
+        "Location": {
+            "description": "Where the new resource is read.",
+            "required": true,
+            "schema": { "type": "string", "format": "uri-reference" }
         }
     })
 }
@@ -652,6 +662,13 @@ impl OpenApi {
                     json!({ "description": "Success.", "content": { "application/json": { "schema": schema } } }),
                 );
             }
+            ResponseInfo::CreatedAt { schema } => {
+                let schema = describe(generator, schema);
+                responses.insert(
+                    "201".into(),
+                    json!({ "description": "Created.", "content": { "application/json": { "schema": schema } } }),
+                );
+            }
             ResponseInfo::NoContent => {
                 responses.insert("204".into(), json!({ "description": "Done; no body." }));
             }
@@ -686,6 +703,10 @@ impl OpenApi {
         let headers = response_headers(&success_headers);
         for response in responses.values_mut() {
             response["headers"] = headers.clone();
+        }
+        if let Some(ResponseInfo::CreatedAt { .. }) = info.map(|i| i.response) {
+            responses["201"]["headers"]["Location"] =
+                json!({ "$ref": "#/components/headers/Location" });
         }
         responses.insert(
             "default".into(),
