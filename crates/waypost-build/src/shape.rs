@@ -362,7 +362,7 @@ pub(crate) fn shape_of(
             "Json" | "JsonWithBytes" => shape.body = Some(RequestBody::Json(named(inner))),
             "Form" => shape.body = Some(RequestBody::Form(named(inner))),
             "Multipart" => shape.body = Some(RequestBody::Multipart),
-            "Bytes" | "Body" | "String" => shape.body = Some(RequestBody::Raw),
+            "Bytes" | "Body" | "String" | "RawBody" => shape.body = Some(RequestBody::Raw),
             "Query" => shape.query = Some(named(inner)),
             "Path" => shape.path = inner.map(|inner| path_shape(inner, resolver)),
             "Auth" => shape.auth = AuthKind::Required,

@@ -1456,6 +1456,14 @@ async fn paced_server() -> TestServer {
         }),
         ..waypost::config::ServerConfig::default()
     };
+    static RAW: RouteInfo = RouteInfo::at(&["/raw"], POST, RouteConfig::new());
+    let router = RouteMethods::new(&RAW)
+        .post(
+            |waypost::extract::RawBody(body): waypost::extract::RawBody| async move {
+                Json(json!({ "bytes": body.len() }))
+            },
+        )
+        .mount(router());
     let router = RouteMethods::new(&DIGEST)
         .post(|mut body: Body| async move {
             let mut bytes = 0;
@@ -1465,7 +1473,7 @@ async fn paced_server() -> TestServer {
             }
             Ok::<_, ApiError>(Json(json!({ "bytes": bytes })))
         })
-        .mount(router());
+        .mount(router);
     TestServer::start(App::new(router).with_server_config(config)).await
 }
 
@@ -1512,9 +1520,12 @@ async fn a_body_dripped_below_the_minimum_rate_is_408_timeout() {
     // 200 bytes a second, each piece far inside the 5 s pause limit: cut off once the grace
     // period is over, long before the 4000 bytes (20 s at this pace; `drip` gives up at 10 s)
     // are in.
-    let answer = drip(&server, "/echo", 4000, 20, Duration::from_millis(100)).await;
-    expect_shaped_error(&answer, "408", "timeout");
-    assert!(answer.contains("arrived too slowly"), "{answer}");
+    // The same through `RawBody`, where axum's `Bytes` would have said 400.
+    for path in ["/echo", "/raw"] {
+        let answer = drip(&server, path, 4000, 20, Duration::from_millis(100)).await;
+        expect_shaped_error(&answer, "408", "timeout");
+        assert!(answer.contains("arrived too slowly"), "{path}: {answer}");
+    }
     expect_still_serving(&server).await;
 }
 
@@ -1528,6 +1539,8 @@ async fn a_body_at_the_rate_passes_and_a_slow_handler_costs_the_client_nothing()
         answer.contains(&"a".repeat(1989)),
         "the whole text echoed: {answer}"
     );
+    let answer = drip(&server, "/raw", 2000, 200, Duration::from_millis(50)).await;
+    assert!(answer.ends_with(r#"{"bytes":2000}"#), "{answer}");
     // Three pieces of 300 bytes, 500 ms apart: 900 bytes in a second, below the minimum by the
     // clock. But `/digest` spends 400 ms on each piece, so it waits only about 100 ms for the
     // next: 900 bytes in a few hundred milliseconds of waiting is above it.

@@ -1,8 +1,9 @@
 //! Extractors whose rejections are the one JSON error shape.
 //!
 //! They mirror axum's (`Json`, `Query`, `Form`, `Path`) and add [`Valid`], which runs `garde`
-//! validation after parsing, and [`JsonWithBytes`], a JSON body parsed and kept as it came (for
-//! a proxy that checks what it passes on). `Query` and `Form` read a repeated key into a list
+//! validation after parsing, [`JsonWithBytes`], a JSON body parsed and kept as it came (for
+//! a proxy that checks what it passes on), and [`RawBody`], the bytes as sent (for a webhook's
+//! signature), whose failed reads keep their status (413, 408) where axum's `Bytes` says 400. `Query` and `Form` read a repeated key into a list
 //! field (`?tag=a&tag=b`) and refuse it for a single one, naming the field; more pairs than
 //! the route's `max_fields` (1000 by default) are refused whole. A client's value quoted back
 //! in an error message is cut to 64 characters (`crate::short_quotes`). Any plain axum extractor
@@ -13,6 +14,7 @@ mod form;
 mod json;
 mod path;
 mod query;
+mod raw;
 mod urlencoded;
 mod valid;
 
@@ -22,6 +24,7 @@ pub use form::Form;
 pub use json::{Json, JsonWithBytes};
 pub use path::{path_params, Path};
 pub use query::Query;
+pub use raw::RawBody;
 pub use valid::{check as validate, Valid, Validated};
 
 /// The answer to a request body that could not be read: 413 past the route's limit, 408

@@ -12,7 +12,7 @@
 
 use std::{
     collections::HashMap,
-    sync::atomic::{AtomicU64, AtomicUsize, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
@@ -147,6 +147,9 @@ pub struct MemoryIdempotencyStore {
     /// When the first key held at the last full sweep expires, in milliseconds after `epoch`:
     /// when a refused key may find room.
     first_expiry: AtomicU64,
+    /// Whether the last full sweep left answers that the next one could turn into marks: a
+    /// refused key then finds room within a second.
+    answers_left: AtomicBool,
     epoch: Instant,
 }
 
@@ -170,6 +173,7 @@ impl MemoryIdempotencyStore {
             budget: bytes,
             last_full_sweep: AtomicU64::new(0),
             first_expiry: AtomicU64::new(0),
+            answers_left: AtomicBool::new(true),
             epoch: Instant::now(),
         }
     }
@@ -215,13 +219,18 @@ impl MemoryIdempotencyStore {
         if !fits() {
             self.demote_older_answers();
         }
-        let first_expiry = self
-            .keys
-            .each()
-            .filter_map(|shard| shard.values().map(|entry| entry.expires_at).min())
-            .min()
-            .map_or(0, |at| self.millis_at(at));
+        let mut first_expiry = None::<Instant>;
+        let mut answers_left = false;
+        for shard in self.keys.each() {
+            for entry in shard.values() {
+                first_expiry =
+                    Some(first_expiry.map_or(entry.expires_at, |at| at.min(entry.expires_at)));
+                answers_left |= entry.answer.as_ref().is_some_and(|answer| answer.kept);
+            }
+        }
+        let first_expiry = first_expiry.map_or(0, |at| self.millis_at(at));
         self.first_expiry.store(first_expiry, Ordering::Relaxed);
+        self.answers_left.store(answers_left, Ordering::Relaxed);
         fits()
     }
 
@@ -247,7 +256,8 @@ impl MemoryIdempotencyStore {
         if expiries.is_empty() {
             return;
         }
-        let middle = expiries.len() / 2;
+        // The older half, rounded up: one of one, one of two, two of three.
+        let middle = (expiries.len() - 1) / 2;
         let (_, &mut cutoff, _) = expiries.select_nth_unstable(middle);
         let mut demoted = 0usize;
         for mut shard in self.keys.each() {
@@ -273,13 +283,18 @@ impl MemoryIdempotencyStore {
         );
     }
 
-    /// How long a refused key should wait: until the first key held now expires (at least a
-    /// second; a minute when not known).
+    /// How long a refused key should wait: a second while kept answers are left to turn into
+    /// marks (the next full sweep is at most that far), else until the first key held now
+    /// expires.
     fn wait_for_room(&self) -> Duration {
+        let second = Duration::from_secs(1);
+        if self.answers_left.load(Ordering::Relaxed) {
+            return second;
+        }
         let now = self.millis_at(Instant::now());
         match self.first_expiry.load(Ordering::Relaxed) {
-            0 => Duration::from_secs(60),
-            at => Duration::from_millis(at.saturating_sub(now)).max(Duration::from_secs(1)),
+            0 => second,
+            at => Duration::from_millis(at.saturating_sub(now)).max(second),
         }
     }
 }
@@ -492,6 +507,47 @@ mod tests {
             .unwrap();
         let fourth = store.claim("k", "fp", "fourth", hold).await.unwrap();
         assert_eq!(fourth, Claim::Replay(answer("retry")));
+    }
+
+    #[tokio::test]
+    async fn only_the_older_half_becomes_marks_and_a_refused_key_waits_a_second() {
+        let body = "x".repeat(40);
+        // Three answered keys cost 795 bytes (see the test below): one too many for 700.
+        let store = MemoryIdempotencyStore::with_budget(700);
+        for (key, keep) in [("a", 60), ("b", 120)] {
+            assert_eq!(
+                store
+                    .claim(key, "fp", "r", Duration::from_secs(60))
+                    .await
+                    .unwrap(),
+                Claim::Started
+            );
+            store
+                .complete(key, "r", answer(&body), Duration::from_secs(keep))
+                .await
+                .unwrap();
+        }
+        let hold = Duration::from_secs(60);
+        assert_eq!(
+            store.claim("c", "fp", "r", hold).await.unwrap(),
+            Claim::Started
+        );
+        store.complete("c", "r", answer(&body), hold).await.unwrap();
+        // `a`, the older of the two kept then, became a mark; `b` and `c` are kept.
+        let replay = |key| store.claim(key, "fp", "again", hold);
+        assert_eq!(
+            replay("a").await.unwrap(),
+            Claim::Replay(StoredResponse::not_kept(201))
+        );
+        assert_eq!(replay("b").await.unwrap(), Claim::Replay(answer(&body)));
+        assert_eq!(replay("c").await.unwrap(), Claim::Replay(answer(&body)));
+        // No room for `d` within the second after a sweep, but answers are left to make some.
+        assert_eq!(
+            store.claim("d", "fp", "r", hold).await.unwrap(),
+            Claim::NoRoom {
+                retry_after: Duration::from_secs(1)
+            }
+        );
     }
 
     #[tokio::test]

@@ -4,12 +4,9 @@
 use serde::Serialize;
 use serde_json::Value;
 use waypost::{
-    axum::{
-        body::Bytes,
-        http::{HeaderMap, StatusCode},
-    },
+    axum::http::{HeaderMap, StatusCode},
     credits::claim_once,
-    extract::{Json, State},
+    extract::{Json, RawBody, State},
     webhook::StripeVerifier,
     ApiError, RouteConfig,
 };
@@ -50,7 +47,7 @@ pub struct Acknowledged {
 pub async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Acknowledged>, ApiError> {
     let Some(secret) = &state.config().stripe_webhook_secret else {
         return Err(ApiError::unavailable(
