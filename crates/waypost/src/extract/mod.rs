@@ -131,8 +131,16 @@ pub(crate) fn refuse_content_encoding(
 pub(crate) async fn read_body(
     request: axum::extract::Request,
 ) -> Result<bytes::Bytes, crate::ApiError> {
-    use axum::RequestExt as _;
     refuse_content_encoding(request.headers())?;
+    read_body_as_sent(request).await
+}
+
+/// Reads the whole body as sent (content coding and all) within the route's limit, mapping
+/// failures to 413, 408 or 400.
+pub(crate) async fn read_body_as_sent(
+    request: axum::extract::Request,
+) -> Result<bytes::Bytes, crate::ApiError> {
+    use axum::RequestExt as _;
     collect_body(request.into_limited_body())
         .await
         .map_err(|error| body_read_failure(&error).with_source(error))

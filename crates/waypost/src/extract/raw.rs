@@ -1,10 +1,7 @@
 //! The request body as it came, read whole — for a handler that checks a signature over the
 //! exact bytes (a webhook) or parses a format of its own.
 
-use axum::{
-    extract::{FromRequest, Request},
-    RequestExt as _,
-};
+use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
 
 use crate::ApiError;
@@ -21,9 +18,6 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        super::collect_body(request.into_limited_body())
-            .await
-            .map(RawBody)
-            .map_err(|error| super::body_read_failure(&error).with_source(error))
+        super::read_body_as_sent(request).await.map(RawBody)
     }
 }

@@ -213,24 +213,30 @@ impl MemoryIdempotencyStore {
             // Swept within the last second, or being swept right now.
             return false;
         }
+        // One pass drops the expired keys and notes what the rest hold: when the first of them
+        // expires, and when each kept answer would.
+        let mut first_expiry = None::<Instant>;
+        let mut answer_expiries = Vec::new();
         for mut shard in self.keys.each() {
             self.sweep(&mut shard, now);
-        }
-        if !fits() {
-            self.demote_older_answers();
-        }
-        let mut first_expiry = None::<Instant>;
-        let mut answers_left = false;
-        for shard in self.keys.each() {
             for entry in shard.values() {
                 first_expiry =
                     Some(first_expiry.map_or(entry.expires_at, |at| at.min(entry.expires_at)));
-                answers_left |= entry.answer.as_ref().is_some_and(|answer| answer.kept);
+                if entry.answer.as_ref().is_some_and(|answer| answer.kept) {
+                    answer_expiries.push(entry.expires_at);
+                }
             }
         }
+        let answers = answer_expiries.len();
+        let demoted = if fits() {
+            0
+        } else {
+            self.demote_older_answers(answer_expiries)
+        };
         let first_expiry = first_expiry.map_or(0, |at| self.millis_at(at));
         self.first_expiry.store(first_expiry, Ordering::Relaxed);
-        self.answers_left.store(answers_left, Ordering::Relaxed);
+        self.answers_left
+            .store(demoted < answers, Ordering::Relaxed);
         fits()
     }
 
@@ -239,22 +245,11 @@ impl MemoryIdempotencyStore {
         u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Turns the older half of the kept answers (by when they expire) into marks of answers
-    /// not kept, giving their bodies' bytes back to the budget.
-    fn demote_older_answers(&self) {
-        let mut expiries: Vec<Instant> = self
-            .keys
-            .each()
-            .flat_map(|shard| {
-                shard
-                    .values()
-                    .filter(|entry| entry.answer.as_ref().is_some_and(|answer| answer.kept))
-                    .map(|entry| entry.expires_at)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+    /// Turns the older half of the kept answers — `expiries` says when each expires — into
+    /// marks of answers not kept, giving their bodies' bytes back to the budget; how many.
+    fn demote_older_answers(&self, mut expiries: Vec<Instant>) -> usize {
         if expiries.is_empty() {
-            return;
+            return 0;
         }
         // The older half, rounded up: one of one, one of two, two of three.
         let middle = (expiries.len() - 1) / 2;
@@ -281,6 +276,7 @@ impl MemoryIdempotencyStore {
             budget = self.budget,
             "the idempotency store is full: its older answers are kept as marks only"
         );
+        demoted
     }
 
     /// How long a refused key should wait: a second while kept answers are left to turn into
