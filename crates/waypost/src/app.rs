@@ -37,7 +37,7 @@ use tower::{util::Oneshot, Layer, Service, ServiceExt};
 
 use crate::{
     config::{ConfigError, Env, ServerConfig},
-    head_timeout::{self, ConnectionActivity, HeadDeadline, Tracked, TrackedBody},
+    connection_deadlines::{self, ConnectionActivity, ConnectionDeadlines, Tracked, TrackedBody},
     layers::{Front, FrontLayer},
     protocol_errors::ShapedErrors,
     security::{Security, SecuritySettings},
@@ -179,7 +179,7 @@ impl App {
         let mut template = auto::Builder::new(streams.clone());
         template
             .http1()
-            // Kept at the socket instead (see `head_timeout`); hyper's own needs a timer, and
+            // Kept at the socket instead (see `connection_deadlines`); hyper's own needs a timer, and
             // none is given, but `None` says so whatever hyper's default.
             .header_read_timeout(None)
             // hyper's own read buffer (its default size, or twice the limit when that is more):
@@ -217,10 +217,11 @@ impl App {
                 extensions: connection_extensions(peer),
                 activity: activity.clone(),
             };
-            let io = HeadDeadline::new(
+            let io = ConnectionDeadlines::new(
                 ShapedErrors::new(stream, activity.clone()),
                 activity.clone(),
                 server.header_read_timeout,
+                server.send_timeout,
             );
             let builder = template.clone();
             let stopping = stopping.clone();
@@ -301,7 +302,7 @@ impl App {
 pin_project_lite::pin_project! {
     /// A connection that shuts down as hyper does it gracefully — a GOAWAY on HTTP/2, closed
     /// once its exchange is done on HTTP/1 — when the server stops, or when its socket finds an
-    /// HTTP/2 connection idle too long (see `head_timeout`). Watching costs an atomic load or
+    /// HTTP/2 connection idle too long (see `connection_deadlines`). Watching costs an atomic load or
     /// two per wake-up: the server's signal is polled only after it has fired, not on every
     /// request (a `select!` on it took about 280 instructions a request).
     struct ClosingWhenTold<C, F> {
@@ -404,7 +405,7 @@ struct ConnectionService<S> {
     /// What every request of the connection starts with in its extensions (see
     /// [`connection_extensions`]).
     extensions: Extensions,
-    /// Told of each request and of when its response is done (see `head_timeout`).
+    /// Told of each request and of when its response is done (see `connection_deadlines`).
     activity: Arc<ConnectionActivity>,
 }
 
@@ -427,7 +428,7 @@ where
             std::task::Poll::Ready(Ok(())) => Either::Left(app.call(request)),
             _ => Either::Right(app.clone().oneshot(request)),
         };
-        head_timeout::track(&self.activity, version, is_connect, future)
+        connection_deadlines::track(&self.activity, version, is_connect, future)
     }
 }
 

@@ -139,6 +139,25 @@ impl Env {
         }
     }
 
+    /// `name` as a timeout that `off` turns off; zero is refused, as it would cut every
+    /// connection at once rather than turn the limit off.
+    fn timeout_or_off(
+        &self,
+        name: &str,
+        default: Option<Duration>,
+    ) -> Result<Option<Duration>, ConfigError> {
+        let timeout = self.duration_or_off(name, default)?;
+        if timeout == Some(Duration::ZERO) {
+            let raw = self.get(name).unwrap_or_default();
+            return Err(ConfigError::invalid(
+                name,
+                &raw,
+                "must be longer than zero (`off` turns it off)",
+            ));
+        }
+        Ok(timeout)
+    }
+
     /// `name` as a duration: `30s`, `500ms`, `2m`, `1h`, `7d`, or plain seconds.
     pub fn duration(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
         match self.get(name) {
@@ -235,6 +254,13 @@ pub struct ServerConfig {
     /// GOAWAY), and cut off one period later if the client keeps it open. `off` leaves it
     /// to a proxy in front.
     pub header_read_timeout: Option<Duration>,
+    /// `WAYPOST_SEND_TIMEOUT` (60s): a connection whose client takes none of the response data
+    /// waiting for it for this long is closed — an HTTP/1 socket that stays full, or an HTTP/2
+    /// stream whose flow-control window the client keeps shut. As nginx's `send_timeout`, it
+    /// bounds the pause between two writes, not the whole response: a slow reader that keeps
+    /// reading is served to the end, and a quiet stream (nothing to send) is not held up. `off`
+    /// leaves it to a proxy in front.
+    pub send_timeout: Option<Duration>,
     /// `WAYPOST_BODY_READ_TIMEOUT` (30s): the longest pause between two body chunks.
     pub body_read_timeout: Duration,
     /// `WAYPOST_BODY_MIN_RATE` (240, bytes a second; `off`) and `WAYPOST_BODY_MIN_RATE_GRACE`
@@ -257,6 +283,7 @@ impl Default for ServerConfig {
             host: IpAddr::from([127, 0, 0, 1]),
             port: 3000,
             header_read_timeout: Some(Duration::from_secs(10)),
+            send_timeout: Some(Duration::from_secs(60)),
             body_read_timeout: Duration::from_secs(30),
             min_body_rate: Some(MinBodyRate::DEFAULT),
             max_header_bytes: 16 * 1024,
@@ -282,7 +309,8 @@ impl ServerConfig {
             host: host_address(env)?.unwrap_or(defaults.host),
             port: env.parse_or("PORT", defaults.port)?,
             header_read_timeout: env
-                .duration_or_off("WAYPOST_HEADER_READ_TIMEOUT", Some(Duration::from_secs(10)))?,
+                .timeout_or_off("WAYPOST_HEADER_READ_TIMEOUT", defaults.header_read_timeout)?,
+            send_timeout: env.timeout_or_off("WAYPOST_SEND_TIMEOUT", defaults.send_timeout)?,
             body_read_timeout: env
                 .duration("WAYPOST_BODY_READ_TIMEOUT", defaults.body_read_timeout)?,
             min_body_rate: min_body_rate(env)?,
@@ -352,6 +380,36 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(error.starts_with("WAYPOST_BODY_MIN_RATE_GRACE="), "{error}");
+        }
+    }
+
+    #[test]
+    fn connection_timeouts_are_durations_or_off_and_never_zero() {
+        let timeouts = |pairs: &[(&str, &str)]| {
+            ServerConfig::from_env(&Env::from_pairs(pairs.iter().copied()))
+                .map(|c| (c.header_read_timeout, c.send_timeout))
+        };
+        assert_eq!(
+            timeouts(&[]).unwrap(),
+            (Some(Duration::from_secs(10)), Some(Duration::from_secs(60)))
+        );
+        assert_eq!(
+            timeouts(&[
+                ("WAYPOST_HEADER_READ_TIMEOUT", "off"),
+                ("WAYPOST_SEND_TIMEOUT", "2m")
+            ])
+            .unwrap(),
+            (None, Some(Duration::from_secs(120)))
+        );
+        assert_eq!(
+            timeouts(&[("WAYPOST_SEND_TIMEOUT", "OFF")]).unwrap().1,
+            None
+        );
+        for name in ["WAYPOST_HEADER_READ_TIMEOUT", "WAYPOST_SEND_TIMEOUT"] {
+            for bad in ["0", "0s", "soon"] {
+                let error = timeouts(&[(name, bad)]).unwrap_err().to_string();
+                assert!(error.starts_with(&format!("{name}=")), "{error}");
+            }
         }
     }
 

@@ -24,12 +24,12 @@
 pub mod app;
 pub mod body_pace;
 pub mod config;
+mod connection_deadlines;
 mod context;
 pub mod credits;
 pub mod database;
 pub mod error;
 pub mod extract;
-mod head_timeout;
 pub mod layers;
 mod leftover_work;
 #[cfg(feature = "openapi")]

@@ -27,7 +27,7 @@ use axum::{body::Bytes, http::StatusCode};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::{head_timeout::ConnectionActivity, request_id::RequestId, ApiError};
+use crate::{connection_deadlines::ConnectionActivity, request_id::RequestId, ApiError};
 
 pin_project! {
     /// A connection's socket, with hyper's bare error answers given the one error shape.

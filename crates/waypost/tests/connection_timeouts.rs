@@ -1,6 +1,12 @@
-//! The header-read timeout over real sockets: a connection that keeps the server waiting for a
-//! request head is closed, and nothing else is — not a slow handler, a long stream, a large
-//! download to a slow reader, a busy keep-alive connection, an upgraded one or a CONNECT tunnel.
+//! The connection timeouts over real sockets.
+//!
+//! The header-read timeout: a connection that keeps the server waiting for a request head is
+//! closed, and nothing else is — not a slow handler, a long stream, a large download to a slow
+//! reader, a busy keep-alive connection, an upgraded one or a CONNECT tunnel.
+//!
+//! The send timeout: a client that takes none of the response data waiting for it — an HTTP/1
+//! reader that stops reading, an HTTP/2 client that keeps a stream's window shut (even while it
+//! pings) — is cut off, and a reader that keeps reading, a quiet stream or a slow handler is not.
 
 use std::time::Duration;
 
@@ -16,8 +22,10 @@ use waypost::{
     App, RouteConfig,
 };
 
-/// The timeout under test; every wait below is a few of these.
+/// The header-read timeout under test; every wait below is a few of these.
 const TIMEOUT: Duration = Duration::from_millis(300);
+/// The send timeout under test (a minute unless a test says otherwise).
+const SEND_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a closed connection may take to show as closed before a test gives up.
 const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
@@ -31,6 +39,7 @@ static HELLO: RouteInfo = route(&["/hello"]);
 static SLOW: RouteInfo = route(&["/slow"]);
 static TRICKLE: RouteInfo = route(&["/trickle"]);
 static LARGE: RouteInfo = route(&["/large"]);
+static QUIET: RouteInfo = route(&["/quiet"]);
 static ECHO_UPGRADE: RouteInfo = route(&["/upgrade"]);
 
 /// Larger than what loopback socket buffers hold, so the server's writes block until the
@@ -38,6 +47,25 @@ static ECHO_UPGRADE: RouteInfo = route(&["/upgrade"]);
 const LARGE_BYTES: usize = 32 * 1024 * 1024;
 
 async fn server() -> TestServer {
+    server_with(ServerConfig {
+        header_read_timeout: Some(TIMEOUT),
+        ..ServerConfig::default()
+    })
+    .await
+}
+
+/// The server with a send timeout of [`SEND_TIMEOUT`], and the default header-read timeout:
+/// long enough for a slow reader to drain what the socket buffers hold after the server's last
+/// write (the wait for the next head starts when the server is done writing).
+async fn send_limited_server() -> TestServer {
+    server_with(ServerConfig {
+        send_timeout: Some(SEND_TIMEOUT),
+        ..ServerConfig::default()
+    })
+    .await
+}
+
+async fn server_with(config: ServerConfig) -> TestServer {
     let router = RouteMethods::new(&HELLO)
         .get(|| async { "hello" })
         .mount(Router::new());
@@ -63,6 +91,22 @@ async fn server() -> TestServer {
     let router = RouteMethods::new(&LARGE)
         .get(|| async { vec![b'x'; LARGE_BYTES] })
         .mount(router);
+    let router = RouteMethods::new(&QUIET)
+        .get(|| async {
+            // Nothing to send for three send timeouts between two chunks.
+            let chunks = futures_util::stream::unfold(0, |n| async move {
+                match n {
+                    0 => Some((Ok::<_, std::convert::Infallible>("first"), 1)),
+                    1 => {
+                        tokio::time::sleep(SEND_TIMEOUT * 3).await;
+                        Some((Ok("second"), 2))
+                    }
+                    _ => None,
+                }
+            });
+            Body::from_stream(chunks)
+        })
+        .mount(router);
     let router = RouteMethods::new(&ECHO_UPGRADE)
         .get(|mut request: Request| async move {
             echo_once_upgraded(&mut request);
@@ -79,10 +123,6 @@ async fn server() -> TestServer {
         echo_once_upgraded(&mut request);
         Response::new(Body::empty())
     });
-    let config = ServerConfig {
-        header_read_timeout: Some(TIMEOUT),
-        ..ServerConfig::default()
-    };
     TestServer::start(App::new(router).with_server_config(config)).await
 }
 
@@ -162,6 +202,29 @@ async fn read_more(stream: &mut TcpStream, into: &mut Vec<u8>) {
     into.extend_from_slice(&buffer[..read]);
 }
 
+/// A new connection to `server` on which `GET /large` has been sent.
+async fn ask_for_large(server: &TestServer) -> TcpStream {
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    stream
+        .write_all(b"GET /large HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    stream
+}
+
+/// A new connection to `server` is served.
+async fn expect_others_served(server: &TestServer) {
+    let mut other = TcpStream::connect(server.address()).await.unwrap();
+    expect_ok(&mut other, "/hello", b"hello").await;
+}
+
+/// `GET path` on `stream` is answered 200 with `body`.
+async fn expect_ok(stream: &mut TcpStream, path: &str, body: &[u8]) {
+    let (status, answered) = exchange(stream, path).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(answered, body);
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -209,20 +272,14 @@ async fn a_head_sent_too_slowly_is_closed_without_an_answer() {
     tokio::time::timeout(CLOSE_WITHIN, trickle)
         .await
         .expect("the server closes the slow connection");
-    // Others are still served.
-    let mut other = TcpStream::connect(server.address()).await.unwrap();
-    let (status, body) = exchange(&mut other, "/hello").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert_eq!(body, b"hello");
+    expect_others_served(&server).await;
 }
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_its_answer() {
     let server = server().await;
     let mut stream = TcpStream::connect(server.address()).await.unwrap();
-    let (status, body) = exchange(&mut stream, "/hello").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert_eq!(body, b"hello");
+    expect_ok(&mut stream, "/hello", b"hello").await;
     assert!(closed_without_answer(&mut stream).await);
 }
 
@@ -232,9 +289,7 @@ async fn a_keep_alive_connection_in_use_stays_open() {
     let mut stream = TcpStream::connect(server.address()).await.unwrap();
     // A request every third of a timeout, over four timeouts: every gap is within the limit.
     for _ in 0..12 {
-        let (status, body) = exchange(&mut stream, "/hello").await;
-        assert_eq!(status, "HTTP/1.1 200 OK");
-        assert_eq!(body, b"hello");
+        expect_ok(&mut stream, "/hello", b"hello").await;
         tokio::time::sleep(TIMEOUT / 3).await;
     }
 }
@@ -243,12 +298,8 @@ async fn a_keep_alive_connection_in_use_stays_open() {
 async fn slow_handlers_and_long_streams_are_not_waits_for_a_head() {
     let server = server().await;
     let mut stream = TcpStream::connect(server.address()).await.unwrap();
-    let (status, body) = exchange(&mut stream, "/slow").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert_eq!(body, b"slow");
-    let (status, body) = exchange(&mut stream, "/trickle").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert_eq!(body, b"012345");
+    expect_ok(&mut stream, "/slow", b"slow").await;
+    expect_ok(&mut stream, "/trickle", b"012345").await;
     // And the connection still serves.
     let (status, _) = exchange(&mut stream, "/hello").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -257,11 +308,7 @@ async fn slow_handlers_and_long_streams_are_not_waits_for_a_head() {
 #[tokio::test]
 async fn a_large_answer_to_a_slow_reader_goes_out_whole() {
     let server = server().await;
-    let mut stream = TcpStream::connect(server.address()).await.unwrap();
-    stream
-        .write_all(b"GET /large HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = ask_for_large(&server).await;
     // The server's writes block while the client reads nothing for three timeouts.
     tokio::time::sleep(TIMEOUT * 3).await;
     let (status, body) = read_answer(&mut stream).await;
@@ -369,26 +416,184 @@ async fn a_stream_sent_as_an_idle_http2_connection_is_told_to_go_away_is_answere
     assert_eq!(answered.as_deref(), Some(&b"hello"[..]));
 }
 
+#[tokio::test]
+async fn a_client_that_stops_reading_a_large_answer_is_cut_off() {
+    let server = send_limited_server().await;
+    let mut stream = ask_for_large(&server).await;
+    // The socket fills and stays full for four send timeouts.
+    tokio::time::sleep(SEND_TIMEOUT * 4).await;
+    // What the buffers held arrives, then the end: the answer was cut short.
+    let received = tokio::time::timeout(CLOSE_WITHIN, async {
+        let mut received = 0;
+        let mut buffer = vec![0u8; 256 * 1024];
+        while let Ok(read @ 1..) = stream.read(&mut buffer).await {
+            received += read;
+        }
+        received
+    })
+    .await
+    .expect("the server closed the connection");
+    assert!(received > 0, "the answer started");
+    assert!(received < LARGE_BYTES, "cut short, got {received} bytes");
+    expect_others_served(&server).await;
+}
+
+#[tokio::test]
+async fn a_reader_that_keeps_reading_gets_the_whole_answer() {
+    let server = send_limited_server().await;
+    let mut stream = ask_for_large(&server).await;
+    // Two MiB at a time, with a pause of half a send timeout after each: the whole answer
+    // takes several send timeouts, and no pause reaches one.
+    let mut received = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut total = None;
+    while total.is_none_or(|total| received.len() < total) {
+        tokio::time::sleep(SEND_TIMEOUT / 2).await;
+        let pause_at = received.len() + 2 * 1024 * 1024;
+        while received.len() < pause_at && total.is_none_or(|total| received.len() < total) {
+            let read = tokio::time::timeout(CLOSE_WITHIN, stream.read(&mut buffer))
+                .await
+                .expect("the server sends")
+                .expect("the connection stays open");
+            assert!(read > 0, "the server closed the connection mid-answer");
+            received.extend_from_slice(&buffer[..read]);
+            total = total.or_else(|| whole_length(&received));
+        }
+    }
+    let total = total.unwrap();
+    assert_eq!(received.len(), total);
+    assert!(received.ends_with(&[b'x'; 1024]));
+    // The connection still serves.
+    expect_ok(&mut stream, "/hello", b"hello").await;
+}
+
+/// The length of the whole answer (head and body) once `received` holds its head.
+fn whole_length(received: &[u8]) -> Option<usize> {
+    let head_end = find(&received[..received.len().min(4096)], b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&received[..head_end])
+        .ok()?
+        .to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(head_end + length)
+}
+
+#[tokio::test]
+async fn quiet_streams_and_slow_handlers_are_not_stalled_sends() {
+    let server = send_limited_server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    expect_ok(&mut stream, "/quiet", b"firstsecond").await;
+    expect_ok(&mut stream, "/slow", b"slow").await;
+    // Over HTTP/2 too.
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    open_h2_with_get(&mut stream, "/quiet").await;
+    assert_eq!(
+        h2_body(&mut stream, 1).await.as_deref(),
+        Some(&b"firstsecond"[..])
+    );
+}
+
+#[tokio::test]
+async fn an_http2_stream_whose_window_stays_shut_is_cut_off_even_while_the_client_pings() {
+    let server = send_limited_server().await;
+    let stream = TcpStream::connect(server.address()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer
+        .write_all(&h2_opening_with_shut_window())
+        .await
+        .unwrap();
+    // A ping every 100 ms makes the server write (its answers) without letting data through.
+    let pings = tokio::spawn(async move {
+        while writer
+            .write_all(&h2_frame(H2_PING, 0, 0, &[7; 8]))
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let frames = tokio::time::timeout(CLOSE_WITHIN, async {
+        let mut frames = Vec::new();
+        while let Some((kind, flags, id, _)) = read_h2_frame_from(&mut reader).await {
+            frames.push((kind, flags, id));
+        }
+        frames
+    })
+    .await
+    .expect("the server closes the connection");
+    pings.abort();
+    assert!(
+        frames.contains(&(H2_HEADERS, H2_END_HEADERS, 1)),
+        "the answer's head went out: {frames:?}"
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|&(kind, flags, _)| kind == H2_PING && flags == 1),
+        "pings were answered: {frames:?}"
+    );
+    assert!(
+        !frames.iter().any(|&(kind, ..)| kind == H2_DATA),
+        "no data could go out: {frames:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_http2_window_opened_within_the_send_timeout_gets_its_data() {
+    let server = send_limited_server().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    stream
+        .write_all(&h2_opening_with_shut_window())
+        .await
+        .unwrap();
+    tokio::time::sleep(SEND_TIMEOUT / 2).await;
+    // WINDOW_UPDATE on stream 1: room for the body.
+    stream
+        .write_all(&h2_frame(H2_WINDOW_UPDATE, 0, 1, &1024u32.to_be_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(
+        h2_body(&mut stream, 1).await.as_deref(),
+        Some(&b"hello"[..])
+    );
+}
+
 const H2_DATA: u8 = 0x0;
 const H2_HEADERS: u8 = 0x1;
 const H2_SETTINGS: u8 = 0x4;
 const H2_PING: u8 = 0x6;
 const H2_GOAWAY: u8 = 0x7;
+const H2_WINDOW_UPDATE: u8 = 0x8;
 const H2_END_STREAM: u8 = 0x1;
 const H2_END_HEADERS: u8 = 0x4;
 
 /// Opens an HTTP/2 connection on `stream` by prior knowledge (the preface, empty settings) and
 /// sends `GET path` as stream 1.
 async fn open_h2_with_get(stream: &mut TcpStream, path: &str) {
+    stream.write_all(&h2_opening(&[], path)).await.unwrap();
+}
+
+/// The opening of an HTTP/2 connection whose client lets no data through
+/// (`SETTINGS_INITIAL_WINDOW_SIZE` 0), with `GET /hello` as stream 1.
+fn h2_opening_with_shut_window() -> Vec<u8> {
+    h2_opening(&[0, 4, 0, 0, 0, 0], "/hello")
+}
+
+/// The preface, a SETTINGS frame with `settings`, and `GET path` as stream 1.
+fn h2_opening(settings: &[u8], path: &str) -> Vec<u8> {
     let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    opening.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    opening.extend(h2_frame(H2_SETTINGS, 0, 0, settings));
     opening.extend(h2_frame(
         H2_HEADERS,
         H2_END_STREAM | H2_END_HEADERS,
         1,
         &hpack_get(path),
     ));
-    stream.write_all(&opening).await.unwrap();
+    opening
 }
 
 /// The body of stream `id`'s answer (a 200), read to its end; `None` if the connection ends
@@ -434,6 +639,12 @@ fn hpack_get(path: &str) -> Vec<u8> {
 
 /// The next frame's type, flags, stream and payload; `None` once the server has closed.
 async fn read_h2_frame(stream: &mut TcpStream) -> Option<(u8, u8, u32, Vec<u8>)> {
+    read_h2_frame_from(stream).await
+}
+
+async fn read_h2_frame_from(
+    stream: &mut (impl AsyncReadExt + Unpin),
+) -> Option<(u8, u8, u32, Vec<u8>)> {
     let mut head = [0u8; 9];
     stream.read_exact(&mut head).await.ok()?;
     let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
