@@ -6,7 +6,10 @@
 //! `MinRequestBodyDataRate`): a handler that stops to write a chunk to disk or to ask the
 //! database between reads is not the client's delay. (A wait counts from the read that found
 //! nothing to the read that finds the next bytes: a handler that gives up on a read and reads
-//! again later has its own time in between counted too.) A body that falls behind ends with
+//! again later has its own time in between counted too.) The rate is kept over a rolling
+//! stretch, not from the start: bytes buy waiting time ahead only up to the pause limit (30 s
+//! unless set otherwise), so a burst of a megabyte does not let the rest drip in for an hour.
+//! A body that falls behind ends with
 //! [`BodyStalled`] — from then on, whatever arrives — which Waypost's extractors and uploads
 //! answer 408 `timeout` (axum's own `Bytes` and `String` answer 400).
 
@@ -44,15 +47,15 @@ impl MinBodyRate {
         grace: Duration::from_secs(5),
     };
 
-    /// How long `received` bytes may have taken, waiting included: the grace period, or the
-    /// time the rate gives them, whichever is longer.
-    fn allowance(self, received: u64) -> Duration {
-        let nanos = u128::from(received) * 1_000_000_000 / u128::from(self.bytes_per_second.get());
-        self.grace.max(Duration::from_nanos(
-            u64::try_from(nanos).unwrap_or(u64::MAX),
-        ))
+    /// The waiting time `bytes` earn at this rate.
+    fn earned_by(self, bytes: u64) -> Duration {
+        let nanos = u128::from(bytes) * 1_000_000_000 / u128::from(self.bytes_per_second.get());
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }
+
+/// How far ahead of its waiting a body's bytes may buy time when no pause limit is set.
+const CREDIT_CAP_WITHOUT_PAUSE_LIMIT: Duration = Duration::from_secs(30);
 
 /// What a request body must keep up; [`FrontLayer`](crate::layers::front::FrontLayer) holds
 /// every request body to it.
@@ -70,11 +73,25 @@ impl BodyPace {
         self.max_pause.is_some() || self.min_rate.is_some()
     }
 
-    /// How long a wait that begins now may last, having received `received` bytes after
-    /// waiting `waited` in all, and whether it is the rate (not the pause) that ends it.
-    fn wait_limit(&self, received: u64, waited: Duration) -> Option<(Duration, Stall)> {
+    /// The waiting time a body has earned (`credited`, after waiting `waited` in all) once
+    /// `bytes` more arrive: what they earn at the minimum rate, but never more than the pause
+    /// limit ahead of the waiting done.
+    fn credit(&self, credited: Duration, bytes: u64, waited: Duration) -> Duration {
+        let Some(rate) = self.min_rate else {
+            return credited;
+        };
+        let cap = self.max_pause.unwrap_or(CREDIT_CAP_WITHOUT_PAUSE_LIMIT);
+        credited
+            .saturating_add(rate.earned_by(bytes))
+            .min(waited.saturating_add(cap))
+    }
+
+    /// How long a wait that begins now may last, having earned `credited` waiting time (see
+    /// [`credit`](Self::credit)) and waited `waited` in all, and whether it is the rate (not
+    /// the pause) that ends it.
+    fn wait_limit(&self, credited: Duration, waited: Duration) -> Option<(Duration, Stall)> {
         let by_rate = self.min_rate.map(|rate| {
-            let left = rate.allowance(received).saturating_sub(waited);
+            let left = rate.grace.max(credited).saturating_sub(waited);
             (left, Stall::TooSlow)
         });
         let by_pause = self.max_pause.map(|pause| (pause, Stall::Paused));
@@ -122,8 +139,8 @@ pin_project! {
         #[pin]
         inner: B,
         pace: BodyPace,
-        // Data bytes received so far.
-        received: u64,
+        // The waiting time the bytes received so far have earned (see `BodyPace::credit`).
+        credited: Duration,
         // Time the handler spent waiting for them, the current wait not included.
         waited: Duration,
         // The current wait: when it began, and why its alarm would go off.
@@ -142,7 +159,7 @@ impl<B> PacedBody<B> {
         Self {
             inner,
             pace,
-            received: 0,
+            credited: Duration::ZERO,
             waited: Duration::ZERO,
             waiting: None,
             stalled: None,
@@ -178,13 +195,15 @@ where
                     .as_ref()
                     .and_then(|frame| frame.as_ref().ok()?.data_ref())
                 {
-                    *this.received += data.remaining() as u64;
+                    *this.credited =
+                        this.pace
+                            .credit(*this.credited, data.remaining() as u64, *this.waited);
                 }
                 Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
             }
             Poll::Pending => {
                 if this.waiting.is_none() {
-                    let Some((limit, stall)) = this.pace.wait_limit(*this.received, *this.waited)
+                    let Some((limit, stall)) = this.pace.wait_limit(*this.credited, *this.waited)
                     else {
                         return Poll::Pending;
                     };
@@ -236,21 +255,27 @@ mod tests {
             min_rate: rate(100, 5000),
         };
         // Within the grace period only the grace period is left.
-        assert_eq!(pace.wait_limit(0, secs(0)), Some((secs(5), Stall::TooSlow)));
-        assert_eq!(pace.wait_limit(0, secs(2)), Some((secs(3), Stall::TooSlow)));
-        // 10 000 bytes earn 100 s; 80 of them were spent waiting: 20 are left, under the pause.
         assert_eq!(
-            pace.wait_limit(10_000, secs(80)),
+            pace.wait_limit(secs(0), secs(0)),
+            Some((secs(5), Stall::TooSlow))
+        );
+        assert_eq!(
+            pace.wait_limit(secs(0), secs(2)),
+            Some((secs(3), Stall::TooSlow))
+        );
+        // 100 s earned, 80 of them spent waiting: 20 are left, under the pause.
+        assert_eq!(
+            pace.wait_limit(secs(100), secs(80)),
             Some((secs(20), Stall::TooSlow))
         );
         // Well ahead of the rate, the pause limit ends a wait first.
         assert_eq!(
-            pace.wait_limit(1_000_000, secs(10)),
+            pace.wait_limit(secs(40), secs(10)),
             Some((secs(30), Stall::Paused))
         );
         // Behind already (an empty frame arrived at the last moment): no time left.
         assert_eq!(
-            pace.wait_limit(500, secs(6)),
+            pace.wait_limit(secs(5), secs(6)),
             Some((Duration::ZERO, Stall::TooSlow))
         );
         // Either one alone, or neither.
@@ -259,10 +284,10 @@ mod tests {
             min_rate: None,
         };
         assert_eq!(
-            pause_only.wait_limit(0, secs(100)),
+            pause_only.wait_limit(secs(0), secs(100)),
             Some((secs(30), Stall::Paused))
         );
-        assert_eq!(BodyPace::default().wait_limit(0, secs(0)), None);
+        assert_eq!(BodyPace::default().wait_limit(secs(0), secs(0)), None);
         assert!(!BodyPace::default().is_set());
     }
 
@@ -303,12 +328,82 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_count_earns_no_overflow() {
+    fn bytes_buy_waiting_time_no_further_ahead_than_the_pause_limit() {
+        let secs = Duration::from_secs;
         let pace = BodyPace {
+            max_pause: Some(secs(30)),
+            min_rate: rate(100, 5000),
+        };
+        // 1 000 bytes earn 10 s.
+        assert_eq!(pace.credit(secs(0), 1_000, secs(0)), secs(10));
+        assert_eq!(pace.credit(secs(10), 1_000, secs(8)), secs(20));
+        // A megabyte would earn 10 000 s; after 12 s of waiting it buys 30 s ahead, no more.
+        assert_eq!(pace.credit(secs(10), 1_000_000, secs(12)), secs(42));
+        // Without a pause limit the cap is 30 s all the same.
+        let rate_only = BodyPace {
             max_pause: None,
+            min_rate: rate(100, 5000),
+        };
+        assert_eq!(rate_only.credit(secs(0), 1_000_000, secs(1)), secs(31));
+        // Without a rate nothing is earned; a huge count does not overflow.
+        assert_eq!(BodyPace::default().credit(secs(3), 1_000, secs(1)), secs(3));
+        let slowest = BodyPace {
+            max_pause: Some(Duration::MAX),
             min_rate: rate(1, 0),
         };
-        let (limit, _) = pace.wait_limit(u64::MAX, Duration::ZERO).unwrap();
-        assert_eq!(limit, Duration::from_nanos(u64::MAX));
+        assert_eq!(
+            slowest.credit(Duration::ZERO, u64::MAX, Duration::ZERO),
+            Duration::from_nanos(u64::MAX)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_then_a_drip_is_given_up_within_the_pause_limit() {
+        use http_body_util::BodyExt;
+
+        let (sender, chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+        let frames = futures_util::stream::unfold(chunks, |mut chunks| async move {
+            let chunk = chunks.recv().await?;
+            Some((Ok::<_, std::io::Error>(Frame::data(chunk)), chunks))
+        });
+        let pace = BodyPace {
+            max_pause: Some(Duration::from_secs(30)),
+            min_rate: rate(240, 5000),
+        };
+        let mut body = Box::pin(PacedBody::new(
+            http_body_util::StreamBody::new(frames),
+            pace,
+        ));
+        // A megabyte at once (worth over an hour at 240 B/s), then a byte every 10 s: each
+        // pause within the limit, the rate far below the minimum.
+        let started = Instant::now();
+        sender
+            .send(bytes::Bytes::from(vec![b'x'; 1 << 20]))
+            .await
+            .unwrap();
+        let drip = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                if sender.send(bytes::Bytes::from_static(b"x")).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut received = 0;
+        let error = loop {
+            match body.frame().await.unwrap() {
+                Ok(frame) => received += frame.into_data().unwrap().len(),
+                Err(error) => break error,
+            }
+        };
+        drip.abort();
+        assert!(error.downcast_ref::<BodyStalled>().unwrap().was_too_slow());
+        assert!(received > 1 << 20, "the drip began");
+        // Given up once the 30 s bought ahead ran out: not after the hour the burst was worth.
+        let taken = started.elapsed();
+        assert!(
+            taken >= Duration::from_secs(30) && taken <= Duration::from_secs(40),
+            "{taken:?}"
+        );
     }
 }

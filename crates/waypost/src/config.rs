@@ -266,8 +266,9 @@ pub struct ServerConfig {
     /// `WAYPOST_BODY_MIN_RATE` (240, bytes a second; `off`) and `WAYPOST_BODY_MIN_RATE_GRACE`
     /// (5s, at least 1s): once the grace period has passed, a request body must have arrived at this
     /// average rate, counted over the time its handler waited for it — else 408 `timeout`.
-    /// It stops a client that drips a body, each byte inside the body read timeout, from
-    /// holding a connection for hours (see [`crate::body_pace`]).
+    /// Bytes buy waiting time no further ahead than the body read timeout, so a burst does not
+    /// pay for an hour of dripping. It stops a client that drips a body, each byte inside the
+    /// body read timeout, from holding a connection for hours (see [`crate::body_pace`]).
     pub min_body_rate: Option<MinBodyRate>,
     /// `WAYPOST_MAX_HEADER_BYTES` (16384): a larger header section is answered 431.
     pub max_header_bytes: usize,
