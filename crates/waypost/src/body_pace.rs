@@ -291,10 +291,15 @@ mod tests {
         assert!(!BodyPace::default().is_set());
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_body_that_fell_behind_stays_given_up_whatever_arrives_later() {
-        use http_body_util::BodyExt;
+    type BoxError = Box<dyn Error + Send + Sync>;
 
+    /// A paced body (pause limit 30 s, minimum `rate`) whose chunks are sent on the channel.
+    fn body_from_channel(
+        rate: Option<MinBodyRate>,
+    ) -> (
+        tokio::sync::mpsc::Sender<bytes::Bytes>,
+        Pin<Box<impl Body<Data = bytes::Bytes, Error = BoxError>>>,
+    ) {
         let (sender, chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
         let frames = futures_util::stream::unfold(chunks, |mut chunks| async move {
             let chunk = chunks.recv().await?;
@@ -302,12 +307,17 @@ mod tests {
         });
         let pace = BodyPace {
             max_pause: Some(Duration::from_secs(30)),
-            min_rate: rate(100, 1000),
+            min_rate: rate,
         };
-        let mut body = Box::pin(PacedBody::new(
-            http_body_util::StreamBody::new(frames),
-            pace,
-        ));
+        let body = PacedBody::new(http_body_util::StreamBody::new(frames), pace);
+        (sender, Box::pin(body))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_fell_behind_stays_given_up_whatever_arrives_later() {
+        use http_body_util::BodyExt;
+
+        let (sender, mut body) = body_from_channel(rate(100, 1000));
         sender
             .send(bytes::Bytes::from_static(b"early"))
             .await
@@ -361,19 +371,7 @@ mod tests {
     async fn a_burst_then_a_drip_is_given_up_within_the_pause_limit() {
         use http_body_util::BodyExt;
 
-        let (sender, chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
-        let frames = futures_util::stream::unfold(chunks, |mut chunks| async move {
-            let chunk = chunks.recv().await?;
-            Some((Ok::<_, std::io::Error>(Frame::data(chunk)), chunks))
-        });
-        let pace = BodyPace {
-            max_pause: Some(Duration::from_secs(30)),
-            min_rate: rate(240, 5000),
-        };
-        let mut body = Box::pin(PacedBody::new(
-            http_body_util::StreamBody::new(frames),
-            pace,
-        ));
+        let (sender, mut body) = body_from_channel(rate(240, 5000));
         // A megabyte at once (worth over an hour at 240 B/s), then a byte every 10 s: each
         // pause within the limit, the rate far below the minimum.
         let started = Instant::now();
