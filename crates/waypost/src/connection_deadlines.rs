@@ -27,8 +27,8 @@
 //! bounds the pause, not the whole response, as nginx's `send_timeout` does. A stream with
 //! nothing to send is waiting for its producer, not for the client, and is never cut.
 //!
-//! Upgraded connections (WebSocket) and CONNECT tunnels are left alone once a request shows what
-//! they are.
+//! Upgraded connections (WebSocket) and CONNECT tunnels wait for no head once a request shows
+//! what they are; the send timeout still cuts one whose peer leaves its socket full.
 
 use std::{
     future::Future,
@@ -398,7 +398,10 @@ impl Watch {
             (Some(timeout), None) | (None, Some(timeout)) => timeout,
             (Some(header_read), Some(send)) => header_read.min(send),
         };
-        if self.activity.exempt.load(Ordering::Relaxed) {
+        // An upgraded connection or a tunnel waits for no head: only a write that finds its
+        // socket full is watched (a WebSocket peer that stopped reading).
+        let exempt = self.activity.exempt.load(Ordering::Relaxed);
+        if exempt && (self.send_timeout.is_none() || !self.write_blocked) {
             return None;
         }
         let sleep = match &mut self.sleep {
@@ -452,7 +455,7 @@ impl Watch {
                         }
                         _ => self.stalled_since = None,
                     }
-                    if let (Some(timeout), false) = (self.timeout, busy) {
+                    if let (Some(timeout), false, false) = (self.timeout, busy, exempt) {
                         let deadline = self.activity.waiting_since() + timeout;
                         if deadline <= now {
                             if !self.activity.multiplexed.load(Ordering::Relaxed) || self.told_idle

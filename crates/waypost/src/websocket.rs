@@ -53,6 +53,9 @@
 //!   for it until the shutdown deadline (`WAYPOST_SHUTDOWN_TIMEOUT`), then cuts it off; the
 //!   session counts from the handshake on, so none starts unseen. A panic in it is logged with
 //!   the request id; the server keeps serving.
+//! - **A peer that stops reading is cut off**: a send that finds the socket full for the send
+//!   timeout (`WAYPOST_SEND_TIMEOUT`, 60 s) fails, and the connection is closed, so a session
+//!   does not wait on a dead client for ever.
 //!
 //! The handshake is an ordinary request before it is upgraded: the route's rate limit counts it,
 //! `Auth` and `MaybeAuth` say who is calling, `CONFIG` applies. WebSockets need HTTP/1.1 (the

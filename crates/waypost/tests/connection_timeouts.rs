@@ -8,7 +8,10 @@
 //! reader that stops reading, an HTTP/2 client that keeps a stream's window shut (even while it
 //! pings) — is cut off, and a reader that keeps reading, a quiet stream or a slow handler is not.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -41,6 +44,10 @@ static TRICKLE: RouteInfo = route(&["/trickle"]);
 static LARGE: RouteInfo = route(&["/large"]);
 static QUIET: RouteInfo = route(&["/quiet"]);
 static ECHO_UPGRADE: RouteInfo = route(&["/upgrade"]);
+static FLOOD_UPGRADE: RouteInfo = route(&["/flood"]);
+
+/// Floods (see [`flood_once_upgraded`]) that ended because their writes failed.
+static FLOODS_ENDED: AtomicUsize = AtomicUsize::new(0);
 
 /// Larger than what loopback socket buffers hold, so the server's writes block until the
 /// client reads.
@@ -110,12 +117,13 @@ async fn server_with(config: ServerConfig) -> TestServer {
     let router = RouteMethods::new(&ECHO_UPGRADE)
         .get(|mut request: Request| async move {
             echo_once_upgraded(&mut request);
-            Response::builder()
-                .status(StatusCode::SWITCHING_PROTOCOLS)
-                .header("connection", "upgrade")
-                .header("upgrade", "echo")
-                .body(Body::empty())
-                .unwrap()
+            switching_protocols()
+        })
+        .mount(router);
+    let router = RouteMethods::new(&FLOOD_UPGRADE)
+        .get(|mut request: Request| async move {
+            flood_once_upgraded(&mut request);
+            switching_protocols()
         })
         .mount(router);
     // A CONNECT (to any authority) opens an echo tunnel.
@@ -140,6 +148,28 @@ fn echo_once_upgraded(request: &mut Request) {
             }
         }
     });
+}
+
+/// Writes to the connection once `request`'s connection is handed over, for as long as the
+/// writes go through.
+fn flood_once_upgraded(request: &mut Request) {
+    let upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let chunk = vec![b'f'; 64 * 1024];
+        while io.write_all(&chunk).await.is_ok() {}
+        FLOODS_ENDED.fetch_add(1, Ordering::SeqCst);
+    });
+}
+
+fn switching_protocols() -> Response {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("connection", "upgrade")
+        .header("upgrade", "echo")
+        .body(Body::empty())
+        .unwrap()
 }
 
 /// Whether the server closes `stream` (end of stream or reset) within [`CLOSE_WITHIN`],
@@ -200,6 +230,21 @@ async fn read_more(stream: &mut TcpStream, into: &mut Vec<u8>) {
         .expect("the connection stays open");
     assert!(read > 0, "the server closed the connection mid-answer");
     into.extend_from_slice(&buffer[..read]);
+}
+
+/// Reads what `stream` still brings until the server closes it (within [`CLOSE_WITHIN`]): how
+/// many bytes came.
+async fn drain_until_closed(stream: &mut TcpStream) -> usize {
+    tokio::time::timeout(CLOSE_WITHIN, async {
+        let mut received = 0;
+        let mut buffer = vec![0u8; 256 * 1024];
+        while let Ok(read @ 1..) = stream.read(&mut buffer).await {
+            received += read;
+        }
+        received
+    })
+    .await
+    .expect("the server closed the connection")
 }
 
 /// A new connection to `server` on which `GET /large` has been sent.
@@ -423,18 +468,35 @@ async fn a_client_that_stops_reading_a_large_answer_is_cut_off() {
     // The socket fills and stays full for four send timeouts.
     tokio::time::sleep(SEND_TIMEOUT * 4).await;
     // What the buffers held arrives, then the end: the answer was cut short.
-    let received = tokio::time::timeout(CLOSE_WITHIN, async {
-        let mut received = 0;
-        let mut buffer = vec![0u8; 256 * 1024];
-        while let Ok(read @ 1..) = stream.read(&mut buffer).await {
-            received += read;
-        }
-        received
-    })
-    .await
-    .expect("the server closed the connection");
+    let received = drain_until_closed(&mut stream).await;
     assert!(received > 0, "the answer started");
     assert!(received < LARGE_BYTES, "cut short, got {received} bytes");
+    expect_others_served(&server).await;
+}
+
+#[tokio::test]
+async fn an_upgraded_connection_whose_peer_stops_reading_is_cut_off() {
+    let server = send_limited_server().await;
+    let ended_before = FLOODS_ENDED.load(Ordering::SeqCst);
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    stream
+        .write_all(
+            b"GET /flood HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    // The server writes without end; the client reads nothing for four send timeouts.
+    tokio::time::sleep(SEND_TIMEOUT * 4).await;
+    let received = drain_until_closed(&mut stream).await;
+    assert!(received > 0, "the flood began");
+    // The flood's writes failed: the upgraded side saw the cut too.
+    tokio::time::timeout(CLOSE_WITHIN, async {
+        while FLOODS_ENDED.load(Ordering::SeqCst) == ended_before {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the flood ended");
     expect_others_served(&server).await;
 }
 
