@@ -57,7 +57,7 @@ impl MinBodyRate {
 /// How far ahead of its waiting a body's bytes may buy time when no pause limit is set.
 const CREDIT_CAP_WITHOUT_PAUSE_LIMIT: Duration = Duration::from_secs(30);
 
-/// What a request body must keep up; [`FrontLayer`](crate::layers::front::FrontLayer) holds
+/// What a request body must keep up; [`FrontLayer`](crate::layers::FrontLayer) holds
 /// every request body to it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BodyPace {

@@ -8,7 +8,7 @@ use crate::ApiError;
 
 /// The query string, deserialized strictly: a repeated key fills a sequence field
 /// (`?tag=a&tag=b` into `Vec<String>`) and is refused for any other, and `?page=` is an empty
-/// value, not an absent one (see [`urlencoded`](super::urlencoded)).
+/// value, not an absent one (`?page=` with a number field is refused, not read as none).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
 

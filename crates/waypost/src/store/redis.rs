@@ -404,8 +404,8 @@ end
 return 0
 ";
 
-/// Idempotency keys in Redis: one hash per key, under the SHA-256 of the key (see
-/// [`CLAIM_SCRIPT`]); the answer is kept as JSON.
+/// Idempotency keys in Redis: one hash per key, under the SHA-256 of the key, claimed by one
+/// Lua script (check and claim in one step); the answer is kept as JSON.
 #[derive(Clone, Debug)]
 pub struct RedisIdempotencyStore {
     connection: Connection,
