@@ -69,12 +69,12 @@ pub(crate) struct ConnectionActivity {
     /// Set when an HTTP/2 connection has had no stream for the timeout, for its task to shut
     /// it down.
     idle: AtomicBool,
-    /// Response bodies whose next move is hyper's: not polled yet, or their last poll gave a
-    /// frame. One that stays so while no frame goes out is held up by the client (HTTP/2 flow
+    /// HTTP/2 response bodies whose next move is hyper's: not polled yet, or their last poll
+    /// gave a frame. One that stays so while no frame goes out is held up by the client (flow
     /// control); a body waiting for its producer (a quiet stream) is not counted.
     owed_polls: AtomicU32,
-    /// Frames the connection's response bodies have handed to hyper (wrapping): the progress
-    /// the send timeout looks for.
+    /// Frames the connection's HTTP/2 response bodies have handed to hyper (wrapping): the
+    /// progress the send timeout looks for.
     frames_taken: AtomicU32,
 }
 
@@ -145,6 +145,8 @@ pin_project! {
         done: Option<Done>,
         // A CONNECT, which a 2xx answer turns into a tunnel, as a 101 upgrades a connection.
         is_connect: bool,
+        // An HTTP/2 stream, whose body's polls the send timeout watches.
+        multiplexed: bool,
     }
 }
 
@@ -156,7 +158,8 @@ pub(crate) fn track<F>(
     is_connect: bool,
     future: F,
 ) -> Tracked<F> {
-    if version == Version::HTTP_2 {
+    let multiplexed = version == Version::HTTP_2;
+    if multiplexed {
         activity.multiplexed.store(true, Ordering::Relaxed);
     }
     activity.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -164,6 +167,7 @@ pub(crate) fn track<F>(
         future,
         done: Some(Done(activity.clone())),
         is_connect,
+        multiplexed,
     }
 }
 
@@ -186,13 +190,17 @@ where
                 activity.exempt.store(true, Ordering::Relaxed);
             }
         }
-        if let Some(Done(activity)) = &done {
-            activity.owed_polls.fetch_add(1, Ordering::Relaxed);
-        }
-        Poll::Ready(Ok(response.map(|body| TrackedBody {
-            body,
-            done,
-            owed: true,
+        let multiplexed = *this.multiplexed;
+        Poll::Ready(Ok(response.map(|body| {
+            let mut tracked = TrackedBody {
+                body,
+                done,
+                counts_polls: multiplexed,
+                owed: false,
+            };
+            // Not polled yet: hyper's move.
+            tracked.set_owed(true);
+            tracked
         })))
     }
 }
@@ -208,13 +216,16 @@ impl Drop for Done {
 }
 
 /// A response body that tells its connection when hyper drops it — once its last frame is
-/// written, or the exchange is abandoned — and whether hyper owes it a poll (see
-/// [`ConnectionActivity`]'s `owed_polls`).
+/// written, or the exchange is abandoned — and, on HTTP/2, whether hyper owes it a poll (see
+/// [`ConnectionActivity`]'s `owed_polls`). On HTTP/1 a client that takes nothing shows as a
+/// full socket, so the body's polls are not counted: no cost on the common path.
 #[derive(Debug)]
 pub(crate) struct TrackedBody {
     body: Body,
     /// Told when the body is dropped.
     done: Option<Done>,
+    /// Whether this body's polls are counted (HTTP/2).
+    counts_polls: bool,
     /// Whether this body is counted in `owed_polls`.
     owed: bool,
 }
@@ -223,7 +234,7 @@ impl TrackedBody {
     /// Counts the body in or out of the connection's owed polls.
     #[inline]
     fn set_owed(&mut self, owed: bool) {
-        if self.owed == owed {
+        if !self.counts_polls || self.owed == owed {
             return;
         }
         self.owed = owed;
@@ -253,15 +264,17 @@ impl http_body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(_))) => {
-                if let Some(Done(activity)) = &self.done {
-                    activity.frames_taken.fetch_add(1, Ordering::Relaxed);
+        if self.counts_polls {
+            match &polled {
+                Poll::Ready(Some(Ok(_))) => {
+                    if let Some(Done(activity)) = &self.done {
+                        activity.frames_taken.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.set_owed(true);
                 }
-                self.set_owed(true);
+                // Waiting for its producer, or over: nothing is owed.
+                _ => self.set_owed(false),
             }
-            // Waiting for its producer, or over: nothing is owed.
-            _ => self.set_owed(false),
         }
         polled
     }
@@ -371,18 +384,15 @@ struct Progress {
 
 impl Progress {
     /// Whether, since the sleep last fired, the response has been held up by the client: the
-    /// socket stayed full, or a body that hyper owes a poll had no frame taken (HTTP/2 flow
+    /// socket stayed full, or an HTTP/2 body that hyper owes a poll had no frame taken (flow
     /// control keeps hyper from asking a stream's body for more while the client's window is
-    /// shut). A body waiting for its producer — a quiet stream — is not held up.
+    /// shut; the client may still make the server write, answering its pings, so writes are
+    /// no progress here). A body waiting for its producer — a quiet stream — is not held up.
     fn is_stalled(&mut self, activity: &ConnectionActivity, write_blocked: bool) -> bool {
         let frames = activity.frames_taken.load(Ordering::Relaxed);
         let socket_full = write_blocked && !self.wrote;
-        // On HTTP/1 a write is progress too (one large frame goes out in many); on HTTP/2 it
-        // is not, as a client may make the server write (ping answers) while it lets no data
-        // through.
-        let body_held = frames == self.frames_seen
-            && activity.owed_polls.load(Ordering::Relaxed) > 0
-            && (!self.wrote || activity.multiplexed.load(Ordering::Relaxed));
+        let body_held =
+            frames == self.frames_seen && activity.owed_polls.load(Ordering::Relaxed) > 0;
         self.wrote = false;
         self.frames_seen = frames;
         socket_full || body_held
