@@ -16,14 +16,18 @@
 //! As with hyper's own, the head's time runs only while no request is in flight: a slow handler,
 //! a long stream or a large download to a slow reader never trips it. An HTTP/2 connection has
 //! the same time as its idle limit (hyper has none, and a client answering pings would otherwise
-//! hold it for ever): with no stream in flight for that long, its task (`app.rs`) is told to
-//! shut it down as hyper does gracefully — a GOAWAY, and the streams already received are
-//! answered — and a client that keeps it open past one more period is cut off.
+//! hold it for ever): with no stream in flight and no DATA going out for that long, its task
+//! (`app.rs`) is told to shut it down as hyper does gracefully — a GOAWAY, and the streams
+//! already received are answered — and a client that keeps it open past one more period is cut
+//! off. (DATA counts because hyper hands a body's last frame to h2 at once: the stream is over
+//! for hyper while h2 still sends it, as slowly as the client's window allows.)
 //!
 //! The send timeout runs only while response data waits for the client: an HTTP/1 socket that
 //! stays full (hyper's writes find no room), or a response body hyper owes a poll but does not
 //! ask for more of (HTTP/2 flow control: the client keeps the stream's window shut). Each firing
-//! of the sleep checks for progress since the last — a write through, a frame taken — so it
+//! of the sleep checks for progress since the last — a write through, a frame taken, DATA bytes
+//! written (the socket wrapper follows HTTP/2's frame headers to count them, so answered pings
+//! are no progress) — so it
 //! bounds the pause, not the whole response, as nginx's `send_timeout` does. A stream with
 //! nothing to send is waiting for its producer, not for the client, and is never cut.
 //!
@@ -292,7 +296,8 @@ impl http_body::Body for TrackedBody {
 
 pin_project! {
     /// A connection's socket, closed when it has waited for a request head longer than the
-    /// timeout allows.
+    /// header-read timeout allows, or its client has taken no response data for the send
+    /// timeout.
     #[derive(Debug)]
     pub(crate) struct ConnectionDeadlines<T> {
         #[pin]
@@ -320,6 +325,7 @@ impl<T> ConnectionDeadlines<T> {
                 registered: None,
                 write_blocked: false,
                 progress: Progress::default(),
+                frames: FrameScan::default(),
                 stalled_since: None,
                 told_idle: false,
             },
@@ -355,8 +361,8 @@ struct Watch {
     timeout: Option<Duration>,
     /// The send timeout.
     send_timeout: Option<Duration>,
-    /// Armed no later than the deadline whenever the connection may be waiting for a head;
-    /// created by the first read that finds nothing.
+    /// Armed no later than the next deadline whenever the connection may be waiting for a head
+    /// or for its client to take data; created by the first read or write that cannot go on.
     sleep: Option<Pin<Box<Sleep>>>,
     /// The waker the sleep's last poll registered: while it has not fired, polling it again for
     /// the same task would only register the same waker again.
@@ -366,6 +372,8 @@ struct Watch {
     write_blocked: bool,
     /// What went out since the sleep last fired.
     progress: Progress,
+    /// The frames of an HTTP/2 connection's writes, followed to count the data among them.
+    frames: FrameScan,
     /// When the sleep first found the response stalled (no write through a full socket, or no
     /// frame taken from a body hyper owes a poll), with no progress since.
     stalled_since: Option<Instant>,
@@ -380,21 +388,127 @@ struct Progress {
     wrote: bool,
     /// The connection's `frames_taken` when the sleep last fired.
     frames_seen: u32,
+    /// The HTTP/2 DATA bytes written when the sleep last fired.
+    data_seen: u64,
+}
+
+/// Follows the frames of what the server writes on an HTTP/2 connection (RFC 9113 §4.1: a
+/// nine-byte header whose first three bytes are the payload's length and fourth its type) and
+/// counts the bytes of DATA frames: response data the client let through. Pings answered, and
+/// any other frame, are no such progress. An HTTP/1 connection's first write is a status line
+/// (`H`), an HTTP/2 one's a SETTINGS frame (its length's high byte, 0): that first byte decides,
+/// and on HTTP/1 nothing more is looked at.
+#[derive(Debug, Default)]
+struct FrameScan {
+    state: ScanState,
+    /// DATA payload bytes written so far.
+    data_bytes: u64,
+}
+
+#[derive(Debug, Default)]
+enum ScanState {
+    /// Nothing written yet.
+    #[default]
+    Undecided,
+    /// HTTP/1 (or an upgraded protocol): not frames.
+    NotFrames,
+    /// Within HTTP/2 frames.
+    Frames {
+        /// The next frame's header, as far as it has been written.
+        header: [u8; 9],
+        header_len: usize,
+        /// Payload bytes of the current frame still to come.
+        payload_left: usize,
+        /// Whether the current frame is a DATA frame.
+        is_data: bool,
+    },
+}
+
+impl FrameScan {
+    /// Follows `written`, the bytes the socket took.
+    #[inline]
+    fn follow(&mut self, mut written: &[u8]) {
+        while !written.is_empty() {
+            match &mut self.state {
+                ScanState::NotFrames => return,
+                ScanState::Undecided => {
+                    self.state = if written[0] == b'H' {
+                        ScanState::NotFrames
+                    } else {
+                        ScanState::Frames {
+                            header: [0; 9],
+                            header_len: 0,
+                            payload_left: 0,
+                            is_data: false,
+                        }
+                    };
+                }
+                ScanState::Frames {
+                    header,
+                    header_len,
+                    payload_left,
+                    is_data,
+                } => {
+                    if *payload_left > 0 {
+                        let taken = (*payload_left).min(written.len());
+                        if *is_data {
+                            self.data_bytes += taken as u64;
+                        }
+                        *payload_left -= taken;
+                        written = &written[taken..];
+                        continue;
+                    }
+                    let taken = (header.len() - *header_len).min(written.len());
+                    header[*header_len..*header_len + taken].copy_from_slice(&written[..taken]);
+                    *header_len += taken;
+                    written = &written[taken..];
+                    if *header_len == header.len() {
+                        *header_len = 0;
+                        *payload_left = usize::from(header[0]) << 16
+                            | usize::from(header[1]) << 8
+                            | usize::from(header[2]);
+                        *is_data = header[3] == 0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Follows the first `written` bytes of `bufs`.
+    fn follow_vectored(&mut self, bufs: &[IoSlice<'_>], mut written: usize) {
+        for buf in bufs {
+            if written == 0 || matches!(self.state, ScanState::NotFrames) {
+                return;
+            }
+            let taken = buf.len().min(written);
+            self.follow(&buf[..taken]);
+            written -= taken;
+        }
+    }
 }
 
 impl Progress {
     /// Whether, since the sleep last fired, the response has been held up by the client: the
-    /// socket stayed full, or an HTTP/2 body that hyper owes a poll had no frame taken (flow
-    /// control keeps hyper from asking a stream's body for more while the client's window is
-    /// shut; the client may still make the server write, answering its pings, so writes are
-    /// no progress here). A body waiting for its producer — a quiet stream — is not held up.
-    fn is_stalled(&mut self, activity: &ConnectionActivity, write_blocked: bool) -> bool {
+    /// socket stayed full, or an HTTP/2 body that hyper owes a poll had no frame taken and no
+    /// DATA went out (flow control keeps hyper from sending while the client's window is shut;
+    /// the client may still make the server write, answering its pings, so only DATA counts).
+    /// A body waiting for its producer — a quiet stream — is not held up.
+    fn is_stalled(
+        &mut self,
+        activity: &ConnectionActivity,
+        write_blocked: bool,
+        data_written: u64,
+    ) -> bool {
         let frames = activity.frames_taken.load(Ordering::Relaxed);
         let socket_full = write_blocked && !self.wrote;
-        let body_held =
-            frames == self.frames_seen && activity.owed_polls.load(Ordering::Relaxed) > 0;
+        // A body's one large frame goes out over many DATA frames, as the client's window
+        // allows: those count as much as a frame taken.
+        let body_held = frames == self.frames_seen
+            && data_written == self.data_seen
+            && activity.owed_polls.load(Ordering::Relaxed) > 0;
         self.wrote = false;
         self.frames_seen = frames;
+        self.data_seen = data_written;
         socket_full || body_held
     }
 }
@@ -451,9 +565,20 @@ impl Watch {
                     // The one place the clock is read: the sleep fired, so a deadline may have
                     // passed, or moved on since the sleep was armed.
                     let now = Instant::now();
-                    let busy = self.write_blocked || self.activity.is_busy();
-                    let stalled =
-                        busy && self.progress.is_stalled(&self.activity, self.write_blocked);
+                    // HTTP/2 data still going out keeps a connection from being idle, though no
+                    // stream is in flight: hyper hands a body's last frame to h2 at once, and
+                    // h2 sends it as the client's window allows, long after.
+                    let data_moved = self.frames.data_bytes != self.progress.data_seen;
+                    if data_moved {
+                        self.activity.note_progress();
+                    }
+                    let busy = self.write_blocked || self.activity.is_busy() || data_moved;
+                    let stalled = busy
+                        && self.progress.is_stalled(
+                            &self.activity,
+                            self.write_blocked,
+                            self.frames.data_bytes,
+                        );
                     let mut next = now + period;
                     match (self.send_timeout, stalled) {
                         (Some(send), true) => {
@@ -552,6 +677,9 @@ impl<T: AsyncWrite> AsyncWrite for ConnectionDeadlines<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let polled = this.io.poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = polled {
+            this.watch.frames.follow(&buf[..written]);
+        }
         this.watch.after_write(cx, polled)
     }
 
@@ -563,6 +691,9 @@ impl<T: AsyncWrite> AsyncWrite for ConnectionDeadlines<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let polled = this.io.poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(written)) = polled {
+            this.watch.frames.follow_vectored(bufs, written);
+        }
         this.watch.after_write(cx, polled)
     }
 
@@ -580,5 +711,49 @@ impl<T: AsyncWrite> AsyncWrite for ConnectionDeadlines<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.project().io.poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
+        let mut frame = length[1..].to_vec();
+        frame.extend([kind, 0, 0, 0, 0, 1]);
+        frame.extend(payload);
+        frame
+    }
+
+    #[test]
+    fn http2_writes_count_their_data_bytes_however_they_are_split() {
+        let mut written = frame(0x4, &[0, 3, 0, 0, 0, 100]);
+        written.extend(frame(0x0, b"hello"));
+        written.extend(frame(0x6, &[7; 8]));
+        written.extend(frame(0x1, &[0x88]));
+        written.extend(frame(0x0, &[b'x'; 70_000]));
+        for piece in [1, 2, 7, 9, 10, 4096, written.len()] {
+            let mut scan = FrameScan::default();
+            for chunk in written.chunks(piece) {
+                scan.follow(chunk);
+            }
+            assert_eq!(scan.data_bytes, 70_005, "in pieces of {piece}");
+        }
+        // Vectored: only the bytes the socket took.
+        let mut scan = FrameScan::default();
+        let (head, tail) = written.split_at(20);
+        scan.follow_vectored(&[IoSlice::new(head), IoSlice::new(tail)], 25);
+        // SETTINGS (15 bytes), the DATA frame's header (9) and one byte of "hello".
+        assert_eq!(scan.data_bytes, 1);
+    }
+
+    #[test]
+    fn http1_writes_are_not_frames() {
+        let mut scan = FrameScan::default();
+        scan.follow(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n\0\0\0\0\0");
+        scan.follow(&frame(0x0, b"not data"));
+        assert_eq!(scan.data_bytes, 0);
+        assert!(matches!(scan.state, ScanState::NotFrames));
     }
 }

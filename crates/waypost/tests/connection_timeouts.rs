@@ -43,6 +43,7 @@ static SLOW: RouteInfo = route(&["/slow"]);
 static TRICKLE: RouteInfo = route(&["/trickle"]);
 static LARGE: RouteInfo = route(&["/large"]);
 static QUIET: RouteInfo = route(&["/quiet"]);
+static MEDIUM: RouteInfo = route(&["/medium"]);
 static ECHO_UPGRADE: RouteInfo = route(&["/upgrade"]);
 static FLOOD_UPGRADE: RouteInfo = route(&["/flood"]);
 
@@ -52,6 +53,8 @@ static FLOODS_ENDED: AtomicUsize = AtomicUsize::new(0);
 /// Larger than what loopback socket buffers hold, so the server's writes block until the
 /// client reads.
 const LARGE_BYTES: usize = 32 * 1024 * 1024;
+/// One frame of a body, many times an HTTP/2 window.
+const MEDIUM_BYTES: usize = 512 * 1024;
 
 async fn server() -> TestServer {
     server_with(ServerConfig {
@@ -97,6 +100,9 @@ async fn server_with(config: ServerConfig) -> TestServer {
         .mount(router);
     let router = RouteMethods::new(&LARGE)
         .get(|| async { vec![b'x'; LARGE_BYTES] })
+        .mount(router);
+    let router = RouteMethods::new(&MEDIUM)
+        .get(|| async { vec![b'm'; MEDIUM_BYTES] })
         .mount(router);
     let router = RouteMethods::new(&QUIET)
         .get(|| async {
@@ -601,6 +607,53 @@ async fn an_http2_stream_whose_window_stays_shut_is_cut_off_even_while_the_clien
     assert!(
         !frames.iter().any(|&(kind, ..)| kind == H2_DATA),
         "no data could go out: {frames:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_http2_reader_that_keeps_opening_its_window_gets_a_large_answer_whole() {
+    // Both timeouts short: the body's one frame is handed to h2 at once, so no stream is in
+    // flight while it goes out, and no new frame is taken from the body — neither the idle
+    // limit nor the send timeout may take that for a client gone quiet.
+    let server = server_with(ServerConfig {
+        header_read_timeout: Some(TIMEOUT),
+        send_timeout: Some(SEND_TIMEOUT),
+        ..ServerConfig::default()
+    })
+    .await;
+    let stream = TcpStream::connect(server.address()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer.write_all(&h2_opening(&[], "/medium")).await.unwrap();
+    // 32 KiB more of window, for the stream and the connection, every 100 ms: the answer's one
+    // body frame goes out over several send timeouts, and the server takes no new frame from
+    // the body all that while.
+    let windows = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let more = 32_768u32.to_be_bytes();
+            let mut updates = h2_frame(H2_WINDOW_UPDATE, 0, 0, &more);
+            updates.extend(h2_frame(H2_WINDOW_UPDATE, 0, 1, &more));
+            if writer.write_all(&updates).await.is_err() {
+                break;
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut body = Vec::new();
+    while let Some((kind, flags, id, payload)) = read_h2_frame_from(&mut reader).await {
+        if kind == H2_DATA && id == 1 {
+            body.extend(payload);
+            if flags & H2_END_STREAM != 0 {
+                break;
+            }
+        }
+    }
+    windows.abort();
+    assert_eq!(body.len(), MEDIUM_BYTES, "the whole answer");
+    assert!(body.iter().all(|&byte| byte == b'm'));
+    assert!(
+        started.elapsed() > SEND_TIMEOUT.max(TIMEOUT) * 2,
+        "the answer took longer than both timeouts, so the test means something"
     );
 }
 
