@@ -211,7 +211,7 @@ impl App {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let activity = ConnectionActivity::new();
+            let activity = ConnectionActivity::new(server.send_timeout);
             let hyper_service = ConnectionService {
                 app: RefCell::new(service.for_connection(peer)),
                 extensions: connection_extensions(peer),
@@ -221,7 +221,6 @@ impl App {
                 ShapedErrors::new(stream, activity.clone()),
                 activity.clone(),
                 server.header_read_timeout,
-                server.send_timeout,
             );
             let builder = template.clone();
             let stopping = stopping.clone();

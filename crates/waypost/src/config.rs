@@ -256,8 +256,9 @@ pub struct ServerConfig {
     pub header_read_timeout: Option<Duration>,
     /// `WAYPOST_SEND_TIMEOUT` (60s): a connection whose client takes none of the response data
     /// waiting for it for this long is closed — an HTTP/1 socket that stays full, or an HTTP/2
-    /// stream whose flow-control window the client keeps shut, a WebSocket or tunnel whose peer
-    /// stopped reading. As nginx's `send_timeout`, it
+    /// stream whose flow-control window the client keeps shut (past the timeout an HTTP/2
+    /// connection must send at 240 bytes a second), a WebSocket or tunnel whose peer stopped
+    /// reading. As nginx's `send_timeout`, it
     /// bounds the pause between two writes, not the whole response: a slow reader that keeps
     /// reading is served to the end, and a quiet stream (nothing to send) is not held up. `off`
     /// leaves it to a proxy in front.

@@ -22,14 +22,16 @@
 //! off. (DATA counts because hyper hands a body's last frame to h2 at once: the stream is over
 //! for hyper while h2 still sends it, as slowly as the client's window allows.)
 //!
-//! The send timeout runs only while response data waits for the client: an HTTP/1 socket that
-//! stays full (hyper's writes find no room), or a response body hyper owes a poll but does not
-//! ask for more of (HTTP/2 flow control: the client keeps the stream's window shut). Each firing
-//! of the sleep checks for progress since the last — a write through, a frame taken, DATA bytes
-//! written (the socket wrapper follows HTTP/2's frame headers to count them, so answered pings
-//! are no progress) — so it
-//! bounds the pause, not the whole response, as nginx's `send_timeout` does. A stream with
-//! nothing to send is waiting for its producer, not for the client, and is never cut.
+//! The send timeout runs only while response data waits for the client. On HTTP/1 that is a
+//! socket that stays full: no write gets through for the timeout, as nginx's `send_timeout`
+//! (it bounds the pause, not the whole response). On HTTP/2 the socket rarely fills — flow
+//! control holds the data back instead — so each response body notes when it hands hyper a
+//! frame, and hyper must come back for the next within the timeout; past it, the connection
+//! must be sending DATA at 240 bytes a second or more (ASP.NET Core's minimum response rate: a
+//! few cheap answers on other streams, or answered pings, do not hold a stream open), and the
+//! frame must be out by the time that rate gives its bytes. The socket wrapper follows HTTP/2's
+//! frame headers to count DATA bytes. A body waiting for its producer — a quiet stream — is
+//! never held against the client.
 //!
 //! Upgraded connections (WebSocket) and CONNECT tunnels wait for no head once a request shows
 //! what they are; the send timeout still cuts one whose peer leaves its socket full.
@@ -40,7 +42,7 @@ use std::{
     pin::Pin,
     sync::{
         atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     task::{Context, Poll, Waker},
     time::Duration,
@@ -73,18 +75,87 @@ pub(crate) struct ConnectionActivity {
     /// Set when an HTTP/2 connection has had no stream for the timeout, for its task to shut
     /// it down.
     idle: AtomicBool,
-    /// HTTP/2 response bodies whose next move is hyper's: not polled yet, or their last poll
-    /// gave a frame. One that stays so while no frame goes out is held up by the client (flow
-    /// control); a body waiting for its producer (a quiet stream) is not counted.
-    owed_polls: AtomicU32,
-    /// Frames the connection's HTTP/2 response bodies have handed to hyper (wrapping): the
-    /// progress the send timeout looks for.
-    frames_taken: AtomicU32,
+    /// The send timeout.
+    send_timeout: Option<Duration>,
+    /// The HTTP/2 response bodies of the connection, each with the time by which hyper must
+    /// come back to it (see [`OwedBodies`]).
+    owed_bodies: Mutex<OwedBodies>,
+}
+
+/// The lowest rate at which an HTTP/2 client must take response data (ASP.NET Core's
+/// `MinResponseDataRate`, 240 bytes a second): once a body has waited the send timeout for
+/// hyper to come back, the connection's DATA must go out at least this fast, and a frame of
+/// `n` bytes gets `n / MIN_SEND_RATE` seconds more at the most. Also the DATA rate below which
+/// an HTTP/2 connection with nothing in flight counts as idle.
+const MIN_SEND_RATE: u64 = 240;
+
+/// The HTTP/2 response bodies of one connection, a slot each (reused once free), holding by
+/// when hyper owes the body a poll: set when the body is created and whenever it hands over a
+/// frame, cleared while it waits for its producer (a quiet stream is not held up by the
+/// client). hyper asks a stream's body for the next frame once the client's window has let the
+/// last one out; a body still owed after the send timeout is a stream the client holds up, and
+/// then the connection must be sending DATA at [`MIN_SEND_RATE`] — a few cheap answers on
+/// other streams do not keep it — and, whatever else moves, the frame must be out by the time
+/// that rate gives it.
+#[derive(Debug, Default)]
+struct OwedBodies {
+    slots: Vec<OwedSlot>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OwedSlot {
+    /// No body holds it.
+    Free,
+    /// A body's: owed a poll, or (`None`) waiting for its producer.
+    Held(Option<Owed>),
+}
+
+/// By when hyper owes a body a poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Owed {
+    /// The send timeout after the body handed over its frame (or was created).
+    by: Instant,
+    /// The send timeout and the frame's bytes at the minimum rate.
+    at_the_latest: Instant,
+}
+
+impl OwedBodies {
+    fn hold(&mut self, owed: Owed) -> usize {
+        let held = OwedSlot::Held(Some(owed));
+        match self.slots.iter().position(|slot| *slot == OwedSlot::Free) {
+            Some(free) => {
+                self.slots[free] = held;
+                free
+            }
+            None => {
+                self.slots.push(held);
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    /// The earliest of the bodies' `by` and of their `at_the_latest`.
+    fn earliest(&self) -> Option<(Instant, Instant)> {
+        self.slots
+            .iter()
+            .filter_map(|slot| match slot {
+                OwedSlot::Held(owed) => *owed,
+                OwedSlot::Free => None,
+            })
+            .fold(None, |earliest, owed| {
+                Some(
+                    earliest.map_or((owed.by, owed.at_the_latest), |(by, latest)| {
+                        (owed.by.min(by), owed.at_the_latest.min(latest))
+                    }),
+                )
+            })
+    }
 }
 
 impl ConnectionActivity {
-    /// The activity of a connection opened now.
-    pub(crate) fn new() -> Arc<Self> {
+    /// The activity of a connection opened now, whose clients must take response data within
+    /// `send_timeout`.
+    pub(crate) fn new(send_timeout: Option<Duration>) -> Arc<Self> {
         Arc::new(Self {
             opened: Instant::now(),
             in_flight: AtomicU32::new(0),
@@ -92,9 +163,26 @@ impl ConnectionActivity {
             exempt: AtomicBool::new(false),
             multiplexed: AtomicBool::new(false),
             idle: AtomicBool::new(false),
-            owed_polls: AtomicU32::new(0),
-            frames_taken: AtomicU32::new(0),
+            send_timeout,
+            owed_bodies: Mutex::new(OwedBodies::default()),
         })
+    }
+
+    /// By when a body that hands over a frame of `bytes` bytes now must be asked for more.
+    fn owed_by(send_timeout: Duration, bytes: usize) -> Owed {
+        let by = Instant::now() + send_timeout;
+        let drain = Duration::from_millis(bytes as u64 * 1000 / MIN_SEND_RATE);
+        Owed {
+            by,
+            at_the_latest: by + drain,
+        }
+    }
+
+    fn owed_bodies(&self) -> std::sync::MutexGuard<'_, OwedBodies> {
+        // The slots stay consistent whatever panicked while one was set.
+        self.owed_bodies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether the connection is plain HTTP/1 with no request in flight: whatever hyper
@@ -187,25 +275,24 @@ where
         let done = this.done.take();
         // hyper hands the socket over after a 101, and after a 2xx to a CONNECT: what follows
         // is another protocol's bytes (RFC 9110 §9.3.6), not the next request.
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS
-            || (*this.is_connect && response.status().is_success())
+        // On HTTP/2 a CONNECT makes one stream a tunnel, not the connection.
+        if !*this.multiplexed
+            && (response.status() == StatusCode::SWITCHING_PROTOCOLS
+                || (*this.is_connect && response.status().is_success()))
         {
             if let Some(Done(activity)) = &done {
                 activity.exempt.store(true, Ordering::Relaxed);
             }
         }
-        let multiplexed = *this.multiplexed;
-        Poll::Ready(Ok(response.map(|body| {
-            let mut tracked = TrackedBody {
-                body,
-                done,
-                counts_polls: multiplexed,
-                owed: false,
-            };
-            // Not polled yet: hyper's move.
-            tracked.set_owed(true);
-            tracked
-        })))
+        // Not polled yet: hyper's move, within the send timeout.
+        let slot = match (&done, *this.multiplexed) {
+            (Some(Done(activity)), true) => activity.send_timeout.map(|send_timeout| {
+                let owed = ConnectionActivity::owed_by(send_timeout, 0);
+                activity.owed_bodies().hold(owed)
+            }),
+            _ => None,
+        };
+        Poll::Ready(Ok(response.map(|body| TrackedBody { body, done, slot })))
     }
 }
 
@@ -220,33 +307,26 @@ impl Drop for Done {
 }
 
 /// A response body that tells its connection when hyper drops it — once its last frame is
-/// written, or the exchange is abandoned — and, on HTTP/2, whether hyper owes it a poll (see
-/// [`ConnectionActivity`]'s `owed_polls`). On HTTP/1 a client that takes nothing shows as a
-/// full socket, so the body's polls are not counted: no cost on the common path.
+/// written, or the exchange is abandoned — and, on HTTP/2, by when hyper owes it a poll (see
+/// [`OwedBodies`]). On HTTP/1 a client that takes nothing shows as a full socket, so the body's
+/// polls are not watched: no cost on the common path.
 #[derive(Debug)]
 pub(crate) struct TrackedBody {
     body: Body,
     /// Told when the body is dropped.
     done: Option<Done>,
-    /// Whether this body's polls are counted (HTTP/2).
-    counts_polls: bool,
-    /// Whether this body is counted in `owed_polls`.
-    owed: bool,
+    /// HTTP/2 with a send timeout: the body's slot among the connection's owed bodies.
+    slot: Option<usize>,
 }
 
 impl TrackedBody {
-    /// Counts the body in or out of the connection's owed polls.
-    #[inline]
-    fn set_owed(&mut self, owed: bool) {
-        if !self.counts_polls || self.owed == owed {
-            return;
-        }
-        self.owed = owed;
+    /// Notes that the body handed over a frame of `bytes` bytes (`None`: that it owes none,
+    /// waiting for its producer or over).
+    fn set_owed(&self, slot: usize, bytes: Option<usize>) {
         if let Some(Done(activity)) = &self.done {
-            if owed {
-                activity.owed_polls.fetch_add(1, Ordering::Relaxed);
-            } else {
-                activity.owed_polls.fetch_sub(1, Ordering::Relaxed);
+            if let Some(send_timeout) = activity.send_timeout {
+                let owed = bytes.map(|bytes| ConnectionActivity::owed_by(send_timeout, bytes));
+                activity.owed_bodies().slots[slot] = OwedSlot::Held(owed);
             }
         }
     }
@@ -254,7 +334,9 @@ impl TrackedBody {
 
 impl Drop for TrackedBody {
     fn drop(&mut self) {
-        self.set_owed(false);
+        if let (Some(slot), Some(Done(activity))) = (self.slot, &self.done) {
+            activity.owed_bodies().slots[slot] = OwedSlot::Free;
+        }
     }
 }
 
@@ -268,16 +350,14 @@ impl http_body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if self.counts_polls {
+        if let Some(slot) = self.slot {
             match &polled {
-                Poll::Ready(Some(Ok(_))) => {
-                    if let Some(Done(activity)) = &self.done {
-                        activity.frames_taken.fetch_add(1, Ordering::Relaxed);
-                    }
-                    self.set_owed(true);
+                // Handed over: hyper comes back once the client has let it out.
+                Poll::Ready(Some(Ok(frame))) => {
+                    self.set_owed(slot, Some(frame.data_ref().map_or(0, Bytes::len)));
                 }
                 // Waiting for its producer, or over: nothing is owed.
-                _ => self.set_owed(false),
+                _ => self.set_owed(slot, None),
             }
         }
         polled
@@ -307,20 +387,19 @@ pin_project! {
 }
 
 impl<T> ConnectionDeadlines<T> {
-    /// `io`, closed when it waits for a head longer than `header_read` allows, or when its
-    /// client takes no response data for `send` (`None`: no such limit).
+    /// `io`, closed when it waits for a head longer than `header_read` allows (`None`: no
+    /// limit), or when its client takes no response data for the send timeout `activity` has.
     pub(crate) fn new(
         io: T,
         activity: Arc<ConnectionActivity>,
         header_read: Option<Duration>,
-        send: Option<Duration>,
     ) -> Self {
         Self {
             io,
             watch: Watch {
+                send_timeout: activity.send_timeout,
                 activity,
                 timeout: header_read,
-                send_timeout: send,
                 sleep: None,
                 registered: None,
                 write_blocked: false,
@@ -359,7 +438,7 @@ struct Watch {
     activity: Arc<ConnectionActivity>,
     /// The header-read timeout.
     timeout: Option<Duration>,
-    /// The send timeout.
+    /// The send timeout (the connection's, at hand).
     send_timeout: Option<Duration>,
     /// Armed no later than the next deadline whenever the connection may be waiting for a head
     /// or for its client to take data; created by the first read or write that cannot go on.
@@ -374,8 +453,8 @@ struct Watch {
     progress: Progress,
     /// The frames of an HTTP/2 connection's writes, followed to count the data among them.
     frames: FrameScan,
-    /// When the sleep first found the response stalled (no write through a full socket, or no
-    /// frame taken from a body hyper owes a poll), with no progress since.
+    /// Since when the socket has stayed full, no write getting through, as far as the sleep's
+    /// firings have seen.
     stalled_since: Option<Instant>,
     /// Whether an idle HTTP/2 connection's task has been told to shut it down.
     told_idle: bool,
@@ -386,10 +465,18 @@ struct Watch {
 struct Progress {
     /// Whether a write got through.
     wrote: bool,
-    /// The connection's `frames_taken` when the sleep last fired.
-    frames_seen: u32,
     /// The HTTP/2 DATA bytes written when the sleep last fired.
     data_seen: u64,
+    /// When the sleep last fired.
+    last_fired: Option<Instant>,
+}
+
+/// What a firing of the sleep found since the last.
+struct Observed {
+    /// Since when the socket has been full with no write through (`None`: it has not been).
+    socket_full_since: Option<Instant>,
+    /// Whether HTTP/2 DATA went out at [`MIN_SEND_RATE`] or faster.
+    data_moved: bool,
 }
 
 /// Follows the frames of what the server writes on an HTTP/2 connection (RFC 9113 §4.1: a
@@ -488,28 +575,20 @@ impl FrameScan {
 }
 
 impl Progress {
-    /// Whether, since the sleep last fired, the response has been held up by the client: the
-    /// socket stayed full, or an HTTP/2 body that hyper owes a poll had no frame taken and no
-    /// DATA went out (flow control keeps hyper from sending while the client's window is shut;
-    /// the client may still make the server write, answering its pings, so only DATA counts).
-    /// A body waiting for its producer — a quiet stream — is not held up.
-    fn is_stalled(
-        &mut self,
-        activity: &ConnectionActivity,
-        write_blocked: bool,
-        data_written: u64,
-    ) -> bool {
-        let frames = activity.frames_taken.load(Ordering::Relaxed);
-        let socket_full = write_blocked && !self.wrote;
-        // A body's one large frame goes out over many DATA frames, as the client's window
-        // allows: those count as much as a frame taken.
-        let body_held = frames == self.frames_seen
-            && data_written == self.data_seen
-            && activity.owed_polls.load(Ordering::Relaxed) > 0;
+    /// What went out since the sleep last fired, seen as it fires `now`, with `data_bytes`
+    /// HTTP/2 DATA bytes written so far.
+    fn observe(&mut self, now: Instant, write_blocked: bool, data_bytes: u64) -> Observed {
+        let last_fired = self.last_fired.unwrap_or(now);
+        let elapsed_ms = now.saturating_duration_since(last_fired).as_millis();
+        let min_bytes = (elapsed_ms * u128::from(MIN_SEND_RATE) / 1000).max(1);
+        let observed = Observed {
+            socket_full_since: (write_blocked && !self.wrote).then_some(last_fired),
+            data_moved: u128::from(data_bytes.wrapping_sub(self.data_seen)) >= min_bytes,
+        };
         self.wrote = false;
-        self.frames_seen = frames;
-        self.data_seen = data_written;
-        socket_full || body_held
+        self.data_seen = data_bytes;
+        self.last_fired = Some(now);
+        observed
     }
 }
 
@@ -565,30 +644,42 @@ impl Watch {
                     // The one place the clock is read: the sleep fired, so a deadline may have
                     // passed, or moved on since the sleep was armed.
                     let now = Instant::now();
+                    let observed =
+                        self.progress
+                            .observe(now, self.write_blocked, self.frames.data_bytes);
                     // HTTP/2 data still going out keeps a connection from being idle, though no
                     // stream is in flight: hyper hands a body's last frame to h2 at once, and
-                    // h2 sends it as the client's window allows, long after.
-                    let data_moved = self.frames.data_bytes != self.progress.data_seen;
-                    if data_moved {
+                    // h2 sends it as the client's window allows, long after. A trickle below
+                    // the minimum rate does not.
+                    if observed.data_moved {
                         self.activity.note_progress();
                     }
-                    let busy = self.write_blocked || self.activity.is_busy() || data_moved;
-                    let stalled = busy
-                        && self.progress.is_stalled(
-                            &self.activity,
-                            self.write_blocked,
-                            self.frames.data_bytes,
-                        );
+                    let busy = self.write_blocked || self.activity.is_busy() || observed.data_moved;
                     let mut next = now + period;
-                    match (self.send_timeout, stalled) {
-                        (Some(send), true) => {
-                            let since = *self.stalled_since.get_or_insert(now);
-                            if since + send <= now {
-                                return Some(Cut::SendStalled);
+                    if let Some(send) = self.send_timeout {
+                        match observed.socket_full_since {
+                            Some(full_since) => {
+                                let since = *self.stalled_since.get_or_insert(full_since);
+                                if since + send <= now {
+                                    return Some(Cut::SendStalled);
+                                }
+                                next = next.min(since + send);
                             }
-                            next = next.min(since + send);
+                            None => self.stalled_since = None,
                         }
-                        _ => self.stalled_since = None,
+                        if self.activity.multiplexed.load(Ordering::Relaxed) {
+                            let earliest = self.activity.owed_bodies().earliest();
+                            if let Some((by, at_the_latest)) = earliest {
+                                let held_up = by <= now && !observed.data_moved;
+                                if held_up || at_the_latest <= now {
+                                    return Some(Cut::SendStalled);
+                                }
+                                if by > now {
+                                    next = next.min(by);
+                                }
+                                next = next.min(at_the_latest);
+                            }
+                        }
                     }
                     if let (Some(timeout), false, false) = (self.timeout, busy, exempt) {
                         let deadline = self.activity.waiting_since() + timeout;
@@ -746,6 +837,56 @@ mod tests {
         scan.follow_vectored(&[IoSlice::new(head), IoSlice::new(tail)], 25);
         // SETTINGS (15 bytes), the DATA frame's header (9) and one byte of "hello".
         assert_eq!(scan.data_bytes, 1);
+    }
+
+    #[test]
+    fn owed_bodies_reuse_free_slots_and_tell_the_earliest_times() {
+        let now = Instant::now();
+        let owed = |by: u64, latest: u64| Owed {
+            by: now + Duration::from_secs(by),
+            at_the_latest: now + Duration::from_secs(latest),
+        };
+        let mut bodies = OwedBodies::default();
+        assert_eq!(bodies.earliest(), None);
+        let first = bodies.hold(owed(5, 50));
+        let second = bodies.hold(owed(9, 20));
+        assert_ne!(first, second);
+        assert_eq!(
+            bodies.earliest(),
+            Some((now + Duration::from_secs(5), now + Duration::from_secs(20)))
+        );
+        // A body waiting for its producer owes nothing; a freed slot is taken again.
+        bodies.slots[second] = OwedSlot::Held(None);
+        assert_eq!(
+            bodies.earliest(),
+            Some((now + Duration::from_secs(5), now + Duration::from_secs(50)))
+        );
+        bodies.slots[first] = OwedSlot::Free;
+        assert_eq!(bodies.earliest(), None);
+        assert_eq!(bodies.hold(owed(1, 1)), first);
+        assert_eq!(bodies.slots.len(), 2);
+    }
+
+    #[test]
+    fn progress_counts_data_only_at_the_minimum_rate_and_a_full_socket_since_the_last_firing() {
+        let start = Instant::now();
+        let mut progress = Progress::default();
+        let first = progress.observe(start, true, 0);
+        assert_eq!(first.socket_full_since, Some(start));
+        assert!(!first.data_moved);
+        // Ten seconds later: 2 400 bytes is the minimum rate; 2 399 is a trickle.
+        let later = start + Duration::from_secs(10);
+        let trickle = progress.observe(later, false, 2_399);
+        assert!(!trickle.data_moved);
+        assert_eq!(trickle.socket_full_since, None);
+        let steady = progress.observe(later + Duration::from_secs(10), true, 2_399 + 2_400);
+        assert!(steady.data_moved);
+        // Full since the firing before, as nothing got through in between.
+        assert_eq!(steady.socket_full_since, Some(later));
+        // A write through since the last firing: not full all along.
+        progress.wrote = true;
+        let wrote = progress.observe(later + Duration::from_secs(20), true, 4_799);
+        assert_eq!(wrote.socket_full_since, None);
     }
 
     #[test]

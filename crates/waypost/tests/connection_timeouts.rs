@@ -658,6 +658,53 @@ async fn an_http2_reader_that_keeps_opening_its_window_gets_a_large_answer_whole
 }
 
 #[tokio::test]
+async fn an_http2_stream_kept_shut_is_cut_off_while_other_streams_are_answered() {
+    let server = send_limited_server().await;
+    let stream = TcpStream::connect(server.address()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    // Every stream starts with its window shut; stream 1 asks for a body it never lets out.
+    writer
+        .write_all(&h2_opening(&[0, 4, 0, 0, 0, 0], "/medium"))
+        .await
+        .unwrap();
+    // Meanwhile a request every 100 ms on a new stream, whose window is opened: answered, so
+    // the connection keeps making progress — on other streams.
+    let others = tokio::spawn(async move {
+        for id in (3u32..).step_by(2) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut request = h2_frame(
+                H2_HEADERS,
+                H2_END_STREAM | H2_END_HEADERS,
+                id,
+                &hpack_get("/hello"),
+            );
+            request.extend(h2_frame(H2_WINDOW_UPDATE, 0, id, &1024u32.to_be_bytes()));
+            if writer.write_all(&request).await.is_err() {
+                break;
+            }
+        }
+    });
+    let frames = tokio::time::timeout(CLOSE_WITHIN, async {
+        let mut frames = Vec::new();
+        while let Some((kind, _, id, _)) = read_h2_frame_from(&mut reader).await {
+            frames.push((kind, id));
+        }
+        frames
+    })
+    .await
+    .expect("the server closes the connection");
+    others.abort();
+    assert!(
+        !frames.contains(&(H2_DATA, 1)),
+        "stream 1 let nothing out: {frames:?}"
+    );
+    assert!(
+        frames.iter().any(|&(kind, id)| kind == H2_DATA && id > 1),
+        "the other streams were answered: {frames:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_http2_window_opened_within_the_send_timeout_gets_its_data() {
     let server = send_limited_server().await;
     let mut stream = TcpStream::connect(server.address()).await.unwrap();
