@@ -562,7 +562,11 @@ impl FrameScan {
     }
 
     /// Follows the first `written` bytes of `bufs`.
+    #[inline]
     fn follow_vectored(&mut self, bufs: &[IoSlice<'_>], mut written: usize) {
+        if matches!(self.state, ScanState::NotFrames) {
+            return;
+        }
         for buf in bufs {
             if written == 0 || matches!(self.state, ScanState::NotFrames) {
                 return;
@@ -596,6 +600,13 @@ impl Watch {
     /// Called when a read or a write cannot go on: whether the connection is past one of its
     /// deadlines, and which. If not, the task is woken when it might be.
     fn past_deadline(&mut self, cx: &mut Context<'_>) -> Option<Cut> {
+        // The common case first, on every read that finds nothing: the sleep is armed and will
+        // wake this task.
+        if let (Some(sleep), Some(registered)) = (&self.sleep, &self.registered) {
+            if !sleep.is_elapsed() && registered.will_wake(cx.waker()) {
+                return None;
+            }
+        }
         let period = match (self.timeout, self.send_timeout) {
             (None, None) => return None,
             (Some(timeout), None) | (None, Some(timeout)) => timeout,
@@ -608,13 +619,7 @@ impl Watch {
             return None;
         }
         let sleep = match &mut self.sleep {
-            Some(sleep) => {
-                let registered = self.registered.as_ref();
-                if !sleep.is_elapsed() && registered.is_some_and(|w| w.will_wake(cx.waker())) {
-                    return None;
-                }
-                sleep
-            }
+            Some(sleep) => sleep,
             None => {
                 let first = Instant::now() + period;
                 let first = match self.timeout {
