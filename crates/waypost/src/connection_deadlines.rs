@@ -30,8 +30,11 @@
 //! must be sending DATA at 240 bytes a second or more (ASP.NET Core's minimum response rate: a
 //! few cheap answers on other streams, or answered pings, do not hold a stream open), and the
 //! frame must be out by the time that rate gives its bytes. The socket wrapper follows HTTP/2's
-//! frame headers to count DATA bytes. A body waiting for its producer — a quiet stream — is
-//! never held against the client.
+//! frame headers to count DATA bytes. A body hands hyper at most 16 KiB at a time, so an
+//! answer built in one piece stays watched until its last piece is out. A body waiting for its
+//! producer — a quiet stream — is never held against the client. (On HTTP/1 the accepted
+//! socket holds at most 16 KiB unsent, `TCP_NOTSENT_LOWAT`, see `app.rs`: a slow reader frees
+//! room within seconds, where the kernel would otherwise wait for megabytes to drain.)
 //!
 //! Upgraded connections (WebSocket) and CONNECT tunnels wait for no head once a request shows
 //! what they are; the send timeout still cuts one whose peer leaves its socket full.
@@ -292,7 +295,12 @@ where
             }),
             _ => None,
         };
-        Poll::Ready(Ok(response.map(|body| TrackedBody { body, done, slot })))
+        Poll::Ready(Ok(response.map(|body| TrackedBody {
+            body,
+            done,
+            slot,
+            rest: None,
+        })))
     }
 }
 
@@ -317,7 +325,16 @@ pub(crate) struct TrackedBody {
     done: Option<Done>,
     /// HTTP/2 with a send timeout: the body's slot among the connection's owed bodies.
     slot: Option<usize>,
+    /// HTTP/2: what is left of a frame larger than [`PIECE`], handed over a piece at a time.
+    rest: Option<Bytes>,
 }
+
+/// The most an HTTP/2 body hands hyper at once (HTTP/2's default frame size). hyper gives h2 a
+/// whole frame as soon as the stream's window has room for one byte, and h2 keeps what the
+/// window does not let out; in pieces, hyper comes back for each, so a stream whose client
+/// keeps its window (nearly) shut stays owed — and is cut off — however large the answer
+/// built in one piece.
+const PIECE: usize = 16 * 1024;
 
 impl TrackedBody {
     /// Notes that the body handed over a frame of `bytes` bytes (`None`: that it owes none,
@@ -349,28 +366,57 @@ impl http_body::Body for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Some(slot) = self.slot {
-            match &polled {
-                // Handed over: hyper comes back once the client has let it out.
-                Poll::Ready(Some(Ok(frame))) => {
-                    self.set_owed(slot, Some(frame.data_ref().map_or(0, Bytes::len)));
-                }
-                // Waiting for its producer, or over: nothing is owed.
-                _ => self.set_owed(slot, None),
+        let Some(slot) = self.slot else {
+            return Pin::new(&mut self.body).poll_frame(cx);
+        };
+        let polled = match self.rest.take() {
+            Some(rest) => Poll::Ready(Some(Ok(http_body::Frame::data(rest)))),
+            None => Pin::new(&mut self.body).poll_frame(cx),
+        };
+        match polled {
+            // Handed over: hyper comes back once the client has let it out.
+            Poll::Ready(Some(Ok(frame))) => {
+                let frame = match frame.into_data() {
+                    Ok(mut data) => {
+                        if data.len() > PIECE {
+                            self.rest = Some(data.split_off(PIECE));
+                        }
+                        self.set_owed(slot, Some(data.len()));
+                        http_body::Frame::data(data)
+                    }
+                    Err(trailers) => {
+                        self.set_owed(slot, Some(0));
+                        trailers
+                    }
+                };
+                Poll::Ready(Some(Ok(frame)))
+            }
+            // Waiting for its producer, or over: nothing is owed.
+            other => {
+                self.set_owed(slot, None);
+                other
             }
         }
-        polled
     }
 
     #[inline]
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.rest.is_none() && self.body.is_end_stream()
     }
 
     #[inline]
     fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        let inner = self.body.size_hint();
+        let Some(rest) = &self.rest else {
+            return inner;
+        };
+        let rest = rest.len() as u64;
+        let mut hint = http_body::SizeHint::new();
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + rest);
+        }
+        hint.set_lower(inner.lower() + rest);
+        hint
     }
 }
 
@@ -465,10 +511,14 @@ struct Watch {
 struct Progress {
     /// Whether a write got through.
     wrote: bool,
-    /// The HTTP/2 DATA bytes written when the sleep last fired.
-    data_seen: u64,
     /// When the sleep last fired.
     last_fired: Option<Instant>,
+    /// Where the current stretch over which the DATA rate is judged began: when, and the DATA
+    /// bytes written by then. A stretch lasts at least a period, so that a firing moments
+    /// after another does not judge a bursty reader by the few milliseconds in between.
+    stretch: Option<(Instant, u64)>,
+    /// Whether the last whole stretch sent DATA at the minimum rate.
+    last_stretch_moved: bool,
 }
 
 /// What a firing of the sleep found since the last.
@@ -579,18 +629,33 @@ impl FrameScan {
 }
 
 impl Progress {
-    /// What went out since the sleep last fired, seen as it fires `now`, with `data_bytes`
-    /// HTTP/2 DATA bytes written so far.
-    fn observe(&mut self, now: Instant, write_blocked: bool, data_bytes: u64) -> Observed {
+    /// What went out since the sleep last fired, seen as it fires `now` (firings at least
+    /// `period` apart, unless a deadline falls between), with `data_bytes` HTTP/2 DATA bytes
+    /// written so far.
+    fn observe(
+        &mut self,
+        now: Instant,
+        period: Duration,
+        write_blocked: bool,
+        data_bytes: u64,
+    ) -> Observed {
         let last_fired = self.last_fired.unwrap_or(now);
-        let elapsed_ms = now.saturating_duration_since(last_fired).as_millis();
-        let min_bytes = (elapsed_ms * u128::from(MIN_SEND_RATE) / 1000).max(1);
+        let (stretch_began, bytes_then) = *self.stretch.get_or_insert((now, data_bytes));
+        let stretch = now.saturating_duration_since(stretch_began);
+        let min_bytes = (stretch.as_millis() * u128::from(MIN_SEND_RATE) / 1000).max(1);
+        let moved_in_stretch = u128::from(data_bytes.wrapping_sub(bytes_then)) >= min_bytes;
+        let data_moved = if stretch >= period {
+            self.last_stretch_moved = moved_in_stretch;
+            self.stretch = Some((now, data_bytes));
+            moved_in_stretch
+        } else {
+            moved_in_stretch || self.last_stretch_moved
+        };
         let observed = Observed {
             socket_full_since: (write_blocked && !self.wrote).then_some(last_fired),
-            data_moved: u128::from(data_bytes.wrapping_sub(self.data_seen)) >= min_bytes,
+            data_moved,
         };
         self.wrote = false;
-        self.data_seen = data_bytes;
         self.last_fired = Some(now);
         observed
     }
@@ -649,9 +714,12 @@ impl Watch {
                     // The one place the clock is read: the sleep fired, so a deadline may have
                     // passed, or moved on since the sleep was armed.
                     let now = Instant::now();
-                    let observed =
-                        self.progress
-                            .observe(now, self.write_blocked, self.frames.data_bytes);
+                    let observed = self.progress.observe(
+                        now,
+                        period,
+                        self.write_blocked,
+                        self.frames.data_bytes,
+                    );
                     // HTTP/2 data still going out keeps a connection from being idle, though no
                     // stream is in flight: hyper hands a body's last frame to h2 at once, and
                     // h2 sends it as the client's window allows, long after. A trickle below
@@ -874,24 +942,42 @@ mod tests {
 
     #[test]
     fn progress_counts_data_only_at_the_minimum_rate_and_a_full_socket_since_the_last_firing() {
+        let secs = Duration::from_secs;
+        let period = secs(10);
         let start = Instant::now();
         let mut progress = Progress::default();
-        let first = progress.observe(start, true, 0);
+        let first = progress.observe(start, period, true, 0);
         assert_eq!(first.socket_full_since, Some(start));
         assert!(!first.data_moved);
         // Ten seconds later: 2 400 bytes is the minimum rate; 2 399 is a trickle.
-        let later = start + Duration::from_secs(10);
-        let trickle = progress.observe(later, false, 2_399);
+        let trickle = progress.observe(start + secs(10), period, false, 2_399);
         assert!(!trickle.data_moved);
         assert_eq!(trickle.socket_full_since, None);
-        let steady = progress.observe(later + Duration::from_secs(10), true, 2_399 + 2_400);
+        let steady = progress.observe(start + secs(20), period, true, 2_399 + 2_400);
         assert!(steady.data_moved);
         // Full since the firing before, as nothing got through in between.
-        assert_eq!(steady.socket_full_since, Some(later));
+        assert_eq!(steady.socket_full_since, Some(start + secs(10)));
+        // A firing moments later, nothing sent in between: judged by the last whole stretch.
+        let soon = progress.observe(
+            start + secs(20) + Duration::from_millis(5),
+            period,
+            true,
+            4_799,
+        );
+        assert!(soon.data_moved);
         // A write through since the last firing: not full all along.
         progress.wrote = true;
-        let wrote = progress.observe(later + Duration::from_secs(20), true, 4_799);
+        let wrote = progress.observe(start + secs(30), period, true, 4_799);
         assert_eq!(wrote.socket_full_since, None);
+        // That stretch sent nothing: held up, also moments later.
+        assert!(!wrote.data_moved);
+        let after = progress.observe(
+            start + secs(30) + Duration::from_millis(5),
+            period,
+            true,
+            4_799,
+        );
+        assert!(!after.data_moved);
     }
 
     #[test]
