@@ -179,8 +179,8 @@ impl App {
         let mut template = auto::Builder::new(streams.clone());
         template
             .http1()
-            // Kept at the socket instead (see `connection_deadlines`); hyper's own needs a timer, and
-            // none is given, but `None` says so whatever hyper's default.
+            // Kept at the socket instead (see `connection_deadlines`); hyper's own needs a
+            // timer, and none is given, but `None` says so whatever hyper's default.
             .header_read_timeout(None)
             // hyper's own read buffer (its default size, or twice the limit when that is more):
             // a header section past the limit but within the buffer reaches the front layer,
@@ -301,9 +301,9 @@ impl App {
 pin_project_lite::pin_project! {
     /// A connection that shuts down as hyper does it gracefully — a GOAWAY on HTTP/2, closed
     /// once its exchange is done on HTTP/1 — when the server stops, or when its socket finds an
-    /// HTTP/2 connection idle too long (see `connection_deadlines`). Watching costs an atomic load or
-    /// two per wake-up: the server's signal is polled only after it has fired, not on every
-    /// request (a `select!` on it took about 280 instructions a request).
+    /// HTTP/2 connection idle too long (see `connection_deadlines`). Watching costs an atomic
+    /// load or two per wake-up: the server's signal is polled only after it has fired, not on
+    /// every request (a `select!` on it took about 280 instructions a request).
     struct ClosingWhenTold<C, F> {
         #[pin]
         connection: C,
