@@ -258,10 +258,11 @@ pub struct ServerConfig {
     /// waiting for it for this long is closed — an HTTP/1 socket that stays full, or an HTTP/2
     /// stream whose flow-control window the client keeps shut (past the timeout an HTTP/2
     /// connection must send at 240 bytes a second), a WebSocket or tunnel whose peer stopped
-    /// reading. As nginx's `send_timeout`, it
-    /// bounds the pause between two writes, not the whole response: a slow reader that keeps
-    /// reading is served to the end, and a quiet stream (nothing to send) is not held up. `off`
-    /// leaves it to a proxy in front.
+    /// reading (an HTTP/1 socket may stay full up to four times as long when it took more
+    /// than a reader at 240 bytes a second gets through in the timeout). As nginx's
+    /// `send_timeout`, it bounds the pause between two writes, not the whole response: a slow
+    /// reader that keeps reading is served to the end, and a quiet stream (nothing to send) is
+    /// not held up. `off` leaves it to a proxy in front.
     pub send_timeout: Option<Duration>,
     /// `WAYPOST_BODY_READ_TIMEOUT` (30s): the longest pause between two body chunks.
     pub body_read_timeout: Duration,

@@ -24,7 +24,9 @@
 //!
 //! The send timeout runs only while response data waits for the client. On HTTP/1 that is a
 //! socket that stays full: no write gets through for the timeout, as nginx's `send_timeout`
-//! (it bounds the pause, not the whole response). On HTTP/2 the socket rarely fills — flow
+//! (it bounds the pause, not the whole response) — or longer, up to four times it, when the
+//! socket took more before it filled than a reader at 240 bytes a second gets through in the
+//! timeout (a receiver reopens a shut window only once much of its buffer is free). On HTTP/2 the socket rarely fills — flow
 //! control holds the data back instead — so each response body notes when it hands hyper a
 //! frame, and hyper must come back for the next within the timeout; past it, the connection
 //! must be sending DATA at 240 bytes a second or more (ASP.NET Core's minimum response rate: a
@@ -440,6 +442,7 @@ impl<T> ConnectionDeadlines<T> {
         activity: Arc<ConnectionActivity>,
         header_read: Option<Duration>,
     ) -> Self {
+        let opened = activity.opened;
         Self {
             io,
             watch: Watch {
@@ -449,7 +452,9 @@ impl<T> ConnectionDeadlines<T> {
                 sleep: None,
                 registered: None,
                 write_blocked: false,
-                progress: Progress::default(),
+                accepted: 0,
+                full_allowance: Duration::ZERO,
+                progress: Progress::since(opened),
                 frames: FrameScan::default(),
                 stalled_since: None,
                 told_idle: false,
@@ -495,6 +500,10 @@ struct Watch {
     /// Whether the last write found the socket full: a response still going out, however
     /// slowly the client reads it, is not a wait for a head.
     write_blocked: bool,
+    /// Bytes the socket took since it was last full.
+    accepted: u64,
+    /// How long the socket may stay full this time (see [`Watch::note_write`]).
+    full_allowance: Duration,
     /// What went out since the sleep last fired.
     progress: Progress,
     /// The frames of an HTTP/2 connection's writes, followed to count the data among them.
@@ -629,6 +638,15 @@ impl FrameScan {
 }
 
 impl Progress {
+    /// Nothing gone out yet on a connection opened at `opened`: the first stretch over which the
+    /// DATA rate is judged starts there, so the first firing credits all sent since.
+    fn since(opened: Instant) -> Self {
+        Self {
+            stretch: Some((opened, 0)),
+            ..Self::default()
+        }
+    }
+
     /// What went out since the sleep last fired, seen as it fires `now` (firings at least
     /// `period` apart, unless a deadline falls between), with `data_bytes` HTTP/2 DATA bytes
     /// written so far.
@@ -733,10 +751,11 @@ impl Watch {
                         match observed.socket_full_since {
                             Some(full_since) => {
                                 let since = *self.stalled_since.get_or_insert(full_since);
-                                if since + send <= now {
+                                let allowed = self.full_allowance.max(send);
+                                if since + allowed <= now {
                                     return Some(Cut::SendStalled);
                                 }
-                                next = next.min(since + send);
+                                next = next.min(since + allowed);
                             }
                             None => self.stalled_since = None,
                         }
@@ -778,8 +797,23 @@ impl Watch {
     /// Notes how a write went: one that got through after the socket was full restarts the
     /// wait from now, as the tail of a large response may go out long after hyper took it.
     #[inline]
+    ///
+    /// When the socket fills, the bytes it took since it was last full are the client's to
+    /// read, and a client reading at the minimum rate needs `bytes / 240` seconds for them
+    /// before its kernel asks for more (a receiver reopens a shut window only once much of its
+    /// buffer is free: a reader at 2 KB/s may let nothing through for minutes). So a full
+    /// spell may last that long, at least the send timeout and at most four times it: a
+    /// client that reads nothing is still cut off within minutes.
     fn note_write<R>(&mut self, polled: &Poll<R>) {
         if polled.is_pending() {
+            if !self.write_blocked {
+                if let Some(send) = self.send_timeout {
+                    let drain =
+                        Duration::from_millis(self.accepted.saturating_mul(1000) / MIN_SEND_RATE);
+                    self.full_allowance = drain.clamp(send, send.saturating_mul(4));
+                }
+                self.accepted = 0;
+            }
             self.write_blocked = true;
         } else {
             self.progress.wrote = true;
@@ -842,6 +876,7 @@ impl<T: AsyncWrite> AsyncWrite for ConnectionDeadlines<T> {
         let this = self.project();
         let polled = this.io.poll_write(cx, buf);
         if let Poll::Ready(Ok(written)) = polled {
+            this.watch.accepted += written as u64;
             this.watch.frames.follow(&buf[..written]);
         }
         this.watch.after_write(cx, polled)
@@ -856,6 +891,7 @@ impl<T: AsyncWrite> AsyncWrite for ConnectionDeadlines<T> {
         let this = self.project();
         let polled = this.io.poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(written)) = polled {
+            this.watch.accepted += written as u64;
             this.watch.frames.follow_vectored(bufs, written);
         }
         this.watch.after_write(cx, polled)
@@ -945,15 +981,19 @@ mod tests {
         let secs = Duration::from_secs;
         let period = secs(10);
         let start = Instant::now();
-        let mut progress = Progress::default();
-        let first = progress.observe(start, period, true, 0);
+        // The first firing judges all sent since the connection opened.
+        let opened = start - secs(2);
+        let mut credited = Progress::since(opened);
+        assert!(credited.observe(start, period, false, 480).data_moved);
+        let mut progress = Progress::since(opened);
+        let first = progress.observe(start, period, true, 479);
         assert_eq!(first.socket_full_since, Some(start));
         assert!(!first.data_moved);
         // Ten seconds later: 2 400 bytes is the minimum rate; 2 399 is a trickle.
-        let trickle = progress.observe(start + secs(10), period, false, 2_399);
+        let trickle = progress.observe(start + secs(10), period, false, 479 + 2_399);
         assert!(!trickle.data_moved);
         assert_eq!(trickle.socket_full_since, None);
-        let steady = progress.observe(start + secs(20), period, true, 2_399 + 2_400);
+        let steady = progress.observe(start + secs(20), period, true, 479 + 2_399 + 2_400);
         assert!(steady.data_moved);
         // Full since the firing before, as nothing got through in between.
         assert_eq!(steady.socket_full_since, Some(start + secs(10)));
@@ -962,12 +1002,12 @@ mod tests {
             start + secs(20) + Duration::from_millis(5),
             period,
             true,
-            4_799,
+            5_278,
         );
         assert!(soon.data_moved);
         // A write through since the last firing: not full all along.
         progress.wrote = true;
-        let wrote = progress.observe(start + secs(30), period, true, 4_799);
+        let wrote = progress.observe(start + secs(30), period, true, 5_278);
         assert_eq!(wrote.socket_full_since, None);
         // That stretch sent nothing: held up, also moments later.
         assert!(!wrote.data_moved);
@@ -975,7 +1015,7 @@ mod tests {
             start + secs(30) + Duration::from_millis(5),
             period,
             true,
-            4_799,
+            5_278,
         );
         assert!(!after.data_moved);
     }

@@ -471,8 +471,9 @@ async fn a_stream_sent_as_an_idle_http2_connection_is_told_to_go_away_is_answere
 async fn a_client_that_stops_reading_a_large_answer_is_cut_off() {
     let server = send_limited_server().await;
     let mut stream = ask_for_large(&server).await;
-    // The socket fills and stays full for four send timeouts.
-    tokio::time::sleep(SEND_TIMEOUT * 4).await;
+    // The socket fills and stays full for six send timeouts: a full spell may last up to four
+    // (what the socket took, at the minimum rate), then a period to notice.
+    tokio::time::sleep(SEND_TIMEOUT * 6).await;
     // What the buffers held arrives, then the end: the answer was cut short.
     let received = drain_until_closed(&mut stream).await;
     assert!(received > 0, "the answer started");
@@ -491,8 +492,9 @@ async fn an_upgraded_connection_whose_peer_stops_reading_is_cut_off() {
         )
         .await
         .unwrap();
-    // The server writes without end; the client reads nothing for four send timeouts.
-    tokio::time::sleep(SEND_TIMEOUT * 4).await;
+    // The server writes without end; the client reads nothing for six send timeouts (a full
+    // spell may last up to four, then a period to notice).
+    tokio::time::sleep(SEND_TIMEOUT * 6).await;
     let received = drain_until_closed(&mut stream).await;
     assert!(received > 0, "the flood began");
     // The flood's writes failed: the upgraded side saw the cut too.
