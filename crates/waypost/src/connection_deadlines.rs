@@ -446,7 +446,6 @@ impl<T> ConnectionDeadlines<T> {
         Self {
             io,
             watch: Watch {
-                send_timeout: activity.send_timeout,
                 activity,
                 timeout: header_read,
                 sleep: None,
@@ -489,8 +488,6 @@ struct Watch {
     activity: Arc<ConnectionActivity>,
     /// The header-read timeout.
     timeout: Option<Duration>,
-    /// The send timeout (the connection's, at hand).
-    send_timeout: Option<Duration>,
     /// Armed no later than the next deadline whenever the connection may be waiting for a head
     /// or for its client to take data; created by the first read or write that cannot go on.
     sleep: Option<Pin<Box<Sleep>>>,
@@ -690,7 +687,7 @@ impl Watch {
                 return None;
             }
         }
-        let period = match (self.timeout, self.send_timeout) {
+        let period = match (self.timeout, self.activity.send_timeout) {
             (None, None) => return None,
             (Some(timeout), None) | (None, Some(timeout)) => timeout,
             (Some(header_read), Some(send)) => header_read.min(send),
@@ -698,7 +695,7 @@ impl Watch {
         // An upgraded connection or a tunnel waits for no head: only a write that finds its
         // socket full is watched (a WebSocket peer that stopped reading).
         let exempt = self.activity.exempt.load(Ordering::Relaxed);
-        if exempt && (self.send_timeout.is_none() || !self.write_blocked) {
+        if exempt && (self.activity.send_timeout.is_none() || !self.write_blocked) {
             return None;
         }
         let sleep = match &mut self.sleep {
@@ -747,7 +744,7 @@ impl Watch {
                     }
                     let busy = self.write_blocked || self.activity.is_busy() || observed.data_moved;
                     let mut next = now + period;
-                    if let Some(send) = self.send_timeout {
+                    if let Some(send) = self.activity.send_timeout {
                         match observed.socket_full_since {
                             Some(full_since) => {
                                 let since = *self.stalled_since.get_or_insert(full_since);
@@ -807,7 +804,7 @@ impl Watch {
     fn note_write<R>(&mut self, polled: &Poll<R>) {
         if polled.is_pending() {
             if !self.write_blocked {
-                if let Some(send) = self.send_timeout {
+                if let Some(send) = self.activity.send_timeout {
                     let drain =
                         Duration::from_millis(self.accepted.saturating_mul(1000) / MIN_SEND_RATE);
                     self.full_allowance = drain.clamp(send, send.saturating_mul(4));
