@@ -3,12 +3,13 @@
 //! guard, extractors, error rendering) reaches it without a lookup in the request's extensions or
 //! an argument threaded through every call.
 //!
-//! It works like a tokio task-local, but the front future owns the value and swaps it into a
-//! thread-local around each poll (and around the synchronous call into the router) itself, so
-//! the request needs no extra future wrapped around it. Like a task-local, it does not follow
-//! work onto spawned tasks or blocking threads.
+//! It works like a tokio task-local, but the front future owns the value and makes it current
+//! around each poll (and around the synchronous call into the router) itself, so the request
+//! needs no extra future wrapped around it. Being current costs a pointer in a thread-local
+//! (`scoped-tls`): nothing is moved in and out, on a path every request takes several times.
+//! Like a task-local, it does not follow work onto spawned tasks or blocking threads.
 
-use std::{cell::RefCell, net::IpAddr, sync::Arc};
+use std::{cell::Cell, net::IpAddr, sync::Arc};
 
 use crate::{request_id::RequestId, security::Security, shutdown::Shutdown};
 
@@ -25,8 +26,8 @@ pub(crate) struct RequestContext {
     /// among its extensions; without, nobody looks.
     pub(crate) presented_credentials: bool,
     /// The most pairs `Query` and `Form` read: the route's `max_fields`, set once routing has
-    /// found the route (see [`set_max_fields`]).
-    pub(crate) max_fields: usize,
+    /// found the route (see [`set_max_fields`]), while the context is current (so in a cell).
+    pub(crate) max_fields: Cell<usize>,
 }
 
 /// What one connection's requests share: the app's security settings and the server's stop.
@@ -39,28 +40,15 @@ pub(crate) struct ConnectionShared {
     pub(crate) shutdown: Shutdown,
 }
 
-thread_local! {
-    static CURRENT: RefCell<Option<RequestContext>> = const { RefCell::new(None) };
-}
+scoped_tls::scoped_thread_local!(static CURRENT: RequestContext);
 
-/// Runs `f` with the context in `slot` current on this thread; the context is back in `slot`
-/// afterwards, also when `f` panics. Nests: an outer request's context is restored after.
-pub(crate) fn enter<R>(slot: &mut Option<RequestContext>, f: impl FnOnce() -> R) -> R {
-    /// Swaps the context back into its slot (and the outer one, normally none, back into the
-    /// thread) when `f` returns or unwinds.
-    struct Restore<'a> {
-        slot: &'a mut Option<RequestContext>,
+/// Runs `f` with `context` current on this thread (with none, whatever is current stays so).
+/// Nests: an outer request's context is current again after, also when `f` panics.
+pub(crate) fn enter<R>(context: Option<&RequestContext>, f: impl FnOnce() -> R) -> R {
+    match context {
+        Some(context) => CURRENT.set(context, f),
+        None => f(),
     }
-    impl Drop for Restore<'_> {
-        fn drop(&mut self) {
-            let _ =
-                CURRENT.try_with(|current| std::mem::swap(self.slot, &mut current.borrow_mut()));
-        }
-    }
-    // One swap in, one swap out: the slot holds the outer context meanwhile.
-    let _ = CURRENT.try_with(|current| std::mem::swap(slot, &mut current.borrow_mut()));
-    let _restore = Restore { slot };
-    f()
 }
 
 pin_project_lite::pin_project! {
@@ -85,7 +73,7 @@ impl<F: std::future::Future> std::future::Future for InContext<F> {
         let this = self.project();
         let future = this.future;
         let _in_span = this.span.enter();
-        enter(this.context, || future.poll(cx))
+        enter(this.context.as_ref(), || future.poll(cx))
     }
 }
 
@@ -123,22 +111,18 @@ impl Captured {
 
 /// Reads the current context, if a request is being served on this thread.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R {
-    let mut f = Some(f);
-    let read = CURRENT.try_with(|current| {
-        let f = f.take().expect("called once");
-        f(current.borrow().as_ref())
-    });
-    match read {
-        Ok(result) => result,
-        Err(_) => (f.take().expect("not called while the thread ends"))(None),
+    if CURRENT.is_set() {
+        CURRENT.with(|context| f(Some(context)))
+    } else {
+        f(None)
     }
 }
 
 /// Gives the current request its route's `max_fields` (nothing outside a request).
 pub(crate) fn set_max_fields(max_fields: usize) {
-    let _ = CURRENT.try_with(|current| {
-        if let Some(context) = current.borrow_mut().as_mut() {
-            context.max_fields = max_fields;
+    with_current(|context| {
+        if let Some(context) = context {
+            context.max_fields.set(max_fields);
         }
     });
 }
@@ -167,29 +151,32 @@ mod tests {
             connection: None,
             peer: None,
             presented_credentials: false,
-            max_fields: crate::DEFAULT_MAX_FIELDS,
+            max_fields: Cell::new(crate::DEFAULT_MAX_FIELDS),
         })
     }
 
     #[test]
     fn a_context_is_current_only_inside_and_comes_back() {
-        let mut outer = context("outer");
-        let mut inner = context("inner");
+        let outer = context("outer");
+        let inner = context("inner");
         assert_eq!(request_id().as_str(), "-");
-        enter(&mut outer, || {
+        enter(outer.as_ref(), || {
             assert_eq!(request_id().as_str(), "outer");
-            enter(&mut inner, || assert_eq!(request_id().as_str(), "inner"));
+            enter(inner.as_ref(), || {
+                assert_eq!(request_id().as_str(), "inner")
+            });
             assert_eq!(request_id().as_str(), "outer");
+            set_max_fields(7);
         });
         assert_eq!(request_id().as_str(), "-");
-        assert_eq!(outer.unwrap().id.as_str(), "outer");
-        assert_eq!(inner.unwrap().id.as_str(), "inner");
+        assert_eq!(outer.unwrap().max_fields.get(), 7, "set while current");
+        assert_eq!(inner.unwrap().max_fields.get(), crate::DEFAULT_MAX_FIELDS);
     }
 
     #[tokio::test]
     async fn a_carried_future_sees_its_requests_context_in_another_task() {
-        let mut slot = context("carried");
-        let work = enter(&mut slot, || {
+        let slot = context("carried");
+        let work = enter(slot.as_ref(), || {
             carried(async { request_id().as_str().to_owned() })
         });
         assert_eq!(request_id().as_str(), "-");
@@ -199,12 +186,15 @@ mod tests {
 
     #[test]
     fn a_panic_inside_leaves_nothing_behind() {
-        let mut slot = context("panics");
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            enter(&mut slot, || panic!("inside"));
-        }));
-        assert!(outcome.is_err());
+        let outer = context("outer");
+        let slot = context("panics");
+        enter(outer.as_ref(), || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                enter(slot.as_ref(), || panic!("inside"));
+            }));
+            assert!(outcome.is_err());
+            assert_eq!(request_id().as_str(), "outer");
+        });
         assert_eq!(request_id().as_str(), "-");
-        assert_eq!(slot.unwrap().id.as_str(), "panics");
     }
 }

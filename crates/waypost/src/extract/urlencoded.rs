@@ -36,7 +36,7 @@ const REPEATED: &str = "is given more than once";
 /// "form") when no one field is.
 pub(crate) fn from_bytes<T: DeserializeOwned>(input: &[u8], whole: &str) -> Result<T, ApiError> {
     let max_pairs = crate::context::with_current(|context| {
-        context.map_or(DEFAULT_MAX_FIELDS, |context| context.max_fields)
+        context.map_or(DEFAULT_MAX_FIELDS, |context| context.max_fields.get())
     });
     if has_more_pairs_than(input, max_pairs) {
         return Err(ApiError::invalid_field(

@@ -200,7 +200,7 @@ where
             connection: self.connection.clone(),
             peer: self.peer,
             presented_credentials: false,
-            max_fields: crate::DEFAULT_MAX_FIELDS,
+            max_fields: std::cell::Cell::new(crate::DEFAULT_MAX_FIELDS),
         });
         let too_large = self.max_header_bytes.is_some_and(|limit| head.size > limit);
         // RFC 9112 §3.2: an HTTP/1.1 request without `Host`, and any with two or with one that
@@ -212,10 +212,10 @@ where
         };
         let gate = match &self.connection {
             // Rendered in the request's context, so the body carries the request id.
-            _ if too_large => Gate::Answer(context::enter(&mut context, || {
+            _ if too_large => Gate::Answer(context::enter(context.as_ref(), || {
                 ApiError::header_fields_too_large().into_response()
             })),
-            _ if bad_host => Gate::Answer(context::enter(&mut context, || {
+            _ if bad_host => Gate::Answer(context::enter(context.as_ref(), || {
                 ApiError::bad_request("Host must be one header naming a host and optional port.")
                     .into_response()
             })),
@@ -230,14 +230,14 @@ where
         let stage = match gate {
             Gate::Answer(response) => Stage::answered(response),
             Gate::Refuse(error) => {
-                Stage::answered(context::enter(&mut context, || error.into_response()))
+                Stage::answered(context::enter(context.as_ref(), || error.into_response()))
             }
             Gate::Pass(passed) => {
                 finishing.passed = passed;
                 // The router is called right here, in the request's context: routing and the
                 // route's guard run now, and the future keeps no copy of the request.
                 let _entered = span.enter();
-                context::enter(&mut context, || {
+                context::enter(context.as_ref(), || {
                     match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
                         Ok(future) => Stage::Running { future },
                         Err(panic) => Stage::answered(panicked(&panic)),
@@ -334,7 +334,7 @@ where
         let _entered = this.span.enter();
         let mut stage = this.stage;
         let finishing = this.finishing;
-        context::enter(this.context, || {
+        context::enter(this.context.as_ref(), || {
             // A handler can panic as it is polled: the panic ends here, as a 500.
             let polled = catch_unwind(AssertUnwindSafe(|| match stage.as_mut().project() {
                 StageProjection::Running { future } => future.poll(cx).map(|result| match result {

@@ -10,7 +10,7 @@
 use std::{
     collections::HashMap,
     fmt,
-    hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState},
+    hash::{BuildHasher, BuildHasherDefault, Hasher},
     net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
@@ -75,14 +75,16 @@ pub trait RateLimitStore: Send + Sync + 'static {
 
 /// The in-process store: sharded maps of key hash → window.
 ///
-/// Keys are kept as 64-bit keyed hashes (SipHash with a random key per store): a lookup never
-/// allocates, and a collision — one in 2^64 per pair, unpredictable to clients — would at worst
-/// make two callers share a window.
+/// Keys are kept as 64-bit seeded hashes (foldhash's quality variant, with a random seed per
+/// store): a lookup never allocates, and a collision — about one in 2^64 per pair, and clients
+/// neither choose their key (the route is fixed, the address is the socket's, the user id the
+/// server's) nor know the seed — would at worst make two callers share a window. SipHash would
+/// do the same at several times the cost, on every request.
 #[derive(Debug)]
 pub struct MemoryRateLimitStore {
     shards: Vec<Mutex<Shard>>,
     epoch: Instant,
-    hasher: RandomState,
+    hasher: foldhash::quality::RandomState,
 }
 
 #[derive(Debug, Default)]
@@ -101,7 +103,7 @@ struct Window {
     counted: u32,
 }
 
-/// The map's hasher for keys that already are keyed SipHash values: it passes them through
+/// The map's hasher for keys that already are seeded hash values: it passes them through
 /// instead of hashing them a second time.
 #[derive(Debug, Default)]
 struct KeyedHash(u64);
@@ -138,7 +140,7 @@ impl MemoryRateLimitStore {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             epoch: Instant::now(),
-            hasher: RandomState::new(),
+            hasher: foldhash::quality::RandomState::default(),
         }
     }
 
@@ -166,7 +168,7 @@ impl MemoryRateLimitStore {
         }
     }
 
-    /// The keyed hash of `key`, fed to SipHash in one piece: the route, a separator that UTF-8
+    /// The seeded hash of `key`, fed to the hasher in one piece: the route, a separator that UTF-8
     /// never contains, the subject's kind and its bytes (a fixed size for addresses, the rest
     /// for a user id). One write instead of one per field halves the hashing on every request.
     fn key_hash(&self, key: RateKey<'_>) -> u64 {
