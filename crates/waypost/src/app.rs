@@ -146,7 +146,8 @@ impl App {
     /// Binds `HOST:PORT` and serves until SIGINT or SIGTERM.
     ///
     /// # Errors
-    /// The address cannot be bound.
+    /// The address cannot be bound, or the stop was forced (see
+    /// [`serve_with_shutdown`](Self::serve_with_shutdown)).
     pub async fn serve(self) -> io::Result<()> {
         let address = SocketAddr::new(self.server.host, self.server.port);
         let listener = TcpListener::bind(address).await?;
@@ -161,7 +162,12 @@ impl App {
     /// upload removed): until the deadline, and at least 3 s.
     ///
     /// # Errors
-    /// Never at present; the signature leaves room for listener failures that end serving.
+    /// [`io::ErrorKind::TimedOut`] when the stop was forced: the shutdown timeout passed with
+    /// connections still open (their requests were dropped) or with work requests had started
+    /// still running (it was cut short). Everything is cleaned up as described either way; the
+    /// error says that some clients lost answers, as Go's `Server.Shutdown` returns its
+    /// context's error, so that a process can exit with a failure status. WebSocket sessions
+    /// closed at the deadline do not count: they are long-lived by nature.
     pub async fn serve_with_shutdown(
         self,
         listener: TcpListener,
@@ -249,10 +255,16 @@ impl App {
             .unwrap_or_else(far_future);
         let all_closed = async { while connections.join_next().await.is_some() {} };
         let closed_in_time = tokio::time::timeout_at(deadline, all_closed).await.is_ok();
+        let mut forced = None;
         if closed_in_time {
             tracing::info!("all connections closed");
         } else {
-            tracing::warn!(timeout = ?server.shutdown_timeout, "shutdown deadline passed; dropping open connections");
+            let open = connections.len();
+            tracing::warn!(timeout = ?server.shutdown_timeout, open, "shutdown deadline passed; dropping open connections");
+            forced = Some(format!(
+                "the shutdown timeout ({:?}) passed with {open} connection(s) still open; their requests were dropped",
+                server.shutdown_timeout
+            ));
             // Dropped here, inside the runtime, the requests still open start what they leave
             // behind (refunds, freed keys, removed partial files), which is waited for below.
             connections.shutdown().await;
@@ -269,6 +281,12 @@ impl App {
                 tasks = cut,
                 "request work still running at the shutdown deadline; cut short"
             );
+            forced.get_or_insert_with(|| {
+                format!(
+                    "the shutdown timeout ({:?}) passed with {cut} piece(s) of request work still running; they were cut short",
+                    server.shutdown_timeout
+                )
+            });
         }
         let leftover_work_until = if closed_in_time {
             deadline.max(tokio::time::Instant::now() + LEFTOVER_WORK_GRACE)
@@ -294,7 +312,10 @@ impl App {
                 "work left by unfinished requests did not finish in time and is abandoned"
             );
         }
-        Ok(())
+        match forced {
+            Some(message) => Err(io::Error::new(io::ErrorKind::TimedOut, message)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -275,7 +275,8 @@ pub struct ServerConfig {
     pub min_body_rate: Option<MinBodyRate>,
     /// `WAYPOST_MAX_HEADER_BYTES` (16384): a larger header section is answered 431.
     pub max_header_bytes: usize,
-    /// `WAYPOST_SHUTDOWN_TIMEOUT` (10s): how long in-flight requests get after SIGTERM/SIGINT.
+    /// `WAYPOST_SHUTDOWN_TIMEOUT` (10s): how long in-flight requests get after SIGTERM/SIGINT;
+    /// a stop that drops requests still open then ends serving with an error.
     /// Past it they are dropped, and the work they leave behind (a credit refund, a freed
     /// idempotency key, a partial upload removed) gets up to 3 s more.
     pub shutdown_timeout: Duration,

@@ -418,15 +418,26 @@ impl TestServer {
     /// Asks the server to stop and waits until it has (in-flight requests finish first).
     ///
     /// # Panics
+    /// When the server task panicked, or its stop was forced (see [`TestServer::finish`]).
+    pub async fn stop(self) {
+        self.finish().await.expect("server ended cleanly");
+    }
+
+    /// Asks the server to stop, waits until it has, and says how it ended: an error when the
+    /// shutdown timeout forced the stop (see [`App::serve_with_shutdown`]).
+    ///
+    /// # Errors
+    /// What serving returned.
+    ///
+    /// # Panics
     /// When the server task panicked.
-    pub async fn stop(mut self) {
+    pub async fn finish(mut self) -> std::io::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        if let Some(task) = self.task.take() {
-            task.await
-                .expect("server task did not panic")
-                .expect("server ended cleanly");
+        match self.task.take() {
+            Some(task) => task.await.expect("server task did not panic"),
+            None => Ok(()),
         }
     }
 }

@@ -252,7 +252,12 @@ fn a_server_stopping_past_its_deadline_refunds_the_work_it_drops() {
                     4,
                     "the request spent its credit ({case})"
                 );
-                server.stop().await;
+                let ended = server.finish().await;
+                assert_eq!(
+                    ended.map_err(|error| error.kind()),
+                    Err(std::io::ErrorKind::TimedOut),
+                    "a stop that dropped a request is reported ({case})"
+                );
             });
             drop(serving);
             let checking = tokio::runtime::Runtime::new().unwrap();

@@ -903,6 +903,35 @@ async fn shutdown_lets_in_flight_requests_finish() {
 }
 
 #[tokio::test]
+async fn a_stop_past_the_shutdown_timeout_drops_the_request_and_is_reported() {
+    static ENDLESS: RouteInfo = RouteInfo::at(&["/endless"], GET, RouteConfig::new());
+    let router = RouteMethods::new(&ENDLESS)
+        .get(std::future::pending::<&'static str>)
+        .mount(Router::new());
+    let config = waypost::config::ServerConfig {
+        shutdown_timeout: Duration::from_millis(200),
+        ..waypost::config::ServerConfig::default()
+    };
+    let server = TestServer::start(App::new(router).with_server_config(config)).await;
+    let url = server.url("/endless");
+    let in_flight = tokio::spawn(async move { Client::new().get(url).send().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), server.finish())
+        .await
+        .expect("the server stops at its shutdown timeout");
+    let error = ended.expect_err("a stop that dropped a request is an error");
+    assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+    assert!(
+        error.to_string().contains("1 connection(s) still open"),
+        "{error}"
+    );
+    assert!(
+        in_flight.await.unwrap().is_err(),
+        "the client got no answer: its connection was dropped"
+    );
+}
+
+#[tokio::test]
 async fn shutdown_closes_idle_connections_at_once_on_http1_and_http2() {
     static HI: RouteInfo = RouteInfo::at(&["/hi"], GET, RouteConfig::new());
     let router = RouteMethods::new(&HI)
