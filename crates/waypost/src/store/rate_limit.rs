@@ -75,11 +75,11 @@ pub trait RateLimitStore: Send + Sync + 'static {
 
 /// The in-process store: sharded maps of key hash → window.
 ///
-/// Keys are kept as 64-bit seeded hashes (foldhash's quality variant, with a random seed per
-/// store): a lookup never allocates, and a collision — about one in 2^64 per pair, and clients
-/// neither choose their key (the route is fixed, the address is the socket's, the user id the
-/// server's) nor know the seed — would at worst make two callers share a window. SipHash would
-/// do the same at several times the cost, on every request.
+/// Keys are kept as 64-bit seeded hashes (foldhash's quality variant, seeded per store): a
+/// lookup never allocates, and a collision — about one in 2^64 per pair — would at worst make
+/// two callers share a window. Nobody can aim for one: clients do not choose their key (the
+/// route is fixed, the address is the socket's, the user id the server's) and never see a
+/// hash. SipHash would do the same at several times the cost, on every request.
 #[derive(Debug)]
 pub struct MemoryRateLimitStore {
     shards: Vec<Mutex<Shard>>,
