@@ -23,20 +23,21 @@
 //! for hyper while h2 still sends it, as slowly as the client's window allows.)
 //!
 //! The send timeout runs only while response data waits for the client. On HTTP/1 that is a
-//! socket that stays full: no write gets through for the timeout, as nginx's `send_timeout`
-//! (it bounds the pause, not the whole response) — or longer, up to four times it, when the
-//! socket took more before it filled than a reader at 240 bytes a second gets through in the
-//! timeout (a receiver reopens a shut window only once much of its buffer is free). On HTTP/2 the socket rarely fills — flow
-//! control holds the data back instead — so each response body notes when it hands hyper a
-//! frame, and hyper must come back for the next within the timeout; past it, the connection
-//! must be sending DATA at 240 bytes a second or more (ASP.NET Core's minimum response rate: a
-//! few cheap answers on other streams, or answered pings, do not hold a stream open), and the
-//! frame must be out by the time that rate gives its bytes. The socket wrapper follows HTTP/2's
-//! frame headers to count DATA bytes. A body hands hyper at most 16 KiB at a time, so an
-//! answer built in one piece stays watched until its last piece is out. A body waiting for its
-//! producer — a quiet stream — is never held against the client. (On HTTP/1 the accepted
-//! socket holds at most 16 KiB unsent, `TCP_NOTSENT_LOWAT`, see `app.rs`: a slow reader frees
-//! room within seconds, where the kernel would otherwise wait for megabytes to drain.)
+//! socket that stays full: no write gets through for the timeout, as nginx's `send_timeout` (it
+//! bounds the pause, not the whole response) — or longer, up to four times it, when the socket
+//! took more before it filled than a reader at 240 bytes a second gets through in the timeout
+//! (a receiver reopens a shut window only once much of its buffer is free). On HTTP/2 the
+//! socket rarely fills — flow control holds the data back instead — so each response body notes
+//! when it hands hyper a frame, and hyper must come back for the next within the timeout; past
+//! it, the connection must be sending DATA at 240 bytes a second or more (ASP.NET Core's
+//! minimum response rate: a few cheap answers on other streams, or answered pings, do not hold
+//! a stream open), and the frame must be out by the time that rate gives its bytes. The socket
+//! wrapper follows HTTP/2's frame headers to count DATA bytes. A body hands hyper at most 16
+//! KiB at a time, so an answer built in one piece stays watched until its last piece is out. A
+//! body waiting for its producer — a quiet stream — is never held against the client. (On
+//! HTTP/1 the accepted socket holds at most 16 KiB unsent, `TCP_NOTSENT_LOWAT`, see `app.rs`: a
+//! slow reader frees room within seconds, where the kernel would otherwise wait for megabytes
+//! to drain.)
 //!
 //! Upgraded connections (WebSocket) and CONNECT tunnels wait for no head once a request shows
 //! what they are; the send timeout still cuts one whose peer leaves its socket full.
@@ -793,7 +794,6 @@ impl Watch {
 
     /// Notes how a write went: one that got through after the socket was full restarts the
     /// wait from now, as the tail of a large response may go out long after hyper took it.
-    #[inline]
     ///
     /// When the socket fills, the bytes it took since it was last full are the client's to
     /// read, and a client reading at the minimum rate needs `bytes / 240` seconds for them
@@ -801,6 +801,7 @@ impl Watch {
     /// buffer is free: a reader at 2 KB/s may let nothing through for minutes). So a full
     /// spell may last that long, at least the send timeout and at most four times it: a
     /// client that reads nothing is still cut off within minutes.
+    #[inline]
     fn note_write<R>(&mut self, polled: &Poll<R>) {
         if polled.is_pending() {
             if !self.write_blocked {
