@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Load benchmark: the Waypost showcase against a plain axum server (bench/axum-baseline) doing
-# the same work, and against the same axum server with the showcase's protections added from
-# tower-http and tower_governor (BASELINE_PROTECTIONS=1), on the same SQLite file, measured with
-# wrk in one run, interleaved.
+# the same work — the same answers, header for header, with the contract's request id, nosniff
+# and per-route rate limit hand-written in tower (BASELINE_SAME_ANSWERS=1) — and, for scale,
+# against the bare axum server (the same bodies, none of those headers or counts) and the same
+# server with protections from tower-http and tower_governor (BASELINE_PROTECTIONS=1), on the
+# same SQLite file, measured with wrk in one run, interleaved.
 #
 #   bash bench/run.sh
 #
@@ -16,13 +18,15 @@
 #   WARMUP=2s           unmeasured wrk run per server and endpoint before the rounds; 0 skips it
 #   CONNECTIONS=64      wrk -c
 #   THREADS=2           wrk -t
-#   ROUNDS=5            measured runs per server and endpoint, interleaved waypost, axum,
-#                       axum+protections, waypost, …
+#   ROUNDS=5            measured runs per server and endpoint, interleaved waypost, axum (same
+#                       answers), axum (bare), axum+protections, waypost, …
 #   POSTS=200           published posts seeded into the fresh database
-#   SHOWCASE_PORT=3000  BASELINE_PORT=3001  PROTECTED_PORT=3002   (127.0.0.1 only)
+#   SHOWCASE_PORT=3000  BASELINE_PORT=3001  PROTECTED_PORT=3002  SAME_PORT=3003
+#                       (127.0.0.1 only)
 #   SKIP_BUILD=1        reuse the release binaries already in target/release
-#   RATE_LIMIT_DEFAULT  passed to the showcase; defaults here to 100000000/1s so the showcase's
-#                       per-IP rate limit (300/60s by default) never answers wrk with 429s.
+#   RATE_LIMIT_DEFAULT  passed to the showcase and the same-answers baseline; defaults here to
+#                       100000000/1s so the per-IP rate limit (300/60s by default) never answers
+#                       wrk with 429s.
 #                       Every other variable set in the caller's environment reaches the showcase
 #                       unchanged too, except HOST, PORT, DATABASE_URL and RUST_LOG (set to warn).
 #
@@ -39,6 +43,7 @@ POSTS="${POSTS:-200}"
 SHOWCASE_PORT="${SHOWCASE_PORT:-3000}"
 BASELINE_PORT="${BASELINE_PORT:-3001}"
 PROTECTED_PORT="${PROTECTED_PORT:-3002}"
+SAME_PORT="${SAME_PORT:-3003}"
 export RATE_LIMIT_DEFAULT="${RATE_LIMIT_DEFAULT:-100000000/1s}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
@@ -49,6 +54,8 @@ DATABASE_URL="sqlite://$DB"
 SHOWCASE_PID=""
 BASELINE_PID=""
 PROTECTED_PID=""
+SAME_PID=""
+STARTED_PID=""
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -57,6 +64,7 @@ cleanup() {
     stop "$SHOWCASE_PID"
     stop "$BASELINE_PID"
     stop "$PROTECTED_PID"
+    stop "$SAME_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -88,21 +96,22 @@ start_showcase() {
     wait_ready "http://127.0.0.1:$SHOWCASE_PORT/api/hello" "$SHOWCASE_PID" showcase
 }
 
-start_baseline() {
-    port_free "$BASELINE_PORT"
-    HOST=127.0.0.1 PORT="$BASELINE_PORT" DATABASE_URL="$DATABASE_URL" \
-        "$TARGET_DIR/release/axum-baseline" >>"$RESULTS/axum.log" 2>&1 &
-    BASELINE_PID=$!
-    wait_ready "http://127.0.0.1:$BASELINE_PORT/api/hello" "$BASELINE_PID" axum
+# Starts axum-baseline on 127.0.0.1:$1, logging to $RESULTS/$2.log, with the environment
+# assignments $3… (none: the bare server); its pid goes to STARTED_PID.
+start_axum() {
+    local port="$1" name="$2"
+    shift 2
+    port_free "$port"
+    env "$@" HOST=127.0.0.1 PORT="$port" DATABASE_URL="$DATABASE_URL" \
+        "$TARGET_DIR/release/axum-baseline" >>"$RESULTS/$name.log" 2>&1 &
+    STARTED_PID=$!
+    wait_ready "http://127.0.0.1:$port/api/hello" "$STARTED_PID" "$name"
 }
 
-# The same baseline with the showcase's protections added from tower-http and tower_governor.
-start_protected() {
-    port_free "$PROTECTED_PORT"
-    BASELINE_PROTECTIONS=1 HOST=127.0.0.1 PORT="$PROTECTED_PORT" DATABASE_URL="$DATABASE_URL" \
-        "$TARGET_DIR/release/axum-baseline" >>"$RESULTS/axum-protected.log" 2>&1 &
-    PROTECTED_PID=$!
-    wait_ready "http://127.0.0.1:$PROTECTED_PORT/api/hello" "$PROTECTED_PID" axum-protected
+# The names of the headers GET $1 answers with, sorted, one per line (`date` left out).
+header_names() {
+    curl -fsS --max-time 5 -o /dev/null -D - "$1" | tr -d '\r' | awk -F: 'NR > 1 && NF > 1 { print tolower($1) }' \
+        | grep -vx date | sort
 }
 
 # Seeds $POSTS published posts straight into the migrated schema, in the showcase's formats:
@@ -133,11 +142,22 @@ SQL
     [[ "$count" -eq "$POSTS" ]] || die "seeded $count posts, expected $POSTS"
 }
 
-# Both servers must answer every benchmarked path with 200 and the same body, or the
-# comparison is not of the same work.
+# All servers must answer every benchmarked path with 200 and the same body, and the showcase and
+# the same-answers baseline with the same headers (`RateLimit` values too, but for the count), or
+# the comparison is not of the same work.
 check_same_answers() {
     local path a b
     for path in "${PATHS[@]}"; do
+        [[ "$(curl -fsS --max-time 5 "http://127.0.0.1:$SAME_PORT$path")" == "$(curl -fsS --max-time 5 "http://127.0.0.1:$BASELINE_PORT$path")" ]] \
+            || die "GET $path differs between axum-baseline with and without the contract's headers"
+        a="$(header_names "http://127.0.0.1:$SHOWCASE_PORT$path")"
+        b="$(header_names "http://127.0.0.1:$SAME_PORT$path")"
+        [[ "$a" == "$b" ]] || die "GET $path: the showcase and axum-baseline (same answers) send different headers:
+  showcase: $(echo $a)
+  axum:     $(echo $b)"
+        a="$(curl -fsS --max-time 5 -o /dev/null -D - "http://127.0.0.1:$SHOWCASE_PORT$path" | tr -d '\r' | grep -i '^ratelimit' | sed 's/;r=[0-9]*;/;r=N;/' | sort)"
+        b="$(curl -fsS --max-time 5 -o /dev/null -D - "http://127.0.0.1:$SAME_PORT$path" | tr -d '\r' | grep -i '^ratelimit' | sed 's/;r=[0-9]*;/;r=N;/' | sort)"
+        [[ "$a" == "$b" ]] || die "GET $path: the RateLimit headers differ: showcase $(echo $a), axum $(echo $b)"
         a="$(curl -fsS --max-time 5 "http://127.0.0.1:$SHOWCASE_PORT$path")" \
             || die "showcase: GET $path failed"
         b="$(curl -fsS --max-time 5 "http://127.0.0.1:$BASELINE_PORT$path")" \
@@ -222,30 +242,38 @@ main() {
     NAMES=(hello post posts-page-2)
     PATHS=("/api/hello" "/api/posts/$post_id" "/api/posts?page=2")
 
-    log "starting showcase (127.0.0.1:$SHOWCASE_PORT), axum-baseline (127.0.0.1:$BASELINE_PORT)" \
-        "and axum-baseline with protections (127.0.0.1:$PROTECTED_PORT)"
+    log "starting showcase (127.0.0.1:$SHOWCASE_PORT), axum-baseline with the same answers" \
+        "(127.0.0.1:$SAME_PORT), bare (127.0.0.1:$BASELINE_PORT) and with protections" \
+        "(127.0.0.1:$PROTECTED_PORT)"
     start_showcase
-    start_baseline
-    start_protected
+    # The same answers as the showcase: request id, nosniff, per-route rate limit.
+    start_axum "$SAME_PORT" axum-same BASELINE_SAME_ANSWERS=1
+    SAME_PID="$STARTED_PID"
+    start_axum "$BASELINE_PORT" axum
+    BASELINE_PID="$STARTED_PID"
+    start_axum "$PROTECTED_PORT" axum-protected BASELINE_PROTECTIONS=1
+    PROTECTED_PID="$STARTED_PID"
     check_same_answers
 
     local table="$RESULTS/table.md" notes="" slow="" i round server port out
     {
-        echo "| endpoint | waypost req/s | axum req/s | ratio waypost/axum | axum+protections req/s | ratio waypost/axum+protections | waypost p99 | axum p99 | waypost CPU/req | axum CPU/req | axum+protections CPU/req |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| endpoint | waypost req/s | axum req/s | ratio waypost/axum | bare axum req/s | ratio waypost/bare axum | axum+protections req/s | ratio waypost/axum+protections | waypost p99 | axum p99 | waypost CPU/req | axum CPU/req | bare axum CPU/req | axum+protections CPU/req |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     } >"$table"
     for i in "${!PATHS[@]}"; do
         local name="${NAMES[$i]}" path="${PATHS[$i]}"
         if [[ "$(seconds "$WARMUP")" -gt 0 ]]; then
             log "GET $path: warm-up ($WARMUP each)"
             run_wrk "http://127.0.0.1:$SHOWCASE_PORT$path" "$RESULTS/$name-waypost-warmup.txt" "$WARMUP"
+            run_wrk "http://127.0.0.1:$SAME_PORT$path" "$RESULTS/$name-same-warmup.txt" "$WARMUP"
             run_wrk "http://127.0.0.1:$BASELINE_PORT$path" "$RESULTS/$name-axum-warmup.txt" "$WARMUP"
             run_wrk "http://127.0.0.1:$PROTECTED_PORT$path" "$RESULTS/$name-protected-warmup.txt" "$WARMUP"
         fi
         for round in $(seq "$ROUNDS"); do
-            for server in waypost axum protected; do
+            for server in waypost same axum protected; do
                 local pid="$SHOWCASE_PID" before after
                 port="$SHOWCASE_PORT"
+                [[ "$server" == same ]] && port="$SAME_PORT" && pid="$SAME_PID"
                 [[ "$server" == axum ]] && port="$BASELINE_PORT" && pid="$BASELINE_PID"
                 [[ "$server" == protected ]] && port="$PROTECTED_PORT" && pid="$PROTECTED_PID"
                 out="$RESULTS/$name-$server-$round.txt"
@@ -262,20 +290,23 @@ main() {
                 [[ -z "$problem" ]] || notes+="- $name, $server, round $round: ${problem%; }"$'\n'
             done
         done
-        local wr ar pr wp ap wc ac pc ratio protected_ratio
+        local wr sr ar pr wp sp wc sc ac pc ratio bare_ratio protected_ratio
         wr="$(column_median "$name" waypost req_per_sec)"
+        sr="$(column_median "$name" same req_per_sec)"
         ar="$(column_median "$name" axum req_per_sec)"
         pr="$(column_median "$name" protected req_per_sec)"
         wp="$(column_median "$name" waypost p99_ms)"
-        ap="$(column_median "$name" axum p99_ms)"
+        sp="$(column_median "$name" same p99_ms)"
         wc="$(column_median "$name" waypost cpu_per_request)"
+        sc="$(column_median "$name" same cpu_per_request)"
         ac="$(column_median "$name" axum cpu_per_request)"
         pc="$(column_median "$name" protected cpu_per_request)"
-        ratio="$(ratio_median "$name" axum)"
+        ratio="$(ratio_median "$name" same)"
+        bare_ratio="$(ratio_median "$name" axum)"
         protected_ratio="$(ratio_median "$name" protected)"
-        printf '| GET %s | %.0f | %.0f | %s | %.0f | %s | %.2f ms | %.2f ms | %.2f µs | %.2f µs | %.2f µs |\n' \
-            "${path/$post_id/{id\}}" "$wr" "$ar" "$ratio" "$pr" "$protected_ratio" "$wp" "$ap" \
-            "$wc" "$ac" "$pc" >>"$table"
+        printf '| GET %s | %.0f | %.0f | %s | %.0f | %s | %.0f | %s | %.2f ms | %.2f ms | %.2f µs | %.2f µs | %.2f µs | %.2f µs |\n' \
+            "${path/$post_id/{id\}}" "$wr" "$sr" "$ratio" "$ar" "$bare_ratio" "$pr" "$protected_ratio" \
+            "$wp" "$sp" "$wc" "$sc" "$ac" "$pc" >>"$table"
         if awk -v r="$ratio" 'BEGIN { exit !(r < 0.95) }'; then
             slow+="GET ${path/$post_id/{id\}} ($ratio), "
         fi
@@ -286,7 +317,10 @@ main() {
             "of $ROUNDS interleaved rounds; the ratio: median of the rounds' ratios; wrk" \
             "-t$THREADS -c$CONNECTIONS -d$DURATION, $POSTS posts, $(nproc) CPUs shared by wrk and" \
             "the server."
-        [[ -z "$slow" ]] || echo "Waypost below 0.95 of axum on: ${slow%, }."
+        echo "axum: the same answers, hand-written (BASELINE_SAME_ANSWERS=1); bare axum: the same" \
+            "bodies without the contract's headers and counts; axum+protections: tower-http and" \
+            "tower_governor (BASELINE_PROTECTIONS=1)."
+        [[ -z "$slow" ]] || echo "Waypost below 0.95 of axum (same answers) on: ${slow%, }."
         if [[ -n "$notes" ]]; then
             echo
             echo "Runs with errors (their figures are not comparable):"

@@ -1,16 +1,25 @@
 //! A plain axum server answering `GET /api/hello`, `GET /api/posts` and `GET /api/posts/{id}`
-//! exactly as the showcase does (same SQL, same JSON, same SQLite setup), written the way a
-//! competent axum user would, without Waypost: the baseline the bench compares the showcase to.
+//! as the showcase does (same SQL, same JSON, same SQLite setup), written the way a competent
+//! axum user would, without Waypost: the baseline the bench compares the showcase to.
+//!
+//! Bare, it sends the showcase's bodies and nothing of what the contract asks of every answer.
+//! `BASELINE_SAME_ANSWERS=1` adds that by hand (see [`same_answers`]): the answers are then the
+//! showcase's, header for header, and the comparison is of the same work.
+//! `BASELINE_PROTECTIONS=1` adds protections the way most axum users would, from tower-http and
+//! tower_governor.
+
+mod same_answers;
 
 use std::{env, net::SocketAddr, str::FromStr, time::Duration};
 
 use axum::{
     extract::{Path, Query, State},
+    handler::Handler,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, MethodRouter},
     serve::ListenerExt,
-    Json, Router,
+    Json, Router, ServiceExt,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{
@@ -285,18 +294,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://data/showcase.db".to_owned());
 
     let db = connect(&database_url).await?;
-    let app = Router::new()
-        .route("/api/hello", get(hello))
-        .route("/api/posts", get(list_posts))
-        .route("/api/posts/{id}", get(show_post))
-        .with_state(db);
     let protected = env::var("BASELINE_PROTECTIONS").is_ok_and(|value| value == "1");
+    let same_answers = env::var("BASELINE_SAME_ANSWERS").is_ok_and(|value| value == "1");
+    if protected && same_answers {
+        return Err("set BASELINE_PROTECTIONS or BASELINE_SAME_ANSWERS, not both".into());
+    }
+    let limits = if same_answers {
+        Some(same_answers::RateLimits::from_env()?)
+    } else {
+        None
+    };
+    let app = Router::new()
+        .route(
+            "/api/hello",
+            get_route(hello, limits.as_ref(), "/api/hello"),
+        )
+        .route(
+            "/api/posts",
+            get_route(list_posts, limits.as_ref(), "/api/posts"),
+        )
+        .route(
+            "/api/posts/{id}",
+            get_route(show_post, limits.as_ref(), "/api/posts/{id}"),
+        )
+        .with_state(db);
     let app = if protected {
         with_protections(app)
     } else {
         app
     };
-
     let address = SocketAddr::new(host.parse()?, port);
     // TCP_NODELAY, as the showcase's server sets it, so both send responses the same way.
     let listener = tokio::net::TcpListener::bind(address)
@@ -304,14 +330,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .tap_io(|stream| {
             let _ = stream.set_nodelay(true);
         });
-    eprintln!("axum-baseline listening on http://{address} (protections: {protected})");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    eprintln!(
+        "axum-baseline listening on http://{address} (protections: {protected}, same answers: \
+         {same_answers})"
+    );
+    let stop = async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    };
+    if same_answers {
+        // Around the router, not through `Router::layer`, which would box every route once more.
+        let app = tower::Layer::layer(&same_answers::AnswerLayer, app);
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await?;
+    } else {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await?;
+    }
     Ok(())
+}
+
+/// `GET route` by `handler`, with the route's rate limit around the handler when `limits` are
+/// given (`Handler::layer`: no boxing beyond what axum does for any handler).
+fn get_route<H, T>(
+    handler: H,
+    limits: Option<&same_answers::RateLimits>,
+    route: &'static str,
+) -> MethodRouter<AnyPool>
+where
+    H: Handler<T, AnyPool>,
+    T: 'static,
+{
+    match limits {
+        Some(limits) => get(handler.layer(limits.on(route))),
+        None => get(handler),
+    }
 }
