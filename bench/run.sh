@@ -65,6 +65,8 @@ cleanup() {
     stop "$BASELINE_PID"
     stop "$PROTECTED_PID"
     stop "$SAME_PID"
+    # A server whose start was interrupted before its pid was kept under its own name.
+    stop "$STARTED_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -97,21 +99,33 @@ start_showcase() {
 }
 
 # Starts axum-baseline on 127.0.0.1:$1, logging to $RESULTS/$2.log, with the environment
-# assignments $3… (none: the bare server); its pid goes to STARTED_PID.
+# assignments $3… (none: the bare server; the caller's own mode variables never reach it); its
+# pid goes to STARTED_PID.
 start_axum() {
     local port="$1" name="$2"
     shift 2
     port_free "$port"
-    env "$@" HOST=127.0.0.1 PORT="$port" DATABASE_URL="$DATABASE_URL" \
+    env -u BASELINE_SAME_ANSWERS -u BASELINE_PROTECTIONS \
+        "$@" HOST=127.0.0.1 PORT="$port" DATABASE_URL="$DATABASE_URL" \
         "$TARGET_DIR/release/axum-baseline" >>"$RESULTS/$name.log" 2>&1 &
     STARTED_PID=$!
     wait_ready "http://127.0.0.1:$port/api/hello" "$STARTED_PID" "$name"
 }
 
-# The names of the headers GET $1 answers with, sorted, one per line (`date` left out).
-header_names() {
-    curl -fsS --max-time 5 -o /dev/null -D - "$1" | tr -d '\r' | awk -F: 'NR > 1 && NF > 1 { print tolower($1) }' \
-        | grep -vx date | sort
+# The head GET $1 answers with, without its status line and `date`, one header per line.
+response_head() {
+    local head
+    head="$(curl -fsS --max-time 5 -o /dev/null -D - "$1")" || die "GET $1 failed"
+    printf '%s\n' "$head" | tr -d '\r' | awk 'NR > 1 && NF > 0' | grep -iv '^date:'
+}
+
+# The names of the headers GET $1 answers with, sorted, one per line.
+header_names() { response_head "$1" | awk -F: '{ print tolower($1) }' | sort; }
+
+# The `RateLimit-Policy` and `RateLimit` headers GET $1 answers with, the count and the seconds
+# left (which move between requests) left out.
+rate_limit_headers() {
+    response_head "$1" | { grep -i '^ratelimit' || true; } | sed -E 's/;r=[0-9]+;t=[0-9]+$/;r=N;t=T/' | sort
 }
 
 # Seeds $POSTS published posts straight into the migrated schema, in the showcase's formats:
@@ -148,16 +162,18 @@ SQL
 check_same_answers() {
     local path a b
     for path in "${PATHS[@]}"; do
-        [[ "$(curl -fsS --max-time 5 "http://127.0.0.1:$SAME_PORT$path")" == "$(curl -fsS --max-time 5 "http://127.0.0.1:$BASELINE_PORT$path")" ]] \
+        a="$(curl -fsS --max-time 5 "http://127.0.0.1:$SAME_PORT$path")" \
+            || die "axum-baseline (same answers): GET $path failed"
+        [[ "$a" == "$(curl -fsS --max-time 5 "http://127.0.0.1:$BASELINE_PORT$path")" ]] \
             || die "GET $path differs between axum-baseline with and without the contract's headers"
         a="$(header_names "http://127.0.0.1:$SHOWCASE_PORT$path")"
         b="$(header_names "http://127.0.0.1:$SAME_PORT$path")"
         [[ "$a" == "$b" ]] || die "GET $path: the showcase and axum-baseline (same answers) send different headers:
   showcase: $(echo $a)
   axum:     $(echo $b)"
-        a="$(curl -fsS --max-time 5 -o /dev/null -D - "http://127.0.0.1:$SHOWCASE_PORT$path" | tr -d '\r' | grep -i '^ratelimit' | sed 's/;r=[0-9]*;/;r=N;/' | sort)"
-        b="$(curl -fsS --max-time 5 -o /dev/null -D - "http://127.0.0.1:$SAME_PORT$path" | tr -d '\r' | grep -i '^ratelimit' | sed 's/;r=[0-9]*;/;r=N;/' | sort)"
-        [[ "$a" == "$b" ]] || die "GET $path: the RateLimit headers differ: showcase $(echo $a), axum $(echo $b)"
+        a="$(rate_limit_headers "http://127.0.0.1:$SHOWCASE_PORT$path")"
+        b="$(rate_limit_headers "http://127.0.0.1:$SAME_PORT$path")"
+        [[ -n "$a" && "$a" == "$b" ]] || die "GET $path: the RateLimit headers differ: showcase $(echo $a), axum $(echo $b)"
         a="$(curl -fsS --max-time 5 "http://127.0.0.1:$SHOWCASE_PORT$path")" \
             || die "showcase: GET $path failed"
         b="$(curl -fsS --max-time 5 "http://127.0.0.1:$BASELINE_PORT$path")" \

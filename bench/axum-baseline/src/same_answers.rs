@@ -18,11 +18,11 @@ use std::{
     collections::HashMap,
     convert::Infallible,
     future::Future,
-    hash::BuildHasher,
+    hash::{BuildHasher, BuildHasherDefault, Hasher},
     net::{IpAddr, SocketAddr},
     panic::{catch_unwind, AssertUnwindSafe},
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::Mutex,
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -42,35 +42,49 @@ const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy")
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 
-/// The routes' rate limits: one count per route and client, all under one limit.
-#[derive(Clone)]
-pub(crate) struct RateLimits(Arc<Limiter>);
+/// The routes' rate limits: one count per route and client, all under one limit. The limiter
+/// lives as long as the process and is shared by reference: axum clones a route's service for
+/// each request, and a reference count would bounce between the workers' caches.
+#[derive(Clone, Copy)]
+pub(crate) struct RateLimits(&'static Limiter);
 
 impl RateLimits {
-    /// `RATE_LIMIT_DEFAULT` as `<requests>/<seconds>s` (the showcase's default, `300/60s`, when
-    /// it is unset).
+    /// `RATE_LIMIT_DEFAULT` as the showcase reads it: `<requests>/<window>`, the window a number
+    /// (1 when left out) and a unit of `s`, `m` or `h` (`300/60s`, its default, when unset).
     pub(crate) fn from_env() -> Result<Self, String> {
         let text = std::env::var("RATE_LIMIT_DEFAULT").unwrap_or_else(|_| "300/60s".to_owned());
-        let invalid = || format!("RATE_LIMIT_DEFAULT={text:?} is not <requests>/<seconds>s");
-        let (requests, window) = text.split_once('/').ok_or_else(invalid)?;
-        let requests: u64 = requests.parse().map_err(|_| invalid())?;
-        let seconds: u64 = window
-            .strip_suffix('s')
-            .and_then(|seconds| seconds.parse().ok())
+        let invalid =
+            || format!("RATE_LIMIT_DEFAULT={text:?} is not <requests>/<window>, like 300/60s");
+        let (requests, window) = text.trim().split_once('/').ok_or_else(invalid)?;
+        let requests: u32 = requests.trim().parse().map_err(|_| invalid())?;
+        let window = window.trim();
+        let digits = window
+            .find(|c: char| !c.is_ascii_digit())
             .ok_or_else(invalid)?;
-        if requests == 0 || seconds == 0 {
+        let count: u64 = match &window[..digits] {
+            "" => 1,
+            count => count.parse().map_err(|_| invalid())?,
+        };
+        let unit = match &window[digits..] {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            _ => return Err(invalid()),
+        };
+        if requests == 0 || count == 0 {
             return Err(invalid());
         }
-        Ok(Self(Arc::new(Limiter::new(
-            requests,
-            Duration::from_secs(seconds),
-        ))))
+        let window = Duration::from_secs(count.saturating_mul(unit));
+        Ok(Self(Box::leak(Box::new(Limiter::new(
+            u64::from(requests),
+            window,
+        )))))
     }
 
     /// The layer that counts the requests of `route`.
-    pub(crate) fn on(&self, route: &'static str) -> RateLimitLayer {
+    pub(crate) fn on(self, route: &'static str) -> RateLimitLayer {
         RateLimitLayer {
-            limiter: self.0.clone(),
+            limiter: self.0,
             route,
         }
     }
@@ -197,8 +211,8 @@ impl RequestId {
             u128::from(ids.next_u64()) << 64 | u128::from(ids.next_u64())
         });
         let mut bytes = [0; 64];
-        for (at, digit) in bytes[..32].iter_mut().enumerate() {
-            *digit = b"0123456789abcdef"[(random >> (4 * at)) as usize & 0xf];
+        for (pair, byte) in bytes[..32].chunks_exact_mut(2).zip(random.to_le_bytes()) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
         }
         Self { bytes, len: 32 }
     }
@@ -212,10 +226,22 @@ impl RequestId {
     }
 }
 
+/// Each byte's two lowercase hex digits, a table load per byte of a fresh id.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let digits = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [digits[byte >> 4], digits[byte & 0xf]];
+        byte += 1;
+    }
+    pairs
+};
+
 /// One route's rate limit, per client IP.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 pub(crate) struct RateLimitLayer {
-    limiter: Arc<Limiter>,
+    limiter: &'static Limiter,
     route: &'static str,
 }
 
@@ -225,7 +251,7 @@ impl<S> Layer<S> for RateLimitLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RateLimited {
             inner,
-            limiter: self.limiter.clone(),
+            limiter: self.limiter,
             route: self.route,
         }
     }
@@ -234,7 +260,7 @@ impl<S> Layer<S> for RateLimitLayer {
 #[derive(Clone)]
 pub(crate) struct RateLimited<S> {
     inner: S,
-    limiter: Arc<Limiter>,
+    limiter: &'static Limiter,
     route: &'static str,
 }
 
@@ -260,7 +286,7 @@ where
             let mut refused = (
                 StatusCode::TOO_MANY_REQUESTS,
                 Json(serde_json::json!({
-                    "error": "Too many requests: try again later.",
+                    "error": "Too many requests; try again later.",
                     "code": "rate_limited",
                 })),
             )
@@ -279,7 +305,7 @@ where
         }
         RateLimitedFuture::Counted {
             future: self.inner.call(request),
-            limiter: self.limiter.clone(),
+            limiter: self.limiter,
             decision,
         }
     }
@@ -288,7 +314,7 @@ where
 pin_project! {
     #[project = RateLimitedProjection]
     pub(crate) enum RateLimitedFuture<F> {
-        Counted { #[pin] future: F, limiter: Arc<Limiter>, decision: Decision },
+        Counted { #[pin] future: F, limiter: &'static Limiter, decision: Decision },
         Refused { response: Option<Response> },
     }
 }
@@ -321,7 +347,8 @@ pub(crate) struct Limiter {
     requests: u64,
     window: Duration,
     epoch: Instant,
-    /// `"default";q=<requests>;w=<seconds>`, made once.
+    /// `"default";q=<requests>;w=<seconds>`, made once, over static bytes: cloned onto each answer
+    /// without a reference count (which both workers would bounce between their caches).
     policy: HeaderValue,
     hasher: foldhash::quality::RandomState,
     windows: Mutex<Windows>,
@@ -329,8 +356,26 @@ pub(crate) struct Limiter {
 
 struct Windows {
     /// By the hash of route and client: the end of the window (ns since the epoch) and its count.
-    counts: foldhash::HashMap<u64, (u64, u64)>,
+    counts: HashMap<u64, (u64, u64), BuildHasherDefault<KeyIsHash>>,
     inserts_since_sweep: u32,
+}
+
+/// The map's hasher: its keys are already seeded hashes, taken as they are.
+#[derive(Default)]
+struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed");
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
 }
 
 /// What one count found: the requests left (`None`: refused) and when the window ends.
@@ -342,12 +387,13 @@ struct Decision {
 
 impl Limiter {
     fn new(requests: u64, window: Duration) -> Self {
-        let policy = format!("\"default\";q={requests};w={}", window.as_secs());
+        let policy: &'static str =
+            format!("\"default\";q={requests};w={}", window.as_secs()).leak();
         Self {
             requests,
             window,
             epoch: Instant::now(),
-            policy: HeaderValue::from_str(&policy).expect("a header value"),
+            policy: HeaderValue::from_static(policy),
             hasher: foldhash::quality::RandomState::default(),
             windows: Mutex::new(Windows {
                 counts: HashMap::default(),
@@ -356,8 +402,18 @@ impl Limiter {
         }
     }
 
-    fn count(&self, route: &str, client: Option<IpAddr>) -> Decision {
-        let key = self.hasher.hash_one((route, client));
+    fn count(&self, route: &'static str, client: Option<IpAddr>) -> Decision {
+        // One seeded hash of the key, kept as the map's key: the route's address (its pattern is
+        // static, so the address names it; the showcase hashes the pattern's bytes) and the
+        // client's address.
+        let mut key = self.hasher.build_hasher();
+        key.write_usize(route.as_ptr() as usize);
+        match client {
+            Some(IpAddr::V4(v4)) => key.write_u32(v4.to_bits()),
+            Some(IpAddr::V6(v6)) => key.write_u128(v6.to_bits()),
+            None => {}
+        }
+        let key = key.finish();
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let length = u64::try_from(self.window.as_nanos()).unwrap_or(u64::MAX);
         let mut windows = self
@@ -396,11 +452,16 @@ impl Limiter {
     fn set_headers(&self, headers: &mut HeaderMap, decision: &Decision) {
         let mut remaining = itoa::Buffer::new();
         let mut reset = itoa::Buffer::new();
-        let mut state = Vec::with_capacity(48);
-        state.extend_from_slice(b"\"default\";r=");
-        state.extend_from_slice(remaining.format(decision.remaining.unwrap_or(0)).as_bytes());
+        let remaining = remaining.format(decision.remaining.unwrap_or(0)).as_bytes();
+        let reset = reset.format(decision.reset_seconds).as_bytes();
+        const NAME: &[u8] = b"\"default\";r=";
+        // Exactly as long as the value: a `Vec` with room to spare would cost `Bytes` a second
+        // allocation.
+        let mut state = Vec::with_capacity(NAME.len() + remaining.len() + 3 + reset.len());
+        state.extend_from_slice(NAME);
+        state.extend_from_slice(remaining);
         state.extend_from_slice(b";t=");
-        state.extend_from_slice(reset.format(decision.reset_seconds).as_bytes());
+        state.extend_from_slice(reset);
         if let Ok(state) = HeaderValue::from_maybe_shared(bytes::Bytes::from(state)) {
             headers.insert(RATELIMIT_POLICY, self.policy.clone());
             headers.insert(RATELIMIT, state);
