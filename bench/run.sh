@@ -27,8 +27,10 @@
 #   RATE_LIMIT_DEFAULT  passed to the showcase and the same-answers baseline; defaults here to
 #                       100000000/1s so the per-IP rate limit (300/60s by default) never answers
 #                       wrk with 429s.
-#                       Every other variable set in the caller's environment reaches the showcase
-#                       unchanged too, except HOST, PORT, DATABASE_URL and RUST_LOG (set to warn).
+#                       Every other variable set in the caller's environment reaches the servers
+#                       unchanged too, except HOST, PORT, DATABASE_URL and RUST_LOG (set to warn
+#                       for the showcase), and BASELINE_SAME_ANSWERS and BASELINE_PROTECTIONS,
+#                       set for the one axum server each is for.
 #
 # Only 127.0.0.1 is used; the servers are killed on exit; every wait and wrk run is bounded.
 set -euo pipefail
