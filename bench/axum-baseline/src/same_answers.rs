@@ -292,11 +292,9 @@ where
             )
                 .into_response();
             let headers = refused.headers_mut();
-            let mut seconds = itoa::Buffer::new();
             headers.insert(
                 header::RETRY_AFTER,
-                HeaderValue::from_str(seconds.format(decision.reset_seconds))
-                    .expect("digits are a header value"),
+                HeaderValue::from(decision.reset_seconds),
             );
             self.limiter.set_headers(headers, &decision);
             return RateLimitedFuture::Refused {
@@ -342,10 +340,11 @@ where
     }
 }
 
-/// Fixed windows of `window` per route and client, each letting `requests` through.
+/// Fixed windows of `window_nanos` per route and client, each letting `requests` through.
 pub(crate) struct Limiter {
     requests: u64,
-    window: Duration,
+    /// The window's length in nanoseconds, the unit the windows are kept in.
+    window_nanos: u64,
     epoch: Instant,
     /// `"default";q=<requests>;w=<seconds>`, made once, over static bytes: cloned onto each answer
     /// without a reference count (which both workers would bounce between their caches).
@@ -391,7 +390,7 @@ impl Limiter {
             format!("\"default\";q={requests};w={}", window.as_secs()).leak();
         Self {
             requests,
-            window,
+            window_nanos: u64::try_from(window.as_nanos()).unwrap_or(u64::MAX),
             epoch: Instant::now(),
             policy: HeaderValue::from_static(policy),
             hasher: foldhash::quality::RandomState::default(),
@@ -415,7 +414,7 @@ impl Limiter {
         }
         let key = key.finish();
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let length = u64::try_from(self.window.as_nanos()).unwrap_or(u64::MAX);
+        let length = self.window_nanos;
         let mut windows = self
             .windows
             .lock()
